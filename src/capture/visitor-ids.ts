@@ -1,0 +1,77 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import type { PulseDatabase } from '../database.js';
+
+/** UTC calendar day, `YYYY-MM-DD`. */
+export function utcDay(date: Date = new Date()): string {
+  return date.toISOString().slice(0, 10);
+}
+
+/**
+ * Hashes IP + user agent with a salt that changes every UTC day, so a visitor
+ * can be counted within a day but not followed across days. Salts are shared by
+ * all nodes through `pgpulse.visitor_salts` and deleted after two days. Until
+ * the day's salt is loaded (first milliseconds, or Postgres unreachable), a
+ * process-local salt is used.
+ */
+export class VisitorIds {
+  private day = '';
+  private salt = '';
+  private loading: Promise<void> | undefined;
+  private nextAttemptAt = 0;
+  private readonly localSalts = new Map<string, string>();
+
+  constructor(private readonly db: Kysely<PulseDatabase> | undefined) {}
+
+  /** Visitor id for the pair, or null without an IP. */
+  hash(ip: string | null, userAgent: string | null, now: Date = new Date()): string | null {
+    if (!ip) return null;
+    const day = utcDay(now);
+    if (day !== this.day && Date.now() >= this.nextAttemptAt) {
+      this.nextAttemptAt = Date.now() + 5_000;
+      void this.load(day);
+    }
+    const salt = day === this.day ? this.salt : this.localSalt(day);
+    return createHash('sha256').update(salt).update('\u0000').update(ip).update('\u0000').update(userAgent ?? '').digest('base64url').slice(0, 22);
+  }
+
+  /** Loads (or creates) the salt of `day`. Never rejects. */
+  load(day: string = utcDay()): Promise<void> {
+    if (!this.db) {
+      this.day = day;
+      this.salt = this.localSalt(day);
+      return Promise.resolve();
+    }
+    this.loading ??= this.fetch(day).finally(() => (this.loading = undefined));
+    return this.loading;
+  }
+
+  private async fetch(day: string): Promise<void> {
+    const db = this.db!;
+    try {
+      const candidate = randomBytes(24).toString('base64url');
+      const result = await sql<{ salt: string }>`
+        with inserted as (
+          insert into pgpulse.visitor_salts (day, salt) values (${day}::date, ${candidate})
+          on conflict (day) do nothing returning salt)
+        select salt from inserted union all select salt from pgpulse.visitor_salts where day = ${day}::date limit 1`.execute(db);
+      const salt = result.rows[0]?.salt;
+      if (!salt) return;
+      this.day = day;
+      this.salt = salt;
+      await sql`delete from pgpulse.visitor_salts where day < ${day}::date - 1`.execute(db);
+    } catch {
+      // Postgres down or not migrated: keep the process-local salt and retry on the next request.
+    }
+  }
+
+  private localSalt(day: string): string {
+    let salt = this.localSalts.get(day);
+    if (!salt) {
+      this.localSalts.clear();
+      salt = randomBytes(24).toString('base64url');
+      this.localSalts.set(day, salt);
+    }
+    return salt;
+  }
+}

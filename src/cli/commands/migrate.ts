@@ -1,0 +1,41 @@
+import { parseArgs } from 'node:util';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { migrate } from '../../migrate.js';
+import { checkReachable, redactUrl, requireDatabaseUrl } from '../database-url.js';
+import { CliError, exitCodes } from '../exit-codes.js';
+
+export const migrateHelp = `Usage: pgpulse migrate [--database-url URL]
+
+Creates or updates the pgpulse schema (pgpulse.request_logs and friends).
+Idempotent and safe to run from several nodes at once.
+
+Options:
+  --database-url URL   Postgres URL (default: $DATABASE_URL)
+  -h, --help           Show this help`;
+
+export async function migrateCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { 'database-url': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  if (values.help) {
+    console.log(migrateHelp);
+    return exitCodes.ok;
+  }
+  const url = requireDatabaseUrl(values['database-url'], 'migrate');
+  await checkReachable(url, 'migrate');
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  pool.on('error', () => {});
+  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    const result = await migrate(db);
+    console.log(
+      result.applied.length > 0
+        ? `pgpulse migrate: applied ${result.applied.join(', ')} on ${redactUrl(url)}`
+        : `pgpulse migrate: already up to date (${result.all.length} migrations) on ${redactUrl(url)}`,
+    );
+    return exitCodes.ok;
+  } catch (error) {
+    throw new CliError((error as Error).message, exitCodes.failure, { cause: error });
+  } finally {
+    await db.destroy();
+  }
+}

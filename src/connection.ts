@@ -1,0 +1,42 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { PulseDatabase } from './database.js';
+
+/** Where pgpulse gets its Postgres connections: one of the three. */
+export interface ConnectionOptions {
+  /** Postgres URL; pgpulse opens (and closes) its own small pool. */
+  connectionString?: string;
+  /** The app's existing pool; pgpulse never ends it. */
+  pool?: pg.Pool;
+  /** The app's existing Kysely instance; pgpulse never destroys it. */
+  db?: Kysely<any>;
+  /** Connections in the pool pgpulse opens for `connectionString`. Default 4. */
+  poolSize?: number;
+}
+
+export interface Connection {
+  db: Kysely<PulseDatabase>;
+  /** Closes only what pgpulse opened. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Opens or attaches to Postgres as the options say. */
+export function connect(options: ConnectionOptions, onPoolError: (error: Error) => void): Connection {
+  const given = [options.connectionString, options.pool, options.db].filter((v) => v !== undefined).length;
+  if (given !== 1) {
+    throw new Error(`pgpulse: pass exactly one of connectionString, pool or db (got ${given})`);
+  }
+  if (options.db) {
+    return { db: (options.db as Kysely<PulseDatabase>).withoutPlugins(), close: async () => {} };
+  }
+  if (options.pool) {
+    // Kysely would end the pool on destroy(), so an attached pool's Kysely is simply dropped.
+    return { db: new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool: options.pool }) }), close: async () => {} };
+  }
+  const pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 4, application_name: 'pgpulse' });
+  // Idle clients emit 'error' when Postgres restarts; without a listener that would crash the app.
+  pool.on('error', onPoolError);
+  const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
+  let closing: Promise<void> | undefined;
+  return { db, close: () => (closing ??= db.destroy()) };
+}

@@ -1,0 +1,126 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Recorder, type CaptureOptions } from './capture/recorder.js';
+import { createNodeMiddleware, type NodeMiddleware } from './capture/node-middleware.js';
+import { Sessions } from './capture/sessions.js';
+import { VisitorIds } from './capture/visitor-ids.js';
+import { connect, type Connection, type ConnectionOptions } from './connection.js';
+import type { PulseDatabase } from './database.js';
+import { migrate, type MigrationResult } from './migrate.js';
+import { defaultNodeId } from './node-id.js';
+import { PubSub, type PubSubStats } from './pubsub.js';
+import { Writer, type WriterOptions, type WriterStats } from './writer/writer.js';
+import type { Kysely } from 'kysely';
+
+export interface PulseOptions extends ConnectionOptions, CaptureOptions, Omit<WriterOptions, 'nodeId'> {
+  /** Identifies this process in rows and NOTIFY messages. Default `hostname:pid`. */
+  nodeId?: string;
+  /** A visitor's session ends after this long without a request. Default 1,800,000 ms (30 min). */
+  sessionIdleMs?: number;
+  /** Store captured requests in Postgres. Set false to only broadcast them locally. Default true. */
+  store?: boolean;
+}
+
+export interface PulseStats {
+  pubsub: PubSubStats;
+  writer: WriterStats | undefined;
+  /** Requests the capture code failed to record (should stay 0). */
+  captureFailures: number;
+  /** Errors from idle connections in the pool pgpulse opened (e.g. Postgres restarts). */
+  poolErrors: number;
+}
+
+/**
+ * The pgpulse instance of one app process: capture middleware, local PubSub and
+ * batched Postgres writer.
+ */
+export class Pulse implements AsyncDisposable {
+  /** Local, in-process broadcast of captured requests. */
+  readonly pubsub = new PubSub();
+  /** Batched writer (undefined when `store: false`). */
+  readonly writer: Writer | undefined;
+  /** Kysely instance pgpulse uses (the app's own when attached). */
+  readonly db: Kysely<PulseDatabase>;
+  readonly nodeId: string;
+  /** @internal shared by the framework adapters */
+  readonly recorder: Recorder;
+  private readonly connection: Connection;
+  private readonly visitorIds: VisitorIds;
+  private readonly unsubscribeWriter: (() => void) | undefined;
+  private closing: Promise<void> | undefined;
+  private poolErrors = 0;
+
+  constructor(options: PulseOptions) {
+    this.nodeId = options.nodeId ?? defaultNodeId();
+    this.connection = connect(options, () => this.poolErrors++);
+    this.db = this.connection.db;
+    this.visitorIds = new VisitorIds(this.db);
+    this.recorder = new Recorder(this.pubsub, this.visitorIds, new Sessions(options.sessionIdleMs), this.nodeId, options);
+    if (options.store !== false) {
+      const writer = new Writer(this.db, { ...options, nodeId: this.nodeId });
+      this.writer = writer;
+      this.unsubscribeWriter = this.pubsub.subscribe((message) => writer.add(message.event), {
+        name: 'pgpulse-writer',
+        maxQueue: Number.MAX_SAFE_INTEGER,
+      });
+    }
+    void this.visitorIds.load();
+  }
+
+  /** Applies pending SQL migrations (idempotent, safe from several nodes at once). */
+  migrate(): Promise<MigrationResult> {
+    return migrate(this.db);
+  }
+
+  /**
+   * Capture middleware for Express/Connect (`app.use(pulse.middleware())`) or
+   * bare node:http (`middleware(req, res)` at the top of the handler).
+   */
+  middleware(): NodeMiddleware {
+    return createNodeMiddleware(this.recorder);
+  }
+
+  /** Wraps a bare node:http request handler so every request is captured. */
+  wrap<Req extends IncomingMessage, Res extends ServerResponse>(handler: (req: Req, res: Res) => void): (req: Req, res: Res) => void {
+    const middleware = this.middleware();
+    return (req, res) => {
+      middleware(req, res);
+      handler(req, res);
+    };
+  }
+
+  /** Resolves when every request captured before the call is committed. */
+  async flush(signal?: AbortSignal): Promise<void> {
+    // Let queued PubSub deliveries reach the writer first.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await this.writer?.flush(signal);
+  }
+
+  /** Counters for monitoring degraded modes. */
+  get stats(): PulseStats {
+    return { pubsub: { ...this.pubsub.stats }, writer: this.writer && { ...this.writer.stats }, captureFailures: this.recorder.failures, poolErrors: this.poolErrors };
+  }
+
+  /**
+   * Flushes buffered rows (see `closeTimeoutMs`), stops the writer and closes
+   * the connections pgpulse opened (never the app's own pool or Kysely).
+   * Safe to call twice.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      this.unsubscribeWriter?.();
+      await this.writer?.close();
+      await this.connection.close();
+    })();
+    return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** Creates the pgpulse instance for this process. */
+export function createPulse(options: PulseOptions): Pulse {
+  return new Pulse(options);
+}

@@ -1,0 +1,27 @@
+export { createPulse, Pulse, type PulseOptions, type PulseStats } from './create-pulse.js';
+export { PubSub, type PulseMessage, type RequestSentMessage, type PulseHandler, type SubscribeOptions, type IterateOptions, type PubSubEvents, type PubSubStats } from './pubsub.js';
+export {
+  requestLogSchema,
+  parseRequestLog,
+  InvalidRequestLogError,
+  deviceTypes,
+  MAX_TEXT_LENGTH,
+  type RequestLog,
+  type RequestLogInput,
+  type StoredRequestLog,
+  type DeviceType,
+} from './request-log.js';
+export { Writer, type WriterOptions, type WriterStats, type WriterEvents, type DropReason } from './writer/writer.js';
+export { migrate, pendingMigrations, migrationsDir, type MigrationResult } from './migrate.js';
+export { defaultIgnore, type CaptureOptions, type IgnoreRule } from './capture/recorder.js';
+export type { NodeMiddleware } from './capture/node-middleware.js';
+export { detectDeviceType } from './capture/device-type.js';
+export type { ConnectionOptions } from './connection.js';
+export type { PulseDatabase, RequestLogsTable } from './database.js';
+export {
+  encodeBridgeMessage,
+  decodeBridgeMessage,
+  DEFAULT_CHANNEL,
+  BRIDGE_MESSAGE_VERSION,
+  type BridgeMessage,
+} from './bridge/message.js';

@@ -1,0 +1,56 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { PulseDatabase } from '../database.js';
+import type { RequestLog } from '../request-log.js';
+
+/**
+ * Inserts rows with one statement, whatever the batch size:
+ * `INSERT … SELECT FROM unnest($1::text[], …)` binds one array per column, so
+ * it never meets the 65,535 bind-parameter limit of multi-row VALUES.
+ * Returns the new ids in row order.
+ */
+export async function insertBatch(db: Kysely<PulseDatabase> | Transaction<PulseDatabase>, rows: readonly RequestLog[]): Promise<number[]> {
+  const n = rows.length;
+  const requestId = new Array<string>(n);
+  const method = new Array<string>(n);
+  const path = new Array<string>(n);
+  const route = new Array<string | null>(n);
+  const status = new Array<number>(n);
+  const duration = new Array<number>(n);
+  const bytes = new Array<number | null>(n);
+  const userAgent = new Array<string | null>(n);
+  const referer = new Array<string | null>(n);
+  const device = new Array<string>(n);
+  const visitor = new Array<string | null>(n);
+  const session = new Array<string | null>(n);
+  const node = new Array<string>(n);
+  const ip = new Array<string | null>(n);
+  const insertedAt = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    const r = rows[i]!;
+    requestId[i] = r.request_id;
+    method[i] = r.method;
+    path[i] = r.path;
+    route[i] = r.route;
+    status[i] = r.status_code;
+    duration[i] = r.duration_ms;
+    bytes[i] = r.response_bytes;
+    userAgent[i] = r.user_agent;
+    referer[i] = r.referer;
+    device[i] = r.device_type;
+    visitor[i] = r.visitor_id;
+    session[i] = r.session_id;
+    node[i] = r.node_id;
+    ip[i] = r.ip;
+    insertedAt[i] = r.inserted_at.toISOString();
+  }
+  const result = await sql<{ id: string }>`
+    insert into pgpulse.request_logs
+      (request_id, method, path, route, status_code, duration_ms, response_bytes, user_agent,
+       referer, device_type, visitor_id, session_id, node_id, ip, inserted_at)
+    select * from unnest(
+      ${requestId}::text[], ${method}::text[], ${path}::text[], ${route}::text[], ${status}::int2[],
+      ${duration}::float8[], ${bytes}::int8[], ${userAgent}::text[], ${referer}::text[], ${device}::text[],
+      ${visitor}::text[], ${session}::text[], ${node}::text[], ${ip}::text[], ${insertedAt}::timestamptz[])
+    returning id`.execute(db);
+  return result.rows.map((r) => Number(r.id));
+}

@@ -1,0 +1,291 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sql, type Kysely } from 'kysely';
+import { DEFAULT_CHANNEL, encodeBridgeMessage } from '../bridge/message.js';
+import type { PulseDatabase } from '../database.js';
+import type { RequestLog, StoredRequestLog } from '../request-log.js';
+import { insertBatch } from './insert-batch.js';
+import { describeError, isDataError } from './transient-error.js';
+
+export interface WriterOptions {
+  /** Most rows written by one INSERT statement. Default 2,000 rows. */
+  maxRows?: number;
+  /** Longest a captured row waits in the buffer before a write starts. Default 100 ms. */
+  maxWaitMs?: number;
+  /**
+   * Most rows held in memory (buffered plus in flight) while Postgres is slow or
+   * down. Rows beyond it are dropped, counted in `stats.dropped` and reported by
+   * a `drop` event. Default 100,000 rows.
+   */
+  maxBufferedRows?: number;
+  /** First retry delay after a failed write; doubles up to `maxBackoffMs`. Default 100 ms. */
+  minBackoffMs?: number;
+  /** Longest retry delay. Default 5,000 ms. */
+  maxBackoffMs?: number;
+  /** How long `close()` keeps retrying before it gives up on buffered rows (counted as dropped). Default 10,000 ms. */
+  closeTimeoutMs?: number;
+  /**
+   * NOTIFY bridge: when set, every committed batch sends one `pg_notify` in the
+   * insert's transaction. `true` uses channel `pgpulse_requests`. Default off.
+   */
+  notify?: boolean | { channel?: string };
+  /** Origin node id put in NOTIFY messages. */
+  nodeId: string;
+}
+
+export interface WriterStats {
+  /** Rows committed. */
+  written: number;
+  /** Batches committed. */
+  batches: number;
+  /** Rows dropped because `maxBufferedRows` was reached or close timed out. */
+  dropped: number;
+  /** Rows Postgres refused as invalid (isolated one by one, never retried forever). */
+  rejected: number;
+  /** Failed write attempts that were retried. */
+  retries: number;
+  /** Rows currently buffered or in flight. */
+  pending: number;
+  /** NOTIFY messages sent. */
+  notifications: number;
+}
+
+/** Why rows were dropped: buffer at `maxBufferedRows`, added after `close()`, or still unwritten when close timed out. */
+export type DropReason = 'buffer_full' | 'closed' | 'close_timeout';
+
+export interface WriterEvents {
+  /** A batch committed. */
+  flushed: [info: { rows: number; durationMs: number }];
+  /** A write failed and will be retried after `retryInMs`. */
+  writeError: [info: { error: Error; rows: number; attempt: number; retryInMs: number }];
+  /** Writes succeed again after failures. */
+  recovered: [info: { attempts: number; downMs: number }];
+  /** Rows were dropped (never silently). */
+  drop: [info: { count: number; reason: DropReason }];
+  /** Postgres refused one row as invalid; it is not retried. */
+  rejected: [info: { row: RequestLog; error: Error }];
+}
+
+/**
+ * Buffers captured requests and writes them in batches, one INSERT per batch,
+ * with retry and bounded memory while Postgres is unavailable.
+ */
+export class Writer extends EventEmitter<WriterEvents> {
+  readonly stats: WriterStats = { written: 0, batches: 0, dropped: 0, rejected: 0, retries: 0, pending: 0, notifications: 0 };
+  private buffer: RequestLog[] = [];
+  private inFlight = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private loop: Promise<void> | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private readonly abort = new AbortController();
+  private readonly maxRows: number;
+  private readonly maxWaitMs: number;
+  private readonly maxBufferedRows: number;
+  private readonly minBackoffMs: number;
+  private readonly maxBackoffMs: number;
+  private readonly closeTimeoutMs: number;
+  private readonly channel: string | undefined;
+  private readonly flushWaiters: { until: number; resolve: () => void }[] = [];
+  private accepted = 0;
+  private settled = 0;
+
+  constructor(
+    private readonly db: Kysely<PulseDatabase>,
+    private readonly options: WriterOptions,
+  ) {
+    super();
+    this.maxRows = positive(options.maxRows ?? 2_000, 'maxRows');
+    this.maxWaitMs = nonNegative(options.maxWaitMs ?? 100, 'maxWaitMs');
+    this.maxBufferedRows = positive(options.maxBufferedRows ?? 100_000, 'maxBufferedRows');
+    this.minBackoffMs = positive(options.minBackoffMs ?? 100, 'minBackoffMs');
+    this.maxBackoffMs = positive(options.maxBackoffMs ?? 5_000, 'maxBackoffMs');
+    this.closeTimeoutMs = nonNegative(options.closeTimeoutMs ?? 10_000, 'closeTimeoutMs');
+    const notify = options.notify;
+    this.channel = notify ? (typeof notify === 'object' && notify.channel ? notify.channel : DEFAULT_CHANNEL) : undefined;
+  }
+
+  /** Queues a validated row. Never throws and never waits. */
+  add(row: RequestLog): void {
+    if (this.closed || this.buffer.length + this.inFlight >= this.maxBufferedRows) {
+      this.drop(1, this.closed ? 'closed' : 'buffer_full');
+      return;
+    }
+    this.buffer.push(row);
+    this.accepted++;
+    this.stats.pending = this.buffer.length + this.inFlight;
+    if (this.loop) return;
+    if (this.buffer.length >= this.maxRows) this.start();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => this.start(), this.maxWaitMs);
+      this.timer.unref();
+    }
+  }
+
+  /**
+   * Resolves once every row added before the call is committed (or dropped).
+   * Rejects when `signal` aborts first.
+   */
+  async flush(signal?: AbortSignal): Promise<void> {
+    const until = this.accepted;
+    if (this.settled >= until) return;
+    this.start();
+    await new Promise<void>((resolve, reject) => {
+      const waiter = { until, resolve };
+      this.flushWaiters.push(waiter);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.flushWaiters.indexOf(waiter);
+          if (i >= 0) this.flushWaiters.splice(i, 1);
+          reject(new Error('pgpulse flush aborted', { cause: signal.reason }));
+        },
+        { once: true },
+      );
+    });
+  }
+
+  /**
+   * Stops accepting rows, writes everything buffered (retrying for up to
+   * `closeTimeoutMs`) and counts what could not be written as dropped.
+   * Safe to call more than once.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      const timeout = AbortSignal.timeout(this.closeTimeoutMs);
+      try {
+        await this.flush(timeout);
+      } catch {
+        this.abort.abort();
+        await this.loop?.catch(() => undefined);
+        const lost = this.buffer.length + this.inFlight;
+        this.buffer = [];
+        this.inFlight = 0;
+        if (lost > 0) this.drop(lost, 'close_timeout');
+        this.settle(lost);
+      }
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+    })();
+    return this.closing;
+  }
+
+  private start(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.loop || this.buffer.length === 0) return;
+    this.loop = this.run().finally(() => {
+      this.loop = undefined;
+      if (this.buffer.length > 0 && !this.abort.signal.aborted) this.start();
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (this.buffer.length > 0 && !this.abort.signal.aborted) {
+      const batch = this.buffer.splice(0, this.maxRows);
+      this.inFlight = batch.length;
+      await this.writeWithRetry(batch);
+      this.inFlight = 0;
+      this.stats.pending = this.buffer.length;
+    }
+  }
+
+  private async writeWithRetry(batch: RequestLog[]): Promise<void> {
+    let attempt = 0;
+    let firstFailure = 0;
+    for (;;) {
+      try {
+        await this.write(batch);
+        if (attempt > 0) this.emit('recovered', { attempts: attempt, downMs: Date.now() - firstFailure });
+        return;
+      } catch (error) {
+        if (isDataError(error)) {
+          await this.bisect(batch, error);
+          return;
+        }
+        if (this.abort.signal.aborted) {
+          this.buffer.unshift(...batch);
+          return;
+        }
+        attempt++;
+        firstFailure ||= Date.now();
+        this.stats.retries++;
+        const retryInMs = Math.min(this.maxBackoffMs, this.minBackoffMs * 2 ** Math.min(attempt - 1, 20));
+        const wrapped = new Error(`pgpulse writer: insert of ${batch.length} rows failed: ${describeError(error)}`, { cause: error });
+        if (this.listenerCount('writeError') > 0) this.emit('writeError', { error: wrapped, rows: batch.length, attempt, retryInMs });
+        try {
+          await sleep(retryInMs * (0.75 + Math.random() * 0.5), undefined, { signal: this.abort.signal, ref: false });
+        } catch {
+          this.buffer.unshift(...batch);
+          return;
+        }
+      }
+    }
+  }
+
+  /** Splits a batch Postgres refused as invalid until the bad rows are isolated. */
+  private async bisect(batch: RequestLog[], error: unknown): Promise<void> {
+    if (batch.length === 1) {
+      this.stats.rejected++;
+      this.settle(1);
+      const wrapped = new Error(`pgpulse writer: Postgres rejected a row: ${describeError(error)}`, { cause: error });
+      if (this.listenerCount('rejected') > 0) this.emit('rejected', { row: batch[0]!, error: wrapped });
+      return;
+    }
+    const middle = Math.ceil(batch.length / 2);
+    await this.writeWithRetry(batch.slice(0, middle));
+    await this.writeWithRetry(batch.slice(middle));
+  }
+
+  private async write(batch: RequestLog[]): Promise<void> {
+    const started = performance.now();
+    if (this.channel) {
+      const channel = this.channel;
+      await this.db.transaction().execute(async (trx) => {
+        const ids = await insertBatch(trx, batch);
+        const tx = await sql<{ tx: string }>`select pg_current_xact_id()::text as tx`.execute(trx);
+        const rows: StoredRequestLog[] = batch.map((row, i) => ({ ...row, id: ids[i]! }));
+        const payload = encodeBridgeMessage({ nodeId: this.options.nodeId, batchId: randomUUID(), txId: tx.rows[0]!.tx, rows });
+        await sql`select pg_notify(${channel}, ${payload})`.execute(trx);
+      });
+      this.stats.notifications++;
+    } else {
+      await insertBatch(this.db, batch);
+    }
+    this.stats.written += batch.length;
+    this.stats.batches++;
+    this.settle(batch.length);
+    if (this.listenerCount('flushed') > 0) this.emit('flushed', { rows: batch.length, durationMs: performance.now() - started });
+  }
+
+  private drop(count: number, reason: DropReason): void {
+    this.stats.dropped += count;
+        if (this.listenerCount('drop') > 0) this.emit('drop', { count, reason });
+  }
+
+  private settle(count: number): void {
+    this.settled += count;
+    if (this.flushWaiters.length === 0) return;
+    for (let i = this.flushWaiters.length - 1; i >= 0; i--) {
+      const waiter = this.flushWaiters[i]!;
+      if (this.settled >= waiter.until) {
+        this.flushWaiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+  }
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`pgpulse writer: ${name} must be a positive number, got ${value}`);
+  return value;
+}
+
+function nonNegative(value: number, name: string): number {
+  if (!Number.isFinite(value) || value < 0) throw new RangeError(`pgpulse writer: ${name} must be zero or more, got ${value}`);
+  return value;
+}

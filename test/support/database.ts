@@ -1,0 +1,42 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { inject } from 'vitest';
+
+export interface TestDatabase {
+  /** URL of a fresh database, private to the caller. */
+  url: string;
+  name: string;
+  /** Terminates its connections and drops it. */
+  drop(): Promise<void>;
+}
+
+/** URL of the same server, other database. */
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+/** Runs one statement on the server's admin database. */
+export async function adminQuery(adminUrl: string, text: string, values: unknown[] = []): Promise<pg.QueryResult> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    return await client.query(text, values);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates an isolated database on the test server (or on `adminUrl`). */
+export async function createTestDatabase(adminUrl: string = inject('databaseUrl')): Promise<TestDatabase> {
+  const name = `pgpulse_t_${randomBytes(6).toString('hex')}`;
+  await adminQuery(adminUrl, `create database ${name}`);
+  return {
+    url: withDatabase(adminUrl, name),
+    name,
+    async drop() {
+      await adminQuery(adminUrl, `drop database if exists ${name} with (force)`);
+    },
+  };
+}
