@@ -4,7 +4,8 @@ import { parseRequestLog, type RequestLog } from './request-log.js';
 /** Message delivered to every subscriber. */
 export interface RequestSentMessage {
   type: 'request_sent';
-  event: RequestLog;
+  /** The request. `id` is set when the row is already committed (events relayed by the NOTIFY bridge). */
+  event: RequestLog & { id?: number };
 }
 
 export type PulseMessage = RequestSentMessage;
@@ -125,7 +126,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   }
 
   /** Delivers an already validated log (used by capture and the bridge). */
-  publish(event: RequestLog): void {
+  publish(event: RequestLog & { id?: number }): void {
     this.stats.broadcast++;
     const message: PulseMessage = { type: 'request_sent', event };
     for (const subscription of this.subscriptions) subscription.push(message);
