@@ -1,0 +1,98 @@
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPulse, type Pulse } from '../../src/create-pulse.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { closeServer, hammer, listen } from '../support/http.js';
+
+describe('bare node:http', () => {
+  let database: TestDatabase;
+  let pulse: Pulse;
+  let server: Server;
+  let base: string;
+  let seen = 0;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    pulse = createPulse({ connectionString: database.url, nodeId: 'http-node', storeIp: true });
+    await pulse.migrate();
+    pulse.pubsub.subscribe(() => {
+      seen++;
+    });
+    const middleware = pulse.middleware();
+    server = createServer((req, res) => {
+      middleware(req, res, () => {
+        if (req.url?.startsWith('/stream')) {
+          res.write('a');
+          res.write(Buffer.from('bc'));
+          res.end('déf');
+          return;
+        }
+        res.statusCode = req.url === '/missing' ? 404 : 200;
+        res.end('hello');
+      });
+    });
+    base = await listen(server);
+  });
+
+  afterAll(async () => {
+    await closeServer(server);
+    await pulse.close();
+    await database.drop();
+  });
+
+  it('records 1,000 requests as exactly 1,000 correct rows', async () => {
+    const paths = Array.from({ length: 1000 }, (_, i) => (i % 10 === 0 ? '/missing' : i % 10 === 1 ? `/stream/${i}` : `/items/${i}?page=2`));
+    await hammer(base, paths, 30, (i) => ({ 'x-request-id': `n-${i}` }));
+    await pulse.flush();
+    const rows = await pulse.db.selectFrom('pgpulse.request_logs').selectAll().execute();
+    expect(rows).toHaveLength(1000);
+    const byId = new Map(rows.map((r) => [r.request_id, r]));
+    for (let i = 0; i < 1000; i++) {
+      const row = byId.get(`n-${i}`)!;
+      if (i % 10 === 0) expect(row).toMatchObject({ path: '/missing', status_code: 404, response_bytes: '5' });
+      else if (i % 10 === 1) expect(row).toMatchObject({ path: `/stream/${i}`, status_code: 200, response_bytes: String(3 + Buffer.byteLength('déf')) });
+      else expect(row).toMatchObject({ path: `/items/${i}`, status_code: 200, response_bytes: '5', route: null });
+      expect(row.ip).toBe('127.0.0.1');
+      expect(row.node_id).toBe('http-node');
+    }
+    expect(seen).toBe(1000);
+  });
+
+  it('wrap() captures a plain handler', async () => {
+    const wrapped = createServer(pulse.wrap((_req, res) => res.end('wrapped')));
+    const url = await listen(wrapped);
+    try {
+      await hammer(url, ['/wrapped-path']);
+      await pulse.flush();
+      const row = await pulse.db.selectFrom('pgpulse.request_logs').selectAll().where('path', '=', '/wrapped-path').executeTakeFirst();
+      expect(row).toMatchObject({ status_code: 200, response_bytes: '7' });
+    } finally {
+      await closeServer(wrapped);
+    }
+  });
+
+  it('records a client that disconnects early as 499', async () => {
+    const slow = createServer(
+      pulse.wrap((_req, res) => {
+        setTimeout(() => res.end('late'), 300).unref();
+      }),
+    );
+    const url = await listen(slow);
+    try {
+      const controller = new AbortController();
+      const pending = fetch(`${url}/slow`, { signal: controller.signal }).catch(() => undefined);
+      setTimeout(() => controller.abort(), 50);
+      await pending;
+      const deadline = Date.now() + 5_000;
+      let row;
+      while (!row && Date.now() < deadline) {
+        await pulse.flush();
+        row = await pulse.db.selectFrom('pgpulse.request_logs').selectAll().where('path', '=', '/slow').executeTakeFirst();
+        if (!row) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(row).toMatchObject({ status_code: 499 });
+    } finally {
+      await closeServer(slow);
+    }
+  });
+});
