@@ -118,6 +118,28 @@ export class Pulse implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+
+  /**
+   * Flushes and closes this pulse when the process receives one of `signals`
+   * (default SIGTERM and SIGINT), so a deploy or Ctrl-C loses no captured
+   * request. When no other listener handles the signal, it is raised again
+   * after closing so the process exits as it would have. Returns a function
+   * that removes the handlers.
+   */
+  closeOnSignals(signals: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): () => void {
+    const handlers = signals.map((signal) => {
+      const handler = () => {
+        void this.close().finally(() => {
+          if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+        });
+      };
+      process.once(signal, handler);
+      return [signal, handler] as const;
+    });
+    return () => {
+      for (const [signal, handler] of handlers) process.off(signal, handler);
+    };
+  }
 }
 
 /** Creates the pgpulse instance for this process. */
