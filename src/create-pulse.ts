@@ -67,8 +67,11 @@ export class Pulse implements AsyncDisposable {
   }
 
   /** Applies pending SQL migrations (idempotent, safe from several nodes at once). */
-  migrate(): Promise<MigrationResult> {
-    return migrate(this.db);
+  async migrate(): Promise<MigrationResult> {
+    const result = await migrate(this.db);
+    // The salt table exists now: load today's salt before the first request is hashed.
+    await this.visitorIds.load();
+    return result;
   }
 
   /**

@@ -50,11 +50,9 @@ export class VisitorIds {
     const db = this.db!;
     try {
       const candidate = randomBytes(24).toString('base64url');
-      const result = await sql<{ salt: string }>`
-        with inserted as (
-          insert into pgpulse.visitor_salts (day, salt) values (${day}::date, ${candidate})
-          on conflict (day) do nothing returning salt)
-        select salt from inserted union all select salt from pgpulse.visitor_salts where day = ${day}::date limit 1`.execute(db);
+      await sql`insert into pgpulse.visitor_salts (day, salt) values (${day}::date, ${candidate}) on conflict (day) do nothing`.execute(db);
+      // A separate statement: it sees the salt another node may have committed concurrently.
+      const result = await sql<{ salt: string }>`select salt from pgpulse.visitor_salts where day = ${day}::date`.execute(db);
       const salt = result.rows[0]?.salt;
       if (!salt) return;
       this.day = day;
