@@ -76,7 +76,7 @@ describe('bad input', () => {
       const log = logs[i]!;
       tried.storedRoundTrips++;
       // Lone UTF-16 surrogates cannot exist in UTF-8 text: they are stored as U+FFFD.
-      const wf = (s: string | null) => (s === null ? null : s.toWellFormed());
+      const wf = (s: string | null) => (s === null ? null : (s as unknown as { toWellFormed(): string }).toWellFormed());
       expect(row.path).toBe(wf(log.path));
       expect(row.user_agent).toBe(wf(log.user_agent));
       expect(row.method).toBe(log.method);
