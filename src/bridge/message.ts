@@ -12,7 +12,9 @@ export const MAX_PAYLOAD_BYTES = 7_900;
 
 /**
  * Compact row tuple used inline in NOTIFY messages, in this column order.
- * `inserted_at` travels as epoch milliseconds.
+ * `inserted_at` travels as epoch milliseconds; `node_id` is null when it equals
+ * the message origin (the usual case), so a row broadcast with another node id
+ * keeps it.
  */
 export const ROW_FIELDS = [
   'id',
@@ -30,6 +32,7 @@ export const ROW_FIELDS = [
   'session_id',
   'ip',
   'inserted_at',
+  'node_id',
 ] as const;
 
 const nullableString = z.string().nullable();
@@ -49,6 +52,7 @@ const rowTupleSchema = z.tuple([
   nullableString,
   nullableString,
   z.number(),
+  nullableString,
 ]);
 
 const baseSchema = z.object({
@@ -75,8 +79,8 @@ export type InlineBridgeMessage = z.infer<typeof inlineSchema>;
 export type ReferenceBridgeMessage = z.infer<typeof referenceSchema>;
 export type BridgeMessage = z.infer<typeof bridgeMessageSchema>;
 
-/** Compact tuple form of one stored row. */
-export function toRowTuple(row: StoredRequestLog): z.infer<typeof rowTupleSchema> {
+/** Compact tuple form of one stored row written by node `origin`. */
+export function toRowTuple(row: StoredRequestLog, origin: string): z.infer<typeof rowTupleSchema> {
   return [
     row.id,
     row.request_id,
@@ -93,12 +97,13 @@ export function toRowTuple(row: StoredRequestLog): z.infer<typeof rowTupleSchema
     row.session_id,
     row.ip,
     row.inserted_at.getTime(),
+    row.node_id === origin ? null : row.node_id,
   ];
 }
 
-/** Expands an inline tuple back into a stored row of node `nodeId`. */
-export function fromRowTuple(tuple: z.infer<typeof rowTupleSchema>, nodeId: string): StoredRequestLog {
-  const [id, request_id, method, path, route, status_code, duration_ms, response_bytes, user_agent, referer, device_type, visitor_id, session_id, ip, insertedAtMs] =
+/** Expands an inline tuple of a message from node `origin` back into a stored row. */
+export function fromRowTuple(tuple: z.infer<typeof rowTupleSchema>, origin: string): StoredRequestLog {
+  const [id, request_id, method, path, route, status_code, duration_ms, response_bytes, user_agent, referer, device_type, visitor_id, session_id, ip, insertedAtMs, nodeId] =
     tuple;
   return {
     id,
@@ -114,7 +119,7 @@ export function fromRowTuple(tuple: z.infer<typeof rowTupleSchema>, nodeId: stri
     device_type,
     visitor_id,
     session_id,
-    node_id: nodeId,
+    node_id: nodeId ?? origin,
     ip,
     inserted_at: new Date(insertedAtMs),
   };
@@ -139,7 +144,7 @@ export function toIdRanges(ids: readonly number[]): [number, number][] {
  */
 export function encodeBridgeMessage(input: { nodeId: string; batchId: string; txId: string; rows: readonly StoredRequestLog[] }): string {
   const base = { v: BRIDGE_MESSAGE_VERSION, o: input.nodeId, b: input.batchId, n: input.rows.length, tx: input.txId };
-  const inline = JSON.stringify({ ...base, r: input.rows.map(toRowTuple) });
+  const inline = JSON.stringify({ ...base, r: input.rows.map((row) => toRowTuple(row, input.nodeId)) });
   if (Buffer.byteLength(inline) <= MAX_PAYLOAD_BYTES) return inline;
   const byIds = JSON.stringify({ ...base, ids: toIdRanges(input.rows.map((r) => r.id)) });
   if (Buffer.byteLength(byIds) <= MAX_PAYLOAD_BYTES) return byIds;

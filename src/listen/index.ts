@@ -1,0 +1,4 @@
+export { createListener, Listener, listenerPhases, type ListenerEvents, type ListenerPhase, type ListenerStats } from './listener.js';
+export type { ListenerOptions } from './listener-options.js';
+export { PubSub, type PulseMessage, type RequestSentMessage } from '../pubsub.js';
+export type { StoredRequestLog } from '../request-log.js';

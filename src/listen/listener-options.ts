@@ -1,0 +1,97 @@
+import { z } from 'zod';
+import { DEFAULT_CHANNEL } from '../bridge/message.js';
+import { PubSub } from '../pubsub.js';
+
+export interface ListenerOptions {
+  /**
+   * Postgres URL of the dedicated LISTEN connection. It must reach Postgres
+   * directly or through a session-mode pooler, never a transaction-mode pooler
+   * (PgBouncer `pool_mode=transaction` loses LISTEN). Default `connectionString`.
+   */
+  listenConnectionString?: string;
+  /**
+   * Postgres URL for fetching rows that were not inline in a message and for
+   * catch-up queries (a small pool; a transaction pooler is fine).
+   * Default `listenConnectionString`. At least one of the two is required.
+   */
+  connectionString?: string;
+  /** NOTIFY channel the writers use. Default `pgpulse_requests`. */
+  channel?: string;
+  /** Delivered rows are published here (`pubsub.publish(row)`, with numeric `id`). Default a new PubSub. */
+  pubsub?: PubSub;
+  /** Messages whose origin is this node id (and caught-up rows with this `node_id`) are dropped. Default none dropped. */
+  nodeId?: string;
+  /**
+   * Backfill: also deliver rows inserted at or after this time that were
+   * already committed at start. Default none (start from "now").
+   */
+  since?: Date;
+  /**
+   * Interval between heartbeats on the LISTEN connection, in milliseconds. Each
+   * heartbeat checks the connection and advances the catch-up watermark (which
+   * also bounds the dedupe memory). Default 2,000 ms.
+   */
+  heartbeatIntervalMs?: number;
+  /** A heartbeat not answered within this many milliseconds counts as a dropped connection. Default 10,000 ms. */
+  heartbeatTimeoutMs?: number;
+  /** First delay before reconnecting, in milliseconds; doubles per failed attempt (with ±25% jitter). Default 100 ms. */
+  minReconnectDelayMs?: number;
+  /** Longest delay between reconnect attempts, in milliseconds. Reconnecting never gives up. Default 5,000 ms. */
+  maxReconnectDelayMs?: number;
+  /** Timeout of one connection attempt, in milliseconds. Default 10,000 ms. */
+  connectTimeoutMs?: number;
+  /**
+   * Dedupe window: when more row ids than this are tracked (rows delivered
+   * since the last watermark advance), a heartbeat runs at once to advance the
+   * watermark and prune them. Default 50,000 rows.
+   */
+  maxTrackedRows?: number;
+  /** Rows read per catch-up or backfill query. Default 5,000 rows. */
+  catchUpPageSize?: number;
+  /** Connections of the query pool. Default 2. */
+  poolSize?: number;
+  /**
+   * `application_name` of the LISTEN connection (shown in `pg_stat_activity`).
+   * Default `pgpulse-listen`.
+   */
+  applicationName?: string;
+}
+
+const positiveMs = z.number().finite().positive();
+
+export const listenerOptionsSchema = z
+  .object({
+    listenConnectionString: z.string().min(1).optional(),
+    connectionString: z.string().min(1).optional(),
+    channel: z.string().min(1).max(63).default(DEFAULT_CHANNEL),
+    pubsub: z.instanceof(PubSub).optional(),
+    nodeId: z.string().min(1).optional(),
+    since: z.date().optional(),
+    heartbeatIntervalMs: positiveMs.default(2_000),
+    heartbeatTimeoutMs: positiveMs.default(10_000),
+    minReconnectDelayMs: positiveMs.default(100),
+    maxReconnectDelayMs: positiveMs.default(5_000),
+    connectTimeoutMs: positiveMs.default(10_000),
+    maxTrackedRows: z.number().int().positive().default(50_000),
+    catchUpPageSize: z.number().int().positive().max(100_000).default(5_000),
+    poolSize: z.number().int().positive().default(2),
+    applicationName: z.string().max(63).default('pgpulse-listen'),
+  })
+  .refine((o) => o.listenConnectionString ?? o.connectionString, {
+    message: 'pass listenConnectionString or connectionString (at least one)',
+  });
+
+/** Options with defaults applied and both URLs resolved. */
+export type ResolvedListenerOptions = z.output<typeof listenerOptionsSchema> & { listenConnectionString: string; connectionString: string };
+
+/** Validates options; throws an Error naming every bad field. */
+export function resolveListenerOptions(options: ListenerOptions): ResolvedListenerOptions {
+  const result = listenerOptionsSchema.safeParse(options);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ');
+    throw new Error(`pgpulse listener: invalid options: ${issues}`, { cause: result.error });
+  }
+  const o = result.data;
+  const listenConnectionString = (o.listenConnectionString ?? o.connectionString)!;
+  return { ...o, listenConnectionString, connectionString: o.connectionString ?? listenConnectionString };
+}

@@ -1,0 +1,161 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPulse, type Pulse } from '../../src/create-pulse.js';
+import { createListener, type Listener } from '../../src/listen/index.js';
+import type { StoredRequestLog } from '../../src/request-log.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventually, makeLog } from '../support/fixtures.js';
+
+/** A started listener and the rows it delivered, in order. */
+async function startListener(url: string, options: Partial<Parameters<typeof createListener>[0]> = {}) {
+  const listener = createListener({ connectionString: url, heartbeatIntervalMs: 200, ...options });
+  const rows: StoredRequestLog[] = [];
+  listener.pubsub.subscribe((message) => void rows.push(message.event as StoredRequestLog), { maxQueue: Number.MAX_SAFE_INTEGER });
+  await listener.start();
+  return { listener, rows };
+}
+
+describe('NOTIFY bridge listener', () => {
+  let database: TestDatabase;
+  let pulse: Pulse;
+  let sql: pg.Pool;
+  const listeners: Listener[] = [];
+
+  const storedIds = async (where = 'true') =>
+    (await sql.query<{ id: string }>(`select id from pgpulse.request_logs where ${where} order by id`)).rows.map((r) => Number(r.id));
+  const idsOf = (rows: readonly StoredRequestLog[]) => rows.map((r) => r.id).sort((a, b) => a - b);
+  const track = <T extends { listener: Listener }>(started: T): T => {
+    listeners.push(started.listener);
+    return started;
+  };
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    pulse = createPulse({ connectionString: database.url, nodeId: 'writer-a', notify: true, maxWaitMs: 5 });
+    await pulse.migrate();
+    sql = new pg.Pool({ connectionString: database.url, max: 2 });
+  });
+
+  afterAll(async () => {
+    for (const listener of listeners) await listener.close();
+    await pulse?.close();
+    await sql?.end();
+    await database?.drop();
+  });
+
+  it('delivers every committed row once, with every field, starting from now', async () => {
+    pulse.pubsub.broadcast(makeLog({ path: '/before-start' }));
+    await pulse.flush();
+    const { listener, rows } = track(await startListener(database.url));
+    const big = 'x'.repeat(20_000);
+    for (let i = 0; i < 30; i++) pulse.pubsub.broadcast(makeLog({ path: `/p/${i}`, user_agent: i % 10 === 0 ? big : 'ua', ip: '10.0.0.1', node_id: i === 5 ? 'other-node' : 'writer-a' }));
+    await pulse.flush();
+    const expected = await storedIds(`path like '/p/%'`);
+    await eventually(() => rows.length >= expected.length, 10_000, 'rows delivered');
+    expect(idsOf(rows)).toEqual(expected);
+    const stored = (await sql.query(`select * from pgpulse.request_logs where path like '/p/%' order by id`)).rows;
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    for (const row of stored) {
+      const { tx_id: _tx, id, response_bytes, ...rest } = row as Record<string, unknown>;
+      expect(byId.get(Number(id))).toEqual({ ...rest, id: Number(id), response_bytes: response_bytes === null ? null : Number(response_bytes) });
+    }
+    expect(byId.get(expected[5]!)!.node_id).toBe('other-node');
+    expect(listener.stats.fetched).toBeGreaterThan(0);
+    expect(listener.stats.delivered).toBe(expected.length);
+  });
+
+  it('drops its own origin and ignores malformed or foreign payloads without stopping', async () => {
+    const own = track(await startListener(database.url, { nodeId: 'writer-a' }));
+    const { listener, rows } = track(await startListener(database.url));
+    const malformed: string[] = [];
+    listener.on('malformed', (info) => malformed.push(info.payload));
+    for (const payload of ['garbage', '{"v":2,"o":"x"}', '{"v":1,"o":"x","b":"y","n":1,"tx":"1","r":[[1]]}', '']) {
+      await sql.query('select pg_notify($1, $2)', ['pgpulse_requests', payload]);
+    }
+    pulse.pubsub.broadcast(makeLog({ path: '/after-garbage' }));
+    await pulse.flush();
+    await eventually(() => rows.length === 1, 10_000, 'row after garbage');
+    expect(rows[0]!.path).toBe('/after-garbage');
+    expect(listener.stats.malformed).toBe(4);
+    expect(malformed).toContain('garbage');
+    await eventually(() => own.listener.stats.ownOrigin === 1, 10_000, 'own origin dropped');
+    expect(own.rows).toEqual([]);
+  });
+
+  it('fetches by transaction id when a message carries neither rows nor ranges', async () => {
+    const { listener, rows } = track(await startListener(database.url));
+    const client = await sql.connect();
+    try {
+      await client.query('begin');
+      await client.query(
+        `insert into pgpulse.request_logs (request_id, method, path, status_code, duration_ms, device_type, node_id)
+         select 'r' || g, 'GET', '/by-tx', 200, 1, 'bot', 'sql-node' from generate_series(1, 3) g`,
+      );
+      const tx = (await client.query<{ tx: string }>('select pg_current_xact_id()::text as tx')).rows[0]!.tx;
+      await client.query('select pg_notify($1, $2)', ['pgpulse_requests', JSON.stringify({ v: 1, o: 'sql-node', b: 'b1', n: 3, tx, ids: [] })]);
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
+    await eventually(() => rows.length === 3, 10_000, 'rows fetched by tx');
+    expect(idsOf(rows)).toEqual(await storedIds(`path = '/by-tx'`));
+    expect(listener.stats.fetched).toBe(3);
+  });
+
+  it('backfills rows since a given time when asked', async () => {
+    const since = new Date();
+    pulse.pubsub.broadcast(makeLog({ path: '/backfill', inserted_at: new Date(since.getTime() + 1) }));
+    await pulse.flush();
+    const { listener, rows } = track(await startListener(database.url, { since }));
+    await eventually(() => rows.length === 1, 10_000, 'backfilled row');
+    expect(rows[0]!.path).toBe('/backfill');
+    expect(listener.stats.backfilled).toBe(1);
+  });
+
+  it('catches up rows committed while its backend was terminated, exactly once', async () => {
+    const { listener, rows } = track(await startListener(database.url, { minReconnectDelayMs: 300, maxReconnectDelayMs: 600, applicationName: 'pgpulse-listen-catchup' }));
+    const events: string[] = [];
+    listener.on('disconnected', () => events.push('disconnected'));
+    listener.on('reconnected', () => events.push('reconnected'));
+    listener.on('caughtUp', () => events.push('caughtUp'));
+    let writing = true;
+    const traffic = (async () => {
+      for (let i = 0; writing; i++) {
+        pulse.pubsub.broadcast(makeLog({ path: `/steady/${i}` }));
+        if (i % 5 === 0) await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    for (let round = 0; round < 2; round++) {
+      await new Promise((r) => setTimeout(r, 150));
+      await sql.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pgpulse-listen-catchup' and datname = current_database()`);
+      // Rows committed now can only arrive by catch-up: the listener waits ≥ 225 ms before reconnecting.
+      for (let i = 0; i < 20; i++) pulse.pubsub.broadcast(makeLog({ path: `/gap/${round}/${i}` }));
+      await pulse.flush();
+      await eventually(() => listener.stats.reconnects === round + 1, 10_000, 'reconnect');
+    }
+    writing = false;
+    await traffic;
+    await pulse.flush();
+    const expected = await storedIds(`path like '/steady/%' or path like '/gap/%'`);
+    await eventually(() => rows.length >= expected.length && listener.stats.queued === 0, 15_000, 'all rows delivered');
+    const ids = idsOf(rows);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual(expected);
+    expect(listener.stats.caughtUp).toBeGreaterThanOrEqual(40);
+    expect(events.filter((e) => e === 'disconnected')).toHaveLength(2);
+    expect(events.filter((e) => e === 'caughtUp')).toHaveLength(2);
+  });
+
+  it('validates options, rejects start() after close() and closes idempotently', async () => {
+    expect(() => createListener({})).toThrow(/listenConnectionString or connectionString/);
+    expect(() => createListener({ connectionString: database.url, heartbeatIntervalMs: -1 })).toThrow(/heartbeatIntervalMs/);
+    const listener = createListener({ connectionString: database.url });
+    await listener.start();
+    await Promise.all([listener.close(), listener.close()]);
+    await listener[Symbol.asyncDispose]();
+    await expect(listener.start()).rejects.toThrow(/after close/);
+    const unreachable = createListener({ connectionString: 'postgres://postgres@127.0.0.1:1/nowhere', connectTimeoutMs: 2_000 });
+    await expect(unreachable.start()).rejects.toThrow(/cannot LISTEN on channel "pgpulse_requests"/);
+    await unreachable.close();
+  });
+});
