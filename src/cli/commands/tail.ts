@@ -1,5 +1,145 @@
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import { DEFAULT_CHANNEL } from '../../bridge/message.js';
+import { createListener, type Listener } from '../../listen/index.js';
+import type { StoredRequestLog } from '../../request-log.js';
+import { checkReachable, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 
-export async function tailCommand(_argv: string[]): Promise<number> {
-  throw new CliError('pgpulse tail: not implemented yet', exitCodes.failure);
+export const tailHelp = `Usage: pgpulse tail [--database-url URL] [--listen-database-url URL] [--channel NAME] [--since ISO]
+
+Prints every row committed by apps running pgpulse with notify enabled, as one
+JSON object per line (NDJSON) on stdout, from the NOTIFY bridge. Each row is
+printed exactly once, including rows committed while the connection was down.
+Warnings and a closing summary go to stderr. Stops cleanly on SIGINT/SIGTERM.
+
+Options:
+  --database-url URL         Postgres URL (default: $DATABASE_URL)
+  --listen-database-url URL  separate URL for the LISTEN connection, e.g. to bypass
+                             a transaction-mode pooler (default: --database-url)
+  --channel NAME             NOTIFY channel (default: ${DEFAULT_CHANNEL})
+  --since ISO                also print rows inserted since this time (default: from now)
+  -h, --help                 Show this help`;
+
+/** One NDJSON line: table columns in table order, `inserted_at` as ISO 8601. */
+export function toNdjsonLine(row: StoredRequestLog): string {
+  return `${JSON.stringify({
+    id: row.id,
+    request_id: row.request_id,
+    method: row.method,
+    path: row.path,
+    route: row.route,
+    status_code: row.status_code,
+    duration_ms: row.duration_ms,
+    response_bytes: row.response_bytes,
+    user_agent: row.user_agent,
+    referer: row.referer,
+    device_type: row.device_type,
+    visitor_id: row.visitor_id,
+    session_id: row.session_id,
+    node_id: row.node_id,
+    ip: row.ip,
+    inserted_at: row.inserted_at.toISOString(),
+  })}\n`;
+}
+
+function parseTailArgs(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'database-url': { type: 'string' },
+      'listen-database-url': { type: 'string' },
+      channel: { type: 'string' },
+      since: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  return values;
+}
+
+function parseSince(value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const since = new Date(value);
+  if (Number.isNaN(since.getTime())) throw new CliError(`pgpulse tail: --since is not a date: ${JSON.stringify(value)}`, exitCodes.usage);
+  return since;
+}
+
+/** Resolves on the first of SIGINT/SIGTERM or a broken stdout (e.g. `| head`). */
+function stopRequested(): { promise: Promise<string>; dispose: () => void } {
+  let resolve!: (reason: string) => void;
+  const promise = new Promise<string>((r) => (resolve = r));
+  const onSignal = (signal: NodeJS.Signals) => resolve(signal);
+  const onStdoutError = (error: Error) => resolve(`stdout ${error.message}`);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.stdout.on('error', onStdoutError);
+  return {
+    promise,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.stdout.off('error', onStdoutError);
+    },
+  };
+}
+
+function reportToStderr(listener: Listener): void {
+  listener.on('disconnected', ({ error }) => console.error(`pgpulse tail: LISTEN connection lost (${error.message}); reconnecting`));
+  listener.on('reconnected', ({ attempts, downMs }) => console.error(`pgpulse tail: reconnected after ${attempts} attempt(s), ${downMs} ms`));
+  listener.on('caughtUp', ({ rows }) => console.error(`pgpulse tail: caught up ${rows} row(s) committed while disconnected`));
+  listener.on('malformed', ({ error }) => console.error(`pgpulse tail: ignored a payload: ${error.message}`));
+  listener.on('listenerError', ({ error }) => console.error(error.message));
+}
+
+function summary(listener: Listener): string {
+  const s = listener.stats;
+  return `pgpulse tail: stopped; delivered=${s.delivered} malformed=${s.malformed} duplicatesSkipped=${s.duplicatesSkipped} caughtUp=${s.caughtUp} reconnects=${s.reconnects} fetched=${s.fetched} missing=${s.missing}`;
+}
+
+export async function tailCommand(argv: string[]): Promise<number> {
+  const values = parseTailArgs(argv);
+  if (values.help) {
+    console.log(tailHelp);
+    return exitCodes.ok;
+  }
+  const url = requireDatabaseUrl(values['database-url'], 'tail');
+  const listenUrl = values['listen-database-url'] === undefined ? url : requireDatabaseUrl(values['listen-database-url'], 'tail');
+  const since = parseSince(values.since);
+  await checkReachable(url, 'tail');
+  if (listenUrl !== url) await checkReachable(listenUrl, 'tail');
+  await requireMigrated(url, 'tail');
+
+  const listener = createListener({ connectionString: url, listenConnectionString: listenUrl, channel: values.channel ?? DEFAULT_CHANNEL, since });
+  const stop = stopRequested();
+  listener.pubsub.subscribe(
+    async ({ event }) => {
+      if (!process.stdout.write(toNdjsonLine(event as StoredRequestLog))) await once(process.stdout, 'drain');
+    },
+    { name: 'pgpulse-tail', maxQueue: Number.MAX_SAFE_INTEGER },
+  );
+  reportToStderr(listener);
+  try {
+    await listener.start();
+  } catch (error) {
+    stop.dispose();
+    await listener.close();
+    throw new CliError((error as Error).message, exitCodes.unreachable, { cause: error });
+  }
+  console.error(`pgpulse tail: listening on channel "${listener.channel}" (Ctrl-C to stop)`);
+  const reason = await stop.promise;
+  stop.dispose();
+  await listener.close();
+  await drained(listener);
+  console.error(`${summary(listener)} (${reason})`);
+  return exitCodes.ok;
+}
+
+/** Waits (up to 5 s) until every published row has been written to stdout. */
+async function drained(listener: Listener): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  const { pubsub } = listener;
+  while (pubsub.stats.delivered + pubsub.stats.errors + pubsub.stats.dropped < pubsub.stats.broadcast && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
