@@ -36,6 +36,9 @@ export function connect(options: ConnectionOptions, onPoolError: (error: Error) 
   const pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 4, application_name: 'pgpulse' });
   // Idle clients emit 'error' when Postgres restarts; without a listener that would crash the app.
   pool.on('error', onPoolError);
+  // A client checked out between queries (e.g. inside the writer's transaction) has no
+  // listener either: a server restart would crash the app. The failed query reports it.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
   let closing: Promise<void> | undefined;
   return { db, close: () => (closing ??= db.destroy()) };
