@@ -48,6 +48,11 @@ export interface ListenerOptions {
   maxTrackedRows?: number;
   /** Rows read per catch-up or backfill query. Default 5,000 rows. */
   catchUpPageSize?: number;
+  /**
+   * Client-side timeout of one fetch, catch-up or backfill query, in
+   * milliseconds; a query that times out is retried. Default 60,000 ms.
+   */
+  queryTimeoutMs?: number;
   /** Connections of the query pool. Default 2. */
   poolSize?: number;
   /**
@@ -74,6 +79,7 @@ export const listenerOptionsSchema = z
     connectTimeoutMs: positiveMs.default(10_000),
     maxTrackedRows: z.number().int().positive().default(50_000),
     catchUpPageSize: z.number().int().positive().max(100_000).default(5_000),
+    queryTimeoutMs: positiveMs.default(60_000),
     poolSize: z.number().int().positive().default(2),
     applicationName: z.string().max(63).default('pgpulse-listen'),
   })

@@ -121,6 +121,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
       max: this.options.poolSize,
       application_name: `${this.options.applicationName}-query`,
       connectionTimeoutMillis: this.options.connectTimeoutMs,
+      query_timeout: this.options.queryTimeoutMs,
     });
     this.pool.on('error', (error) => this.report('pool', error));
     // Nothing is processed before the first watermark exists.
