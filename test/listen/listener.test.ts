@@ -113,7 +113,7 @@ describe('NOTIFY bridge listener', () => {
   });
 
   it('catches up rows committed while its backend was terminated, exactly once', async () => {
-    const { listener, rows } = track(await startListener(database.url, { minReconnectDelayMs: 300, maxReconnectDelayMs: 600, applicationName: 'pgpulse-listen-catchup' }));
+    const { listener, rows } = track(await startListener(database.url, { minReconnectDelayMs: 1_000, maxReconnectDelayMs: 1_000, applicationName: 'pgpulse-listen-catchup' }));
     const events: string[] = [];
     listener.on('disconnected', () => events.push('disconnected'));
     listener.on('reconnected', () => events.push('reconnected'));
@@ -128,7 +128,8 @@ describe('NOTIFY bridge listener', () => {
     for (let round = 0; round < 2; round++) {
       await new Promise((r) => setTimeout(r, 150));
       await sql.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pgpulse-listen-catchup' and datname = current_database()`);
-      // Rows committed now can only arrive by catch-up: the listener waits ≥ 225 ms before reconnecting.
+      await eventually(() => events.filter((e) => e === 'disconnected').length === round + 1, 10_000, 'disconnect');
+      // Rows committed now can only arrive by catch-up: the listener waits ≥ 750 ms before reconnecting.
       for (let i = 0; i < 20; i++) pulse.pubsub.broadcast(makeLog({ path: `/gap/${round}/${i}` }));
       await pulse.flush();
       await eventually(() => listener.stats.reconnects === round + 1, 10_000, 'reconnect');
