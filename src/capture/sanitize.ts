@@ -1,11 +1,12 @@
 /**
  * Makes header- and URL-derived text safe to store: NUL characters (which
  * Postgres text rejects) become U+FFFD and the text is cut at `maxLength`
- * characters. Returns null for missing values.
+ * characters. Returns null for missing or empty values.
  */
 export function sanitizeText(value: unknown, maxLength: number): string | null {
   if (value === undefined || value === null) return null;
   let text = Array.isArray(value) ? String(value[0] ?? '') : String(value);
+  if (text === '') return null;
   if (text.length > maxLength) text = text.slice(0, maxLength);
   if (text.includes('\u0000')) text = text.replaceAll('\u0000', '\uFFFD');
   return text;

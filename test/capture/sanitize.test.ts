@@ -14,6 +14,7 @@ describe('sanitize', () => {
     expect(sanitizeText('a\u0000b', 10)).toBe('a\uFFFDb');
     expect(sanitizeText('x'.repeat(100), 10)).toHaveLength(10);
     expect(sanitizeText(undefined, 10)).toBeNull();
+    expect(sanitizeText('', 10)).toBeNull();
     expect(sanitizeText(['first', 'second'], 10)).toBe('first');
   });
 });

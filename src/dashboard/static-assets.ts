@@ -1,0 +1,31 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const assetsDir = fileURLToPath(new URL('../../assets/dashboard/', import.meta.url));
+const uplotDir = join(dirname(require.resolve('uplot/package.json')), 'dist');
+
+/** Files the page needs, by request path. Nothing else is ever read from disk. */
+const files: Record<string, { path: string; type: string }> = {
+  '/': { path: join(assetsDir, 'index.html'), type: 'text/html; charset=utf-8' },
+  '/app.js': { path: join(assetsDir, 'app.js'), type: 'text/javascript; charset=utf-8' },
+  '/style.css': { path: join(assetsDir, 'style.css'), type: 'text/css; charset=utf-8' },
+  '/vendor/uPlot.iife.min.js': { path: join(uplotDir, 'uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
+  '/vendor/uPlot.min.css': { path: join(uplotDir, 'uPlot.min.css'), type: 'text/css; charset=utf-8' },
+};
+
+const cache = new Map<string, Buffer>();
+
+/** The static file served at `path`, or undefined. Read once, then cached. */
+export async function staticAsset(path: string): Promise<{ body: Buffer; type: string } | undefined> {
+  const file = files[path];
+  if (!file) return undefined;
+  let body = cache.get(path);
+  if (!body) {
+    body = await readFile(file.path);
+    cache.set(path, body);
+  }
+  return { body, type: file.type };
+}

@@ -1,0 +1,60 @@
+import { z } from 'zod';
+
+/** Longest range `/api/stats` answers, in days. */
+export const MAX_RANGE_DAYS = 400;
+
+const instant = z
+  .string()
+  .trim()
+  .min(1)
+  .transform((value, ctx) => {
+    const date = /^\d+$/.test(value) ? new Date(Number(value)) : new Date(value);
+    if (Number.isNaN(date.getTime())) {
+      ctx.addIssue({ code: 'custom', message: 'must be an ISO date or epoch milliseconds' });
+      return z.NEVER;
+    }
+    return date;
+  });
+
+const timeZone = z
+  .string()
+  .trim()
+  .max(64)
+  .refine(
+    (tz) => {
+      try {
+        new Intl.DateTimeFormat('en', { timeZone: tz });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be an IANA time zone such as Europe/Paris' },
+  );
+
+/** Query parameters of `GET /api/stats`. */
+export const statsParamsSchema = z
+  .strictObject({
+    from: instant,
+    to: instant.optional(),
+    route: z.string().max(2048).optional(),
+    tz: timeZone.default('UTC'),
+    token: z.string().optional(),
+  })
+  .transform(({ token: _token, ...rest }) => ({ ...rest, to: rest.to ?? new Date() }))
+  .refine((p) => p.from < p.to, { message: 'from must be before to', path: ['from'] })
+  .refine((p) => p.to.getTime() - p.from.getTime() <= MAX_RANGE_DAYS * 86_400_000, {
+    message: `range must be at most ${MAX_RANGE_DAYS} days`,
+    path: ['to'],
+  });
+
+export type StatsParams = z.output<typeof statsParamsSchema>;
+
+/** Parses URL search params; returns the params or the list of issues for a 400 answer. */
+export function parseStatsParams(search: URLSearchParams): { ok: true; params: StatsParams } | { ok: false; issues: { path: string; message: string }[] } {
+  const raw: Record<string, string> = {};
+  for (const [key, value] of search) raw[key] = value;
+  const result = statsParamsSchema.safeParse(raw);
+  if (result.success) return { ok: true, params: result.data };
+  return { ok: false, issues: result.error.issues.map((i) => ({ path: i.path.join('.') || '(query)', message: i.message })) };
+}

@@ -1,0 +1,156 @@
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { bucketSeconds } from './bucket-size.js';
+import type { StatsParams } from './stats-params.js';
+
+export interface Percentiles {
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+}
+
+export interface StatsTotals extends Percentiles {
+  requests: number;
+  visitors: number;
+  sessions: number;
+  /** Share of requests answered 5xx, 0–1. */
+  errorRate: number;
+  /** Share of requests answered 4xx, 0–1. */
+  clientErrorRate: number;
+  avgMs: number | null;
+  status: { '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number };
+}
+
+export interface SeriesPoint extends Percentiles {
+  /** Bucket start, epoch ms. */
+  t: number;
+  requests: number;
+  visitors: number;
+  errors: number;
+}
+
+export interface RouteStat extends Percentiles {
+  route: string | null;
+  requests: number;
+  errors: number;
+}
+
+export interface CountStat {
+  key: string | null;
+  requests: number;
+}
+
+/** Everything `GET /api/stats` answers. */
+export interface Stats {
+  range: { from: string; to: string; tz: string; route: string | null; bucketSeconds: number };
+  totals: StatsTotals;
+  series: SeriesPoint[];
+  topRoutes: RouteStat[];
+  slowestRoutes: RouteStat[];
+  topPaths: CountStat[];
+  referrers: CountStat[];
+  devices: CountStat[];
+  notFound: CountStat[];
+}
+
+/** Rows of a top list. */
+const TOP_N = 10;
+
+const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
+const pct = (v: unknown): Percentiles => {
+  const a = (v as (number | null)[] | null) ?? [null, null, null];
+  return { p50: a[0] ?? null, p95: a[1] ?? null, p99: a[2] ?? null };
+};
+
+const PERCENTILES = sql`percentile_cont(array[0.5, 0.95, 0.99]::float8[]) within group (order by duration_ms)`;
+
+/**
+ * Computes dashboard statistics from raw rows over `[from, to)`, bucketed in
+ * the caller's time zone. Every value reaches Postgres as a bind parameter.
+ */
+export async function queryStats(db: Kysely<any>, params: StatsParams): Promise<Stats> {
+  const { from, to, tz } = params;
+  const route = params.route ?? null;
+  const size = bucketSeconds(from, to);
+  const where = sql`inserted_at >= ${from} and inserted_at < ${to}${route === null ? sql`` : sql` and route = ${route}`}`;
+  const bucket = bucketExpression(size, from, tz);
+
+  const [totals, series, topRoutes, slowestRoutes, topPaths, referrers, devices, notFound] = await Promise.all([
+    sql<Record<string, unknown>>`
+      select count(*)::int as requests, count(distinct visitor_id)::int as visitors, count(distinct session_id)::int as sessions,
+        count(*) filter (where status_code < 200)::int as s1,
+        count(*) filter (where status_code between 200 and 299)::int as s2,
+        count(*) filter (where status_code between 300 and 399)::int as s3,
+        count(*) filter (where status_code between 400 and 499)::int as s4,
+        count(*) filter (where status_code >= 500)::int as s5,
+        avg(duration_ms) as avg_ms, ${PERCENTILES} as pct
+      from pgpulse.request_logs where ${where}`.execute(db),
+    sql<Record<string, unknown>>`
+      with agg as (
+        select ${bucket} as t, count(*)::int as requests, count(distinct visitor_id)::int as visitors,
+          count(*) filter (where status_code >= 500)::int as errors, ${PERCENTILES} as pct
+        from pgpulse.request_logs where ${where} group by 1)
+      select extract(epoch from b.t) * 1000 as t, agg.requests, agg.visitors, agg.errors, agg.pct
+      from (${bucketSeries(size, from, to, tz)}) b left join agg on agg.t = b.t order by b.t`.execute(db),
+    routeStats(db, where, sql`count(*) desc`),
+    routeStats(db, where, sql`(${PERCENTILES})[2] desc nulls last`),
+    countBy(db, sql`path`, where),
+    countBy(db, sql`referer`, sql`${where} and referer is not null`),
+    countBy(db, sql`device_type`, where),
+    countBy(db, sql`path`, sql`${where} and status_code = 404`),
+  ]);
+
+  const t = totals.rows[0] ?? {};
+  const requests = num(t.requests);
+  return {
+    range: { from: from.toISOString(), to: to.toISOString(), tz, route, bucketSeconds: size },
+    totals: {
+      requests,
+      visitors: num(t.visitors),
+      sessions: num(t.sessions),
+      errorRate: requests ? num(t.s5) / requests : 0,
+      clientErrorRate: requests ? num(t.s4) / requests : 0,
+      avgMs: t.avg_ms === null || t.avg_ms === undefined ? null : Number(t.avg_ms),
+      status: { '1xx': num(t.s1), '2xx': num(t.s2), '3xx': num(t.s3), '4xx': num(t.s4), '5xx': num(t.s5) },
+      ...pct(t.pct),
+    },
+    series: series.rows.map((r) => ({ t: Number(r.t), requests: num(r.requests), visitors: num(r.visitors), errors: num(r.errors), ...pct(r.pct) })),
+    topRoutes,
+    slowestRoutes,
+    topPaths,
+    referrers,
+    devices,
+    notFound,
+  };
+}
+
+/** Bucket start of each row: fixed-size bins aligned on local midnight, or local calendar days. */
+function bucketExpression(size: number, from: Date, tz: string): RawBuilder<unknown> {
+  if (size >= 86_400) return sql`(date_trunc('day', inserted_at at time zone ${tz}) at time zone ${tz})`;
+  return sql`date_bin(${`${size} seconds`}::interval, inserted_at, ${localMidnight(from, tz)})`;
+}
+
+/** Every bucket start in the range, so empty buckets show as zero. */
+function bucketSeries(size: number, from: Date, to: Date, tz: string): RawBuilder<unknown> {
+  if (size >= 86_400) {
+    return sql`select (d at time zone ${tz}) as t from generate_series(date_trunc('day', ${from}::timestamptz at time zone ${tz}), ${to}::timestamptz at time zone ${tz}, interval '1 day') d`;
+  }
+  return sql`select generate_series(date_bin(${`${size} seconds`}::interval, ${from}::timestamptz, ${localMidnight(from, tz)}), ${to}::timestamptz - interval '1 microsecond', ${`${size} seconds`}::interval) as t`;
+}
+
+function localMidnight(from: Date, tz: string): RawBuilder<unknown> {
+  return sql`(date_trunc('day', ${from}::timestamptz at time zone ${tz}) at time zone ${tz})`;
+}
+
+async function routeStats(db: Kysely<any>, where: RawBuilder<unknown>, order: RawBuilder<unknown>): Promise<RouteStat[]> {
+  const result = await sql<Record<string, unknown>>`
+    select route, count(*)::int as requests, count(*) filter (where status_code >= 500)::int as errors, ${PERCENTILES} as pct
+    from pgpulse.request_logs where ${where} group by route order by ${order}, route limit ${TOP_N}`.execute(db);
+  return result.rows.map((r) => ({ route: (r.route as string | null) ?? null, requests: num(r.requests), errors: num(r.errors), ...pct(r.pct) }));
+}
+
+async function countBy(db: Kysely<any>, column: RawBuilder<unknown>, where: RawBuilder<unknown>): Promise<CountStat[]> {
+  const result = await sql<{ key: string | null; requests: number }>`
+    select ${column} as key, count(*)::int as requests from pgpulse.request_logs where ${where}
+    group by 1 order by 2 desc, 1 limit ${TOP_N}`.execute(db);
+  return result.rows.map((r) => ({ key: r.key, requests: num(r.requests) }));
+}

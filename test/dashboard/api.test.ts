@@ -1,0 +1,198 @@
+import { createServer, type Server } from 'node:http';
+import { connect as netConnect } from 'node:net';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPulse, type Pulse } from '../../src/create-pulse.js';
+import { createDashboard, type Dashboard } from '../../src/dashboard/index.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventually, makeLog } from '../support/fixtures.js';
+import { closeServer, listen } from '../support/http.js';
+import { openSse } from '../support/sse.js';
+
+const TOKEN = 's3cret-token';
+
+describe('dashboard API', () => {
+  let database: TestDatabase;
+  let pulse: Pulse;
+  let dashboard: Dashboard;
+  let server: Server;
+  let base: string;
+  const t0 = Date.parse('2030-06-01T10:00:00Z');
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    pulse = createPulse({ connectionString: database.url, maxWaitMs: 10 });
+    await pulse.migrate();
+    // A known data set: 100 requests over 10 minutes.
+    for (let i = 0; i < 100; i++) {
+      pulse.pubsub.broadcast(
+        makeLog({
+          inserted_at: new Date(t0 + i * 6_000),
+          route: i % 4 === 0 ? '/slow/:id' : '/users/:id',
+          path: i % 10 === 9 ? '/missing' : `/users/${i % 7}`,
+          status_code: i % 10 === 9 ? 404 : i % 20 === 0 ? 503 : 200,
+          duration_ms: i % 4 === 0 ? 100 + i : i % 50,
+          device_type: i % 3 === 0 ? 'mobile' : 'desktop',
+          referer: i % 5 === 0 ? 'https://search.example/' : null,
+          visitor_id: `v${i % 12}`,
+        }),
+      );
+    }
+    await pulse.flush();
+    dashboard = createDashboard({ db: pulse.db, pubsub: pulse.pubsub, token: TOKEN, flushIntervalMs: 10, maxClientBufferBytes: 256 * 1024 });
+    server = createServer(dashboard.handler);
+    base = await listen(server);
+  });
+
+  afterAll(async () => {
+    await dashboard.close();
+    await closeServer(server);
+    await pulse.close();
+    await database.drop();
+  });
+
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const stats = (query: string) => fetch(`${base}/api/stats?${query}`, { headers: auth });
+
+  it('answers totals, series and breakdowns that match the data', async () => {
+    const response = await stats(`from=${t0}&to=${t0 + 600_000}&tz=Europe/Paris`);
+    expect(response.status).toBe(200);
+    const body = await response.json();
+    expect(body.totals).toMatchObject({ requests: 100, visitors: 12, status: { '2xx': 85, '4xx': 10, '5xx': 5 } });
+    expect(body.totals.errorRate).toBeCloseTo(0.05);
+    expect(body.series.reduce((a: number, p: { requests: number }) => a + p.requests, 0)).toBe(100);
+    expect(body.range.bucketSeconds).toBe(10);
+    expect(body.topRoutes[0]).toMatchObject({ route: '/users/:id', requests: 75 });
+    expect(body.slowestRoutes[0].route).toBe('/slow/:id');
+    expect(body.slowestRoutes[0].p95).toBeGreaterThan(100);
+    expect(body.notFound).toEqual([{ key: '/missing', requests: 10 }]);
+    expect(body.referrers).toEqual([{ key: 'https://search.example/', requests: 20 }]);
+    expect(body.devices).toEqual([
+      { key: 'desktop', requests: 66 },
+      { key: 'mobile', requests: 34 },
+    ]);
+    const durations = Array.from({ length: 100 }, (_, i) => (i % 4 === 0 ? 100 + i : i % 50)).sort((a, b) => a - b);
+    expect(body.totals.p50).toBeCloseTo((durations[49]! + durations[50]!) / 2, 5);
+  });
+
+  it('filters by route and buckets by local day', async () => {
+    const body = await (await stats(`from=${t0 - 3 * 86_400_000}&to=${t0 + 86_400_000}&tz=America/New_York&route=${encodeURIComponent('/slow/:id')}`)).json();
+    expect(body.totals.requests).toBe(25);
+    expect(body.range.bucketSeconds).toBe(3_600);
+    const month = await (await stats(`from=${t0 - 30 * 86_400_000}&to=${t0 + 86_400_000}&tz=Asia/Tokyo`)).json();
+    expect(month.range.bucketSeconds).toBe(86_400);
+    expect(new Date(month.series.at(-1).t).toISOString()).toMatch(/T15:00:00.000Z$/);
+    expect(month.series.reduce((a: number, p: { requests: number }) => a + p.requests, 0)).toBe(100);
+  });
+
+  it('rejects bad parameters with clear 400 errors', async () => {
+    for (const [query, field] of [
+      ['from=yesterday', 'from'],
+      [`from=${t0}&to=${t0 - 1}`, 'from'],
+      [`from=${t0}&tz=Mars/Olympus`, 'tz'],
+      [`from=${t0 - 500 * 86_400_000}&to=${t0}`, 'to'],
+      [`from=${t0}&sort=desc`, '(query)'],
+      ['', 'from'],
+    ] as const) {
+      const response = await stats(query);
+      expect(response.status, query).toBe(400);
+      const body = await response.json();
+      expect(body.error).toBe('invalid stats query');
+      expect(body.issues.map((i: { path: string }) => i.path)).toContain(field);
+    }
+  });
+
+  it('requires the token on every route, including the stream', async () => {
+    for (const path of ['/', '/app.js', '/vendor/uPlot.iife.min.js', '/api/stats?from=0', '/api/recent', '/api/stream', '/nope']) {
+      expect((await fetch(base + path)).status, path).toBe(401);
+      expect((await fetch(base + path, { headers: { authorization: 'Bearer wrong' } })).status, path).toBe(401);
+      expect((await fetch(`${base}${path}${path.includes('?') ? '&' : '?'}token=${TOKEN.slice(0, -1)}`)).status, path).toBe(401);
+    }
+    const page = await fetch(`${base}/?token=${TOKEN}`);
+    expect(page.status).toBe(200);
+    const cookie = page.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/pgpulse_token=.*HttpOnly; SameSite=Strict/);
+    expect((await fetch(`${base}/api/recent`, { headers: { cookie: cookie.split(';')[0]! } })).status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect(dashboard.stats.unauthorized).toBeGreaterThanOrEqual(21);
+  });
+
+  it('streams fresh rows as SSE, resumes from Last-Event-ID, unsubscribes on disconnect', async () => {
+    const client = await openSse(`${base}/api/stream`, auth);
+    expect(client.status).toBe(200);
+    await eventually(() => dashboard.stats.clients === 1);
+    pulse.pubsub.broadcast(makeLog({ path: '/live/1', ip: '10.1.2.3' }));
+    pulse.pubsub.broadcast(makeLog({ path: '/live/2' }));
+    await eventually(() => client.events.length === 2, 5_000, 'two events');
+    const first = JSON.parse(client.events[0]!.data);
+    expect(first.path).toBe('/live/1');
+    expect(first).not.toHaveProperty('ip');
+    client.close();
+    await eventually(() => dashboard.stats.clients === 0, 5_000, 'client removed');
+
+    pulse.pubsub.broadcast(makeLog({ path: '/live/3' }));
+    const resumed = await openSse(`${base}/api/stream`, { ...auth, 'last-event-id': client.events[1]!.id! });
+    await eventually(() => resumed.events.length >= 1, 5_000, 'replayed event');
+    expect(JSON.parse(resumed.events[0]!.data).path).toBe('/live/3');
+    expect(dashboard.stats.replayed).toBeGreaterThanOrEqual(1);
+    resumed.close();
+    await eventually(() => dashboard.stats.clients === 0);
+  });
+
+  it('drops a client that stops reading instead of buffering without bound', async () => {
+    const port = Number(new URL(base).port);
+    const socket = netConnect(port, '127.0.0.1');
+    socket.write(`GET /api/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
+    socket.pause();
+    await eventually(() => dashboard.stats.clients === 1);
+    const big = 'U'.repeat(60_000);
+    for (let round = 0; round < 40 && dashboard.stats.slowClientsDropped === 0; round++) {
+      for (let i = 0; i < 50; i++) pulse.pubsub.publish(makeLog({ user_agent: big }));
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    await eventually(() => dashboard.stats.slowClientsDropped === 1, 10_000, 'slow client dropped');
+    expect(dashboard.stats.clients).toBe(0);
+    socket.destroy();
+  });
+
+  it('200 SSE clients receive the same stream', async () => {
+    const clients = await Promise.all(Array.from({ length: 200 }, () => openSse(`${base}/api/stream`, auth)));
+    await eventually(() => dashboard.stats.clients === 200);
+    const rows = 2_000;
+    const started = Date.now();
+    for (let i = 0; i < rows; i++) {
+      pulse.pubsub.publish(makeLog({ path: `/fanout/${i}` }));
+      if (i % 200 === 199) await new Promise((r) => setTimeout(r, 100));
+    }
+    await eventually(() => clients.every((c) => c.events.filter((e) => e.event === 'request').length >= rows), 30_000, 'all clients got all rows');
+    console.log(`[dashboard] 200 SSE clients x ${rows} rows delivered in ${Date.now() - started} ms`);
+    for (const c of clients) {
+      const paths = c.events.filter((e) => e.event === 'request').map((e) => JSON.parse(e.data).path as string);
+      expect(paths.at(-1)).toBe(`/fanout/${rows - 1}`);
+    }
+    clients.forEach((c) => c.close());
+    await eventually(() => dashboard.stats.clients === 0);
+  }, 60_000);
+
+  it('mounts in Express under a path', async () => {
+    const app = express();
+    const mounted = createDashboard({ db: pulse.db, pubsub: pulse.pubsub });
+    app.use('/pgpulse', mounted.handler);
+    app.get('/', (_req, res) => void res.send('app home'));
+    const appServer = createServer(app);
+    const url = await listen(appServer);
+    try {
+      const redirect = await fetch(`${url}/pgpulse`, { redirect: 'manual' });
+      expect(redirect.status).toBe(308);
+      expect(redirect.headers.get('location')).toBe('/pgpulse/');
+      const page = await fetch(`${url}/pgpulse/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<title>pgpulse');
+      expect((await fetch(`${url}/pgpulse/api/recent?limit=5`)).status).toBe(200);
+      expect(await (await fetch(`${url}/`)).text()).toBe('app home');
+    } finally {
+      await mounted.close();
+      await closeServer(appServer);
+    }
+  });
+});
