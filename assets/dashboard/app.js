@@ -107,9 +107,9 @@
 
     const xs = stats.series.map((p) => p.t / 1000);
     chart('chart-latency', [
-      { label: 'p50', stroke: '#3ecf8e', width: 2, spanGaps: true },
-      { label: 'p95', stroke: '#f5a524', width: 2, spanGaps: true },
-      { label: 'p99', stroke: '#f25f5c', width: 2, spanGaps: true },
+      { label: 'p50', stroke: '#3ecf8e', width: 2, spanGaps: true, points: { show: true, size: 5 } },
+      { label: 'p95', stroke: '#f5a524', width: 2, spanGaps: true, points: { show: true, size: 5 } },
+      { label: 'p99', stroke: '#f25f5c', width: 2, spanGaps: true, points: { show: true, size: 5 } },
     ], [xs, stats.series.map((p) => p.p50), stats.series.map((p) => p.p95), stats.series.map((p) => p.p99)]);
     chart('chart-requests', [
       { label: 'requests', stroke: '#4f9cf9', fill: 'rgba(79,156,249,.15)', width: 2 },

@@ -1,5 +1,80 @@
+import { parseArgs } from 'node:util';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { DEFAULT_CHANNEL } from '../../bridge/message.js';
+import { startDashboardServer } from '../../dashboard/index.js';
+import { createListener } from '../../listen/index.js';
+import { checkReachable, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
+import { stopRequested } from '../stop-requested.js';
 
-export async function dashboardCommand(_argv: string[]): Promise<number> {
-  throw new CliError('pgpulse dashboard: not implemented yet', exitCodes.failure);
+export const dashboardHelp = `Usage: pgpulse dashboard [--database-url URL] [--port 4000] [--host 127.0.0.1] [--token T]
+
+Serves the live dashboard as its own process: history from Postgres, fresh rows
+pushed live from the NOTIFY bridge (apps must run pgpulse with notify: true).
+Stops cleanly on SIGINT/SIGTERM.
+
+Options:
+  --database-url URL         Postgres URL (default: $DATABASE_URL)
+  --listen-database-url URL  separate URL for the LISTEN connection (default: --database-url)
+  --channel NAME             NOTIFY channel (default: ${DEFAULT_CHANNEL})
+  --port N                   TCP port (default: 4000; 0 = any free port)
+  --host ADDR                interface to bind (default: 127.0.0.1)
+  --token T                  require this token on every route (default: $PGPULSE_TOKEN; none)
+  -h, --help                 Show this help`;
+
+function parsePort(value: string | undefined): number {
+  if (value === undefined) return 4000;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new CliError(`pgpulse dashboard: --port must be 0–65535, got ${JSON.stringify(value)}`, exitCodes.usage);
+  return port;
+}
+
+export async function dashboardCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'database-url': { type: 'string' },
+      'listen-database-url': { type: 'string' },
+      channel: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      token: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(dashboardHelp);
+    return exitCodes.ok;
+  }
+  const url = requireDatabaseUrl(values['database-url'], 'dashboard');
+  const listenUrl = values['listen-database-url'] === undefined ? url : requireDatabaseUrl(values['listen-database-url'], 'dashboard');
+  const port = parsePort(values.port);
+  const token = values.token ?? (process.env.PGPULSE_TOKEN || undefined);
+  await checkReachable(url, 'dashboard');
+  await requireMigrated(url, 'dashboard');
+
+  const pool = new pg.Pool({ connectionString: url, max: 4, application_name: 'pgpulse-dashboard' });
+  pool.on('error', () => {});
+  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  const listener = createListener({ connectionString: url, listenConnectionString: listenUrl, channel: values.channel ?? DEFAULT_CHANNEL });
+  listener.on('disconnected', ({ error }) => console.error(`pgpulse dashboard: LISTEN connection lost (${error.message}); reconnecting`));
+  listener.on('reconnected', ({ downMs }) => console.error(`pgpulse dashboard: bridge reconnected after ${downMs} ms`));
+  const stop = stopRequested();
+  try {
+    await listener.start();
+    const server = await startDashboardServer({ db, pubsub: listener.pubsub, token, host: values.host, port }).catch((error: Error) => {
+      throw new CliError(error.message, exitCodes.failure, { cause: error });
+    });
+    console.log(`pgpulse dashboard: ${server.url}${token ? ' (token required: open with ?token=…)' : ''}`);
+    const reason = await stop.promise;
+    console.error(`pgpulse dashboard: ${reason} received, stopping`);
+    await server.close();
+    return exitCodes.ok;
+  } finally {
+    stop.dispose();
+    await listener.close();
+    await db.destroy();
+  }
 }

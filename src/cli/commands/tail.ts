@@ -5,6 +5,7 @@ import { createListener, type Listener } from '../../listen/index.js';
 import type { StoredRequestLog } from '../../request-log.js';
 import { checkReachable, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
+import { stopRequested } from '../stop-requested.js';
 
 export const tailHelp = `Usage: pgpulse tail [--database-url URL] [--listen-database-url URL] [--channel NAME] [--since ISO]
 
@@ -65,25 +66,6 @@ function parseSince(value: string | undefined): Date | undefined {
   return since;
 }
 
-/** Resolves on the first of SIGINT/SIGTERM or a broken stdout (e.g. `| head`). */
-function stopRequested(): { promise: Promise<string>; dispose: () => void } {
-  let resolve!: (reason: string) => void;
-  const promise = new Promise<string>((r) => (resolve = r));
-  const onSignal = (signal: NodeJS.Signals) => resolve(signal);
-  const onStdoutError = (error: Error) => resolve(`stdout ${error.message}`);
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.stdout.on('error', onStdoutError);
-  return {
-    promise,
-    dispose: () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      process.stdout.off('error', onStdoutError);
-    },
-  };
-}
-
 function reportToStderr(listener: Listener): void {
   listener.on('disconnected', ({ error }) => console.error(`pgpulse tail: LISTEN connection lost (${error.message}); reconnecting`));
   listener.on('reconnected', ({ attempts, downMs }) => console.error(`pgpulse tail: reconnected after ${attempts} attempt(s), ${downMs} ms`));
@@ -111,7 +93,7 @@ export async function tailCommand(argv: string[]): Promise<number> {
   await requireMigrated(url, 'tail');
 
   const listener = createListener({ connectionString: url, listenConnectionString: listenUrl, channel: values.channel ?? DEFAULT_CHANNEL, since });
-  const stop = stopRequested();
+  const stop = stopRequested(process.stdout);
   listener.pubsub.subscribe(
     async ({ event }) => {
       if (!process.stdout.write(toNdjsonLine(event as StoredRequestLog))) await once(process.stdout, 'drain');

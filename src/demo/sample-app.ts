@@ -1,0 +1,47 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { NodeMiddleware } from '../capture/node-middleware.js';
+
+/** Routes of the sample shop: pattern, matcher, and how slow and flaky it is. */
+const routes = [
+  { pattern: '/', match: /^\/$/, meanMs: 8, failRate: 0 },
+  { pattern: '/products', match: /^\/products$/, meanMs: 25, failRate: 0.002 },
+  { pattern: '/products/:id', match: /^\/products\/\d+$/, meanMs: 15, failRate: 0.005 },
+  { pattern: '/users/:id', match: /^\/users\/\d+$/, meanMs: 12, failRate: 0.003 },
+  { pattern: '/search', match: /^\/search$/, meanMs: 60, failRate: 0.01 },
+  { pattern: '/cart', match: /^\/cart$/, meanMs: 20, failRate: 0.004 },
+  { pattern: '/checkout', match: /^\/checkout$/, meanMs: 140, failRate: 0.05 },
+  { pattern: '/api/orders/:id', match: /^\/api\/orders\/\d+$/, meanMs: 35, failRate: 0.02 },
+] as const;
+
+/** Log-normal-ish latency around `meanMs`, with a rare slow tail. */
+function latency(meanMs: number): number {
+  const u = Math.max(1e-9, Math.random());
+  const v = Math.random();
+  const normal = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  const tail = Math.random() < 0.01 ? 8 : 1;
+  return Math.min(5_000, meanMs * Math.exp(0.5 * normal) * tail);
+}
+
+function handle(req: IncomingMessage, res: ServerResponse): void {
+  const path = (req.url ?? '/').split('?')[0]!;
+  const route = routes.find((r) => r.match.test(path));
+  if (!route) {
+    res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
+    return;
+  }
+  // Tell pgpulse the route pattern, as Express does with req.route.
+  (req as IncomingMessage & { route?: { path: string } }).route = { path: route.pattern };
+  setTimeout(() => {
+    if (Math.random() < route.failRate) {
+      res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"internal"}');
+      return;
+    }
+    const body = JSON.stringify({ route: route.pattern, path, at: new Date().toISOString(), items: Array.from({ length: Math.floor(Math.random() * 20) }, (_, i) => i) });
+    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+  }, latency(route.meanMs)).unref();
+}
+
+/** A small shop API instrumented with the given middleware. */
+export function createSampleApp(middleware: NodeMiddleware): Server {
+  return createServer((req, res) => middleware(req, res, () => handle(req, res)));
+}

@@ -1,0 +1,121 @@
+import { mkdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPulse, type Pulse } from '../../src/create-pulse.js';
+import { createDashboard, type Dashboard } from '../../src/dashboard/index.js';
+import { browserAvailable, launchChromium } from '../support/browser.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { closeServer, listen } from '../support/http.js';
+
+const screenshots = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+const TOKEN = 'browser-token';
+
+describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
+  let database: TestDatabase;
+  let pulse: Pulse;
+  let dashboard: Dashboard;
+  let server: Server;
+  let base: string;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    pulse = createPulse({ connectionString: database.url, maxWaitMs: 20 });
+    await pulse.migrate();
+    dashboard = createDashboard({ db: pulse.db, pubsub: pulse.pubsub, token: TOKEN, flushIntervalMs: 50 });
+    const middleware = pulse.middleware();
+    // One instrumented app with the dashboard mounted at /pgpulse.
+    server = createServer((req, res) => {
+      if (req.url === '/pgpulse' || req.url?.startsWith('/pgpulse/') || req.url?.startsWith('/pgpulse?')) {
+        Object.assign(req, { originalUrl: req.url, url: req.url.slice('/pgpulse'.length) || '/' });
+        return dashboard.handler(req, res);
+      }
+      middleware(req, res, () => {
+        const id = /^\/orders\/(\d+)/.exec(req.url ?? '')?.[1];
+        if (id) Object.assign(req, { route: { path: '/orders/:id' } });
+        res.statusCode = req.url?.startsWith('/missing') ? 404 : 200;
+        res.end('ok');
+      });
+    });
+    base = await listen(server);
+    for (let i = 0; i < 60; i++) await fetch(`${base}/orders/${i}`, { headers: { 'user-agent': i % 2 ? 'Mozilla/5.0 (iPhone) Mobile' : 'Mozilla/5.0 (X11; Linux)' } });
+    await fetch(`${base}/missing`);
+    await pulse.flush();
+    browser = await launchChromium();
+    await mkdir(screenshots, { recursive: true });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await dashboard.close();
+    await closeServer(server);
+    await pulse.close();
+    await database.drop();
+  });
+
+  it('refuses the page without the token', async () => {
+    const page = await browser.newPage();
+    const response = await page.goto(`${base}/pgpulse/`);
+    expect(response?.status()).toBe(401);
+    await page.close();
+  });
+
+  it('loads, renders charts and shows a fresh request within 2 s', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    page.on('console', (message) => message.type() === 'error' && errors.push(message.text()));
+    await page.goto(`${base}/pgpulse/?token=${TOKEN}`);
+    await page.locator('#live.on').waitFor({ timeout: 10_000 });
+    await expect.poll(() => page.locator('#card-requests').textContent(), { timeout: 10_000 }).toBe('61');
+    expect(await page.locator('#top-routes td', { hasText: '/orders/:id' }).count()).toBe(1);
+    expect(await page.locator('#not-found td', { hasText: '/missing' }).count()).toBe(1);
+
+    const requestId = `browser-${Date.now()}`;
+    const sentAt = Date.now();
+    await fetch(`${base}/orders/4242?from=browser`, { headers: { 'x-request-id': requestId } });
+    await page.locator(`#live-table tr[data-request-id="${requestId}"]`).waitFor({ timeout: 2_000 });
+    const shownAfterMs = Date.now() - sentAt;
+    console.log(`[dashboard] fresh request visible in the browser after ${shownAfterMs} ms`);
+    expect(await page.locator(`#live-table tr[data-request-id="${requestId}"] td`).nth(2).textContent()).toBe('/orders/4242');
+
+    for (const id of ['chart-rps', 'chart-latency', 'chart-requests']) {
+      const canvas = page.locator(`#${id} canvas`);
+      expect(await canvas.count(), id).toBe(1);
+      const painted = await canvas.evaluate((node) => {
+        const c = node as HTMLCanvasElement;
+        const data = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        let nonBlank = 0;
+        for (let i = 3; i < data.length; i += 4) if (data[i]! > 0) nonBlank++;
+        return nonBlank;
+      });
+      expect(painted, `${id} draws something`).toBeGreaterThan(100);
+    }
+    await page.locator('#ranges button', { hasText: '7 days' }).click();
+    await page.waitForTimeout(500);
+    await page.locator('#ranges button', { hasText: '1 hour' }).click();
+    await page.waitForTimeout(1_500);
+    await page.screenshot({ path: `${screenshots}dashboard.png`, fullPage: true });
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('escapes hostile paths and user agents', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${base}/pgpulse/?token=${TOKEN}`);
+    await page.locator('#live.on').waitFor({ timeout: 10_000 });
+    let alerted = false;
+    page.on('dialog', async (dialog) => {
+      alerted = true;
+      await dialog.dismiss();
+    });
+    const hostile = '/<img src=x onerror=alert(1)>';
+    await fetch(`${base}${encodeURI(hostile)}`, { headers: { 'x-request-id': 'hostile' } }).catch(() => undefined);
+    await page.locator('#live-table tr[data-request-id="hostile"]').waitFor({ timeout: 5_000 });
+    expect(await page.locator('#live-table img').count()).toBe(0);
+    expect(alerted).toBe(false);
+    await page.close();
+  });
+});
