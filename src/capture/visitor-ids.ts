@@ -2,6 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { PulseDatabase } from '../database.js';
 
+/** Visitor ids remembered per day, to hash each visitor once. */
+const MEMO_SIZE = 50_000;
+/** Pairs with longer keys (huge user agents) are hashed every time, keeping the memo small. */
+const MEMO_MAX_KEY_LENGTH = 640;
+
 /** UTC calendar day, `YYYY-MM-DD`. */
 export function utcDay(date: Date = new Date()): string {
   return date.toISOString().slice(0, 10);
@@ -20,19 +25,39 @@ export class VisitorIds {
   private loading: Promise<void> | undefined;
   private nextAttemptAt = 0;
   private readonly localSalts = new Map<string, string>();
+  private readonly memo = new Map<string, string>();
+  private memoDay = -1;
+  private memoDayString = '';
 
   constructor(private readonly db: Kysely<PulseDatabase> | undefined) {}
 
   /** Visitor id for the pair, or null without an IP. */
   hash(ip: string | null, userAgent: string | null, now: Date = new Date()): string | null {
     if (!ip) return null;
-    const day = utcDay(now);
+    const dayNumber = Math.floor(now.getTime() / 86_400_000);
+    if (dayNumber !== this.memoDay) {
+      this.memoDay = dayNumber;
+      this.memoDayString = utcDay(now);
+      this.memo.clear();
+    }
+    const day = this.memoDayString;
     if (day !== this.day && Date.now() >= this.nextAttemptAt) {
       this.nextAttemptAt = Date.now() + 5_000;
       void this.load(day);
     }
     const salt = day === this.day ? this.salt : this.localSalt(day);
-    return createHash('sha256').update(salt).update('\u0000').update(ip).update('\u0000').update(userAgent ?? '').digest('base64url').slice(0, 22);
+    // Hashing is the costliest step of capture; most requests come from visitors seen before.
+    const key = `${salt}\u0000${ip}\u0000${userAgent ?? ''}`;
+    const remember = key.length <= MEMO_MAX_KEY_LENGTH;
+    let id = remember ? this.memo.get(key) : undefined;
+    if (id === undefined) {
+      id = createHash('sha256').update(key).digest('base64url').slice(0, 22);
+      if (remember) {
+        if (this.memo.size >= MEMO_SIZE) this.memo.clear();
+        this.memo.set(key, id);
+      }
+    }
+    return id;
   }
 
   /** Loads (or creates) the salt of `day`. Never rejects. */
