@@ -9,5 +9,7 @@ export default defineConfig({
     pool: 'forks',
     fileParallelism: true,
     maxWorkers: 2,
+    // Reliability tests compare memory after a forced GC.
+    execArgv: ['--expose-gc'],
   },
 });

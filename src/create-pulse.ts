@@ -8,6 +8,7 @@ import type { PulseDatabase } from './database.js';
 import { migrate, type MigrationResult } from './migrate.js';
 import { defaultNodeId } from './node-id.js';
 import { PubSub, type PubSubStats } from './pubsub.js';
+import { maintainPartitions, type PartitionMaintenanceResult } from './scale/maintain-partitions.js';
 import { Writer, type WriterOptions, type WriterStats } from './writer/writer.js';
 import type { Kysely } from 'kysely';
 
@@ -18,6 +19,17 @@ export interface PulseOptions extends ConnectionOptions, CaptureOptions, Omit<Wr
   sessionIdleMs?: number;
   /** Store captured requests in Postgres. Set false to only broadcast them locally. Default true. */
   store?: boolean;
+  /**
+   * Drop day partitions of `pgpulse.request_logs` older than this many days.
+   * Default: keep everything.
+   */
+  retentionDays?: number;
+  /**
+   * How often this process creates partitions ahead and applies retention
+   * (also once at start and after `migrate()`); 0 turns it off, e.g. when
+   * `pgpulse maintain` runs from cron. Default 21,600,000 ms (6 h).
+   */
+  maintenanceIntervalMs?: number;
 }
 
 export interface PulseStats {
@@ -27,6 +39,8 @@ export interface PulseStats {
   captureFailures: number;
   /** Errors from idle connections in the pool pgpulse opened (e.g. Postgres restarts). */
   poolErrors: number;
+  /** Partition maintenance runs that failed (retried at the next interval). */
+  maintenanceErrors: number;
 }
 
 /**
@@ -48,6 +62,10 @@ export class Pulse implements AsyncDisposable {
   private readonly unsubscribeWriter: (() => void) | undefined;
   private closing: Promise<void> | undefined;
   private poolErrors = 0;
+  private maintenanceErrors = 0;
+  private readonly maintenanceTimer: NodeJS.Timeout | undefined;
+  private readonly maintenanceStart: NodeJS.Timeout | undefined;
+  private readonly retentionDays: number | undefined;
 
   constructor(options: PulseOptions) {
     this.nodeId = options.nodeId ?? defaultNodeId();
@@ -64,6 +82,29 @@ export class Pulse implements AsyncDisposable {
       });
     }
     void this.visitorIds.load();
+    this.retentionDays = options.retentionDays;
+    const intervalMs = options.maintenanceIntervalMs ?? 6 * 3_600_000;
+    if (options.store !== false && intervalMs > 0) {
+      // First run shortly after start (the app may still be migrating), then every interval.
+      this.maintenanceStart = setTimeout(() => void this.maintain().catch(() => undefined), 10_000);
+      this.maintenanceStart.unref();
+      this.maintenanceTimer = setInterval(() => void this.maintain().catch(() => undefined), intervalMs);
+      this.maintenanceTimer.unref();
+    }
+  }
+
+  /**
+   * Creates the day partitions ahead of time and applies `retentionDays`.
+   * Runs by itself every `maintenanceIntervalMs`; failures are counted in
+   * `stats.maintenanceErrors` and retried at the next interval.
+   */
+  async maintain(): Promise<PartitionMaintenanceResult> {
+    try {
+      return await maintainPartitions(this.db, { retentionDays: this.retentionDays });
+    } catch (error) {
+      this.maintenanceErrors++;
+      throw new Error(`pgpulse partition maintenance failed: ${(error as Error).message}`, { cause: error });
+    }
   }
 
   /** Applies pending SQL migrations (idempotent, safe from several nodes at once). */
@@ -71,6 +112,7 @@ export class Pulse implements AsyncDisposable {
     const result = await migrate(this.db);
     // The salt table exists now: load today's salt before the first request is hashed.
     await this.visitorIds.load();
+    if (this.writer) await this.maintain();
     return result;
   }
 
@@ -100,7 +142,7 @@ export class Pulse implements AsyncDisposable {
 
   /** Counters for monitoring degraded modes. */
   get stats(): PulseStats {
-    return { pubsub: { ...this.pubsub.stats }, writer: this.writer && { ...this.writer.stats }, captureFailures: this.recorder.failures, poolErrors: this.poolErrors };
+    return { pubsub: { ...this.pubsub.stats }, writer: this.writer && { ...this.writer.stats }, captureFailures: this.recorder.failures, poolErrors: this.poolErrors, maintenanceErrors: this.maintenanceErrors };
   }
 
   /**
@@ -111,6 +153,8 @@ export class Pulse implements AsyncDisposable {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await new Promise<void>((resolve) => setImmediate(resolve));
+      clearTimeout(this.maintenanceStart);
+      clearInterval(this.maintenanceTimer);
       this.unsubscribeWriter?.();
       await this.writer?.close();
       await this.connection.close();

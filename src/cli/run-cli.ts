@@ -5,6 +5,7 @@ type Command = { summary: string; run: (argv: string[]) => Promise<number> };
 /** Subcommands, each loaded only when used. */
 const commands: Record<string, Command> = {
   migrate: { summary: 'create or update the pgpulse schema', run: async (a) => (await import('./commands/migrate.js')).migrateCommand(a) },
+  maintain: { summary: 'create partitions ahead, apply retention', run: async (a) => (await import('./commands/maintain.js')).maintainCommand(a) },
   dashboard: { summary: 'serve the live dashboard (fed by the NOTIFY bridge)', run: async (a) => (await import('./commands/dashboard.js')).dashboardCommand(a) },
   tail: { summary: 'print fresh rows as NDJSON (from the NOTIFY bridge)', run: async (a) => (await import('./commands/tail.js')).tailCommand(a) },
   demo: { summary: 'sample app + synthetic traffic + dashboard, on embedded Postgres', run: async (a) => (await import('./commands/demo.js')).demoCommand(a) },

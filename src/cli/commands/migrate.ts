@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { migrate } from '../../migrate.js';
+import { maintainPartitions } from '../../scale/maintain-partitions.js';
 import { checkReachable, redactUrl, requireDatabaseUrl } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 
@@ -27,6 +28,7 @@ export async function migrateCommand(argv: string[]): Promise<number> {
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   try {
     const result = await migrate(db);
+    await maintainPartitions(db);
     console.log(
       result.applied.length > 0
         ? `pgpulse migrate: applied ${result.applied.join(', ')} on ${redactUrl(url)}`

@@ -1,0 +1,54 @@
+import { parseArgs } from 'node:util';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { maintainPartitions } from '../../scale/maintain-partitions.js';
+import { checkReachable, redactUrl, requireDatabaseUrl, requireMigrated } from '../database-url.js';
+import { CliError, exitCodes } from '../exit-codes.js';
+
+export const maintainHelp = `Usage: pgpulse maintain [--database-url URL] [--retention-days N] [--days-ahead 3]
+
+Creates the daily partitions of pgpulse.request_logs ahead of time, moves rows
+out of the default partition, and with --retention-days drops whole partitions
+older than that. Apps running pgpulse do this by themselves every few hours;
+run it from cron when they do not (e.g. store: false, or an external writer).
+
+Options:
+  --database-url URL    Postgres URL (default: $DATABASE_URL)
+  --retention-days N    drop day partitions older than N days (default: keep everything)
+  --days-ahead N        partitions created ahead of today, UTC (default: 3)
+  -h, --help            Show this help`;
+
+function wholeNumber(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new CliError(`pgpulse maintain: --${name} must be a whole number, got ${JSON.stringify(value)}`, exitCodes.usage);
+  return n;
+}
+
+export async function maintainCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { 'database-url': { type: 'string' }, 'retention-days': { type: 'string' }, 'days-ahead': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(maintainHelp);
+    return exitCodes.ok;
+  }
+  const url = requireDatabaseUrl(values['database-url'], 'maintain');
+  const retentionDays = wholeNumber(values['retention-days'], 'retention-days');
+  const daysAhead = wholeNumber(values['days-ahead'], 'days-ahead');
+  if (retentionDays === 0) throw new CliError('pgpulse maintain: --retention-days must be at least 1', exitCodes.usage);
+  await checkReachable(url, 'maintain');
+  await requireMigrated(url, 'maintain');
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  pool.on('error', () => {});
+  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    const result = await maintainPartitions(db, { retentionDays, daysAhead });
+    console.log(`pgpulse maintain: ${result.created} partition(s) created, ${result.dropped} dropped on ${redactUrl(url)}`);
+    return exitCodes.ok;
+  } finally {
+    await db.destroy();
+  }
+}

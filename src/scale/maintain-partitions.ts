@@ -1,0 +1,53 @@
+import { sql, type Kysely } from 'kysely';
+import { utcDay } from '../capture/visitor-ids.js';
+
+export interface PartitionMaintenanceOptions {
+  /** Daily partitions created ahead of today (UTC). Default 3 days. */
+  daysAhead?: number;
+  /**
+   * Drop day partitions older than this many days (whole partitions, no
+   * row-by-row delete). Default: keep everything.
+   */
+  retentionDays?: number;
+}
+
+export interface PartitionMaintenanceResult {
+  /** Partitions created (ahead, or for rows found in the default partition). */
+  created: number;
+  /** Old partitions dropped by retention. */
+  dropped: number;
+}
+
+/**
+ * Creates the daily partitions of `pgpulse.request_logs` from yesterday to
+ * `daysAhead` days ahead, gives rows that landed in the default partition a
+ * partition of their own, and applies retention. Safe to run from several
+ * nodes at once (advisory lock in SQL) and as often as you like.
+ */
+export async function maintainPartitions(db: Kysely<any>, options: PartitionMaintenanceOptions = {}): Promise<PartitionMaintenanceResult> {
+  const daysAhead = options.daysAhead ?? 3;
+  if (!Number.isInteger(daysAhead) || daysAhead < 0 || daysAhead > 365) throw new RangeError(`pgpulse: daysAhead must be an integer from 0 to 365, got ${daysAhead}`);
+  const retentionDays = options.retentionDays;
+  if (retentionDays !== undefined && (!Number.isInteger(retentionDays) || retentionDays < 1)) {
+    throw new RangeError(`pgpulse: retentionDays must be a whole number of days ≥ 1, got ${retentionDays}`);
+  }
+  const today = utcDay();
+  let created = 0;
+  const ahead = await sql<{ created: boolean }>`
+    select pgpulse.ensure_partition(d::date) as created
+    from generate_series(${today}::date - 1, ${today}::date + ${daysAhead}::int, interval '1 day') d`.execute(db);
+  created += ahead.rows.filter((r) => r.created).length;
+  const stranded = await sql<{ day: string }>`
+    select distinct to_char((inserted_at at time zone 'UTC')::date, 'YYYY-MM-DD') as day from pgpulse.request_logs_default`.execute(db);
+  for (const { day } of stranded.rows) {
+    if (retentionDays !== undefined && Date.parse(day) < Date.parse(today) - retentionDays * 86_400_000) continue;
+    const result = await sql<{ created: boolean }>`select pgpulse.ensure_partition(${day}::date) as created`.execute(db);
+    if (result.rows[0]?.created) created++;
+  }
+  let dropped = 0;
+  if (retentionDays !== undefined) {
+    const result = await sql<{ dropped: number }>`select pgpulse.drop_partitions_before(${today}::date - ${retentionDays}::int) as dropped`.execute(db);
+    dropped = Number(result.rows[0]?.dropped ?? 0);
+  }
+  return { created, dropped };
+}
