@@ -144,11 +144,28 @@ export function toIdRanges(ids: readonly number[]): [number, number][] {
  */
 export function encodeBridgeMessage(input: { nodeId: string; batchId: string; txId: string; rows: readonly StoredRequestLog[] }): string {
   const base = { v: BRIDGE_MESSAGE_VERSION, o: input.nodeId, b: input.batchId, n: input.rows.length, tx: input.txId };
-  const inline = JSON.stringify({ ...base, r: input.rows.map((row) => toRowTuple(row, input.nodeId)) });
-  if (Buffer.byteLength(inline) <= MAX_PAYLOAD_BYTES) return inline;
+  const inline = inlineMessage(base, input.rows, input.nodeId);
+  if (inline !== undefined) return inline;
   const byIds = JSON.stringify({ ...base, ids: toIdRanges(input.rows.map((r) => r.id)) });
   if (Buffer.byteLength(byIds) <= MAX_PAYLOAD_BYTES) return byIds;
   return JSON.stringify({ ...base, ids: [] });
+}
+
+/**
+ * The message with rows inline, or undefined as soon as it would exceed the
+ * payload limit (large batches are not serialised whole just to be measured).
+ */
+function inlineMessage(base: object, rows: readonly StoredRequestLog[], origin: string): string | undefined {
+  const head = JSON.stringify(base);
+  let bytes = Buffer.byteLength(head) + 8;
+  const tuples: string[] = [];
+  for (const row of rows) {
+    const tuple = JSON.stringify(toRowTuple(row, origin));
+    bytes += Buffer.byteLength(tuple) + 1;
+    if (bytes > MAX_PAYLOAD_BYTES) return undefined;
+    tuples.push(tuple);
+  }
+  return `${head.slice(0, -1)},"r":[${tuples.join(',')}]}`;
 }
 
 /**

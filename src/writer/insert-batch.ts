@@ -1,14 +1,32 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { PulseDatabase } from '../database.js';
 import type { RequestLog } from '../request-log.js';
+
+type Executor = Kysely<PulseDatabase> | Transaction<PulseDatabase>;
 
 /**
  * Inserts rows with one statement, whatever the batch size:
  * `INSERT … SELECT FROM unnest($1::text[], …)` binds one array per column, so
  * it never meets the 65,535 bind-parameter limit of multi-row VALUES.
- * Returns the new ids in row order.
  */
-export async function insertBatch(db: Kysely<PulseDatabase> | Transaction<PulseDatabase>, rows: readonly RequestLog[]): Promise<number[]> {
+export async function insertBatch(db: Executor, rows: readonly RequestLog[]): Promise<void> {
+  await insertStatement(rows, sql``).execute(db);
+}
+
+/**
+ * Like {@link insertBatch}, and answers the new ids in row order (ids come
+ * from a sequence, so ascending order is insertion order) and the inserting
+ * transaction id, in one round trip.
+ */
+export async function insertBatchReturning(db: Executor, rows: readonly RequestLog[]): Promise<{ ids: number[]; txId: string }> {
+  const result = await sql<{ ids: string[]; tx: string }>`
+    with inserted as (${insertStatement(rows, sql`returning id`)})
+    select array_agg(id order by id)::text[] as ids, pg_current_xact_id()::text as tx from inserted`.execute(db);
+  const row = result.rows[0]!;
+  return { ids: row.ids.map(Number), txId: row.tx };
+}
+
+function insertStatement(rows: readonly RequestLog[], returning: RawBuilder<unknown>): RawBuilder<unknown> {
   const n = rows.length;
   const requestId = new Array<string>(n);
   const method = new Array<string>(n);
@@ -43,7 +61,7 @@ export async function insertBatch(db: Kysely<PulseDatabase> | Transaction<PulseD
     ip[i] = r.ip;
     insertedAt[i] = r.inserted_at.toISOString();
   }
-  const result = await sql<{ id: string }>`
+  return sql`
     insert into pgpulse.request_logs
       (request_id, method, path, route, status_code, duration_ms, response_bytes, user_agent,
        referer, device_type, visitor_id, session_id, node_id, ip, inserted_at)
@@ -51,6 +69,5 @@ export async function insertBatch(db: Kysely<PulseDatabase> | Transaction<PulseD
       ${requestId}::text[], ${method}::text[], ${path}::text[], ${route}::text[], ${status}::int2[],
       ${duration}::float8[], ${bytes}::int8[], ${userAgent}::text[], ${referer}::text[], ${device}::text[],
       ${visitor}::text[], ${session}::text[], ${node}::text[], ${ip}::text[], ${insertedAt}::timestamptz[])
-    returning id`.execute(db);
-  return result.rows.map((r) => Number(r.id));
+    ${returning}`;
 }

@@ -5,7 +5,7 @@ import { sql, type Kysely } from 'kysely';
 import { DEFAULT_CHANNEL, encodeBridgeMessage } from '../bridge/message.js';
 import type { PulseDatabase } from '../database.js';
 import type { RequestLog, StoredRequestLog } from '../request-log.js';
-import { insertBatch } from './insert-batch.js';
+import { insertBatch, insertBatchReturning } from './insert-batch.js';
 import { describeError, isDataError } from './transient-error.js';
 
 export interface WriterOptions {
@@ -13,6 +13,8 @@ export interface WriterOptions {
   maxRows?: number;
   /** Longest a captured row waits in the buffer before a write starts. Default 100 ms. */
   maxWaitMs?: number;
+  /** Batches written at the same time (each on its own connection) when rows arrive faster than one write commits. Default 2. */
+  maxWritesInFlight?: number;
   /**
    * Most rows held in memory (buffered plus in flight) while Postgres is slow or
    * down. Rows beyond it are dropped, counted in `stats.dropped` and reported by
@@ -76,12 +78,13 @@ export class Writer extends EventEmitter<WriterEvents> {
   private buffer: RequestLog[] = [];
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
-  private loop: Promise<void> | undefined;
+  private readonly writes = new Set<Promise<void>>();
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly abort = new AbortController();
   private readonly maxRows: number;
   private readonly maxWaitMs: number;
+  private readonly maxWritesInFlight: number;
   private readonly maxBufferedRows: number;
   private readonly minBackoffMs: number;
   private readonly maxBackoffMs: number;
@@ -98,6 +101,7 @@ export class Writer extends EventEmitter<WriterEvents> {
     super();
     this.maxRows = positive(options.maxRows ?? 2_000, 'maxRows');
     this.maxWaitMs = nonNegative(options.maxWaitMs ?? 100, 'maxWaitMs');
+    this.maxWritesInFlight = positive(options.maxWritesInFlight ?? 2, 'maxWritesInFlight');
     this.maxBufferedRows = positive(options.maxBufferedRows ?? 100_000, 'maxBufferedRows');
     this.minBackoffMs = positive(options.minBackoffMs ?? 100, 'minBackoffMs');
     this.maxBackoffMs = positive(options.maxBackoffMs ?? 5_000, 'maxBackoffMs');
@@ -115,9 +119,8 @@ export class Writer extends EventEmitter<WriterEvents> {
     this.buffer.push(row);
     this.accepted++;
     this.stats.pending = this.buffer.length + this.inFlight;
-    if (this.loop) return;
     if (this.buffer.length >= this.maxRows) this.start();
-    else if (!this.timer) {
+    else if (this.writes.size === 0 && !this.timer) {
       this.timer = setTimeout(() => this.start(), this.maxWaitMs);
       this.timer.unref();
     }
@@ -159,7 +162,7 @@ export class Writer extends EventEmitter<WriterEvents> {
         await this.flush(timeout);
       } catch {
         this.abort.abort();
-        await this.loop?.catch(() => undefined);
+        await Promise.allSettled(this.writes);
         const lost = this.buffer.length + this.inFlight;
         this.buffer = [];
         this.inFlight = 0;
@@ -172,25 +175,31 @@ export class Writer extends EventEmitter<WriterEvents> {
     return this.closing;
   }
 
+  /**
+   * Starts writes: one whenever none is running, and a concurrent one (up to
+   * `maxWritesInFlight`) once a full batch is waiting, so serialising the next
+   * batch in Node overlaps with Postgres inserting the previous one.
+   */
   private start(): void {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.loop || this.buffer.length === 0) return;
-    this.loop = this.run().finally(() => {
-      this.loop = undefined;
-      if (this.buffer.length > 0 && !this.abort.signal.aborted) this.start();
-    });
-  }
-
-  private async run(): Promise<void> {
-    while (this.buffer.length > 0 && !this.abort.signal.aborted) {
+    while (
+      this.buffer.length > 0 &&
+      !this.abort.signal.aborted &&
+      this.writes.size < this.maxWritesInFlight &&
+      (this.writes.size === 0 || this.buffer.length >= this.maxRows)
+    ) {
       const batch = this.buffer.splice(0, this.maxRows);
-      this.inFlight = batch.length;
-      await this.writeWithRetry(batch);
-      this.inFlight = 0;
-      this.stats.pending = this.buffer.length;
+      this.inFlight += batch.length;
+      const write: Promise<void> = this.writeWithRetry(batch).finally(() => {
+        this.inFlight -= batch.length;
+        this.writes.delete(write);
+        this.stats.pending = this.buffer.length + this.inFlight;
+        if (this.buffer.length > 0 && !this.abort.signal.aborted) this.start();
+      });
+      this.writes.add(write);
     }
   }
 
@@ -246,10 +255,9 @@ export class Writer extends EventEmitter<WriterEvents> {
     if (this.channel) {
       const channel = this.channel;
       await this.db.transaction().execute(async (trx) => {
-        const ids = await insertBatch(trx, batch);
-        const tx = await sql<{ tx: string }>`select pg_current_xact_id()::text as tx`.execute(trx);
+        const { ids, txId } = await insertBatchReturning(trx, batch);
         const rows: StoredRequestLog[] = batch.map((row, i) => ({ ...row, id: ids[i]! }));
-        const payload = encodeBridgeMessage({ nodeId: this.options.nodeId, batchId: randomUUID(), txId: tx.rows[0]!.tx, rows });
+        const payload = encodeBridgeMessage({ nodeId: this.options.nodeId, batchId: randomUUID(), txId, rows });
         await sql`select pg_notify(${channel}, ${payload})`.execute(trx);
       });
       this.stats.notifications++;
