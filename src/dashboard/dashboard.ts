@@ -1,7 +1,11 @@
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { PubSub } from '../pubsub.js';
-import { SseHub, type SseHubOptions, type SseHubStats } from './sse-hub.js';
+import { SECURITY_HEADERS, sendJson, sendUnauthorized } from './http-responses.js';
+import { recentLimit, recentRows } from './recent-rows.js';
+import { cookiePath, requestTarget, trailingSlashLocation, type RequestTarget } from './request-target.js';
+import { SseHub, type SseHubEvents, type SseHubOptions, type SseHubStats } from './sse-hub.js';
 import { parseStatsParams } from './stats-params.js';
 import { queryStats } from './stats-query.js';
 import { staticAsset } from './static-assets.js';
@@ -12,136 +16,154 @@ export interface DashboardOptions extends SseHubOptions {
   db: Kysely<any>;
   /** Source of live rows: the app's `pulse.pubsub`, or a bridge listener's. */
   pubsub: PubSub;
-  /** When set, every route (page, API, stream) requires it. Default: no token. */
+  /**
+   * When set, every route (page, assets, API, stream) requires it, as
+   * `Authorization: Bearer`, `?token=` or the cookie set when the page was
+   * opened with `?token=`. Compared in constant time. Default: no token.
+   */
   token?: string;
-  /** Path prefix stripped from URLs when the handler is not mounted by a router. Default ''. */
+  /** Path prefix stripped from URLs when no router strips it (e.g. '/pgpulse' on a bare node:http server). Default ''. */
   basePath?: string;
+  /** Longest a stats query may run before Postgres cancels it. Default 15,000 ms. */
+  statsTimeoutMs?: number;
 }
 
 export interface DashboardStats extends SseHubStats {
   /** Requests refused for a missing or wrong token. */
   unauthorized: number;
-  /** Stats queries that failed. */
+  /** Stats or recent-rows queries that failed. */
   queryErrors: number;
+}
+
+/** Degraded-mode events of a dashboard. */
+export interface DashboardEvents extends SseHubEvents {
+  /** A stats or recent-rows query failed (the browser got a 503). */
+  queryError: [info: { error: Error }];
 }
 
 /** Node/Connect handler: works in node:http and mounted with `app.use('/pgpulse', dashboard.handler)`. */
 export type DashboardHandler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
 
-export interface Dashboard extends AsyncDisposable {
-  handler: DashboardHandler;
+export interface Dashboard extends AsyncDisposable, Pick<EventEmitter<DashboardEvents>, 'on' | 'off' | 'once'> {
+  /** Serves the page, `/api/stats`, `/api/recent` and `/api/stream`; other paths go to `next` (or 404). */
+  readonly handler: DashboardHandler;
   readonly stats: DashboardStats;
   /** Ends live streams and unsubscribes. Idempotent. */
   close(): Promise<void>;
 }
 
-const SECURITY_HEADERS = {
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'x-frame-options': 'DENY',
-  'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
-} as const;
+/** The dashboard: routes, token gate and the live stream hub. */
+class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
+  private readonly hub: SseHub;
+  private readonly counters = { unauthorized: 0, queryErrors: 0 };
+  private readonly basePath: string;
+  private closing: Promise<void> | undefined;
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...SECURITY_HEADERS });
-  res.end(JSON.stringify(body));
-}
+  constructor(private readonly options: DashboardOptions) {
+    super();
+    this.hub = new SseHub(options.pubsub, options);
+    this.hub.on('slowClientDropped', (info) => this.listenerCount('slowClientDropped') > 0 && this.emit('slowClientDropped', info));
+    this.hub.on('replayGap', (info) => this.listenerCount('replayGap') > 0 && this.emit('replayGap', info));
+    this.basePath = (options.basePath ?? '').replace(/\/+$/, '');
+  }
 
-/** Newest rows for the live table's first paint. */
-async function recentRows(db: Kysely<any>, limit: number): Promise<unknown[]> {
-  const result = await sql<Record<string, unknown>>`
-    select id, request_id, method, path, route, status_code, duration_ms, response_bytes, user_agent, referer,
-      device_type, visitor_id, session_id, node_id, inserted_at
-    from pgpulse.request_logs order by inserted_at desc, id desc limit ${limit}`.execute(db);
-  return result.rows.map((r) => ({ ...r, id: Number(r.id), response_bytes: r.response_bytes === null ? null : Number(r.response_bytes) }));
-}
+  readonly handler: DashboardHandler = (req, res, next) => {
+    this.route(req, res, next).catch((error: unknown) => {
+      this.queryFailed(error);
+      if (!res.headersSent) sendJson(res, 500, { error: `pgpulse dashboard: ${(error as Error).message}` });
+      else res.destroy();
+    });
+  };
 
-/** Creates the dashboard: page, `/api/stats`, `/api/recent` and the `/api/stream` of fresh rows. */
-export function createDashboard(options: DashboardOptions): Dashboard {
-  const hub = new SseHub(options.pubsub, options);
-  const counters = { unauthorized: 0, queryErrors: 0 };
-  const basePath = (options.basePath ?? '').replace(/\/+$/, '');
-  let closed = false;
+  get stats(): DashboardStats {
+    return { ...this.hub.stats, ...this.counters };
+  }
 
-  const route = async (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
-    let path = url.pathname;
-    if (basePath && (path === basePath || path.startsWith(`${basePath}/`))) path = path.slice(basePath.length) || '/';
-    const mountedAt = ((req as { originalUrl?: string }).originalUrl ?? req.url ?? '/').split('?')[0]!;
-    if (path === '/' && !mountedAt.endsWith('/')) {
-      res.writeHead(308, { location: `${mountedAt}/${url.search}` }).end();
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.hub.close();
+      this.closing = Promise.resolve();
+    }
+    return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): Promise<void> {
+    const target = requestTarget(req, this.basePath);
+    if (target.path === '/' && !target.requestedPath.endsWith('/')) {
+      res.writeHead(308, { location: trailingSlashLocation(target) }).end();
       return;
     }
-    if (options.token !== undefined) {
-      const given = presentedToken(req, url);
-      if (given === undefined || !tokensEqual(given, options.token)) {
-        counters.unauthorized++;
-        res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8', 'www-authenticate': 'Bearer realm="pgpulse"', ...SECURITY_HEADERS });
-        res.end('pgpulse dashboard: a valid token is required (open the page with ?token=…)');
-        return;
-      }
+    if (!this.authorized(req, target)) {
+      this.counters.unauthorized++;
+      return sendUnauthorized(res);
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
     }
-    if (path === '/api/stream') {
-      const lastEventId = req.headers['last-event-id'];
-      hub.attach(res, Array.isArray(lastEventId) ? lastEventId[0] : lastEventId);
-      return;
+    switch (target.path) {
+      case '/api/stream':
+        return this.hub.attach(res, header(req, 'last-event-id'));
+      case '/api/stats':
+        return this.serveStats(res, target);
+      case '/api/recent':
+        return this.query(res, 'recent rows', async () => ({ rows: await recentRows(this.options.db, recentLimit(target.search.get('limit'))) }));
     }
-    if (path === '/api/stats') {
-      const parsed = parseStatsParams(url.searchParams);
-      if (!parsed.ok) return sendJson(res, 400, { error: 'invalid stats query', issues: parsed.issues });
-      try {
-        return sendJson(res, 200, await queryStats(options.db, parsed.params));
-      } catch (error) {
-        counters.queryErrors++;
-        return sendJson(res, 503, { error: `stats query failed: ${(error as Error).message}` });
-      }
-    }
-    if (path === '/api/recent') {
-      const limit = Math.min(200, Math.max(1, Number(url.searchParams.get('limit') ?? 50) || 50));
-      try {
-        return sendJson(res, 200, { rows: await recentRows(options.db, limit) });
-      } catch (error) {
-        counters.queryErrors++;
-        return sendJson(res, 503, { error: `recent rows query failed: ${(error as Error).message}` });
-      }
-    }
-    const asset = await staticAsset(path);
-    if (asset) {
-      const headers: Record<string, string> = { 'content-type': asset.type, 'cache-control': path === '/' ? 'no-store' : 'max-age=300', ...SECURITY_HEADERS };
-      const query = url.searchParams.get('token');
-      if (path === '/' && options.token !== undefined && query) {
-        headers['set-cookie'] = `${TOKEN_COOKIE}=${encodeURIComponent(query)}; HttpOnly; SameSite=Strict; Path=${mountedAt}`;
-      }
-      res.writeHead(200, headers);
-      res.end(req.method === 'HEAD' ? undefined : asset.body);
-      return;
-    }
+    if (await this.serveAsset(req, res, target)) return;
     if (next) return next();
-    sendJson(res, 404, { error: `not found: ${path}` });
-  };
+    sendJson(res, 404, { error: `pgpulse dashboard: no route ${req.method} ${target.path}` });
+  }
 
-  return {
-    handler(req, res, next) {
-      route(req, res, next).catch((error: unknown) => {
-        counters.queryErrors++;
-        if (!res.headersSent) sendJson(res, 500, { error: `dashboard error: ${(error as Error).message}` });
-        else res.destroy();
-      });
-    },
-    get stats() {
-      return { ...hub.stats, ...counters };
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      hub.close();
-    },
-    [Symbol.asyncDispose]() {
-      return this.close();
-    },
-  };
+  private authorized(req: IncomingMessage, target: RequestTarget): boolean {
+    if (this.options.token === undefined) return true;
+    const given = presentedToken(req, target.search);
+    return given !== undefined && tokensEqual(given, this.options.token);
+  }
+
+  private serveStats(res: ServerResponse, target: RequestTarget): Promise<void> | void {
+    const parsed = parseStatsParams(target.search);
+    if (!parsed.ok) return sendJson(res, 400, { error: 'invalid stats query', issues: parsed.issues });
+    return this.query(res, 'stats', () => queryStats(this.options.db, parsed.params, { timeoutMs: this.options.statsTimeoutMs }));
+  }
+
+  private async query(res: ServerResponse, what: string, run: () => Promise<unknown>): Promise<void> {
+    try {
+      sendJson(res, 200, await run());
+    } catch (error) {
+      this.queryFailed(error);
+      sendJson(res, 503, { error: `${what} query failed: ${(error as Error).message}` });
+    }
+  }
+
+  private queryFailed(error: unknown): void {
+    this.counters.queryErrors++;
+    if (this.listenerCount('queryError') > 0) this.emit('queryError', { error: error instanceof Error ? error : new Error(String(error)) });
+  }
+
+  private async serveAsset(req: IncomingMessage, res: ServerResponse, target: RequestTarget): Promise<boolean> {
+    const asset = await staticAsset(target.path);
+    if (!asset) return false;
+    const headers: Record<string, string> = { 'content-type': asset.type, 'cache-control': target.path === '/' ? 'no-store' : 'max-age=300', ...SECURITY_HEADERS };
+    const token = target.search.get('token');
+    if (target.path === '/' && this.options.token !== undefined && token) {
+      headers['set-cookie'] = `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=${cookiePath(target)}`;
+    }
+    res.writeHead(200, headers);
+    res.end(req.method === 'HEAD' ? undefined : asset.body);
+    return true;
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Creates the dashboard: page, `/api/stats`, `/api/recent` and the `/api/stream` of fresh rows. */
+export function createDashboard(options: DashboardOptions): Dashboard {
+  return new DashboardApp(options);
 }

@@ -1,18 +1,27 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { PubSub, PulseMessage } from '../pubsub.js';
+import { EventRing } from './event-ring.js';
 
 export interface SseHubOptions {
   /** Comment line sent to every client this often to keep proxies from closing idle streams. Default 15,000 ms. */
   heartbeatMs?: number;
   /** Fresh rows are gathered and written to all clients once per interval. Default 100 ms. */
   flushIntervalMs?: number;
-  /** A client whose unsent output exceeds this is disconnected (it reconnects and resumes). Default 1 MiB. */
+  /**
+   * A client whose unsent output exceeds this many bytes when the next batch is
+   * due is disconnected (its browser reconnects and resumes with
+   * `Last-Event-ID`). Memory per client is bounded by this plus one batch.
+   * Default 1,048,576 bytes (1 MiB).
+   */
   maxClientBufferBytes?: number;
   /** Recent events kept for `Last-Event-ID` resume. Default 2,000 events. */
   replayEvents?: number;
 }
 
 export interface SseHubStats {
+  /** Connected stream clients. */
   clients: number;
   /** Events serialised (once each, whatever the number of clients). */
   events: number;
@@ -20,10 +29,16 @@ export interface SseHubStats {
   slowClientsDropped: number;
   /** Events replayed to reconnecting clients. */
   replayed: number;
+  /** Reconnects whose `Last-Event-ID` was older than the replay ring (some rows were not replayed). */
+  replayGaps: number;
 }
 
-interface Client {
-  res: ServerResponse;
+/** Degraded-mode events of the live stream. */
+export interface SseHubEvents {
+  /** A client that stopped reading was disconnected; `bufferedBytes` were waiting for it. */
+  slowClientDropped: [info: { bufferedBytes: number }];
+  /** A reconnecting client asked to resume from an id the ring no longer holds. */
+  replayGap: [info: { lastEventId: string }];
 }
 
 /** Fields sent to browsers: the row without the raw IP. */
@@ -33,40 +48,44 @@ function toWire(event: PulseMessage['event']): string {
 }
 
 /**
- * Fans fresh rows out to Server-Sent-Events clients: each row is serialised
- * once, writes are batched per `flushIntervalMs`, slow clients are dropped
- * instead of buffering without bound, and reconnecting clients resume from
+ * Fans fresh rows out to Server-Sent-Events clients. Each row is serialised
+ * once and each batch encoded once; the same bytes are written to every
+ * client once per `flushIntervalMs`. Slow clients are dropped instead of
+ * buffering without bound, and reconnecting clients resume from
  * `Last-Event-ID` out of a ring of recent events.
+ *
+ * SSE ids are the row `id` when the event carries one (rows relayed by the
+ * NOTIFY bridge), else `<boot>-<seq>`, a sequence of this hub.
  */
-export class SseHub {
-  readonly stats: SseHubStats = { clients: 0, events: 0, slowClientsDropped: 0, replayed: 0 };
-  private readonly clients = new Set<Client>();
-  private readonly ring: { seq: number; frame: string }[] = [];
-  private pending = '';
+export class SseHub extends EventEmitter<SseHubEvents> {
+  readonly stats: SseHubStats = { clients: 0, events: 0, slowClientsDropped: 0, replayed: 0, replayGaps: 0 };
+  private readonly clients = new Set<ServerResponse>();
+  private readonly ring: EventRing;
+  private readonly boot = randomBytes(4).toString('hex');
+  private pending: string[] = [];
   private seq = 0;
   private readonly unsubscribe: () => void;
   private readonly heartbeat: NodeJS.Timeout;
   private flushTimer: NodeJS.Timeout | undefined;
-  private readonly heartbeatMs: number;
   private readonly flushIntervalMs: number;
   private readonly maxClientBufferBytes: number;
-  private readonly replayEvents: number;
   private closed = false;
 
   constructor(pubsub: PubSub, options: SseHubOptions = {}) {
-    this.heartbeatMs = options.heartbeatMs ?? 15_000;
-    this.flushIntervalMs = options.flushIntervalMs ?? 100;
-    this.maxClientBufferBytes = options.maxClientBufferBytes ?? 1024 * 1024;
-    this.replayEvents = options.replayEvents ?? 2_000;
+    super();
+    const heartbeatMs = positive(options.heartbeatMs ?? 15_000, 'heartbeatMs');
+    this.flushIntervalMs = nonNegative(options.flushIntervalMs ?? 100, 'flushIntervalMs');
+    this.maxClientBufferBytes = positive(options.maxClientBufferBytes ?? 1024 * 1024, 'maxClientBufferBytes');
+    this.ring = new EventRing(positive(options.replayEvents ?? 2_000, 'replayEvents'));
     this.unsubscribe = pubsub.subscribe((message) => this.onMessage(message), { name: 'pgpulse-dashboard', maxQueue: 100_000 });
-    this.heartbeat = setInterval(() => this.broadcast(': heartbeat\n\n'), this.heartbeatMs);
+    this.heartbeat = setInterval(() => this.broadcast(Buffer.from(': heartbeat\n\n')), heartbeatMs);
     this.heartbeat.unref();
   }
 
-  /** Takes over a response as an event stream. */
+  /** Takes over a response as an event stream, first replaying what a reconnecting client missed. */
   attach(res: ServerResponse, lastEventId: string | undefined): void {
     if (this.closed) {
-      res.writeHead(503).end();
+      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' }).end('pgpulse dashboard is closing');
       return;
     }
     res.writeHead(200, {
@@ -76,19 +95,11 @@ export class SseHub {
       'x-accel-buffering': 'no',
     });
     res.socket?.setNoDelay(true);
-    let hello = `retry: 2000\n: connected\n\n`;
-    const last = lastEventId === undefined ? NaN : Number(lastEventId);
-    if (Number.isInteger(last)) {
-      const missed = this.ring.filter((e) => e.seq > last);
-      this.stats.replayed += missed.length;
-      hello += missed.map((e) => e.frame).join('');
-    }
-    res.write(hello);
-    const client: Client = { res };
-    this.clients.add(client);
+    res.write(`retry: 2000\n: connected\n\n${lastEventId ? this.replay(lastEventId.trim()) : ''}`);
+    this.clients.add(res);
     this.stats.clients = this.clients.size;
     res.on('close', () => {
-      this.clients.delete(client);
+      this.clients.delete(res);
       this.stats.clients = this.clients.size;
     });
   }
@@ -100,41 +111,67 @@ export class SseHub {
     this.unsubscribe();
     clearInterval(this.heartbeat);
     if (this.flushTimer) clearTimeout(this.flushTimer);
-    for (const client of this.clients) client.res.end();
+    this.flushTimer = undefined;
+    this.pending = [];
+    for (const res of this.clients) res.end();
     this.clients.clear();
     this.stats.clients = 0;
   }
 
-  private onMessage(message: PulseMessage): void {
-    const seq = ++this.seq;
-    const frame = `id: ${seq}\nevent: request\ndata: ${toWire(message.event)}\n\n`;
-    this.stats.events++;
-    this.ring.push({ seq, frame });
-    if (this.ring.length > this.replayEvents) this.ring.splice(0, this.ring.length - this.replayEvents);
-    this.pending += frame;
-    if (!this.flushTimer) {
-      this.flushTimer = setTimeout(() => {
-        this.flushTimer = undefined;
-        const chunk = this.pending;
-        this.pending = '';
-        this.broadcast(chunk);
-      }, this.flushIntervalMs);
-      this.flushTimer.unref();
+  /** Frames newer than `lastEventId`, joined; counts a gap when the id is no longer in the ring. */
+  private replay(lastEventId: string): string {
+    const frames = this.ring.after(lastEventId);
+    if (frames.gap) {
+      this.stats.replayGaps++;
+      if (this.listenerCount('replayGap') > 0) this.emit('replayGap', { lastEventId });
     }
+    this.stats.replayed += frames.frames.length;
+    return frames.frames.join('');
   }
 
-  private broadcast(chunk: string): void {
-    if (!chunk) return;
-    for (const client of this.clients) {
-      const res = client.res;
-      if (res.writableLength > this.maxClientBufferBytes) {
+  private onMessage(message: PulseMessage): void {
+    const rowId = message.event.id;
+    const seq = ++this.seq;
+    const id = typeof rowId === 'number' ? String(rowId) : `${this.boot}-${seq}`;
+    const frame = `id: ${id}\nevent: request\ndata: ${toWire(message.event)}\n\n`;
+    this.stats.events++;
+    this.ring.push({ id, rowId, frame });
+    this.pending.push(frame);
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => this.flush(), this.flushIntervalMs);
+    this.flushTimer.unref();
+  }
+
+  private flush(): void {
+    this.flushTimer = undefined;
+    const frames = this.pending;
+    this.pending = [];
+    if (frames.length > 0) this.broadcast(Buffer.from(frames.join('')));
+  }
+
+  /** Writes the same bytes to every client, dropping those that fell too far behind. */
+  private broadcast(chunk: Buffer): void {
+    for (const res of this.clients) {
+      const buffered = res.writableLength;
+      if (buffered > this.maxClientBufferBytes) {
         this.stats.slowClientsDropped++;
-        this.clients.delete(client);
+        this.clients.delete(res);
         res.destroy();
+        if (this.listenerCount('slowClientDropped') > 0) this.emit('slowClientDropped', { bufferedBytes: buffered });
         continue;
       }
       res.write(chunk);
     }
     this.stats.clients = this.clients.size;
   }
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`pgpulse dashboard: ${name} must be a positive number, got ${value}`);
+  return value;
+}
+
+function nonNegative(value: number, name: string): number {
+  if (!Number.isFinite(value) || value < 0) throw new RangeError(`pgpulse dashboard: ${name} must be zero or more, got ${value}`);
+  return value;
 }

@@ -52,6 +52,11 @@ export interface Stats {
   notFound: CountStat[];
 }
 
+export interface QueryStatsOptions {
+  /** Longest the queries may run before Postgres cancels them. Default 15,000 ms. */
+  timeoutMs?: number;
+}
+
 /** Rows of a top list. */
 const TOP_N = 10;
 
@@ -66,8 +71,20 @@ const PERCENTILES = sql`percentile_cont(array[0.5, 0.95, 0.99]::float8[]) within
 /**
  * Computes dashboard statistics from raw rows over `[from, to)`, bucketed in
  * the caller's time zone. Every value reaches Postgres as a bind parameter.
+ * The queries share one read-only transaction (one pooled connection, so a
+ * dashboard never starves the app's writer) with a statement timeout.
  */
-export async function queryStats(db: Kysely<any>, params: StatsParams): Promise<Stats> {
+export async function queryStats(db: Kysely<any>, params: StatsParams, options: QueryStatsOptions = {}): Promise<Stats> {
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new RangeError(`pgpulse dashboard: statsTimeoutMs must be a positive integer, got ${timeoutMs}`);
+  return db.transaction().execute(async (trx) => {
+    await sql`set transaction read only`.execute(trx);
+    await sql`select set_config('statement_timeout', ${String(timeoutMs)}, true)`.execute(trx);
+    return runStatsQueries(trx, params);
+  });
+}
+
+async function runStatsQueries(db: Kysely<any>, params: StatsParams): Promise<Stats> {
   const { from, to, tz } = params;
   const route = params.route ?? null;
   const size = bucketSeconds(from, to);

@@ -184,7 +184,8 @@ describe('dashboard API', () => {
     try {
       const redirect = await fetch(`${url}/pgpulse`, { redirect: 'manual' });
       expect(redirect.status).toBe(308);
-      expect(redirect.headers.get('location')).toBe('/pgpulse/');
+      expect(redirect.headers.get('location')).toBe('./pgpulse/');
+      expect(new URL(redirect.headers.get('location')!, `${url}/pgpulse`).pathname).toBe('/pgpulse/');
       const page = await fetch(`${url}/pgpulse/`);
       expect(page.status).toBe(200);
       expect(await page.text()).toContain('<title>pgpulse');

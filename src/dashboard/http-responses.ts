@@ -1,0 +1,21 @@
+import type { ServerResponse } from 'node:http';
+
+/** Headers on every dashboard response: no sniffing, no framing, only our own scripts. */
+export const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+  'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+} as const;
+
+/** Sends `body` as an uncached JSON response. */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...SECURITY_HEADERS });
+  res.end(JSON.stringify(body));
+}
+
+/** 401 with a `WWW-Authenticate` challenge. */
+export function sendUnauthorized(res: ServerResponse): void {
+  res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8', 'www-authenticate': 'Bearer realm="pgpulse"', 'cache-control': 'no-store', ...SECURITY_HEADERS });
+  res.end('pgpulse dashboard: a valid token is required (open the page with ?token=…)');
+}
