@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -173,6 +173,46 @@ describe('dashboard API', () => {
     clients.forEach((c) => c.close());
     await eventually(() => dashboard.stats.clients === 0);
   }, 60_000);
+
+  it('never redirects to another host (targets such as //evil.example)', async () => {
+    const port = Number(new URL(base).port);
+    const raw = (path: string) =>
+      new Promise<{ status: number; location: string | undefined }>((resolve, reject) => {
+        request({ host: '127.0.0.1', port, path, headers: auth }, (res) => {
+          res.resume();
+          resolve({ status: res.statusCode!, location: res.headers.location });
+        })
+          .on('error', reject)
+          .end();
+      });
+    for (const path of ['//evil.example', '//evil.example?x=1', '/\\evil.example', '///evil.example']) {
+      const { status, location } = await raw(path);
+      if (location !== undefined) expect(new URL(location, `http://127.0.0.1:${port}${path.startsWith('//') ? '/x' : path}`).host, path).toBe(`127.0.0.1:${port}`);
+      expect(location ?? '', path).not.toMatch(/^(\/\/|\/\\|[a-z]+:)/i);
+      expect([308, 404], path).toContain(status);
+    }
+  });
+
+  it('serves under basePath on a bare node:http server', async () => {
+    const standalone = createDashboard({ db: pulse.db, pubsub: pulse.pubsub, basePath: '/pgpulse/' });
+    const appServer = createServer((req, res) =>
+      standalone.handler(req, res, () => {
+        res.end('app');
+      }),
+    );
+    const url = await listen(appServer);
+    try {
+      const redirect = await fetch(`${url}/pgpulse?x=1`, { redirect: 'manual' });
+      expect(redirect.status).toBe(308);
+      expect(redirect.headers.get('location')).toBe('./pgpulse/?x=1');
+      expect((await fetch(`${url}/pgpulse/`)).status).toBe(200);
+      expect((await fetch(`${url}/pgpulse/api/recent?limit=1`)).status).toBe(200);
+      expect(await (await fetch(`${url}/other`)).text()).toBe('app');
+    } finally {
+      await standalone.close();
+      await closeServer(appServer);
+    }
+  });
 
   it('mounts in Express under a path', async () => {
     const app = express();
