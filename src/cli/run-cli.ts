@@ -20,16 +20,27 @@ ${Object.entries(commands)
   .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
   .join('\n')}
 
-Every command takes --database-url URL (or $DATABASE_URL) and --help.
+Every command takes --database-url URL (or $DATABASE_URL) and --help;
+\`pgpulse help <command>\` is the same as \`pgpulse <command> --help\`.
 
-Exit codes: 0 ok, 1 failure, 2 usage error, 3 Postgres unreachable, 4 migrations missing.`;
+Exit codes (stable, for scripts):
+  0  ok (also after Ctrl-C / SIGTERM of a long-running command)
+  1  unexpected failure
+  2  usage error: unknown command or option, bad value, no database URL
+  3  Postgres unreachable or login refused
+  4  database reachable but pgpulse migrations missing: run \`pgpulse migrate\``;
 
 /** Runs the CLI and returns the process exit code. */
 export async function runCli(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'help' && rest[0] && commands[rest[0]]) return runCli([rest[0], '--help']);
   if (!name || name === '--help' || name === '-h' || name === 'help') {
+    if (!name) {
+      console.error(mainHelp);
+      return exitCodes.usage;
+    }
     console.log(mainHelp);
-    return name ? exitCodes.ok : exitCodes.usage;
+    return exitCodes.ok;
   }
   if (name === '--version' || name === '-v') {
     const { createRequire } = await import('node:module');

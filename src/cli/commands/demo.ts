@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { runDemo } from '../../demo/run-demo.js';
+import { runDemo, type RunningDemo } from '../../demo/run-demo.js';
 import { checkReachable, requireDatabaseUrl } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { stopRequested } from '../stop-requested.js';
@@ -9,25 +9,37 @@ export const demoHelp = `Usage: pgpulse demo [--database-url URL] [--port 4000] 
 
 Shows pgpulse end to end in one command: starts a Postgres (embedded, in a temp
 directory removed on exit, unless --database-url or $DATABASE_URL is given),
-migrates it, runs a small instrumented sample app, drives realistic synthetic
-traffic at it and serves the live dashboard. Ctrl-C stops everything cleanly.
+migrates it, runs a small instrumented sample shop app, drives realistic
+synthetic traffic at it (routes with ids, 404s and 500s, desktop, mobile,
+tablet and bot user agents, referrers, bursts) and serves the live dashboard.
+Ctrl-C (or SIGTERM) flushes, stops everything and deletes the temp data.
 
 Options:
-  --database-url URL   use this Postgres instead of an embedded one (default: $DATABASE_URL)
-  --port N             dashboard port (default: 4000; a free one if busy)
+  --database-url URL   use this Postgres instead of an embedded one (default: $DATABASE_URL);
+                       the demo writes its rows into its pgpulse schema
+  --port N             dashboard port (default: 4000; a free one, said so, if 4000 is in use; 0 = any)
   --rate N             average synthetic requests per second (default: 20)
   --duration SECONDS   stop by itself after this long (default: run until Ctrl-C)
   --token T            protect the dashboard with a token (default: $PGPULSE_TOKEN; none)
-  -h, --help           Show this help`;
+  -h, --help           Show this help
 
-function positiveNumber(value: string | undefined, name: string, fallback: number | undefined): number | undefined {
-  if (value === undefined) return fallback;
+Exit codes: 0 stopped normally (also on Ctrl-C), 1 failure (e.g. embedded
+Postgres could not start), 2 usage error, 3 --database-url unreachable.`;
+
+function nonNegative(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new CliError(`pgpulse demo: --${name} must be a non-negative number, got ${JSON.stringify(value)}`, exitCodes.usage);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new CliError(`pgpulse demo: --${name} must be a non-negative number, got ${JSON.stringify(value)}`, exitCodes.usage);
   return n;
 }
 
-export async function demoCommand(argv: string[]): Promise<number> {
+function parsePort(value: string | undefined): number | undefined {
+  const port = nonNegative(value, 'port');
+  if (port !== undefined && (!Number.isInteger(port) || port > 65_535)) throw new CliError(`pgpulse demo: --port must be a whole number 0–65535, got ${JSON.stringify(value)}`, exitCodes.usage);
+  return port;
+}
+
+function parseDemoArgs(argv: string[]) {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -40,31 +52,53 @@ export async function demoCommand(argv: string[]): Promise<number> {
     },
     strict: true,
   });
+  return values;
+}
+
+/** Resolves with the reason to stop: a signal, or the end of `durationS`. */
+async function untilStopped(signal: Promise<string>, durationS: number | undefined): Promise<string> {
+  if (durationS === undefined) return signal;
+  const elapsed = new AbortController();
+  try {
+    return await Promise.race([signal, sleep(durationS * 1000, `${durationS} s elapsed`, { signal: elapsed.signal })]);
+  } finally {
+    elapsed.abort();
+  }
+}
+
+export async function demoCommand(argv: string[]): Promise<number> {
+  const values = parseDemoArgs(argv);
   if (values.help) {
     console.log(demoHelp);
     return exitCodes.ok;
   }
   const given = values['database-url'] ?? (process.env.DATABASE_URL || undefined);
   const databaseUrl = given === undefined ? undefined : requireDatabaseUrl(given, 'demo');
+  const port = parsePort(values.port);
+  const ratePerSecond = nonNegative(values.rate, 'rate');
+  const durationS = nonNegative(values.duration, 'duration');
   if (databaseUrl) await checkReachable(databaseUrl, 'demo');
-  const durationS = positiveNumber(values.duration, 'duration', undefined);
+
   const stop = stopRequested();
+  let stopReason: string | undefined;
+  void stop.promise.then((reason) => {
+    stopReason = reason;
+    console.log(`pgpulse demo: ${reason} received; stopping (flushing rows, stopping servers${databaseUrl ? '' : ', embedded Postgres'})…`);
+  });
   try {
-    const demo = await runDemo({
-      databaseUrl,
-      port: positiveNumber(values.port, 'port', 4000),
-      ratePerSecond: positiveNumber(values.rate, 'rate', 20),
-      token: values.token ?? (process.env.PGPULSE_TOKEN || undefined),
-    });
-    const elapsed = new AbortController();
-    const reason = await Promise.race([
-      stop.promise,
-      ...(durationS === undefined ? [] : [sleep(durationS * 1000, 'duration elapsed', { signal: elapsed.signal })]),
-    ]);
-    elapsed.abort();
-    console.log(`pgpulse demo: ${reason}; stopping…`);
+    let demo: RunningDemo;
+    try {
+      demo = await runDemo({ databaseUrl, port, ratePerSecond, token: values.token ?? (process.env.PGPULSE_TOKEN || undefined) });
+    } catch (error) {
+      // Ctrl-C during start-up also reaches initdb in the terminal's process group.
+      if (stopReason) return exitCodes.ok;
+      throw new CliError(`pgpulse demo: ${(error as Error).message}${databaseUrl ? '' : '\n(pass --database-url postgres://… to use your own Postgres instead)'}`, exitCodes.failure, { cause: error });
+    }
+    const reason = await untilStopped(stop.promise, durationS);
+    if (!stopReason) console.log(`pgpulse demo: ${reason}; stopping…`);
     await demo.stop();
-    console.log(`pgpulse demo: stopped after ${demo.traffic.sent} requests (${demo.pulse.stats.writer?.written ?? 0} rows written)`);
+    const written = demo.pulse.stats.writer?.written ?? 0;
+    console.log(`pgpulse demo: stopped after ${demo.traffic.sent} requests (${written} rows written)${databaseUrl ? '' : '; embedded Postgres stopped and its temp data deleted'}`);
     return exitCodes.ok;
   } finally {
     stop.dispose();
