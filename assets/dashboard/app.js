@@ -3,7 +3,13 @@
 (function () {
   'use strict';
   const tz = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  // The token is kept in memory and removed from the address bar (the server also set a cookie).
   const token = new URLSearchParams(location.search).get('token');
+  if (token) {
+    const clean = new URL(location.href);
+    clean.searchParams.delete('token');
+    history.replaceState(null, '', clean.pathname + clean.search + clean.hash);
+  }
   const withToken = (path) => (token ? `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : path);
   const $ = (id) => document.getElementById(id);
   const fmt = new Intl.NumberFormat();
@@ -15,6 +21,9 @@
   const charts = {};
   const perSecond = new Map(); // epoch second -> count
   let liveRows = 0;
+  let queued = []; // raw event data waiting for the next frame, newest last
+  let renderScheduled = false;
+  const shownIds = new Set(); // request ids in the table, so a row never shows twice
 
   function el(tag, text, className) {
     const node = document.createElement(tag);
@@ -50,7 +59,7 @@
           height: 220,
           series: [{}, ...series],
           axes: [
-            { stroke: '#8b93a7', grid: { stroke: '#262b38' }, ticks: { stroke: '#262b38' } },
+            { stroke: '#8b93a7', grid: { stroke: '#262b38' }, ticks: { stroke: '#262b38' }, values: timeLabels, space: 90 },
             { stroke: '#8b93a7', grid: { stroke: '#262b38' }, ticks: { stroke: '#262b38' }, size: 60 },
           ],
           scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
@@ -65,7 +74,16 @@
     }
   }
 
-  function fillTable(id, headers, rows, cells) {
+  // One line of x-axis labels, as precise as the visible span needs.
+  function timeLabels(u, splits) {
+    const span = u.scales.x.max - u.scales.x.min;
+    const opts = span <= 600 ? { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }
+      : span <= 2 * 86_400 ? { hour: '2-digit', minute: '2-digit', hour12: false }
+      : { month: 'short', day: 'numeric' };
+    return splits.map((s) => new Date(s * 1000).toLocaleString([], opts));
+  }
+
+  function fillTable(id, headers, rows, cells, barOf = (r) => r.requests || 0) {
     const table = $(id);
     table.replaceChildren();
     const head = el('tr');
@@ -80,14 +98,14 @@
       tr.append(td);
       body.append(tr);
     }
-    const max = Math.max(1, ...rows.map((r) => r.requests || 0));
+    const max = Math.max(1, ...rows.map(barOf));
     for (const row of rows) {
       const tr = el('tr');
       cells(row).forEach((value, i) => {
         const td = el('td', undefined, i > 0 ? 'num' : undefined);
         if (i === 0) {
           const bar = el('span', undefined, 'bar');
-          bar.style.width = `${Math.round(((row.requests || 0) / max) * 60)}px`;
+          bar.style.width = `${Math.round((barOf(row) / max) * 60)}px`;
           td.append(bar, document.createTextNode(value));
           td.title = value;
         } else td.textContent = value;
@@ -101,7 +119,8 @@
   function renderStats(stats) {
     const t = stats.totals;
     $('card-requests').textContent = fmt.format(t.requests);
-    $('card-visitors').textContent = fmt.format(t.visitors);
+    // Visitors may be null or an estimate when long ranges are answered from rollup tables.
+    $('card-visitors').textContent = t.visitors === null || t.visitors === undefined ? '–' : `${stats.range.source === 'rollups' ? '≈' : ''}${fmt.format(t.visitors)}`;
     $('card-errors').textContent = `${(t.errorRate * 100).toFixed(2)}%`;
     $('card-p95').textContent = `${ms(t.p95)} ms`;
 
@@ -118,7 +137,7 @@
 
     const route = (r) => r.route ?? '(no route)';
     fillTable('top-routes', ['Route', 'Requests', 'p95 ms', '5xx'], stats.topRoutes, (r) => [route(r), fmt.format(r.requests), ms(r.p95), fmt.format(r.errors)]);
-    fillTable('slowest-routes', ['Route', 'p50 ms', 'p95 ms', 'p99 ms'], stats.slowestRoutes, (r) => [route(r), ms(r.p50), ms(r.p95), ms(r.p99)]);
+    fillTable('slowest-routes', ['Route', 'p50 ms', 'p95 ms', 'p99 ms'], stats.slowestRoutes, (r) => [route(r), ms(r.p50), ms(r.p95), ms(r.p99)], (r) => r.p95 || 0);
     fillTable('top-paths', ['Path', 'Requests'], stats.topPaths, (r) => [r.key, fmt.format(r.requests)]);
     fillTable('referrers', ['Referrer', 'Requests'], stats.referrers, (r) => [r.key, fmt.format(r.requests)]);
     fillTable('devices', ['Device', 'Requests'], stats.devices, (r) => [r.key, fmt.format(r.requests)]);
@@ -144,12 +163,14 @@
   }
 
   function addLiveRow(row, fresh) {
+    if (shownIds.has(row.request_id)) return;
+    shownIds.add(row.request_id);
     const tbody = $('live-table').tBodies[0];
     const tr = el('tr', undefined, fresh ? 'fresh' : undefined);
     const time = new Date(row.inserted_at);
     const klass = `s${String(row.status_code)[0]}`;
     tr.append(
-      el('td', time.toLocaleTimeString()),
+      el('td', time.toLocaleTimeString([], { hour12: false })),
       el('td', row.method),
       el('td', row.path),
       el('td', row.route ?? ''),
@@ -161,7 +182,19 @@
     tr.dataset.requestId = row.request_id;
     if (fresh) tbody.prepend(tr);
     else tbody.append(tr);
-    while (tbody.rows.length > MAX_LIVE_ROWS) tbody.deleteRow(tbody.rows.length - 1);
+    while (tbody.rows.length > MAX_LIVE_ROWS) {
+      shownIds.delete(tbody.rows[tbody.rows.length - 1].dataset.requestId);
+      tbody.deleteRow(tbody.rows.length - 1);
+    }
+  }
+
+  // At thousands of rows per second only the newest MAX_LIVE_ROWS are drawn, at most ten times a second.
+  function renderQueued() {
+    renderScheduled = false;
+    const batch = queued.slice(-MAX_LIVE_ROWS);
+    queued = [];
+    for (const data of batch) addLiveRow(JSON.parse(data), true);
+    $('live-count').textContent = `(${fmt.format(liveRows)} live since page load)`;
   }
 
   function tickLive() {
@@ -188,12 +221,16 @@
       $('live').className = 'live off';
     };
     source.addEventListener('request', (event) => {
-      const row = JSON.parse(event.data);
       const second = Math.floor(Date.now() / 1000);
       perSecond.set(second, (perSecond.get(second) || 0) + 1);
       liveRows++;
-      $('live-count').textContent = `(${fmt.format(liveRows)} live since page load)`;
-      addLiveRow(row, true);
+      queued.push(event.data);
+      if (queued.length > 4 * MAX_LIVE_ROWS) queued = queued.slice(-MAX_LIVE_ROWS);
+      if (!renderScheduled) {
+        renderScheduled = true;
+        // A timer rather than requestAnimationFrame, which stops in background tabs and would let the queue grow.
+        setTimeout(renderQueued, 100);
+      }
     });
   }
 

@@ -7,10 +7,40 @@ import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createDashboard, type Dashboard } from '../../src/dashboard/index.js';
 import { browserAvailable, launchChromium } from '../support/browser.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { makeLog } from '../support/fixtures.js';
 import { closeServer, listen } from '../support/http.js';
 
 const screenshots = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
 const TOKEN = 'browser-token';
+const ROUTES = ['/products/:id', '/cart', '/checkout', '/api/search', '/orders/:id'] as const;
+
+/** An hour of plausible history, so the charts and the screenshot show shape. Returns how many rows. */
+function seedHistory(pulse: Pulse): number {
+  const now = Date.now();
+  let n = 0;
+  for (let minute = 58; minute >= 2; minute--) {
+    const perMinute = 12 + Math.round(10 * Math.sin(minute / 6) + (minute % 7));
+    for (let i = 0; i < perMinute; i++, n++) {
+      const route = ROUTES[(n * 7 + minute) % ROUTES.length]!;
+      const slow = route === '/checkout' ? 4 : 1;
+      const status = n % 41 === 0 ? 500 : n % 17 === 0 ? 404 : n % 9 === 0 ? 302 : 200;
+      pulse.pubsub.publish(
+        makeLog({
+          inserted_at: new Date(now - minute * 60_000 + i * 1_000),
+          route: status === 404 ? null : route,
+          path: status === 404 ? `/old-page-${n % 3}` : route.replace(':id', String((n * 13) % 97)),
+          status_code: status,
+          duration_ms: slow * (2 + ((n * 37) % 23) + (n % 50 === 0 ? 120 : 0)),
+          device_type: n % 5 === 0 ? 'mobile' : n % 23 === 0 ? 'tablet' : n % 31 === 0 ? 'bot' : 'desktop',
+          referer: n % 4 === 0 ? ['https://www.google.com/', 'https://news.ycombinator.com/', 'https://github.com/'][n % 3]! : null,
+          visitor_id: `visitor-${n % 40}`,
+          session_id: `session-${n % 55}`,
+        }),
+      );
+    }
+  }
+  return n;
+}
 
 describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
   let database: TestDatabase;
@@ -19,11 +49,13 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
   let server: Server;
   let base: string;
   let browser: Browser;
+  let seeded = 0;
 
   beforeAll(async () => {
     database = await createTestDatabase();
     pulse = createPulse({ connectionString: database.url, maxWaitMs: 20 });
     await pulse.migrate();
+    seeded = seedHistory(pulse);
     dashboard = createDashboard({ db: pulse.db, pubsub: pulse.pubsub, token: TOKEN, flushIntervalMs: 50 });
     const middleware = pulse.middleware();
     // One instrumented app with the dashboard mounted at /pgpulse.
@@ -69,9 +101,13 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
     page.on('console', (message) => message.type() === 'error' && errors.push(message.text()));
     await page.goto(`${base}/pgpulse/?token=${TOKEN}`);
     await page.locator('#live.on').waitFor({ timeout: 10_000 });
-    await expect.poll(() => page.locator('#card-requests').textContent(), { timeout: 10_000 }).toBe('61');
+    await expect.poll(async () => Number((await page.locator('#card-requests').textContent())?.replace(/\D/g, '')), { timeout: 10_000 }).toBe(seeded + 61);
+    expect(page.url(), 'token removed from the address bar').not.toContain('token=');
     expect(await page.locator('#top-routes td', { hasText: '/orders/:id' }).count()).toBe(1);
     expect(await page.locator('#not-found td', { hasText: '/missing' }).count()).toBe(1);
+    await page.reload();
+    await page.locator('#live.on').waitFor({ timeout: 10_000 });
+    await page.locator('#top-routes td', { hasText: '/orders/:id' }).waitFor({ timeout: 10_000 });
 
     const requestId = `browser-${Date.now()}`;
     const sentAt = Date.now();

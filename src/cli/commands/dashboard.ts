@@ -8,7 +8,8 @@ import { checkReachable, requireDatabaseUrl, requireMigrated } from '../database
 import { CliError, exitCodes } from '../exit-codes.js';
 import { stopRequested } from '../stop-requested.js';
 
-export const dashboardHelp = `Usage: pgpulse dashboard [--database-url URL] [--port 4000] [--host 127.0.0.1] [--token T]
+export const dashboardHelp = `Usage: pgpulse dashboard [--database-url URL] [--listen-database-url URL] [--channel NAME]
+                         [--port 4000] [--host 127.0.0.1] [--token T]
 
 Serves the live dashboard as its own process: history from Postgres, fresh rows
 pushed live from the NOTIFY bridge (apps must run pgpulse with notify: true).
@@ -67,6 +68,8 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
     const server = await startDashboardServer({ db, pubsub: listener.pubsub, token, host: values.host, port }).catch((error: Error) => {
       throw new CliError(error.message, exitCodes.failure, { cause: error });
     });
+    server.dashboard.on('slowClientDropped', ({ bufferedBytes }) => console.error(`pgpulse dashboard: dropped a browser that stopped reading (${bufferedBytes} bytes unsent); it will reconnect`));
+    server.dashboard.on('queryError', ({ error }) => console.error(`pgpulse dashboard: ${error.message}`));
     console.log(`pgpulse dashboard: ${server.url}${token ? ' (token required: open with ?token=…)' : ''}`);
     const reason = await stop.promise;
     console.error(`pgpulse dashboard: ${reason} received, stopping`);
