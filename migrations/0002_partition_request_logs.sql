@@ -60,7 +60,9 @@ begin
   if to_regclass(format('pgpulse.%I', name)) is not null then
     return false;
   end if;
-  create temp table if not exists pgpulse_moved_rows (like pgpulse.request_logs) on commit drop;
+  if to_regclass('pg_temp.pgpulse_moved_rows') is null then
+    create temp table pgpulse_moved_rows (like pgpulse.request_logs) on commit drop;
+  end if;
   delete from pgpulse_moved_rows;
   with gone as (delete from pgpulse.request_logs_default where inserted_at >= lo and inserted_at < hi returning *)
   insert into pgpulse_moved_rows select * from gone;

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { bucketSeconds } from './bucket-size.js';
 import type { StatsParams } from './stats-params.js';
+import { queryRollupStats } from '../rollups/query-rollup-stats.js';
 
 export interface Percentiles {
   p50: number | null;
@@ -10,8 +11,10 @@ export interface Percentiles {
 
 export interface StatsTotals extends Percentiles {
   requests: number;
-  visitors: number;
-  sessions: number;
+  /** Unique visitors (an HLL estimate, ±3%, when answered from rollups). */
+  visitors: number | null;
+  /** Sessions; null when answered from rollups. */
+  sessions: number | null;
   /** Share of requests answered 5xx, 0–1. */
   errorRate: number;
   /** Share of requests answered 4xx, 0–1. */
@@ -24,7 +27,8 @@ export interface SeriesPoint extends Percentiles {
   /** Bucket start, epoch ms. */
   t: number;
   requests: number;
-  visitors: number;
+  /** Null when answered from rollups with a route filter. */
+  visitors: number | null;
   errors: number;
 }
 
@@ -41,7 +45,17 @@ export interface CountStat {
 
 /** Everything `GET /api/stats` answers. */
 export interface Stats {
-  range: { from: string; to: string; tz: string; route: string | null; bucketSeconds: number };
+  range: {
+    from: string;
+    to: string;
+    tz: string;
+    route: string | null;
+    bucketSeconds: number;
+    /** `raw` rows, or `rollups` (per minute or hour) for ranges over an hour. */
+    source: 'raw' | 'rollups';
+    /** When answered from rollups, top paths, referrers and 404s are estimated from a sample of this percentage of rows. */
+    sampledPercent: number | null;
+  };
   totals: StatsTotals;
   series: SeriesPoint[];
   topRoutes: RouteStat[];
@@ -58,9 +72,12 @@ export interface QueryStatsOptions {
 }
 
 /** Rows of a top list. */
-const TOP_N = 10;
+export const TOP_N = 10;
 
-const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
+/** Ranges up to this long are computed exactly from raw rows; longer ones from rollups. */
+export const RAW_MAX_RANGE_MS = 15 * 60_000;
+
+export const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 const pct = (v: unknown): Percentiles => {
   const a = (v as (number | null)[] | null) ?? [null, null, null];
   return { p50: a[0] ?? null, p95: a[1] ?? null, p99: a[2] ?? null };
@@ -80,8 +97,15 @@ export async function queryStats(db: Kysely<any>, params: StatsParams, options: 
   return db.transaction().execute(async (trx) => {
     await sql`set transaction read only`.execute(trx);
     await sql`select set_config('statement_timeout', ${String(timeoutMs)}, true)`.execute(trx);
+    // Long ranges read rollups: a few thousand rows instead of millions.
+    if (params.to.getTime() - params.from.getTime() > RAW_MAX_RANGE_MS) return queryRollupStats(trx, params);
     return runStatsQueries(trx, params);
   });
+}
+
+/** Exact statistics from raw rows, whatever the range (what short ranges use). */
+export function queryRawStats(db: Kysely<any>, params: StatsParams): Promise<Stats> {
+  return runStatsQueries(db, params);
 }
 
 async function runStatsQueries(db: Kysely<any>, params: StatsParams): Promise<Stats> {
@@ -119,7 +143,7 @@ async function runStatsQueries(db: Kysely<any>, params: StatsParams): Promise<St
   const t = totals.rows[0] ?? {};
   const requests = num(t.requests);
   return {
-    range: { from: from.toISOString(), to: to.toISOString(), tz, route, bucketSeconds: size },
+    range: { from: from.toISOString(), to: to.toISOString(), tz, route, bucketSeconds: size, source: 'raw', sampledPercent: null },
     totals: {
       requests,
       visitors: num(t.visitors),
@@ -141,13 +165,13 @@ async function runStatsQueries(db: Kysely<any>, params: StatsParams): Promise<St
 }
 
 /** Bucket start of each row: fixed-size bins aligned on local midnight, or local calendar days. */
-function bucketExpression(size: number, from: Date, tz: string): RawBuilder<unknown> {
-  if (size >= 86_400) return sql`(date_trunc('day', inserted_at at time zone ${tz}) at time zone ${tz})`;
-  return sql`date_bin(${`${size} seconds`}::interval, inserted_at, ${localMidnight(from, tz)})`;
+export function bucketExpression(size: number, from: Date, tz: string, column: RawBuilder<unknown> = sql`inserted_at`): RawBuilder<unknown> {
+  if (size >= 86_400) return sql`(date_trunc('day', ${column} at time zone ${tz}) at time zone ${tz})`;
+  return sql`date_bin(${`${size} seconds`}::interval, ${column}, ${localMidnight(from, tz)})`;
 }
 
 /** Every bucket start in the range, so empty buckets show as zero. */
-function bucketSeries(size: number, from: Date, to: Date, tz: string): RawBuilder<unknown> {
+export function bucketSeries(size: number, from: Date, to: Date, tz: string): RawBuilder<unknown> {
   if (size >= 86_400) {
     return sql`select (d at time zone ${tz}) as t from generate_series(date_trunc('day', ${from}::timestamptz at time zone ${tz}), ${to}::timestamptz at time zone ${tz}, interval '1 day') d`;
   }

@@ -21,7 +21,7 @@ export interface PartitionMaintenanceResult {
 /**
  * Creates the daily partitions of `pgpulse.request_logs` from yesterday to
  * `daysAhead` days ahead, gives rows that landed in the default partition a
- * partition of their own, and applies retention. Safe to run from several
+ * partition of their own, and applies retention (to rows and rollups). Safe to run from several
  * nodes at once (advisory lock in SQL) and as often as you like.
  */
 export async function maintainPartitions(db: Kysely<any>, options: PartitionMaintenanceOptions = {}): Promise<PartitionMaintenanceResult> {
@@ -48,6 +48,9 @@ export async function maintainPartitions(db: Kysely<any>, options: PartitionMain
   if (retentionDays !== undefined) {
     const result = await sql<{ dropped: number }>`select pgpulse.drop_partitions_before(${today}::date - ${retentionDays}::int) as dropped`.execute(db);
     dropped = Number(result.rows[0]?.dropped ?? 0);
+    const cutoff = sql`(${today}::date - ${retentionDays}::int)::timestamp at time zone 'UTC'`;
+    await sql`delete from pgpulse.rollups where bucket < ${cutoff}`.execute(db);
+    await sql`delete from pgpulse.visitor_sketches where bucket < ${cutoff}`.execute(db);
   }
   return { created, dropped };
 }

@@ -5,6 +5,7 @@ import { sql, type Kysely } from 'kysely';
 import { DEFAULT_CHANNEL, encodeBridgeMessage } from '../bridge/message.js';
 import type { PulseDatabase } from '../database.js';
 import type { RequestLog, StoredRequestLog } from '../request-log.js';
+import { writeRollups } from '../rollups/write-rollups.js';
 import { insertBatch, insertBatchReturning } from './insert-batch.js';
 import { describeError, isDataError } from './transient-error.js';
 
@@ -32,6 +33,11 @@ export interface WriterOptions {
    * insert's transaction. `true` uses channel `pgpulse_requests`. Default off.
    */
   notify?: boolean | { channel?: string };
+  /**
+   * Maintain the per-minute and per-hour rollups the dashboard reads for long
+   * ranges, in the insert's transaction. Default true.
+   */
+  rollups?: boolean;
   /** Origin node id put in NOTIFY messages. */
   nodeId: string;
 }
@@ -90,6 +96,7 @@ export class Writer extends EventEmitter<WriterEvents> {
   private readonly maxBackoffMs: number;
   private readonly closeTimeoutMs: number;
   private readonly channel: string | undefined;
+  private readonly rollups: boolean;
   private readonly flushWaiters: { until: number; resolve: () => void }[] = [];
   private accepted = 0;
   private settled = 0;
@@ -106,6 +113,7 @@ export class Writer extends EventEmitter<WriterEvents> {
     this.minBackoffMs = positive(options.minBackoffMs ?? 100, 'minBackoffMs');
     this.maxBackoffMs = positive(options.maxBackoffMs ?? 5_000, 'maxBackoffMs');
     this.closeTimeoutMs = nonNegative(options.closeTimeoutMs ?? 10_000, 'closeTimeoutMs');
+    this.rollups = options.rollups ?? true;
     const notify = options.notify;
     this.channel = notify ? (typeof notify === 'object' && notify.channel ? notify.channel : DEFAULT_CHANNEL) : undefined;
   }
@@ -252,15 +260,21 @@ export class Writer extends EventEmitter<WriterEvents> {
 
   private async write(batch: RequestLog[]): Promise<void> {
     const started = performance.now();
-    if (this.channel) {
-      const channel = this.channel;
+    const channel = this.channel;
+    if (channel || this.rollups) {
       await this.db.transaction().execute(async (trx) => {
-        const { ids, txId } = await insertBatchReturning(trx, batch);
-        const rows: StoredRequestLog[] = batch.map((row, i) => ({ ...row, id: ids[i]! }));
-        const payload = encodeBridgeMessage({ nodeId: this.options.nodeId, batchId: randomUUID(), txId, rows });
-        await sql`select pg_notify(${channel}, ${payload})`.execute(trx);
+        if (channel) {
+          const { ids, txId } = await insertBatchReturning(trx, batch);
+          if (this.rollups) await writeRollups(trx, batch);
+          const rows: StoredRequestLog[] = batch.map((row, i) => ({ ...row, id: ids[i]! }));
+          const payload = encodeBridgeMessage({ nodeId: this.options.nodeId, batchId: randomUUID(), txId, rows });
+          await sql`select pg_notify(${channel}, ${payload})`.execute(trx);
+        } else {
+          await insertBatch(trx, batch);
+          await writeRollups(trx, batch);
+        }
       });
-      this.stats.notifications++;
+      if (channel) this.stats.notifications++;
     } else {
       await insertBatch(this.db, batch);
     }

@@ -1,0 +1,44 @@
+/**
+ * Log-bucketed latency histogram: bucket i holds durations in
+ * [MIN·G^i, MIN·G^(i+1)) ms with G = 1.04, and is reported at its geometric
+ * middle, so any percentile read from it is within 2% of the true sample.
+ */
+export const HISTOGRAM_MIN_MS = 0.01;
+export const HISTOGRAM_GROWTH = 1.04;
+/** Highest bucket (≈ 0.01 ms · 1.04^700 ≈ 8·10^9 ms): everything slower lands here. */
+export const HISTOGRAM_MAX_BUCKET = 700;
+
+const LOG_GROWTH = Math.log(HISTOGRAM_GROWTH);
+
+/** Bucket index of a duration in ms. */
+export function latencyBucket(durationMs: number): number {
+  if (!(durationMs > HISTOGRAM_MIN_MS)) return 0;
+  return Math.min(HISTOGRAM_MAX_BUCKET, Math.floor(Math.log(durationMs / HISTOGRAM_MIN_MS) / LOG_GROWTH));
+}
+
+/** Representative duration (ms) of a bucket: its geometric middle. */
+export function bucketValue(bucket: number): number {
+  return HISTOGRAM_MIN_MS * HISTOGRAM_GROWTH ** (bucket + 0.5);
+}
+
+/** Sparse histogram: bucket index → count. */
+export type Histogram = Map<number, number>;
+
+/**
+ * Percentiles (0–1) read from a histogram, with the rank rule of
+ * `percentile_cont`; null when empty.
+ */
+export function histogramPercentiles(histogram: Histogram, quantiles: readonly number[]): (number | null)[] {
+  const buckets = [...histogram.entries()].filter(([, n]) => n > 0).sort((a, b) => a[0] - b[0]);
+  const total = buckets.reduce((sum, [, n]) => sum + n, 0);
+  if (total === 0) return quantiles.map(() => null);
+  return quantiles.map((q) => {
+    const rank = q * (total - 1);
+    let seen = 0;
+    for (const [bucket, n] of buckets) {
+      seen += n;
+      if (seen > rank) return bucketValue(bucket);
+    }
+    return bucketValue(buckets[buckets.length - 1]![0]);
+  });
+}
