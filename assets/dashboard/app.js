@@ -83,6 +83,13 @@
     return splits.map((s) => new Date(s * 1000).toLocaleString([], opts));
   }
 
+  function bucketLabel(seconds) {
+    if (seconds % 86_400 === 0) return `${seconds / 86_400}-day`;
+    if (seconds % 3_600 === 0) return `${seconds / 3_600}-hour`;
+    if (seconds % 60 === 0) return `${seconds / 60}-minute`;
+    return `${seconds}-second`;
+  }
+
   function fillTable(id, headers, rows, cells, barOf = (r) => r.requests || 0) {
     const table = $(id);
     table.replaceChildren();
@@ -123,6 +130,12 @@
     $('card-visitors').textContent = t.visitors === null || t.visitors === undefined ? '–' : `${stats.range.source === 'rollups' ? '≈' : ''}${fmt.format(t.visitors)}`;
     $('card-errors').textContent = `${(t.errorRate * 100).toFixed(2)}%`;
     $('card-p95').textContent = `${ms(t.p95)} ms`;
+
+    const range = stats.range;
+    const sampled = range.sampledPercent !== null && range.sampledPercent !== undefined && range.sampledPercent < 100;
+    $('stats-source').textContent = range.source === 'rollups'
+      ? `· from rollups, ${bucketLabel(range.bucketSeconds)} buckets${sampled ? `; paths, referrers and 404s from a ${range.sampledPercent.toFixed(1)}% sample` : ''}`
+      : `· exact, ${bucketLabel(range.bucketSeconds)} buckets`;
 
     const xs = stats.series.map((p) => p.t / 1000);
     chart('chart-latency', [
