@@ -154,4 +154,23 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
     expect(alerted).toBe(false);
     await page.close();
   });
+
+  it('keeps up with 2,000 rows/s: every row counted, the table stays at the newest 100', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`${base}/pgpulse/?token=${TOKEN}`);
+    await page.locator('#live.on').waitFor({ timeout: 10_000 });
+    const rows = 6_000;
+    for (let i = 0; i < rows; i++) {
+      pulse.pubsub.publish(makeLog({ path: `/burst/${i}`, request_id: `burst-${i}` }));
+      if (i % 200 === 199) await new Promise((r) => setTimeout(r, 100));
+    }
+    await page.locator('#live-table tr[data-request-id="burst-5999"]').waitFor({ timeout: 10_000 });
+    await expect.poll(async () => Number((await page.locator('#live-count').textContent())?.replace(/\D/g, '')), { timeout: 10_000 }).toBeGreaterThanOrEqual(rows);
+    expect(await page.locator('#live-table tbody tr').count()).toBe(100);
+    expect(await page.locator('#live-table tbody tr').first().getAttribute('data-request-id')).toBe('burst-5999');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
 });
