@@ -16,21 +16,28 @@ const instant = z
     return date;
   });
 
+/** The canonical IANA name of `tz` (as Intl resolves it), or undefined when Intl does not know it. */
+function canonicalTimeZone(tz: string): string | undefined {
+  if (!/^[A-Za-z][A-Za-z0-9_+\-/]*$/.test(tz)) return undefined;
+  try {
+    return new Intl.DateTimeFormat('en', { timeZone: tz }).resolvedOptions().timeZone;
+  } catch {
+    return undefined;
+  }
+}
+
 const timeZone = z
   .string()
   .trim()
   .max(64)
-  .refine(
-    (tz) => {
-      try {
-        new Intl.DateTimeFormat('en', { timeZone: tz });
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    { message: 'must be an IANA time zone such as Europe/Paris' },
-  );
+  .transform((tz, ctx) => {
+    const canonical = canonicalTimeZone(tz);
+    if (canonical === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'must be an IANA time zone such as Europe/Paris' });
+      return z.NEVER;
+    }
+    return canonical;
+  });
 
 /** Query parameters of `GET /api/stats`. */
 export const statsParamsSchema = z
