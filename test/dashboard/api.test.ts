@@ -1,6 +1,7 @@
 import { createServer, request, type Server } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import express from 'express';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createDashboard, type Dashboard } from '../../src/dashboard/index.js';
@@ -173,6 +174,30 @@ describe('dashboard API', () => {
     clients.forEach((c) => c.close());
     await eventually(() => dashboard.stats.clients === 0);
   }, 60_000);
+
+  it('cancels a stats query after statsTimeoutMs and reports it (503, counter, event)', async () => {
+    const slow = createDashboard({ db: pulse.db, pubsub: pulse.pubsub, statsTimeoutMs: 300 });
+    const errors: Error[] = [];
+    slow.on('queryError', ({ error }) => errors.push(error));
+    const slowServer = createServer(slow.handler);
+    const url = await listen(slowServer);
+    const locker = new pg.Client({ connectionString: database.url });
+    await locker.connect();
+    try {
+      await locker.query('begin');
+      await locker.query('lock table pgpulse.request_logs in access exclusive mode');
+      const response = await fetch(`${url}/api/stats?from=${t0}&to=${t0 + 60_000}`);
+      expect(response.status).toBe(503);
+      expect((await response.json()).error).toMatch(/statement timeout/);
+      expect(slow.stats.queryErrors).toBe(1);
+      expect(errors[0]?.message).toMatch(/statement timeout/);
+    } finally {
+      await locker.query('rollback');
+      await locker.end();
+      await slow.close();
+      await closeServer(slowServer);
+    }
+  });
 
   it('never redirects to another host (targets such as //evil.example)', async () => {
     const port = Number(new URL(base).port);
