@@ -50,6 +50,18 @@ begin
 end
 $$;
 
+-- Sets one register if the rank is higher (state function of hll_agg).
+create function pgpulse.hll_set(state bytea, register integer, rank integer) returns bytea language sql immutable as $$
+  select case when get_byte(state, register) < rank then set_byte(state, register, rank) else state end
+$$;
+
+-- Builds a sketch from (register, rank) pairs.
+do $$
+begin
+  execute format('create aggregate pgpulse.hll_agg(integer, integer) (sfunc = pgpulse.hll_set, stype = bytea, initcond = %L)', '\x' || repeat('00', 1024));
+end
+$$;
+
 -- Latency bucket of a duration, as computed by the writer (src/rollups/latency-histogram.ts).
 create function pgpulse.latency_bucket(ms double precision) returns smallint language sql immutable as $$
   select case when ms > 0.01 then least(700, floor(ln(ms / 0.01) / ln(1.04)))::smallint else 0::smallint end
@@ -93,16 +105,16 @@ begin
     where g = 'hour' or r = chr(1) || 'all'
     group by b, r;
     insert into pgpulse.visitor_sketches
-    with registers as (
-      select date_trunc(g, l.inserted_at, 'UTC') as b, h.register, max(h.rank) as rk
-      from pgpulse.request_logs l, pgpulse.hll_register(l.visitor_id) h
-      where l.inserted_at >= date_trunc(g, lo, 'UTC') and l.inserted_at < hi and l.visitor_id is not null
-      group by 1, 2)
-    select g, buckets.b, decode(string_agg(lpad(to_hex(coalesce(r.rk, 0)), 2, '0'), '' order by i), 'hex')
-    from (select distinct b from registers) buckets
-    cross join generate_series(0, 1023) i
-    left join registers r on r.b = buckets.b and r.register = i
-    group by buckets.b;
+    with pairs as (
+      select distinct date_trunc(g, inserted_at, 'UTC') as b, visitor_id
+      from pgpulse.request_logs
+      where inserted_at >= date_trunc(g, lo, 'UTC') and inserted_at < hi and visitor_id is not null),
+    visitors as (
+      -- one MD5 per distinct visitor, not per row
+      select d.visitor_id, h.register, h.rank from (select distinct visitor_id from pairs) d, pgpulse.hll_register(d.visitor_id) h)
+    select g, p.b, pgpulse.hll_agg(v.register, v.rank)
+    from pairs p join visitors v using (visitor_id)
+    group by p.b;
   end loop;
 end
 $$;

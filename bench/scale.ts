@@ -1,0 +1,100 @@
+/**
+ * Scale bench: loads `--rows` (default 10,000,000) requests spread over 30 days
+ * (generated inside Postgres), builds the rollups in bulk, then times
+ * `GET /api/stats` queries for 1 hour, 1 day and 30 days and compares their
+ * percentiles and visitor counts with exact answers from raw rows.
+ * `npm run bench:scale` writes the table into BENCHMARKS.md; `--quick` (CI)
+ * runs 200,000 rows and writes nothing.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { queryStats } from '../dist/dashboard/index.js';
+import { migrate } from '../dist/migrate.js';
+import { createBenchDatabase } from './lib/bench-database.js';
+import { fmt } from './lib/percentiles.js';
+
+const { values } = parseArgs({ options: { rows: { type: 'string' }, quick: { type: 'boolean' }, 'database-url': { type: 'string' } } });
+const quick = values.quick ?? false;
+const rows = Number(values.rows ?? (quick ? 200_000 : 10_000_000));
+const serverUrl = values['database-url'] ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const log = (line: string) => console.error(`[bench:scale] ${line}`);
+const seconds = (t0: number) => ((performance.now() - t0) / 1000).toFixed(1);
+
+const database = await createBenchDatabase(serverUrl);
+const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: 4 }) }) });
+const lines: string[] = [];
+try {
+  await migrate(db);
+  const now = new Date();
+  await sql`select pgpulse.ensure_partition(d::date) from generate_series(${now}::timestamptz - interval '31 days', ${now}::timestamptz + interval '1 day', interval '1 day') d`.execute(db);
+  let t0 = performance.now();
+  const chunk = 1_000_000;
+  for (let done = 0; done < rows; done += chunk) {
+    const n = Math.min(chunk, rows - done);
+    await sql`
+      insert into pgpulse.request_logs (request_id, method, path, route, status_code, duration_ms, response_bytes, user_agent, referer,
+                                        device_type, visitor_id, session_id, node_id, inserted_at)
+      select 'r' || g, case when g % 10 = 0 then 'POST' else 'GET' end,
+        (array['/products/', '/users/', '/api/orders/', '/search', '/', '/cart', '/checkout', '/blog/'])[1 + g % 8] || (g % 997),
+        (array['/products/:id', '/users/:id', '/api/orders/:id', '/search', '/', '/cart', '/checkout', '/blog/:slug'])[1 + g % 8],
+        case when g % 61 = 0 then 500 when g % 19 = 0 then 404 when g % 23 = 0 then 302 else 200 end,
+        exp(1.5 + random() * 2.5 + (g % 8 = 6)::int * 1.5), 500 + g % 5000, 'Mozilla/5.0',
+        case when g % 4 = 0 then (array['https://www.google.com/', 'https://news.ycombinator.com/', 'https://duckduckgo.com/'])[1 + g % 3] end,
+        (array['desktop', 'mobile', 'tablet', 'bot'])[1 + (g % 10 > 5)::int + (g % 10 = 9)::int * 2],
+        'v' || abs(hashint8(g) % 200000), 's' || (g % 400000), 'bench',
+        ${now}::timestamptz - random() * interval '30 days'
+      from generate_series(${done + 1}::bigint, ${done + n}::bigint) g`.execute(db);
+    log(`${fmt(done + n)} rows loaded (${seconds(t0)} s)`);
+  }
+  const loadS = seconds(t0);
+  t0 = performance.now();
+  await sql`select pgpulse.rebuild_rollups(${now}::timestamptz - interval '31 days', ${now}::timestamptz + interval '1 minute')`.execute(db);
+  const rollupS = seconds(t0);
+  log(`rollups built in ${rollupS} s`);
+  await sql`analyze`.execute(db);
+  const counts = await sql<{ raw: string; rollups: string }>`
+    select (select count(*) from pgpulse.request_logs) as raw, (select count(*) from pgpulse.rollups) as rollups`.execute(db);
+
+  lines.push(`${fmt(rows)} rows over 30 days (loaded in ${loadS} s; rollups built in bulk in ${rollupS} s: ${fmt(Number(counts.rows[0]!.rollups))} rollup rows). Median of 5 runs per range.`);
+  lines.push('');
+  lines.push('| range | rows in range | /api/stats median ms | max ms | p50 / p95 / p99 error vs exact | visitors error vs exact |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const [label, ms] of [['1 hour', 3_600_000], ['1 day', 86_400_000], ['30 days', 30 * 86_400_000]] as const) {
+    const params = { from: new Date(now.getTime() - ms), to: now, tz: 'Europe/Paris' };
+    const times: number[] = [];
+    let stats;
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      stats = await queryStats(db, params);
+      times.push(performance.now() - t);
+    }
+    times.sort((a, b) => a - b);
+    const exact = await sql<{ n: string; pct: number[]; visitors: string }>`
+      select count(*) as n, percentile_cont(array[0.5, 0.95, 0.99]::float8[]) within group (order by duration_ms) as pct,
+             count(distinct visitor_id) as visitors
+      from pgpulse.request_logs where inserted_at >= ${params.from} and inserted_at < ${params.to}`.execute(db);
+    const e = exact.rows[0]!;
+    const rel = (a: number | null, b: number) => `${fmt((Math.abs((a ?? 0) - b) / b) * 100, 2)}%`;
+    const t = stats!.totals;
+    lines.push(
+      `| ${label} | ${fmt(Number(e.n))} | ${fmt(times[2]!, 0)} | ${fmt(times[4]!, 0)} | ${rel(t.p50, e.pct[0]!)} / ${rel(t.p95, e.pct[1]!)} / ${rel(t.p99, e.pct[2]!)} | ${rel(t.visitors, Number(e.visitors))} |`,
+    );
+    log(lines[lines.length - 1]!);
+  }
+} finally {
+  await db.destroy();
+  await database.drop();
+}
+console.log(lines.join('\n'));
+if (!quick) {
+  const file = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
+  let text = await readFile(file, 'utf8');
+  if (!text.includes('<!-- scale:start -->')) text += '\n## Scale: stats over months of traffic (`npm run bench:scale`)\n\n<!-- scale:start -->\n<!-- scale:end -->\n';
+  const start = text.indexOf('<!-- scale:start -->');
+  const end = text.indexOf('<!-- scale:end -->');
+  await writeFile(file, `${text.slice(0, start)}<!-- scale:start -->\n${lines.join('\n')}\n${text.slice(end)}`);
+  log('wrote BENCHMARKS.md');
+}
