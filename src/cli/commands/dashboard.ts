@@ -31,6 +31,10 @@ function parsePort(value: string | undefined): number {
   return port;
 }
 
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
 export async function dashboardCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -70,6 +74,9 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
     });
     server.dashboard.on('slowClientDropped', ({ bufferedBytes }) => console.error(`pgpulse dashboard: dropped a browser that stopped reading (${bufferedBytes} bytes unsent); it will reconnect`));
     server.dashboard.on('queryError', ({ error }) => console.error(`pgpulse dashboard: ${error.message}`));
+    if (!token && !isLoopback(values.host ?? '127.0.0.1')) {
+      console.error(`pgpulse dashboard: warning: listening on ${values.host} without --token; anyone who can reach it sees your traffic`);
+    }
     console.log(`pgpulse dashboard: ${server.url}${token ? ' (token required: open with ?token=…)' : ''}`);
     const reason = await stop.promise;
     console.error(`pgpulse dashboard: ${reason} received, stopping`);
