@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createPulse, type Pulse } from '../create-pulse.js';
 import { startDashboardServer, type DashboardServer } from '../dashboard/index.js';
+import { backfillHistory } from './backfill.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from './embedded-postgres.js';
 import { createSampleApp } from './sample-app.js';
 import { driveTraffic, newTrafficStats, type TrafficStats } from './synthetic-traffic.js';
@@ -13,6 +14,11 @@ export interface DemoOptions {
   port?: number;
   /** Average synthetic requests per second (it swings ±50 % and bursts). Default 20. */
   ratePerSecond?: number;
+  /**
+   * Minutes of synthetic history written before live traffic starts, so the
+   * charts have a past. Default 60 min on embedded Postgres, 0 with `databaseUrl`.
+   */
+  historyMinutes?: number;
   /** Dashboard token. Default none. */
   token?: string;
   /** Milliseconds between progress lines. Default 5,000 ms. */
@@ -27,6 +33,10 @@ export interface RunningDemo {
   databaseUrl: string;
   traffic: TrafficStats;
   pulse: Pulse;
+  /** Rows of live traffic committed so far (history excluded). */
+  liveRowsWritten(): number;
+  /** Rows of synthetic history handed to the writer (0 until it is done). */
+  historyRows(): number;
   /** Stops traffic, flushes, stops servers and the embedded Postgres (deleting its data). Idempotent. */
   stop(): Promise<void>;
 }
@@ -38,12 +48,12 @@ function redact(url: string): string {
 }
 
 /** One progress line: what was sent, what came back, what is in Postgres. */
-export function progressLine(traffic: TrafficStats, previousSent: number, intervalMs: number, pulse: Pulse): string {
+export function progressLine(traffic: TrafficStats, previousSent: number, intervalMs: number, pulse: Pulse, history: string): string {
   const w = pulse.stats.writer;
   const perSecond = Math.round(((traffic.sent - previousSent) * 1000) / intervalMs);
   const errors = [`${traffic.notFound} × 404`, `${traffic.serverErrors} × 5xx`, ...(traffic.failed ? [`${traffic.failed} unanswered`] : [])];
   const dropped = w?.dropped ? `, ${w.dropped} dropped` : '';
-  return `pgpulse demo: ${traffic.sent} requests served (${perSecond}/s now; ${errors.join(', ')}), ${w?.written ?? 0} rows written to Postgres${dropped}`;
+  return `pgpulse demo: ${traffic.sent} requests served (${perSecond}/s now; ${errors.join(', ')}), ${w?.written ?? 0} rows written to Postgres${history}${dropped}`;
 }
 
 async function startPostgres(databaseUrl: string | undefined, log: (line: string) => void): Promise<{ url: string; embedded?: EmbeddedServer }> {
@@ -75,6 +85,16 @@ async function startDashboard(pulse: Pulse, options: DemoOptions, log: (line: st
   }
 }
 
+/** Writes the synthetic history in the background; resolves with the rows handed to the writer. */
+async function backfill(pulse: Pulse, options: DemoOptions, embedded: boolean, signal: AbortSignal, log: (line: string) => void): Promise<number> {
+  const minutes = options.historyMinutes ?? (embedded ? 60 : 0);
+  if (minutes <= 0) return 0;
+  log(`pgpulse demo: writing ${minutes} min of synthetic history in the background, so the charts have a past…`);
+  const rows = await backfillHistory(pulse, { minutes, ratePerSecond: options.ratePerSecond ?? 20, signal });
+  if (!signal.aborted) log(`pgpulse demo: history written (${rows} rows); the dashboard picks it up within seconds`);
+  return rows;
+}
+
 /** Starts Postgres (embedded unless given), the sample app, synthetic traffic and the dashboard. */
 export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
   const log = options.log ?? console.log;
@@ -85,6 +105,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
   const traffic = newTrafficStats();
   let dashboard: DashboardServer | undefined;
   let trafficDone: Promise<void> = Promise.resolve();
+  let historyDone: Promise<number> = Promise.resolve(0);
+  let historyRows: number | undefined;
+  const liveRowsWritten = () => (pulse.stats.writer?.written ?? 0) - (historyRows ?? 0);
+  const historyNote = () => (historyRows === undefined ? ' (history still being written)' : historyRows ? ` (${historyRows} of them history)` : '');
   let progress: NodeJS.Timeout | undefined;
   let stopping: Promise<void> | undefined;
 
@@ -92,7 +116,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     (stopping ??= (async () => {
       clearInterval(progress);
       abort.abort();
-      await trafficDone;
+      await Promise.all([trafficDone, historyDone]);
       app.closeAllConnections();
       await new Promise<void>((resolve) => app.close(() => resolve()));
       await dashboard?.close();
@@ -109,7 +133,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     const intervalMs = options.progressIntervalMs ?? 5_000;
     let previousSent = 0;
     progress = setInterval(() => {
-      log(progressLine(traffic, previousSent, intervalMs, pulse));
+      log(progressLine(traffic, previousSent, intervalMs, pulse, historyNote()));
       previousSent = traffic.sent;
     }, intervalMs);
     progress.unref();
@@ -117,7 +141,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     log(`pgpulse demo: sample shop app at ${appUrl} (try ${appUrl}/products/42), ~${options.ratePerSecond ?? 20} synthetic requests/s`);
     log(`pgpulse demo: dashboard at ${dashboardUrl}  ← open this in your browser`);
     log('pgpulse demo: press Ctrl-C to stop');
-    return { dashboardUrl, appUrl, databaseUrl: postgres.url, traffic, pulse, stop };
+    historyDone = backfill(pulse, options, postgres.embedded !== undefined, abort.signal, log).then(
+      (rows) => (historyRows = rows),
+      (error: Error) => {
+        log(`pgpulse demo: could not write the history: ${error.message}`);
+        return (historyRows = 0);
+      },
+    );
+    return { dashboardUrl, appUrl, databaseUrl: postgres.url, traffic, pulse, liveRowsWritten, historyRows: () => historyRows ?? 0, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -22,23 +22,37 @@ function latency(meanMs: number): number {
   return Math.min(5_000, meanMs * Math.exp(0.5 * normal) * tail);
 }
 
+/** What the sample app does with a path: its route pattern (null = 404), status and time taken. */
+export interface SampleOutcome {
+  route: string | null;
+  statusCode: number;
+  delayMs: number;
+}
+
+/** Decides, at random but per route, how the sample app answers `path` (no query string). */
+export function sampleOutcome(path: string): SampleOutcome {
+  const route = routes.find((r) => r.match.test(path));
+  if (!route) return { route: null, statusCode: 404, delayMs: 0 };
+  return { route: route.pattern, statusCode: Math.random() < route.failRate ? 500 : 200, delayMs: latency(route.meanMs) };
+}
+
 function handle(req: IncomingMessage, res: ServerResponse): void {
   const path = (req.url ?? '/').split('?')[0]!;
-  const route = routes.find((r) => r.match.test(path));
-  if (!route) {
+  const outcome = sampleOutcome(path);
+  if (outcome.route === null) {
     res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
     return;
   }
   // Tell pgpulse the route pattern, as Express does with req.route.
-  (req as IncomingMessage & { route?: { path: string } }).route = { path: route.pattern };
+  (req as IncomingMessage & { route?: { path: string } }).route = { path: outcome.route };
   setTimeout(() => {
-    if (Math.random() < route.failRate) {
+    if (outcome.statusCode === 500) {
       res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"internal"}');
       return;
     }
-    const body = JSON.stringify({ route: route.pattern, path, at: new Date().toISOString(), items: Array.from({ length: Math.floor(Math.random() * 20) }, (_, i) => i) });
+    const body = JSON.stringify({ route: outcome.route, path, at: new Date().toISOString(), items: Array.from({ length: Math.floor(Math.random() * 20) }, (_, i) => i) });
     res.writeHead(200, { 'content-type': 'application/json' }).end(body);
-  }, latency(route.meanMs)).unref();
+  }, outcome.delayMs).unref();
 }
 
 /** A small shop API instrumented with the given middleware. */

@@ -1,20 +1,30 @@
+/** User agents with their share of visitors: mostly desktop and mobile, some tablets and bots. */
 const userAgents = [
-  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36',
-  'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15',
-  'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0',
-  'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1',
-  'Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36',
-  'Mozilla/5.0 (iPad; CPU OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1',
-  'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)',
-  'curl/8.5.0',
+  ['Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36', 24],
+  ['Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15', 14],
+  ['Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0', 6],
+  ['Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1', 18],
+  ['Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36', 14],
+  ['Mozilla/5.0 (iPad; CPU OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1', 8],
+  ['Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)', 6],
+  ['Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)', 3],
+  ['curl/8.5.0', 2],
 ] as const;
 
-const referrers = [null, null, null, 'https://www.google.com/', 'https://news.ycombinator.com/', 'https://duckduckgo.com/', 'https://twitter.com/', 'https://github.com/'] as const;
+/** A user agent drawn by share. */
+export function randomUserAgent(): string {
+  const total = userAgents.reduce((sum, [, weight]) => sum + weight, 0);
+  let r = Math.random() * total;
+  for (const [ua, weight] of userAgents) if ((r -= weight) < 0) return ua;
+  return userAgents[0][0];
+}
 
-const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
+export const referrers = [null, null, null, 'https://www.google.com/', 'https://news.ycombinator.com/', 'https://duckduckgo.com/', 'https://twitter.com/', 'https://github.com/'] as const;
+
+export const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
 
 /** A plausible request path: popular pages often, ids spread, some 404s. */
-function randomPath(): string {
+export function randomPath(): string {
   const r = Math.random();
   if (r < 0.15) return '/';
   if (r < 0.3) return '/products';
@@ -25,6 +35,12 @@ function randomPath(): string {
   if (r < 0.87) return '/checkout';
   if (r < 0.95) return `/api/orders/${1 + Math.floor(Math.random() * 10_000)}`;
   return pick(['/wp-login.php', '/old-page', '/products/abc', '/.env']);
+}
+
+/** Multiplier of the average rate at `seconds`: a slow ±50 % swing plus rare 5× bursts. */
+export function trafficShape(seconds: number): number {
+  const burst = Math.random() < 0.02 ? 5 : 1;
+  return (1 + 0.5 * Math.sin(seconds / 15)) * burst;
 }
 
 export interface TrafficOptions {
@@ -52,14 +68,11 @@ export const newTrafficStats = (): TrafficStats => ({ sent: 0, failed: 0, notFou
 /** Drives realistic traffic until `signal` aborts: several visitors, devices, referrers, bursts. */
 export async function driveTraffic(options: TrafficOptions, stats: TrafficStats): Promise<void> {
   const rate = options.ratePerSecond ?? 20;
-  const visitors = Array.from({ length: 40 }, (_, i) => ({ ua: pick(userAgents), ip: `198.51.100.${i + 1}` }));
+  const visitors = Array.from({ length: 40 }, (_, i) => ({ ua: randomUserAgent(), ip: `198.51.100.${i + 1}` }));
   const inflight = new Set<Promise<void>>();
   const started = Date.now();
   while (!options.signal.aborted) {
-    const seconds = (Date.now() - started) / 1000;
-    const wave = 1 + 0.5 * Math.sin(seconds / 15);
-    const burst = Math.random() < 0.02 ? 5 : 1;
-    const perTick = Math.max(0, Math.round((rate * wave * burst) / 10 + (Math.random() - 0.5)));
+    const perTick = Math.max(0, Math.round((rate * trafficShape((Date.now() - started) / 1000)) / 10 + (Math.random() - 0.5)));
     for (let i = 0; i < perTick; i++) {
       const visitor = pick(visitors);
       const referer = pick(referrers);

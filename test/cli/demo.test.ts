@@ -30,7 +30,7 @@ async function countRows(url: string): Promise<number> {
 }
 
 const embeddedLine = /embedded Postgres at (postgres:\/\/\S+) \(data in (\S+), deleted on exit\)/;
-const stoppedLine = /stopped after (\d+) requests \((\d+) rows written\)/;
+const stoppedLine = /stopped after (\d+) requests \((\d+) rows written/;
 
 describe('pgpulse demo', () => {
   let database: TestDatabase;
@@ -67,7 +67,7 @@ describe('pgpulse demo', () => {
   }, 60_000);
 
   it('on embedded Postgres with --duration 8: rows land in Postgres, then it exits 0 and leaves nothing behind', async () => {
-    const child = spawnCli(['demo', '--port', '0', '--duration', '8', '--rate', '30']);
+    const child = spawnCli(['demo', '--port', '0', '--duration', '8', '--rate', '30', '--history', '5']);
     const result = collect(child);
     const [, url, dir] = await waitForOutput(result, embeddedLine, 120_000);
     await waitForOutput(result, /requests served \(\d+\/s now; \d+ × 404, \d+ × 5xx\), [1-9]\d* rows written/, 30_000);
@@ -77,6 +77,8 @@ describe('pgpulse demo', () => {
     expect(done.stdout).toMatch(/8 s elapsed; stopping/);
     const [, , written] = stoppedLine.exec(done.stdout)!;
     expect(Number(written)).toBeGreaterThan(50);
+    expect(done.stdout).toMatch(/history written \(\d+ rows\)/);
+    expect(done.stdout).toMatch(/rows written \+ [1-9]\d* rows of history\)/);
     expect(done.stdout).toContain('embedded Postgres stopped and its temp data deleted');
     expect(existsSync(dir!)).toBe(false);
     expect(postgresProcessesFor(dir!)).toEqual([]);
@@ -84,7 +86,7 @@ describe('pgpulse demo', () => {
 
   it('Ctrl-C in a terminal (SIGINT to the whole process group) flushes every row, exits 0 and leaves nothing behind', async () => {
     // detached = own process group, like a shell job: the signal reaches every process in it.
-    const child = spawn(process.execPath, ['--import', 'tsx', main, 'demo', '--port', '0'], { detached: true, env: { ...process.env, DATABASE_URL: '', PGPULSE_TOKEN: '' } });
+    const child = spawn(process.execPath, ['--import', 'tsx', main, 'demo', '--port', '0', '--history', '0'], { detached: true, env: { ...process.env, DATABASE_URL: '', PGPULSE_TOKEN: '' } });
     const result = collect(child);
     const [, , dir] = await waitForOutput(result, embeddedLine, 120_000);
     await waitForOutput(result, /[1-9]\d* rows written to Postgres/, 30_000);

@@ -20,6 +20,8 @@ Options:
   --port N             dashboard port (default: 4000; a free one, said so, if 4000 is in use; 0 = any)
   --rate N             average synthetic requests per second (default: 20)
   --duration SECONDS   stop by itself after this long (default: run until Ctrl-C)
+  --history MINUTES    synthetic history written first, so the charts have a past
+                       (default: 60 on embedded Postgres, 0 with --database-url)
   --token T            protect the dashboard with a token (default: $PGPULSE_TOKEN; none)
   -h, --help           Show this help
 
@@ -47,6 +49,7 @@ function parseDemoArgs(argv: string[]) {
       port: { type: 'string' },
       rate: { type: 'string' },
       duration: { type: 'string' },
+      history: { type: 'string' },
       token: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -77,6 +80,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const port = parsePort(values.port);
   const ratePerSecond = nonNegative(values.rate, 'rate');
   const durationS = nonNegative(values.duration, 'duration');
+  const historyMinutes = nonNegative(values.history, 'history');
   if (databaseUrl) await checkReachable(databaseUrl, 'demo');
 
   const stop = stopRequested();
@@ -88,7 +92,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   try {
     let demo: RunningDemo;
     try {
-      demo = await runDemo({ databaseUrl, port, ratePerSecond, token: values.token ?? (process.env.PGPULSE_TOKEN || undefined) });
+      demo = await runDemo({ databaseUrl, port, ratePerSecond, historyMinutes, token: values.token ?? (process.env.PGPULSE_TOKEN || undefined) });
     } catch (error) {
       // Ctrl-C during start-up also reaches initdb in the terminal's process group.
       if (stopReason) return exitCodes.ok;
@@ -97,8 +101,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
     const reason = await untilStopped(stop.promise, durationS);
     if (!stopReason) console.log(`pgpulse demo: ${reason}; stopping…`);
     await demo.stop();
-    const written = demo.pulse.stats.writer?.written ?? 0;
-    console.log(`pgpulse demo: stopped after ${demo.traffic.sent} requests (${written} rows written)${databaseUrl ? '' : '; embedded Postgres stopped and its temp data deleted'}`);
+    const history = demo.historyRows() ? ` + ${demo.historyRows()} rows of history` : '';
+    console.log(`pgpulse demo: stopped after ${demo.traffic.sent} requests (${demo.liveRowsWritten()} rows written${history})${databaseUrl ? '' : '; embedded Postgres stopped and its temp data deleted'}`);
     return exitCodes.ok;
   } finally {
     stop.dispose();
