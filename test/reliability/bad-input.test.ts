@@ -4,13 +4,14 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { decodeBridgeMessage, encodeBridgeMessage } from '../../src/bridge/message.js';
+import { parseStatsParams } from '../../src/dashboard/stats-params.js';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { deviceTypes, InvalidRequestLogError, parseRequestLog, type RequestLog } from '../../src/request-log.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { closeServer, listen } from '../support/http.js';
 
 /** Figures reported in the README's reliability section. */
-const tried = { schemaInputs: 0, decoderInputs: 0, storedRoundTrips: 0, rawRequests: 0 };
+const tried = { schemaInputs: 0, decoderInputs: 0, statsParamInputs: 0, storedRoundTrips: 0, rawRequests: 0 };
 
 const text = (maxLength: number) => fc.string({ unit: 'binary', maxLength }).filter((s) => !s.includes('\u0000'));
 const nullable = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: null });
@@ -122,6 +123,25 @@ describe('bad input', () => {
         expect(message.n).toBe(rows.length);
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('stats query parameters: arbitrary query strings parse or yield a 400 issue list, never a throw', () => {
+    const keys = fc.constantFrom('from', 'to', 'tz', 'route', 'token', 'limit', "from'; drop table x;--", '__proto__', 'constructor');
+    const valuesArb = fc.oneof(fc.string({ unit: 'binary', maxLength: 300 }), fc.integer().map(String), fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.constantFrom('Europe/Paris', 'UTC', 'Mars/Base', '1e309', '-1'));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(keys, valuesArb), { maxLength: 6 }), (pairs) => {
+        tried.statsParamInputs++;
+        const result = parseStatsParams(new URLSearchParams(pairs));
+        if (result.ok) {
+          expect(result.params.from.getTime()).toBeLessThan(result.params.to.getTime());
+          expect(Number.isNaN(result.params.from.getTime())).toBe(false);
+        } else {
+          expect(result.issues.length).toBeGreaterThan(0);
+          for (const issue of result.issues) expect(typeof issue.message).toBe('string');
+        }
+      }),
+      { numRuns: 3_000 },
     );
   });
 

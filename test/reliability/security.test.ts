@@ -56,6 +56,18 @@ describe('privacy and secrets', () => {
     }
   });
 
+  it('the dashboard server binds 127.0.0.1 unless told otherwise', async () => {
+    const { startDashboardServer } = await import('../../src/dashboard/index.js');
+    const server = await startDashboardServer({ db: pulse.db, pubsub: pulse.pubsub, port: 0 });
+    try {
+      const address = server.server.address();
+      expect(typeof address === 'object' && address?.address).toBe('127.0.0.1');
+      expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('the CLI never prints a database password', () => {
     const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
     const result = spawnSync(process.execPath, ['--import', 'tsx', main, 'migrate', '--database-url', 'postgres://app:s3cr3t-pw@127.0.0.1:1/db'], {
