@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
 export const frameworks = ['node', 'express'] as const;
-export const variants = ['plain', 'pgpulse', 'pino'] as const;
+export const variants = ['plain', 'capture', 'pgpulse', 'pino'] as const;
 
 export interface CaptureResult {
   framework: (typeof frameworks)[number];

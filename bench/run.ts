@@ -27,6 +27,7 @@ const size = quick
   : { captureS: 8, rounds: 3, pipelineRows: 1_000_000, pacedRows: 1_000_000, pacedRate: 100_000, perRowRows: 50_000, valuesRows: 500_000, copyRows: 1_000_000, bridgeS: 10, bridgeRates: [1_000, 10_000, 50_000], perRowS: 10, fanoutEvents: 1_000_000 };
 
 const lines: string[] = [];
+const targets: string[] = [];
 const out = (line = '') => {
   lines.push(line);
   console.log(line);
@@ -50,7 +51,14 @@ try {
   out('| --- | --- | ---: | ---: | ---: |');
   for (const r of capture) {
     const plain = capture.find((c) => c.framework === r.framework && c.variant === 'plain')!;
-    const label = r.variant === 'pgpulse' ? `pgpulse (writer on, ${fmt(r.rowsWritten ?? 0)} rows written)` : r.variant === 'pino' ? 'pino-http → /dev/null' : 'plain';
+    const label =
+      r.variant === 'pgpulse'
+        ? `pgpulse (writer on, ${fmt(r.rowsWritten ?? 0)} rows written)`
+        : r.variant === 'capture'
+          ? 'pgpulse capture only (store: false)'
+          : r.variant === 'pino'
+            ? 'pino-http → /dev/null'
+            : 'plain';
     out(`| ${r.framework === 'node' ? 'node:http' : 'Express 5'} | ${label} | ${fmt(r.rps)} | ${ratio(r.rps, plain.rps)} | ${fmt(r.p99Ms, 1)} |`);
   }
   out();
@@ -86,6 +94,23 @@ try {
   for (const r of [...bridge, naive]) out(`| ${r.label} | ${fmt(r.rowsPerSecond)} | ${fmt(r.delivered)} / ${fmt(r.published)} | ${fmt(r.p50Ms, 0)} | ${fmt(r.p99Ms, 0)} |`);
   out();
 
+  const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
+  const nodeRatio = (v: string) => capture.find((c) => c.framework === 'node' && c.variant === v)!.rps / capture.find((c) => c.framework === 'node' && c.variant === 'plain')!.rps;
+  const expressRatio = (v: string) => capture.find((c) => c.framework === 'express' && c.variant === v)!.rps / capture.find((c) => c.framework === 'express' && c.variant === 'plain')!.rps;
+  const tenK = bridge.find((b) => b.label.includes('10,000'));
+  const onOff = withBridge.rowsPerSecond / throughput.rowsPerSecond;
+  const rssTail = throughput.rssMiB.slice(Math.ceil(throughput.rssMiB.length / 2));
+  const rssGrowth = Math.max(...rssTail) - Math.min(...rssTail);
+  targets.push(
+    `| capture keeps ≥ 95% of plain throughput | node:http ${ratio(nodeRatio('pgpulse'), 1)}, Express ${ratio(expressRatio('pgpulse'), 1)} | ${verdict(nodeRatio('pgpulse') >= 0.95 && expressRatio('pgpulse') >= 0.95)} |`,
+    `| capture beats pino-http | node:http ${ratio(nodeRatio('pgpulse'), 1)} vs ${ratio(nodeRatio('pino'), 1)}, Express ${ratio(expressRatio('pgpulse'), 1)} vs ${ratio(expressRatio('pino'), 1)} | ${verdict(nodeRatio('pgpulse') > nodeRatio('pino') && expressRatio('pgpulse') > expressRatio('pino'))} |`,
+    `| ingest ≥ 100,000 rows/s sustained | ${fmt(throughput.rowsPerSecond)} rows/s (COPY: ${fmt(copy)}) | ${verdict(throughput.rowsPerSecond >= 100_000)} |`,
+    `| broadcast→commit p99 < 250 ms at ${fmt(size.pacedRate)}/s | ${fmt(paced.p99Ms, 0)} ms (achieved ${fmt(paced.rowsPerSecond)}/s) | ${verdict(paced.p99Ms < 250 && paced.rowsPerSecond >= size.pacedRate * 0.95)} |`,
+    `| bridge p99 < 100 ms at 10k/s | ${tenK ? `${fmt(tenK.p99Ms, 0)} ms` : 'n/a'} | ${verdict(!!tenK && tenK.p99Ms < 100)} |`,
+    `| write throughput with bridge within 10% of without | ${ratio(onOff, 1)} | ${verdict(onOff >= 0.9)} |`,
+    `| RSS flat at steady state | last half of the run varies by ${fmt(rssGrowth)} MiB | ${verdict(rssGrowth < 64)} |`,
+  );
+
   step('fan-out');
   out('### 4. Local PubSub fan-out (sync subscribers)');
   out();
@@ -96,6 +121,12 @@ try {
     const rate = await benchFanout(n, events);
     out(`| ${n} | ${fmt(rate)} | ${fmt(rate * n)} |`);
   }
+  out();
+  out('### Targets');
+  out();
+  out('| target | measured | verdict |');
+  out('| --- | --- | --- |');
+  for (const line of targets) out(line);
   out();
 } finally {
   await database.drop();
