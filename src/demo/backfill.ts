@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { detectDeviceType } from '../capture/device-type.js';
 import type { Pulse } from '../create-pulse.js';
 import type { RequestLog } from '../request-log.js';
@@ -10,7 +11,7 @@ export interface BackfillOptions {
   minutes: number;
   /** Average requests per second in that history. */
   ratePerSecond: number;
-  /** Rows handed to the writer before waiting for them to commit (stays under `maxBufferedRows`). Default 10,000 rows. */
+  /** Rows handed to the writer before waiting for them to commit (stays under `maxBufferedRows`). Default 5,000 rows. */
   chunkRows?: number;
   /** Stops early (rows already handed over are still written). */
   signal?: AbortSignal;
@@ -51,7 +52,7 @@ export async function backfillHistory(pulse: Pulse, options: BackfillOptions): P
   const writer = pulse.writer;
   if (!writer || options.minutes <= 0 || options.ratePerSecond <= 0) return 0;
   const visitors = Array.from({ length: 400 }, (_, n) => ({ ua: randomUserAgent(), n }));
-  const chunkRows = options.chunkRows ?? 10_000;
+  const chunkRows = options.chunkRows ?? 5_000;
   const now = Date.now();
   let rows = 0;
   let pending = 0;
@@ -64,6 +65,8 @@ export async function backfillHistory(pulse: Pulse, options: BackfillOptions): P
       writer.add(historicRow(new Date(now - second * 1000 + Math.floor(Math.random() * 1000)), pick(visitors), pulse.nodeId));
     }
     pending += count;
+    // Generating rows is CPU work: let the live app and the dashboard answer in between.
+    if (second % 30 === 0) await yieldToEventLoop();
     if (pending >= chunkRows) {
       await pulse.flush(options.signal).catch(() => undefined);
       rows += pending;

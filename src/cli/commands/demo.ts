@@ -69,6 +69,22 @@ async function untilStopped(signal: Promise<string>, durationS: number | undefin
   }
 }
 
+/**
+ * A second Ctrl-C exits at once (the embedded Postgres is still stopped by the
+ * exit hook; its temp data may stay). Signals within the first second count as
+ * one: under `npm run demo`, npm forwards the terminal's SIGINT a second time.
+ */
+function forceOnSecondSignal(): void {
+  const firstAt = Date.now();
+  const force = (signal: NodeJS.Signals) => {
+    if (Date.now() - firstAt < 1_000) return;
+    console.error(`pgpulse demo: ${signal} again; exiting without waiting`);
+    process.exit(exitCodes.failure);
+  };
+  process.on('SIGINT', force);
+  process.on('SIGTERM', force);
+}
+
 export async function demoCommand(argv: string[]): Promise<number> {
   const values = parseDemoArgs(argv);
   if (values.help) {
@@ -87,7 +103,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
   let stopReason: string | undefined;
   void stop.promise.then((reason) => {
     stopReason = reason;
-    console.log(`pgpulse demo: ${reason} received; stopping (flushing rows, stopping servers${databaseUrl ? '' : ', embedded Postgres'})…`);
+    console.log(`pgpulse demo: ${reason} received; stopping (flushing rows, stopping servers${databaseUrl ? '' : ', embedded Postgres'})… Ctrl-C again to force`);
+    forceOnSecondSignal();
   });
   try {
     let demo: RunningDemo;
