@@ -9,8 +9,8 @@ await pulse.migrate();
 pulse.closeOnSignals(); // flush buffered rows on SIGTERM/SIGINT
 
 const app = express();
+app.use('/pgpulse', createDashboard({ db: pulse.db, pubsub: pulse.pubsub, token: process.env.PGPULSE_TOKEN }).handler); // before the middleware: not recorded
 app.use(pulse.middleware());
-app.use('/pgpulse', createDashboard({ db: pulse.db, pubsub: pulse.pubsub, token: process.env.PGPULSE_TOKEN }).handler);
 app.get('/users/:id', (req, res) => {
   res.json({ id: req.params.id }); // stored with route "/users/:id"
 });

@@ -44,6 +44,7 @@ describe('examples/', () => {
     const response = await fetch(`http://127.0.0.1:${port}/users/42?via=test`);
     expect(response.status).toBe(200);
     await response.arrayBuffer();
+    if (file === 'express.ts') expect((await fetch(`http://127.0.0.1:${port}/pgpulse/api/recent`)).status).toBe(200);
     const since = new Date(Date.now() - 60_000);
     child.kill('SIGTERM');
     const done = await result;
@@ -56,6 +57,9 @@ describe('examples/', () => {
         [since, `%:${child.pid}`],
       );
       expect(rows).toEqual([{ route, status_code: 200 }]);
+      // The mounted dashboard's own requests are not recorded.
+      const dashboard = await client.query(`select count(*)::int as n from pgpulse.request_logs where path like '/pgpulse%'`);
+      expect(dashboard.rows[0].n).toBe(0);
     } finally {
       await client.end();
     }
