@@ -1,10 +1,10 @@
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { collect, runCli, spawnCli, waitForOutput } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -32,7 +32,24 @@ async function countRows(url: string): Promise<number> {
 const embeddedLine = /embedded Postgres at (postgres:\/\/\S+) \(data in (\S+), deleted on exit\)/;
 const stoppedLine = /stopped after (\d+) requests \((\d+) rows written/;
 
+/** Demos still running when a test ends (it failed early): stopped cleanly, never left behind. */
+const running = new Set<ChildProcess>();
+function track<T extends ChildProcess>(child: T): T {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
 describe('pgpulse demo', () => {
+  afterEach(async () => {
+    await Promise.all(
+      [...running].map(async (child) => {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }),
+    );
+  });
   let database: TestDatabase;
   beforeAll(async () => {
     database = await createTestDatabase();
@@ -52,7 +69,7 @@ describe('pgpulse demo', () => {
   });
 
   it('runs on a given database, serves live traffic and the dashboard, and exits 0 after --duration', async () => {
-    const child = spawnCli(['demo', '--database-url', database.url, '--port', '0', '--duration', '6', '--rate', '30']);
+    const child = track(spawnCli(['demo', '--database-url', database.url, '--port', '0', '--duration', '6', '--rate', '30']));
     const result = collect(child);
     const [, url] = await waitForOutput(result, /dashboard at (http:\/\/127\.0\.0\.1:\d+\/)/);
     await new Promise((r) => setTimeout(r, 2_500));
@@ -67,7 +84,7 @@ describe('pgpulse demo', () => {
   }, 60_000);
 
   it('on embedded Postgres with --duration 8: rows land in Postgres, then it exits 0 and leaves nothing behind', async () => {
-    const child = spawnCli(['demo', '--port', '0', '--duration', '8', '--rate', '30', '--history', '5']);
+    const child = track(spawnCli(['demo', '--port', '0', '--duration', '8', '--rate', '30', '--history', '5']));
     const result = collect(child);
     const [, url, dir] = await waitForOutput(result, embeddedLine, 120_000);
     await waitForOutput(result, /requests served \(\d+\/s now; \d+ × 404, \d+ × 5xx\), [1-9]\d* rows written/, 30_000);
@@ -86,7 +103,7 @@ describe('pgpulse demo', () => {
 
   it('Ctrl-C in a terminal (SIGINT to the whole process group) flushes every row, exits 0 and leaves nothing behind', async () => {
     // detached = own process group, like a shell job: the signal reaches every process in it.
-    const child = spawn(process.execPath, ['--import', 'tsx', main, 'demo', '--port', '0', '--history', '0'], { detached: true, env: { ...process.env, DATABASE_URL: '', PGPULSE_TOKEN: '' } });
+    const child = track(spawn(process.execPath, ['--import', 'tsx', main, 'demo', '--port', '0', '--history', '0'], { detached: true, env: { ...process.env, DATABASE_URL: '', PGPULSE_TOKEN: '' } }));
     const result = collect(child);
     const [, , dir] = await waitForOutput(result, embeddedLine, 120_000);
     await waitForOutput(result, /[1-9]\d* rows written to Postgres/, 30_000);
@@ -111,7 +128,7 @@ describe('pgpulse demo', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const busy = (blocker.address() as AddressInfo).port;
     try {
-      const child = spawnCli(['demo', '--port', String(busy)], { DATABASE_URL: database.url });
+      const child = track(spawnCli(['demo', '--port', String(busy)], { DATABASE_URL: database.url }));
       const result = collect(child);
       await waitForOutput(result, new RegExp(`port ${busy} is in use; serving the dashboard on a free port`));
       const [, url] = await waitForOutput(result, /dashboard at (http:\/\/127\.0\.0\.1:\d+\/)/);

@@ -40,13 +40,16 @@ describe('examples/', () => {
       env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig, DATABASE_URL: database.url, PORT: String(port) },
     });
     const result = collect(child);
-    await waitForOutput(result, /listening on http:\/\/localhost:\d+/, 60_000);
-    const response = await fetch(`http://127.0.0.1:${port}/users/42?via=test`);
-    expect(response.status).toBe(200);
-    await response.arrayBuffer();
-    if (file === 'express.ts') expect((await fetch(`http://127.0.0.1:${port}/pgpulse/api/recent`)).status).toBe(200);
     const since = new Date(Date.now() - 60_000);
-    child.kill('SIGTERM');
+    try {
+      await waitForOutput(result, /listening on http:\/\/localhost:\d+/, 60_000);
+      const response = await fetch(`http://127.0.0.1:${port}/users/42?via=test`);
+      expect(response.status).toBe(200);
+      await response.arrayBuffer();
+      if (file === 'express.ts') expect((await fetch(`http://127.0.0.1:${port}/pgpulse/api/recent`)).status).toBe(200);
+    } finally {
+      child.kill('SIGTERM'); // also when an expectation failed: never leave the example running
+    }
     const done = await result;
     expect(done.code === 0 || done.signal === 'SIGTERM', done.stderr).toBe(true);
     const client = new pg.Client({ connectionString: database.url });
