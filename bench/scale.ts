@@ -16,7 +16,7 @@ import { migrate } from '../dist/migrate.js';
 import { createBenchDatabase } from './lib/bench-database.js';
 import { fmt } from './lib/percentiles.js';
 
-const { values } = parseArgs({ options: { rows: { type: 'string' }, quick: { type: 'boolean' }, 'database-url': { type: 'string' } } });
+const { values } = parseArgs({ options: { rows: { type: 'string' }, quick: { type: 'boolean' }, keep: { type: 'boolean' }, 'database-url': { type: 'string' } } });
 const quick = values.quick ?? false;
 const rows = Number(values.rows ?? (quick ? 200_000 : 10_000_000));
 const serverUrl = values['database-url'] ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -86,7 +86,8 @@ try {
   }
 } finally {
   await db.destroy();
-  await database.drop();
+  if (values.keep) log(`kept database ${database.url}`);
+  else await database.drop();
 }
 console.log(lines.join('\n'));
 if (!quick) {

@@ -42,3 +42,34 @@ export function histogramPercentiles(histogram: Histogram, quantiles: readonly n
     return bucketValue(buckets[buckets.length - 1]![0]);
   });
 }
+
+/** Dense histogram: index = bucket, value = count (fast to merge many rollup rows). */
+export type DenseHistogram = Float64Array;
+
+export function denseHistogram(): DenseHistogram {
+  return new Float64Array(HISTOGRAM_MAX_BUCKET + 1);
+}
+
+/** Adds a rollup row's sparse histogram, given as comma-separated text, to a dense one. */
+export function addSparse(target: DenseHistogram, idx: string, cnt: string): void {
+  if (idx === '') return;
+  const buckets = idx.split(',');
+  const counts = cnt.split(',');
+  for (let k = 0; k < buckets.length; k++) target[Number(buckets[k])]! += Number(counts[k]);
+}
+
+/** Percentiles (0–1) of a dense histogram, same rank rule as {@link histogramPercentiles}. */
+export function densePercentiles(histogram: DenseHistogram, quantiles: readonly number[]): (number | null)[] {
+  let total = 0;
+  for (let i = 0; i < histogram.length; i++) total += histogram[i]!;
+  if (total === 0) return quantiles.map(() => null);
+  return quantiles.map((q) => {
+    const rank = q * (total - 1);
+    let seen = 0;
+    for (let i = 0; i < histogram.length; i++) {
+      seen += histogram[i]!;
+      if (histogram[i]! > 0 && seen > rank) return bucketValue(i);
+    }
+    return null;
+  });
+}
