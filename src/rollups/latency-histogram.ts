@@ -26,21 +26,12 @@ export type Histogram = Map<number, number>;
 
 /**
  * Percentiles (0–1) read from a histogram, with the rank rule of
- * `percentile_cont`; null when empty.
+ * `percentile_cont` (see {@link densePercentiles}); null when empty.
  */
 export function histogramPercentiles(histogram: Histogram, quantiles: readonly number[]): (number | null)[] {
-  const buckets = [...histogram.entries()].filter(([, n]) => n > 0).sort((a, b) => a[0] - b[0]);
-  const total = buckets.reduce((sum, [, n]) => sum + n, 0);
-  if (total === 0) return quantiles.map(() => null);
-  return quantiles.map((q) => {
-    const rank = q * (total - 1);
-    let seen = 0;
-    for (const [bucket, n] of buckets) {
-      seen += n;
-      if (seen > rank) return bucketValue(bucket);
-    }
-    return bucketValue(buckets[buckets.length - 1]![0]);
-  });
+  const dense = denseHistogram();
+  for (const [bucket, n] of histogram) dense[bucket]! += n;
+  return densePercentiles(dense, quantiles);
 }
 
 /** Dense histogram: index = bucket, value = count (fast to merge many rollup rows). */
@@ -58,18 +49,36 @@ export function addSparse(target: DenseHistogram, idx: string, cnt: string): voi
   for (let k = 0; k < buckets.length; k++) target[Number(buckets[k])]! += Number(counts[k]);
 }
 
-/** Percentiles (0–1) of a dense histogram, same rank rule as {@link histogramPercentiles}. */
+/**
+ * Percentiles (0–1) of a dense histogram with the rank rule of
+ * `percentile_cont`: rank q·(n−1), interpolated linearly between the values of
+ * the samples just below and above it. Each of those two is read as its
+ * bucket's middle (within 1.98% of the sample), so the interpolated result is
+ * too, even where neighbouring samples are far apart (sparse tails, p99 of a
+ * few thousand rows). Null when empty.
+ */
 export function densePercentiles(histogram: DenseHistogram, quantiles: readonly number[]): (number | null)[] {
   let total = 0;
   for (let i = 0; i < histogram.length; i++) total += histogram[i]!;
   if (total === 0) return quantiles.map(() => null);
   return quantiles.map((q) => {
     const rank = q * (total - 1);
-    let seen = 0;
-    for (let i = 0; i < histogram.length; i++) {
-      seen += histogram[i]!;
-      if (histogram[i]! > 0 && seen > rank) return bucketValue(i);
-    }
-    return null;
+    const below = Math.floor(rank);
+    const low = sampleValue(histogram, below);
+    if (rank === below) return low;
+    return low + (rank - below) * (sampleValue(histogram, below + 1) - low);
   });
+}
+
+/** Value (bucket middle) of the sample at 0-based position `index` in sorted order. */
+function sampleValue(histogram: DenseHistogram, index: number): number {
+  let seen = 0;
+  let last = 0;
+  for (let i = 0; i < histogram.length; i++) {
+    if (histogram[i]! === 0) continue;
+    seen += histogram[i]!;
+    last = i;
+    if (seen > index) return bucketValue(i);
+  }
+  return bucketValue(last);
 }
