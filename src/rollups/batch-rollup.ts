@@ -1,5 +1,5 @@
 import type { DeviceType, RequestLog } from '../request-log.js';
-import { hllAdd, HLL_REGISTERS } from './hyperloglog.js';
+import { hllRegister, hllSet, HLL_REGISTERS } from './hyperloglog.js';
 import { latencyBucket, type Histogram } from './latency-histogram.js';
 
 export const rollupGrains = ['minute', 'hour'] as const;
@@ -39,42 +39,58 @@ function statusClass(code: number): number {
   return Math.min(5, Math.max(1, Math.floor(code / 100)));
 }
 
-/** Minute and hour rollups plus visitor sketches of one batch, sorted by key (lock order). */
+function emptyRollup(grain: RollupGrain, bucket: number, route: string): RollupRow {
+  return { grain, bucket, route, requests: 0, status: [0, 0, 0, 0, 0, 0], durationSum: 0, devices: { desktop: 0, mobile: 0, tablet: 0, bot: 0 }, histogram: new Map() };
+}
+
+function addTo(rollup: RollupRow, status: number, durationMs: number, device: DeviceType, latency: number): void {
+  rollup.requests++;
+  rollup.status[status]!++;
+  rollup.durationSum += durationMs;
+  rollup.devices[device]++;
+  rollup.histogram.set(latency, (rollup.histogram.get(latency) ?? 0) + 1);
+}
+
+/** The value of `key` in `map`, created with `make` on first use. */
+function entry<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) map.set(key, (value = make()));
+  return value;
+}
+
+/**
+ * Minute and hour rollups plus visitor sketches of one batch, sorted by key
+ * (lock order). Hot path of the writer: keys are numbers (bucket start) and a
+ * per-hour route map, and each row's latency bucket and HLL register are
+ * computed once (about 1 µs per row).
+ */
 export function rollupBatch(rows: readonly RequestLog[]): { rollups: RollupRow[]; sketches: SketchRow[] } {
-  const rollups = new Map<string, RollupRow>();
-  const sketches = new Map<string, SketchRow>();
+  const minutes = new Map<number, RollupRow>();
+  const hours = new Map<number, RollupRow>();
+  const hourRoutes = new Map<number, Map<string, RollupRow>>();
+  const minuteSketches = new Map<number, SketchRow>();
+  const hourSketches = new Map<number, SketchRow>();
   for (const row of rows) {
     const at = row.inserted_at.getTime();
+    const minute = Math.floor(at / GRAIN_MS.minute) * GRAIN_MS.minute;
+    const hour = Math.floor(at / GRAIN_MS.hour) * GRAIN_MS.hour;
     const route = row.route ?? '';
-    for (const [grain, routeKey] of [['minute', ALL_ROUTES], ['hour', ALL_ROUTES], ['hour', route]] as const) {
-      const bucket = Math.floor(at / GRAIN_MS[grain]) * GRAIN_MS[grain];
-      const key = `${grain}\u0000${bucket}\u0000${routeKey}`;
-      let rollup = rollups.get(key);
-      if (!rollup) {
-        rollup = { grain, bucket, route: routeKey, requests: 0, status: [0, 0, 0, 0, 0, 0], durationSum: 0, devices: { desktop: 0, mobile: 0, tablet: 0, bot: 0 }, histogram: new Map() };
-        rollups.set(key, rollup);
-      }
-      rollup.requests++;
-      rollup.status[statusClass(row.status_code)]!++;
-      rollup.durationSum += row.duration_ms;
-      rollup.devices[row.device_type]++;
-      const b = latencyBucket(row.duration_ms);
-      rollup.histogram.set(b, (rollup.histogram.get(b) ?? 0) + 1);
-    }
+    const status = statusClass(row.status_code);
+    const latency = latencyBucket(row.duration_ms);
+    addTo(entry(minutes, minute, () => emptyRollup('minute', minute, ALL_ROUTES)), status, row.duration_ms, row.device_type, latency);
+    addTo(entry(hours, hour, () => emptyRollup('hour', hour, ALL_ROUTES)), status, row.duration_ms, row.device_type, latency);
+    const perRoute = entry(hourRoutes, hour, () => new Map<string, RollupRow>());
+    addTo(entry(perRoute, route, () => emptyRollup('hour', hour, route)), status, row.duration_ms, row.device_type, latency);
     if (row.visitor_id) {
-      for (const grain of rollupGrains) {
-        const bucket = Math.floor(at / GRAIN_MS[grain]) * GRAIN_MS[grain];
-        const sketchKey = `${grain}\u0000${bucket}`;
-        let sketch = sketches.get(sketchKey);
-        if (!sketch) {
-          sketch = { grain, bucket, registers: new Uint8Array(HLL_REGISTERS) };
-          sketches.set(sketchKey, sketch);
-        }
-        hllAdd(sketch.registers, row.visitor_id);
-      }
+      const packed = hllRegister(row.visitor_id);
+      hllSet(entry(minuteSketches, minute, (): SketchRow => ({ grain: 'minute', bucket: minute, registers: new Uint8Array(HLL_REGISTERS) })).registers, packed);
+      hllSet(entry(hourSketches, hour, (): SketchRow => ({ grain: 'hour', bucket: hour, registers: new Uint8Array(HLL_REGISTERS) })).registers, packed);
     }
   }
+  const rollups = [...minutes.values(), ...hours.values()];
+  for (const perRoute of hourRoutes.values()) rollups.push(...perRoute.values());
+  const sketches = [...minuteSketches.values(), ...hourSketches.values()];
   const byKey = <T extends { grain: string; bucket: number; route?: string }>(a: T, b: T) =>
     a.grain.localeCompare(b.grain) || a.bucket - b.bucket || (a.route ?? '').localeCompare(b.route ?? '');
-  return { rollups: [...rollups.values()].sort(byKey), sketches: [...sketches.values()].sort(byKey) };
+  return { rollups: rollups.sort(byKey), sketches: sketches.sort(byKey) };
 }

@@ -31,7 +31,11 @@ export function hllRegister(value: string): number {
 
 /** Adds a value to a sketch (in place). */
 export function hllAdd(registers: Uint8Array, value: string): void {
-  const packed = hllRegister(value);
+  hllSet(registers, hllRegister(value));
+}
+
+/** Applies a packed register/rank from {@link hllRegister} to a sketch (in place). */
+export function hllSet(registers: Uint8Array, packed: number): void {
   const index = packed >> 6;
   const rank = packed & 63;
   if (rank > registers[index]!) registers[index] = rank;
