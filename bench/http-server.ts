@@ -1,7 +1,9 @@
 /**
  * Child process for the capture-overhead bench: a hello-world server in one of
  * the variants. Usage: http-server.ts <node|express> <plain|pgpulse|pino> [databaseUrl]
- * Prints `port <n>` when listening; on SIGTERM flushes and prints `stats <json>`.
+ * Prints `port <n>` when listening; on SIGTERM flushes and prints `stats <json>`:
+ * requests served, this process's CPU time since it started listening (µs,
+ * including the writer's final flush) and the writer's counters.
  */
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -42,12 +44,22 @@ if (framework === 'express') {
   listener = middleware ? (req, res) => middleware!(req, res, () => hello(req, res)) : hello;
 }
 
-const server = createServer(listener);
+let requests = 0;
+const counted: RequestListener = (req, res) => {
+  requests++;
+  listener(req, res);
+};
+const server = createServer(counted);
 server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => console.log(`port ${(server.address() as AddressInfo).port}`));
+let cpuAtListen: NodeJS.CpuUsage | undefined;
+server.listen(0, '127.0.0.1', () => {
+  cpuAtListen = process.cpuUsage();
+  console.log(`port ${(server.address() as AddressInfo).port}`);
+});
 process.once('SIGTERM', async () => {
   server.close();
   if (pulse) await pulse.close();
-  console.log(`stats ${JSON.stringify(pulse?.stats.writer ?? null)}`);
+  const cpu = process.cpuUsage(cpuAtListen);
+  console.log(`stats ${JSON.stringify({ requests, cpuUs: cpu.user + cpu.system, writer: pulse?.stats.writer ?? null })}`);
   process.exit(0);
 });

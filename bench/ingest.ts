@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import pg from 'pg';
 import { createPulse } from '../dist/create-pulse.js';
 import type { RequestLog } from '../dist/request-log.js';
+import { backendCpuMs } from './lib/backend-cpu.js';
 import { percentile } from './lib/percentiles.js';
 import { syntheticLog } from './lib/synthetic-log.js';
 
@@ -16,6 +17,9 @@ export interface PipelineResult {
   /** RSS samples (MiB) every tenth of the run. */
   rssMiB: number[];
   dropped: number;
+  /** CPU per row of this process (publishing, buffering, serialising) and of the writer's Postgres backends, µs. */
+  nodeCpuUsPerRow: number;
+  postgresCpuUsPerRow: number;
 }
 
 async function truncate(url: string): Promise<void> {
@@ -29,9 +33,10 @@ async function truncate(url: string): Promise<void> {
  * Pushes `rows` logs through pubsub.publish → writer → Postgres. With
  * `ratePerSecond` the publisher is paced (latency figure); without, it runs as
  * fast as the writer absorbs, keeping at most `maxPending` rows buffered
- * (throughput figure).
+ * (throughput figure). With `validated` each log goes through
+ * `pubsub.broadcast` (zod parse) instead of `publish`.
  */
-export async function benchPipeline(url: string, rows: number, options: { notify: boolean; ratePerSecond?: number; maxPending?: number }): Promise<PipelineResult> {
+export async function benchPipeline(url: string, rows: number, options: { notify: boolean; validated?: boolean; ratePerSecond?: number; maxPending?: number }): Promise<PipelineResult> {
   await truncate(url);
   const pulse = createPulse({ connectionString: url, notify: options.notify, maxBufferedRows: 1_000_000, nodeId: 'bench' });
   const writer = pulse.writer!;
@@ -45,6 +50,7 @@ export async function benchPipeline(url: string, rows: number, options: { notify
   });
   const rss: number[] = [];
   const maxPending = options.maxPending ?? 50_000;
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const tick = 10;
   const perTick = options.ratePerSecond ? Math.max(1, Math.round((options.ratePerSecond * tick) / 1000)) : 1_000;
@@ -55,7 +61,8 @@ export async function benchPipeline(url: string, rows: number, options: { notify
     for (; i < end; i++) {
       if (i % 50 === 0) publishedAt.push(performance.now());
       const log: RequestLog = i % 1000 === 0 ? syntheticLog(i) : { ...template, request_id: `r${i}`, path: `/users/${i % 10_000}`, duration_ms: 1 + (i % 97) * 0.37 };
-      pulse.pubsub.publish(log);
+      if (options.validated) pulse.pubsub.broadcast(log);
+      else pulse.pubsub.publish(log);
     }
     if (i % Math.max(1, Math.floor(rows / 10)) < perTick) rss.push(process.memoryUsage().rss / 2 ** 20);
     if (options.ratePerSecond) {
@@ -68,6 +75,8 @@ export async function benchPipeline(url: string, rows: number, options: { notify
   }
   await pulse.flush();
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const postgresCpuMs = await backendCpuMs(url);
   rss.push(process.memoryUsage().rss / 2 ** 20);
   const result: PipelineResult = {
     rows,
@@ -76,6 +85,8 @@ export async function benchPipeline(url: string, rows: number, options: { notify
     p99Ms: percentile(latencies, 99),
     rssMiB: rss,
     dropped: writer.stats.dropped,
+    nodeCpuUsPerRow: (cpu.user + cpu.system) / rows,
+    postgresCpuUsPerRow: (postgresCpuMs * 1000) / rows,
   };
   await pulse.close();
   return result;
