@@ -34,7 +34,8 @@ const out = (line = '') => {
   lines.push(line);
   console.log(line);
 };
-const step = (what: string) => console.error(`[bench] ${what}…`);
+const began = performance.now();
+const step = (what: string) => console.error(`[bench] ${((performance.now() - began) / 1000).toFixed(0)} s: ${what}…`);
 const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
 const targets: string[] = [];
 
@@ -53,6 +54,7 @@ try {
   await bridge(database.url);
   step('fan-out');
   await fanout();
+  step('done');
   out('### Targets');
   out();
   out('| target | measured | verdict |');
