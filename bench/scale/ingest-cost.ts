@@ -1,0 +1,92 @@
+/**
+ * Ingest cost of rollups: the batched writer with `rollups: true` vs `false`,
+ * alternating rounds in one run (ABBA order, fresh tables and a checkpoint
+ * before each round) so background load hits both alike. Rows are
+ * pre-built RequestLogs spread over one minute, like live traffic (every
+ * batch upserts the same minute and hour rollup rows: the worst case for row
+ * locks between the writer's concurrent batches).
+ *
+ *   npm run bench:scale:ingest -- [--rows 200000] [--rounds 6] [--in-flight 2] [--database-url URL]
+ *
+ * Prints a Markdown table (one line per round, then medians) to stdout.
+ */
+import { parseArgs } from 'node:util';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { migrate } from '../../dist/migrate.js';
+import type { RequestLog } from '../../dist/request-log.js';
+import { maintainPartitions } from '../../dist/scale/maintain-partitions.js';
+import { Writer } from '../../dist/writer/writer.js';
+import { createBenchDatabase, serverVersion } from '../lib/bench-database.js';
+import { fmt } from '../lib/percentiles.js';
+import { syntheticLog } from '../lib/synthetic-log.js';
+
+const { values } = parseArgs({
+  options: { rows: { type: 'string' }, rounds: { type: 'string' }, 'in-flight': { type: 'string' }, quick: { type: 'boolean' }, 'database-url': { type: 'string' } },
+});
+const quick = values.quick ?? false;
+const rows = Number(values.rows ?? (quick ? 20_000 : 200_000));
+const rounds = Number(values.rounds ?? (quick ? 2 : 6));
+const inFlight = Number(values['in-flight'] ?? 2);
+const serverUrl = values['database-url'] ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const log = (line: string) => console.error(`[bench:scale:ingest] ${line}`);
+type Mode = 'off' | 'on';
+
+/** Writes `logs` through a fresh Writer and answers rows per second. */
+async function round(db: Kysely<any>, logs: readonly RequestLog[], mode: Mode): Promise<number> {
+  await sql`truncate pgpulse.request_logs, pgpulse.rollups, pgpulse.visitor_sketches`.execute(db);
+  await sql`checkpoint`.execute(db);
+  const writer = new Writer(db, { nodeId: 'bench', rollups: mode === 'on', maxWritesInFlight: inFlight, maxBufferedRows: logs.length + 1 });
+  const started = performance.now();
+  for (let i = 0; i < logs.length; i++) {
+    writer.add(logs[i]!);
+    // Let writes start while rows keep arriving, as in an app.
+    if (i % 10_000 === 9_999) await new Promise((resolve) => setImmediate(resolve));
+  }
+  await writer.flush();
+  const seconds = (performance.now() - started) / 1000;
+  await writer.close();
+  if (writer.stats.written !== logs.length) throw new Error(`bench: wrote ${writer.stats.written} of ${logs.length} rows (rollups ${mode})`);
+  return logs.length / seconds;
+}
+
+const median = (samples: readonly number[]) => {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+const database = await createBenchDatabase(serverUrl);
+const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: inFlight + 1 }) }) });
+const lines: string[] = [];
+try {
+  await migrate(db);
+  await maintainPartitions(db);
+  const start = Date.now();
+  const logs = Array.from({ length: rows }, (_, i) => syntheticLog(i, 'bench', new Date(start + (i * 60_000) / rows)));
+  const results: Record<Mode, number[]> = { off: [], on: [] };
+  for (let r = 0; r < rounds; r++) {
+    const order: Mode[] = r % 2 === 0 ? ['off', 'on'] : ['on', 'off'];
+    for (const mode of order) {
+      const rate = await round(db, logs, mode);
+      results[mode].push(rate);
+      log(`round ${r + 1}/${rounds}, rollups ${mode}: ${fmt(rate)} rows/s`);
+    }
+  }
+  const off = median(results.off);
+  const on = median(results.on);
+  lines.push(
+    `Writer ingest, rollups off vs on (${fmt(rows)} rows per round, batches of 2,000, ${inFlight} in flight, ${rounds} alternating rounds, Postgres ${await serverVersion(database.url)}):`,
+    '',
+    '| rollups | rows/s per round | median rows/s |',
+    '| --- | --- | ---: |',
+    `| off | ${results.off.map((v) => fmt(v)).join(', ')} | ${fmt(off)} |`,
+    `| on | ${results.on.map((v) => fmt(v)).join(', ')} | ${fmt(on)} |`,
+    '',
+    `Rollups cost ${fmt((1 - on / off) * 100, 1)}% of ingest throughput (median vs median).`,
+  );
+} finally {
+  await db.destroy();
+  await database.drop();
+}
+console.log(lines.join('\n'));
