@@ -1,0 +1,81 @@
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../../src/migrate.js';
+import { maintainPartitions } from '../../src/scale/maintain-partitions.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+/** Backends of this database currently waiting for a heavyweight lock. */
+async function lockWaiters(db: Kysely<any>): Promise<number> {
+  const result = await sql<{ n: number }>`
+    select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`.execute(db);
+  return result.rows[0]!.n;
+}
+
+async function until(check: () => Promise<boolean>): Promise<void> {
+  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+/** A reader that keeps its transaction open, holding ACCESS SHARE on the parent and every partition. */
+async function openReader(url: string): Promise<pg.Client> {
+  const reader = new pg.Client({ connectionString: url });
+  await reader.connect();
+  await reader.query('begin');
+  await reader.query('select count(*) from pgpulse.request_logs where id = -1');
+  return reader;
+}
+
+describe('creating partitions next to a busy app', () => {
+  let database: TestDatabase;
+  let db: Kysely<any>;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: 4 }) }) });
+    await migrate(db);
+    await maintainPartitions(db);
+  });
+  afterAll(async () => {
+    await db.destroy();
+    await database.drop();
+  });
+
+  it('never queues inserts behind a partition waiting for an open reader', async () => {
+    const reader = await openReader(database.url);
+    try {
+      const maintenance = maintainPartitions(db, { daysAhead: 6 });
+      await until(async () => (await lockWaiters(db)) === 1);
+      // The partition DDL is waiting for the reader; an insert for today must not wait for it.
+      await sql`insert into pgpulse.request_logs (request_id, method, path, status_code, duration_ms, device_type, node_id)
+                values ('during-maintenance', 'GET', '/', 200, 1, 'desktop', 'test')`.execute(db);
+      expect(await lockWaiters(db)).toBe(1);
+      await reader.query('commit');
+      expect((await maintenance).created).toBe(3);
+    } finally {
+      await reader.end();
+    }
+    const row = await sql<{ part: string }>`select tableoid::regclass::text as part from pgpulse.request_logs where request_id = 'during-maintenance'`.execute(db);
+    expect(row.rows[0]!.part).toMatch(/^pgpulse\.request_logs_p\d{8}$/);
+  });
+
+  it('gives up after the lock timeout instead of waiting forever (retried at the next run)', async () => {
+    const reader = await openReader(database.url);
+    try {
+      await expect(maintainPartitions(db, { daysAhead: 8 })).rejects.toThrow(/lock timeout/);
+    } finally {
+      await reader.end();
+    }
+    expect((await maintainPartitions(db, { daysAhead: 8 })).created).toBe(2);
+  }, 20_000);
+
+  it('attached partitions have the parent indexes, defaults and checks', async () => {
+    const indexes = await sql<{ indexdef: string }>`
+      select indexdef from pg_indexes where schemaname = 'pgpulse' and tablename = ${`request_logs_p${new Date(Date.now() + 8 * 86_400_000).toISOString().slice(0, 10).replaceAll('-', '')}`} order by 1`.execute(db);
+    const defs = indexes.rows.map((r) => `${r.indexdef.startsWith('CREATE UNIQUE') ? 'unique ' : ''}${r.indexdef.replace(/^.* USING /, '')}`).sort();
+    expect(defs).toEqual(['btree (inserted_at)', 'btree (route, inserted_at)', 'btree (tx_id)', 'unique btree (id, inserted_at)']);
+    await expect(
+      sql`insert into pgpulse.request_logs (request_id, method, path, status_code, duration_ms, device_type, node_id, inserted_at)
+          values ('bad', 'GET', '/', 200, 1, 'toaster', 'test', now() + interval '8 days')`.execute(db),
+    ).rejects.toThrow(/check constraint/);
+  });
+});
