@@ -7,7 +7,7 @@
  * Postgres: --database-url, else $DATABASE_URL, else the local server.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Kysely, PostgresDialect } from 'kysely';
@@ -39,6 +39,7 @@ const step = (what: string) => console.error(`[bench] ${((performance.now() - be
 const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
 const targets: string[] = [];
 
+const loadAtStart = loadavg()[0]!;
 const database = await createBenchDatabase(serverUrl);
 console.error(`[bench] database ${new URL(database.url).pathname.slice(1)}`);
 try {
@@ -55,6 +56,9 @@ try {
   step('fan-out');
   await fanout();
   step('done');
+  const busy = Math.max(loadAtStart, loadavg()[0]!) > cpus().length;
+  out(`Load average (1 min) at start / end of the run: ${fmt(loadAtStart, 1)} / ${fmt(loadavg()[0]!, 1)} on ${cpus().length} cores${busy ? ' — above the core count: other processes competed for the CPU, so absolute rates are depressed (CPU µs per request/row much less so)' : ''}.`);
+  out();
   out('### Targets');
   out();
   out('| target | measured | verdict |');
