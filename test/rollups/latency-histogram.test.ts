@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { denseHistogram, densePercentiles, histogramPercentiles, latencyBucket, type Histogram } from '../../src/rollups/latency-histogram.js';
+import { addSparse, denseHistogram, densePercentiles, histogramPercentiles, latencyBucket, type Histogram } from '../../src/rollups/latency-histogram.js';
 
 /** What Postgres' percentile_cont computes over the raw samples. */
 function percentileCont(values: readonly number[], q: number): number {
@@ -45,5 +45,15 @@ describe('histogram percentiles', () => {
     const dense = denseHistogram();
     for (const v of values) dense[latencyBucket(v)]! += 1;
     expect(densePercentiles(dense, [0.5, 0.95, 0.99])).toEqual(histogramPercentiles(histogramOf(values), [0.5, 0.95, 0.99]));
+  });
+});
+
+describe('addSparse', () => {
+  it('adds comma-separated buckets and counts as Postgres writes them', () => {
+    const dense = denseHistogram();
+    addSparse(dense, '0,7,700', '3,12,1');
+    addSparse(dense, '7', '100000');
+    addSparse(dense, '', '');
+    expect([dense[0], dense[7], dense[700], dense.reduce((a, b) => a + b, 0)]).toEqual([3, 100_012, 1, 100_016]);
   });
 });
