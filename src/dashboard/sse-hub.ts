@@ -125,8 +125,10 @@ export class SseHub extends EventEmitter<SseHubEvents> {
       this.stats.replayGaps++;
       if (this.listenerCount('replayGap') > 0) this.emit('replayGap', { lastEventId });
     }
-    this.stats.replayed += frames.frames.length;
-    return frames.frames.join('');
+    // The newest frames may still wait for the next flush, which writes them to this client too.
+    const replayed = this.pending.length > 0 ? frames.frames.slice(0, Math.max(0, frames.frames.length - this.pending.length)) : frames.frames;
+    this.stats.replayed += replayed.length;
+    return replayed.join('');
   }
 
   private onMessage(message: PulseMessage): void {

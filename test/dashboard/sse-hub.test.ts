@@ -39,6 +39,22 @@ describe('SseHub', () => {
     expect(hub.stats.replayGaps).toBe(0);
   });
 
+  it('a client resuming while newer events wait for the next flush gets each of them once', async () => {
+    const { pubsub, hub, base } = await start({ flushIntervalMs: 300 });
+    const first = await openSse(base);
+    await eventually(() => hub.stats.clients === 1);
+    pubsub.publish({ ...makeLog({ path: '/seen' }), id: 1 });
+    await eventually(() => first.events.length === 1);
+    first.close();
+    pubsub.publish({ ...makeLog({ path: '/pending' }), id: 2 });
+    await eventually(() => hub.stats.events === 2);
+    const resumed = await openSse(base, { 'last-event-id': '1' });
+    await eventually(() => resumed.events.length >= 1);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(resumed.events.map((e) => e.id)).toEqual(['2']);
+    resumed.close();
+  });
+
   it('numbers events without a row id with a sequence of this server', async () => {
     const { pubsub, hub, base } = await start();
     const client = await openSse(base);
