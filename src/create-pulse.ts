@@ -8,7 +8,7 @@ import type { PulseDatabase } from './database.js';
 import { migrate, type MigrationResult } from './migrate.js';
 import { defaultNodeId } from './node-id.js';
 import { PubSub, type PubSubStats } from './pubsub.js';
-import { maintainPartitions, type PartitionMaintenanceResult } from './scale/maintain-partitions.js';
+import { isLockTimeout, maintainPartitions, type PartitionMaintenanceResult } from './scale/maintain-partitions.js';
 import { Writer, type WriterOptions, type WriterStats } from './writer/writer.js';
 import type { Kysely } from 'kysely';
 
@@ -112,7 +112,11 @@ export class Pulse implements AsyncDisposable {
     const result = await migrate(this.db);
     // The salt table exists now: load today's salt before the first request is hashed.
     await this.visitorIds.load();
-    if (this.writer) await this.maintain();
+    // A partition waiting behind a long reader must not fail the app's start-up:
+    // it is retried at the next maintenance (counted in stats.maintenanceErrors).
+    if (this.writer) await this.maintain().catch((error: unknown) => {
+      if (!isLockTimeout(error)) throw error;
+    });
     return result;
   }
 

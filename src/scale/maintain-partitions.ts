@@ -54,3 +54,16 @@ export async function maintainPartitions(db: Kysely<any>, options: PartitionMain
   }
   return { created, dropped };
 }
+
+/**
+ * Whether maintenance failed only because a partition could not get its lock
+ * within the 5 s lock_timeout (SQLSTATE 55P03, e.g. behind a long reader). Such a
+ * run is harmless to skip: rows land in the default partition meanwhile and the
+ * next run moves them.
+ */
+export function isLockTimeout(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if ((e as { code?: unknown }).code === '55P03') return true;
+  }
+  return false;
+}

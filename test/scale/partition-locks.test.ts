@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPulse } from '../../src/create-pulse.js';
 import { migrate } from '../../src/migrate.js';
 import { maintainPartitions } from '../../src/scale/maintain-partitions.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -66,6 +67,26 @@ describe('creating partitions next to a busy app', () => {
       await reader.end();
     }
     expect((await maintainPartitions(db, { daysAhead: 8 })).created).toBe(2);
+  }, 20_000);
+
+  it('pulse.migrate() still resolves when a partition cannot get its lock in time; the next run makes it', async () => {
+    await sql`insert into pgpulse.request_logs (request_id, method, path, status_code, duration_ms, device_type, node_id, inserted_at)
+              values ('far-future', 'GET', '/', 200, 1, 'desktop', 'test', now() + interval '40 days')`.execute(db);
+    const pulse = createPulse({ db, maintenanceIntervalMs: 0 });
+    try {
+      const reader = await openReader(database.url);
+      try {
+        await expect(pulse.migrate()).resolves.toMatchObject({ applied: [] });
+        expect(pulse.stats.maintenanceErrors).toBe(1);
+      } finally {
+        await reader.end();
+      }
+      expect((await pulse.maintain()).created).toBe(1);
+      const row = await sql<{ part: string }>`select tableoid::regclass::text as part from pgpulse.request_logs where request_id = 'far-future'`.execute(db);
+      expect(row.rows[0]!.part).not.toBe('pgpulse.request_logs_default');
+    } finally {
+      await pulse.close();
+    }
   }, 20_000);
 
   it('attached partitions have the parent indexes, defaults and checks', async () => {
