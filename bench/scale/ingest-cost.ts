@@ -8,7 +8,8 @@
  *
  *   npm run bench:scale:ingest -- [--rows 200000] [--rounds 6] [--in-flight 2] [--database-url URL]
  *
- * Prints a Markdown table (one line per round, then medians) to stdout.
+ * Prints a Markdown table (rows/s per round, medians, CPU per row of Node and
+ * of the writer's Postgres backends) to stdout.
  */
 import { parseArgs } from 'node:util';
 import { Kysely, PostgresDialect, sql } from 'kysely';
@@ -17,6 +18,7 @@ import { migrate } from '../../dist/migrate.js';
 import type { RequestLog } from '../../dist/request-log.js';
 import { maintainPartitions } from '../../dist/scale/maintain-partitions.js';
 import { Writer } from '../../dist/writer/writer.js';
+import { backendCpuMs } from '../lib/backend-cpu.js';
 import { createBenchDatabase, serverVersion } from '../lib/bench-database.js';
 import { fmt } from '../lib/percentiles.js';
 import { syntheticLog } from '../lib/synthetic-log.js';
@@ -32,11 +34,21 @@ const serverUrl = values['database-url'] ?? process.env.DATABASE_URL ?? 'postgre
 const log = (line: string) => console.error(`[bench:scale:ingest] ${line}`);
 type Mode = 'off' | 'on';
 
-/** Writes `logs` through a fresh Writer and answers rows per second. */
-async function round(db: Kysely<any>, logs: readonly RequestLog[], mode: Mode): Promise<number> {
+interface RoundResult {
+  rowsPerSecond: number;
+  /** CPU per row of this process (buffering, rollup aggregation, serialising), µs. */
+  nodeUs: number;
+  /** CPU per row of the writer's Postgres backends, µs (NaN when Postgres is not local). */
+  postgresUs: number;
+}
+
+/** Writes `logs` through a fresh Writer; throughput and CPU per row. */
+async function round(db: Kysely<any>, url: string, logs: readonly RequestLog[], mode: Mode): Promise<RoundResult> {
   await sql`truncate pgpulse.request_logs, pgpulse.rollups, pgpulse.visitor_sketches`.execute(db);
   await sql`checkpoint`.execute(db);
   const writer = new Writer(db, { nodeId: 'bench', rollups: mode === 'on', maxWritesInFlight: inFlight, maxBufferedRows: logs.length + 1 });
+  const postgresBefore = await backendCpuMs(url);
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   for (let i = 0; i < logs.length; i++) {
     writer.add(logs[i]!);
@@ -45,9 +57,11 @@ async function round(db: Kysely<any>, logs: readonly RequestLog[], mode: Mode): 
   }
   await writer.flush();
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const postgresMs = (await backendCpuMs(url)) - postgresBefore;
   await writer.close();
   if (writer.stats.written !== logs.length) throw new Error(`bench: wrote ${writer.stats.written} of ${logs.length} rows (rollups ${mode})`);
-  return logs.length / seconds;
+  return { rowsPerSecond: logs.length / seconds, nodeUs: (cpu.user + cpu.system) / logs.length, postgresUs: (postgresMs * 1000) / logs.length };
 }
 
 const median = (samples: readonly number[]) => {
@@ -64,26 +78,32 @@ try {
   await maintainPartitions(db);
   const start = Date.now();
   const logs = Array.from({ length: rows }, (_, i) => syntheticLog(i, 'bench', new Date(start + (i * 60_000) / rows)));
-  const results: Record<Mode, number[]> = { off: [], on: [] };
+  const results: Record<Mode, RoundResult[]> = { off: [], on: [] };
   for (let r = 0; r < rounds; r++) {
     const order: Mode[] = r % 2 === 0 ? ['off', 'on'] : ['on', 'off'];
     for (const mode of order) {
-      const rate = await round(db, logs, mode);
-      results[mode].push(rate);
-      log(`round ${r + 1}/${rounds}, rollups ${mode}: ${fmt(rate)} rows/s`);
+      const result = await round(db, database.url, logs, mode);
+      results[mode].push(result);
+      log(`round ${r + 1}/${rounds}, rollups ${mode}: ${fmt(result.rowsPerSecond)} rows/s, CPU/row ${fmt(result.nodeUs, 1)} µs Node + ${fmt(result.postgresUs, 1)} µs Postgres`);
     }
   }
-  const off = median(results.off);
-  const on = median(results.on);
+  const rate = (mode: Mode) => median(results[mode].map((r) => r.rowsPerSecond));
+  const nodeUs = (mode: Mode) => median(results[mode].map((r) => r.nodeUs));
+  const postgresUs = (mode: Mode) => median(results[mode].map((r) => r.postgresUs));
+  const off = rate('off');
+  const on = rate('on');
   lines.push(
     `Writer ingest, rollups off vs on (${fmt(rows)} rows per round, batches of 2,000, ${inFlight} in flight, ${rounds} alternating rounds, Postgres ${await serverVersion(database.url)}):`,
     '',
-    '| rollups | rows/s per round | median rows/s |',
-    '| --- | --- | ---: |',
-    `| off | ${results.off.map((v) => fmt(v)).join(', ')} | ${fmt(off)} |`,
-    `| on | ${results.on.map((v) => fmt(v)).join(', ')} | ${fmt(on)} |`,
+    '| rollups | rows/s per round | median rows/s | Node CPU µs/row | Postgres CPU µs/row |',
+    '| --- | --- | ---: | ---: | ---: |',
+    ...(['off', 'on'] as const).map(
+      (mode) =>
+        `| ${mode} | ${results[mode].map((r) => fmt(r.rowsPerSecond)).join(', ')} | ${fmt(rate(mode))} | ${fmt(nodeUs(mode), 1)} | ${fmt(postgresUs(mode), 1)} |`,
+    ),
     '',
-    `Rollups cost ${fmt((1 - on / off) * 100, 1)}% of ingest throughput (median vs median).`,
+    `Rollups cost ${fmt((1 - on / off) * 100, 1)}% of ingest throughput (median vs median), ` +
+      `${fmt(nodeUs('on') - nodeUs('off'), 1)} µs Node + ${fmt(postgresUs('on') - postgresUs('off'), 1)} µs Postgres CPU per row (medians; CPU does not depend on other load).`,
   );
 } finally {
   await db.destroy();
