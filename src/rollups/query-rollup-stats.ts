@@ -161,7 +161,10 @@ function routeStatsFrom(cells: readonly Cell[]): RouteStat[] {
 }
 
 async function sampledTopLists(db: Kysely<any>, from: Date, to: Date, route: string | null, percent: number): Promise<Pick<Stats, 'topPaths' | 'referrers' | 'notFound'>> {
-  const sample = percent >= 100 ? sql`` : sql`tablesample system (${percent})`;
+  // A fixed seed picks the same pages on every refresh: they stay cached (a cold
+  // sample of 30 days of 10M rows reads ~450 random pages, ~50-70 ms; warm ~17 ms)
+  // and the top lists do not jitter between refreshes.
+  const sample = percent >= 100 ? sql`` : sql`tablesample system (${percent}) repeatable (0)`;
   const scale = 100 / percent;
   const result = await sql<{ kind: 'path' | 'referer' | 'not_found'; key: string; n: number }>`
     with recent as materialized (
