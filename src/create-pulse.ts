@@ -139,7 +139,9 @@ export class Pulse implements AsyncDisposable {
 
   /** Resolves when every request captured before the call is committed. */
   async flush(signal?: AbortSignal): Promise<void> {
-    // Let queued PubSub deliveries reach the writer first.
+    // Derive and broadcast the captured requests still waiting for their batch,
+    // then let queued PubSub deliveries reach the writer.
+    this.recorder.drain();
     await new Promise<void>((resolve) => setImmediate(resolve));
     await this.writer?.flush(signal);
   }
@@ -156,6 +158,7 @@ export class Pulse implements AsyncDisposable {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.recorder.drain();
       await new Promise<void>((resolve) => setImmediate(resolve));
       clearTimeout(this.maintenanceStart);
       clearInterval(this.maintenanceTimer);

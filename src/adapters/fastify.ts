@@ -4,7 +4,8 @@ import type { Pulse } from '../create-pulse.js';
 const startKey = Symbol('pgpulse.start');
 
 interface Timed {
-  [startKey]?: { at: Date; hr: bigint };
+  /** `performance.now()` when the request started. */
+  [startKey]?: number;
 }
 
 /**
@@ -19,12 +20,13 @@ export function pgpulseFastify(pulse: Pulse): FastifyPluginCallback {
   const recorder = pulse.recorder;
   const plugin: FastifyPluginCallback = (app: FastifyInstance, _options, done) => {
     app.addHook('onRequest', (request, _reply, next) => {
-      if (!recorder.ignores(request.raw.url)) (request as unknown as Timed)[startKey] = { at: new Date(), hr: process.hrtime.bigint() };
+      // Only a timestamp here: ignore rules and derived fields are applied in the recorder's batch.
+      (request as unknown as Timed)[startKey] = performance.now();
       next();
     });
     app.addHook('onResponse', (request, reply, next) => {
       const start = (request as unknown as Timed)[startKey];
-      if (start) {
+      if (start !== undefined) {
         const length = reply.getHeader('content-length');
         const headers = request.headers;
         recorder.record({
@@ -32,8 +34,8 @@ export function pgpulseFastify(pulse: Pulse): FastifyPluginCallback {
           url: request.raw.url,
           route: request.routeOptions?.url ?? null,
           statusCode: reply.statusCode,
-          startedAt: start.at,
-          durationMs: Number(process.hrtime.bigint() - start.hr) / 1e6,
+          startMs: start,
+          durationMs: performance.now() - start,
           responseBytes: length === undefined ? null : Number(length),
           userAgent: headers['user-agent'],
           referer: headers.referer,

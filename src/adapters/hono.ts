@@ -21,8 +21,7 @@ export function pgpulseHono(pulse: Pulse): MiddlewareHandler {
     const pathStart = url.indexOf('/', url.indexOf('//') + 2);
     const pathAndQuery = pathStart >= 0 ? url.slice(pathStart) : '/';
     if (recorder.ignores(pathAndQuery)) return next();
-    const startedAt = new Date();
-    const start = process.hrtime.bigint();
+    const start = performance.now();
     let failed = false;
     try {
       await next();
@@ -37,8 +36,8 @@ export function pgpulseHono(pulse: Pulse): MiddlewareHandler {
         url: pathAndQuery,
         route: routePath && routePath !== '*' && routePath !== '/*' ? routePath : null,
         statusCode: failed ? 500 : (c.res?.status ?? 500),
-        startedAt,
-        durationMs: Number(process.hrtime.bigint() - start) / 1e6,
+        startMs: start,
+        durationMs: performance.now() - start,
         responseBytes: length ? Number(length) : null,
         userAgent: c.req.header('user-agent'),
         referer: c.req.header('referer'),

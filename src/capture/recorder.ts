@@ -38,7 +38,8 @@ export interface FinishedRequest {
   url: string | undefined;
   route: string | null | undefined;
   statusCode: number;
-  startedAt: Date;
+  /** `performance.now()` when the request started; the batch turns it into wall-clock `inserted_at`. */
+  startMs: number;
   durationMs: number;
   responseBytes: number | null;
   userAgent: string | string[] | undefined | null;
@@ -48,9 +49,23 @@ export interface FinishedRequest {
   remoteAddress: string | undefined | null;
 }
 
+/** A finished request whose fields are read only when its batch is derived (the node:http middleware's state). */
+export interface DeferredRequest {
+  toFinishedRequest(): FinishedRequest;
+}
+
+/** Requests derived per turn of the event loop; more wait for the next turn, so one batch never blocks the loop for long. */
+const MAX_BATCH = 2_048;
+
 /**
  * Turns finished requests into RequestLogs and broadcasts them. Shared by the
  * node:http/Express middleware and the Fastify and Hono adapters.
+ *
+ * The request path only appends to a buffer ({@link Recorder.record},
+ * {@link Recorder.defer}); the derived fields (ignore rules, sanitising, visitor
+ * hash, session, device, ids, wall-clock time) are computed in batches in a
+ * `setImmediate` after the I/O of the current loop turn, before the logs are
+ * published, so subscribers always receive complete RequestLogs.
  */
 export class Recorder {
   private readonly ignore: readonly IgnoreRule[];
@@ -59,6 +74,12 @@ export class Recorder {
   private readonly maxTextLength: number;
   /** Requests that could not be recorded (a bug or impossible input); never thrown at the app. */
   failures = 0;
+  private pending: (FinishedRequest | DeferredRequest)[] = [];
+  private scheduled: NodeJS.Immediate | undefined;
+  private readonly drainBatch = () => {
+    this.scheduled = undefined;
+    this.derive(MAX_BATCH);
+  };
 
   constructor(
     private readonly pubsub: PubSub,
@@ -83,21 +104,58 @@ export class Recorder {
     return false;
   }
 
-  /** Builds and broadcasts the log of a finished request. Never throws. */
+  /** Queues a finished request; its log is derived and broadcast in the next batch. Never throws. */
   record(request: FinishedRequest): void {
-    try {
-      this.pubsub.publish(this.toLog(request));
-    } catch {
-      this.failures++;
+    this.defer(request);
+  }
+
+  /** Queues a request whose fields are read in the next batch. Never throws. */
+  defer(request: FinishedRequest | DeferredRequest): void {
+    this.pending.push(request);
+    this.scheduled ??= setImmediate(this.drainBatch);
+  }
+
+  /** Derives and broadcasts everything queued so far, now (used by `flush()` and `close()`). */
+  drain(): void {
+    if (this.scheduled) clearImmediate(this.scheduled);
+    this.scheduled = undefined;
+    this.derive(Number.POSITIVE_INFINITY);
+  }
+
+  /** Requests queued and not yet broadcast. */
+  get queued(): number {
+    return this.pending.length;
+  }
+
+  private derive(limit: number): void {
+    let batch = this.pending;
+    if (batch.length > limit) {
+      this.pending = batch.slice(limit);
+      batch = batch.slice(0, limit);
+      this.scheduled = setImmediate(this.drainBatch);
+    } else {
+      this.pending = [];
+    }
+    // One clock reading per batch: wall-clock start = now - (monotonic now - monotonic start).
+    const wallNow = Date.now();
+    const monotonicNow = performance.now();
+    for (const item of batch) {
+      try {
+        const request = 'toFinishedRequest' in item ? item.toFinishedRequest() : item;
+        if (this.ignores(request.url)) continue;
+        this.pubsub.publish(this.toLog(request, new Date(wallNow - (monotonicNow - request.startMs))));
+      } catch {
+        this.failures++;
+      }
     }
   }
 
   /** Builds the RequestLog of a finished request (sanitised, within the schema's limits). */
-  toLog(request: FinishedRequest): RequestLog {
+  toLog(request: FinishedRequest, startedAt: Date): RequestLog {
     const max = this.maxTextLength;
     const userAgent = sanitizeText(request.userAgent, max);
     const ip = clientIp(request.forwardedFor, request.remoteAddress, this.trustProxy);
-    const visitorId = this.visitorIds.hash(ip, userAgent, request.startedAt);
+    const visitorId = this.visitorIds.hash(ip, userAgent, startedAt);
     const statusCode = Number.isInteger(request.statusCode) && request.statusCode >= 100 && request.statusCode <= 999 ? request.statusCode : 500;
     return {
       request_id: sanitizeText(request.requestId, 200) || randomUUID(),
@@ -111,10 +169,10 @@ export class Recorder {
       referer: sanitizeText(request.referer, max),
       device_type: detectDeviceType(userAgent),
       visitor_id: visitorId,
-      session_id: this.sessions.sessionFor(visitorId, request.startedAt.getTime()),
+      session_id: this.sessions.sessionFor(visitorId, startedAt.getTime()),
       node_id: this.nodeId,
       ip: this.storeIp ? ip : null,
-      inserted_at: request.startedAt,
+      inserted_at: startedAt,
     };
   }
 }
