@@ -5,6 +5,7 @@ import { sql, type Kysely } from 'kysely';
 import { DEFAULT_CHANNEL, encodeBridgeMessage } from '../bridge/message.js';
 import type { PulseDatabase } from '../database.js';
 import type { RequestLog, StoredRequestLog } from '../request-log.js';
+import { preferredShard } from '../rollups/rollup-shard.js';
 import { writeRollups } from '../rollups/write-rollups.js';
 import { insertBatch, insertBatchReturning } from './insert-batch.js';
 import { describeError, isDataError } from './transient-error.js';
@@ -100,6 +101,8 @@ export class Writer extends EventEmitter<WriterEvents> {
   private readonly flushWaiters: { until: number; resolve: () => void }[] = [];
   private accepted = 0;
   private settled = 0;
+  /** Which of the `maxWritesInFlight` slots are busy (a write's slot picks its preferred rollup shard). */
+  private readonly busySlots: boolean[] = [];
 
   constructor(
     private readonly db: Kysely<PulseDatabase>,
@@ -262,18 +265,26 @@ export class Writer extends EventEmitter<WriterEvents> {
     const started = performance.now();
     const channel = this.channel;
     if (channel || this.rollups) {
-      await this.db.transaction().execute(async (trx) => {
-        if (channel) {
-          const { ids, txId } = await insertBatchReturning(trx, batch);
-          if (this.rollups) await writeRollups(trx, batch);
-          const rows: StoredRequestLog[] = batch.map((row, i) => ({ ...row, id: ids[i]! }));
-          const payload = encodeBridgeMessage({ nodeId: this.options.nodeId, batchId: randomUUID(), txId, rows });
-          await sql`select pg_notify(${channel}, ${payload})`.execute(trx);
-        } else {
-          await insertBatch(trx, batch);
-          await writeRollups(trx, batch);
-        }
-      });
+      let slot = this.busySlots.indexOf(false);
+      if (slot < 0) slot = this.busySlots.push(false) - 1;
+      this.busySlots[slot] = true;
+      const shard = preferredShard(this.options.nodeId, slot);
+      try {
+        await this.db.transaction().execute(async (trx) => {
+          if (channel) {
+            const { ids, txId } = await insertBatchReturning(trx, batch);
+            if (this.rollups) await writeRollups(trx, batch, shard);
+            const rows: StoredRequestLog[] = batch.map((row, i) => ({ ...row, id: ids[i]! }));
+            const payload = encodeBridgeMessage({ nodeId: this.options.nodeId, batchId: randomUUID(), txId, rows });
+            await sql`select pg_notify(${channel}, ${payload})`.execute(trx);
+          } else {
+            await insertBatch(trx, batch);
+            await writeRollups(trx, batch, shard);
+          }
+        });
+      } finally {
+        this.busySlots[slot] = false;
+      }
       if (channel) this.stats.notifications++;
     } else {
       await insertBatch(this.db, batch);
