@@ -25,3 +25,4 @@ export {
   BRIDGE_MESSAGE_VERSION,
   type BridgeMessage,
 } from './bridge/message.js';
+export { rebuildRollups, type RebuildRollupsOptions, type RebuildRollupsResult } from './rollups/rebuild-rollups.js';

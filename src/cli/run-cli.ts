@@ -6,6 +6,10 @@ type Command = { summary: string; run: (argv: string[]) => Promise<number> };
 const commands: Record<string, Command> = {
   migrate: { summary: 'create or update the pgpulse schema', run: async (a) => (await import('./commands/migrate.js')).migrateCommand(a) },
   maintain: { summary: 'create partitions ahead, apply retention', run: async (a) => (await import('./commands/maintain.js')).maintainCommand(a) },
+  'rebuild-rollups': {
+    summary: 'recompute rollups of a range from raw rows (after deleting rows by hand)',
+    run: async (a) => (await import('./commands/rebuild-rollups.js')).rebuildRollupsCommand(a),
+  },
   dashboard: { summary: 'serve the live dashboard (fed by the NOTIFY bridge)', run: async (a) => (await import('./commands/dashboard.js')).dashboardCommand(a) },
   tail: { summary: 'print fresh rows as NDJSON (from the NOTIFY bridge)', run: async (a) => (await import('./commands/tail.js')).tailCommand(a) },
   demo: { summary: 'sample app + synthetic traffic + dashboard, on embedded Postgres', run: async (a) => (await import('./commands/demo.js')).demoCommand(a) },
@@ -17,7 +21,7 @@ Live request analytics stored in your own Postgres.
 
 Commands:
 ${Object.entries(commands)
-  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(16)} ${c.summary}`)
   .join('\n')}
 
 Every command takes --database-url URL (or $DATABASE_URL) and --help;

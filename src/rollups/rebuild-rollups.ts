@@ -1,0 +1,61 @@
+import { sql, type Kysely } from 'kysely';
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+export interface RebuildRollupsOptions {
+  /** Start of the range to rebuild (rounded down to the hour, UTC). Default: the earliest raw row or rollup. */
+  from?: Date;
+  /** End of the range to rebuild (rounded up to the hour, UTC). Default: just after the latest raw row or rollup. */
+  to?: Date;
+  /** Called after each rebuilt chunk (one UTC day at most), e.g. for progress output. */
+  onChunk?: (chunk: { from: Date; to: Date }) => void;
+}
+
+export interface RebuildRollupsResult {
+  /** Rebuilt range, whole hours; null when there was nothing to rebuild. */
+  from: Date | null;
+  to: Date | null;
+  /** Transactions used (one per day at most). */
+  chunks: number;
+}
+
+/**
+ * Recomputes the minute and hour rollups and visitor sketches of a range from
+ * the raw rows (`pgpulse.rebuild_rollups`), e.g. after rows were deleted or
+ * truncated by hand. The range is widened to whole hours, so no bucket is
+ * left half rebuilt. Each day is rebuilt in its own transaction that locks the
+ * rollup tables against writes (SHARE ROW EXCLUSIVE): writers wait for that
+ * day's rebuild (their rows stay buffered) instead of adding rows that the
+ * rebuild also counts, so the rollups stay exact.
+ */
+export async function rebuildRollups(db: Kysely<any>, options: RebuildRollupsOptions = {}): Promise<RebuildRollupsResult> {
+  for (const [name, value] of [['from', options.from], ['to', options.to]] as const) {
+    if (value !== undefined && !Number.isFinite(value.getTime())) throw new RangeError(`pgpulse rebuildRollups: ${name} is not a valid date`);
+  }
+  let from = options.from?.getTime();
+  let to = options.to?.getTime();
+  if (from === undefined || to === undefined) {
+    const extent = await sql<{ lo: Date | null; hi: Date | null }>`
+      select least((select min(bucket) from pgpulse.rollups), (select min(inserted_at) from pgpulse.request_logs)) as lo,
+             greatest((select max(bucket) from pgpulse.rollups), (select max(inserted_at) from pgpulse.request_logs)) as hi`.execute(db);
+    const { lo, hi } = extent.rows[0] ?? { lo: null, hi: null };
+    if (!lo || !hi) return { from: null, to: null, chunks: 0 };
+    from ??= lo.getTime();
+    to ??= hi.getTime() + 1;
+  }
+  const start = Math.floor(from / HOUR_MS) * HOUR_MS;
+  const end = Math.ceil(to / HOUR_MS) * HOUR_MS;
+  if (end <= start) throw new RangeError(`pgpulse rebuildRollups: from (${new Date(from).toISOString()}) must be before to (${new Date(to).toISOString()})`);
+  let chunks = 0;
+  for (let lo = start; lo < end; lo = Math.min(end, Math.floor(lo / DAY_MS) * DAY_MS + DAY_MS)) {
+    const hi = Math.min(end, Math.floor(lo / DAY_MS) * DAY_MS + DAY_MS);
+    await db.transaction().execute(async (trx) => {
+      await sql`lock table pgpulse.rollups, pgpulse.visitor_sketches in share row exclusive mode`.execute(trx);
+      await sql`select pgpulse.rebuild_rollups(${new Date(lo)}::timestamptz, ${new Date(hi)}::timestamptz)`.execute(trx);
+    });
+    chunks++;
+    options.onChunk?.({ from: new Date(lo), to: new Date(hi) });
+  }
+  return { from: new Date(start), to: new Date(end), chunks };
+}
