@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { DeviceType, StoredRequestLog } from '../request-log.js';
+import type { Snapshot } from './snapshot.js';
 
 /** A delivered row with the id of the transaction that inserted it. */
 export interface TxRow {
@@ -79,22 +80,47 @@ export interface CatchUpCursor {
   id: number;
 }
 
+/** A row's keys, as the catch-up reads them before fetching whole rows. */
+export interface RowKey {
+  txId: bigint;
+  id: number;
+  nodeId: string;
+}
+
 /**
- * One page of rows from transactions not visible in `watermark` (committed
- * after it was taken, or in progress then), after `cursor` in `(tx_id, id)`
- * order, so the `tx_id` index serves it however large the table is. Start
- * with `{ txId: xmin of watermark, id: 0 }`.
+ * One page of the keys of committed rows from transactions not visible in
+ * `watermark`, after `cursor` in `(tx_id, id)` order (start with
+ * `{ txId: '0', id: 0 }`). Such a transaction is either at or above the
+ * watermark's xmax or in its in-progress list, so two `tx_id` index ranges
+ * serve it, however long a transaction holds the watermark's xmin back.
+ * With `upTo`, only transactions visible in that snapshot.
  */
-export async function fetchCatchUpPage(pool: pg.Pool, watermark: string, cursor: CatchUpCursor, limit: number): Promise<TxRow[]> {
-  const result = await pool.query<DbRow>(
-    `select ${COLUMNS} from pgpulse.request_logs
-      where tx_id >= $2::xid8
-        and (tx_id, id) > ($2::xid8, $3::int8)
-        and not pg_visible_in_snapshot(tx_id, $1::pg_snapshot)
-      order by tx_id, id
-      limit $4`,
-    [watermark, cursor.txId, cursor.id, limit],
+export async function fetchCatchUpKeys(
+  pool: pg.Pool,
+  watermark: Snapshot,
+  upTo: Snapshot | undefined,
+  cursor: CatchUpCursor,
+  limit: number,
+): Promise<RowKey[]> {
+  const result = await pool.query<{ tx_id: string; id: string; node_id: string }>(
+    `select tx_id::text as tx_id, id, node_id from (
+        select tx_id, id, node_id from pgpulse.request_logs
+         where tx_id = any($1::xid8[]) and (tx_id, id) > ($3::xid8, $4::int8)
+        union all
+        select tx_id, id, node_id from pgpulse.request_logs
+         where tx_id >= $2::xid8 and (tx_id, id) > ($3::xid8, $4::int8)
+      ) k
+      where $6::pg_snapshot is null or pg_visible_in_snapshot(k.tx_id, $6::pg_snapshot)
+      order by k.tx_id, k.id
+      limit $5`,
+    [[...watermark.xip].map(String), watermark.xmax.toString(), cursor.txId, cursor.id, limit, upTo?.text ?? null],
   );
+  return result.rows.map((r) => ({ txId: BigInt(r.tx_id), id: Number(r.id), nodeId: r.node_id }));
+}
+
+/** Whole rows by id, by id. */
+export async function fetchByIds(pool: pg.Pool, ids: readonly number[]): Promise<TxRow[]> {
+  const result = await pool.query<DbRow>(`select ${COLUMNS} from pgpulse.request_logs where id = any($1::int8[]) order by id`, [ids]);
   return result.rows.map(toTxRow);
 }
 

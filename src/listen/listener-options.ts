@@ -27,12 +27,17 @@ export interface ListenerOptions {
    */
   since?: Date;
   /**
-   * Interval between heartbeats on the LISTEN connection, in milliseconds. Each
-   * heartbeat checks the connection and advances the catch-up watermark (which
-   * also bounds the dedupe memory). Default 2,000 ms.
+   * Interval of the heartbeat, in milliseconds. Each heartbeat runs a catch-up
+   * (rows committed without a notification reach subscribers within about
+   * this long, see the README) and pg-listen checks the LISTEN connection at
+   * the same interval. Default 1,000 ms (so the bound is about 2 s).
    */
   heartbeatIntervalMs?: number;
-  /** A heartbeat not answered within this many milliseconds counts as a dropped connection. Default 10,000 ms. */
+  /**
+   * A query on the LISTEN connection (its periodic check, a LISTEN) not
+   * answered within this many milliseconds counts as a lost connection, which
+   * is then replaced. Default 10,000 ms.
+   */
   heartbeatTimeoutMs?: number;
   /** First delay before reconnecting, in milliseconds; doubles per failed attempt (with ±25% jitter). Default 100 ms. */
   minReconnectDelayMs?: number;
@@ -72,7 +77,7 @@ export const listenerOptionsSchema = z
     pubsub: z.instanceof(PubSub).optional(),
     nodeId: z.string().min(1).optional(),
     since: z.date().optional(),
-    heartbeatIntervalMs: positiveMs.default(2_000),
+    heartbeatIntervalMs: positiveMs.default(1_000),
     heartbeatTimeoutMs: positiveMs.default(10_000),
     minReconnectDelayMs: positiveMs.default(100),
     maxReconnectDelayMs: positiveMs.default(5_000),

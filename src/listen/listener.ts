@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -6,11 +5,12 @@ import { decodeBridgeMessage, fromRowTuple, type BridgeMessage } from '../bridge
 import { PubSub } from '../pubsub.js';
 import type { StoredRequestLog } from '../request-log.js';
 import { DeliveredRows } from './delivered-rows.js';
-import { fetchBackfillPage, fetchByIdRanges, fetchByTx, fetchCatchUpPage, type TxRow } from './fetch-rows.js';
-import { ListenConnection } from './listen-connection.js';
+import { fetchBackfillPage, fetchByIdRanges, fetchByIds, fetchByTx, fetchCatchUpKeys, type TxRow } from './fetch-rows.js';
 import { resolveListenerOptions, type ListenerOptions, type ResolvedListenerOptions } from './listener-options.js';
+import { PgListenTransport } from './pg-listen-transport.js';
 import { SerialQueue } from './serial-queue.js';
-import { isVisibleInSnapshot, type Snapshot } from './snapshot.js';
+import { isVisibleInSnapshot, parseSnapshot, type Snapshot } from './snapshot.js';
+import type { ListenTransport, ListenTransportFactory, TransportHandlers } from './transport.js';
 
 /** Counters for monitoring the bridge; every degraded mode shows up here. */
 export interface ListenerStats {
@@ -20,8 +20,13 @@ export interface ListenerStats {
   delivered: number;
   /** Rows fetched from Postgres because a message carried ids, not rows. */
   fetched: number;
-  /** Rows delivered by catch-up after a reconnect (committed while disconnected). */
+  /**
+   * Rows delivered by catch-up, i.e. without their notification: committed
+   * while disconnected, or whose NOTIFY was skipped or failed, or is late.
+   */
   caughtUp: number;
+  /** The part of `caughtUp` found by the periodic catch-up (each heartbeat), not by the one after a reconnect. */
+  caughtUpPeriodic: number;
   /** Rows delivered by the `since` backfill. */
   backfilled: number;
   /** Rows seen again (redelivered notification or overlap with catch-up) and skipped. */
@@ -36,7 +41,7 @@ export interface ListenerStats {
   disconnects: number;
   /** Times it was re-established. */
   reconnects: number;
-  /** Heartbeats answered. */
+  /** Periodic catch-ups completed (one per heartbeat). */
   heartbeats: number;
   /** Row ids currently held for dedupe (bounded by the watermark, see `maxTrackedRows`). */
   tracked: number;
@@ -48,14 +53,21 @@ export interface ListenerStats {
 export const listenerPhases = ['connect', 'heartbeat', 'fetch', 'catch_up', 'backfill', 'pool', 'deliver'] as const;
 export type ListenerPhase = (typeof listenerPhases)[number];
 
+/** Why a catch-up ran. */
+export type CatchUpReason = 'reconnect' | 'periodic';
+
 /** Events a Listener emits. There is deliberately no `error` event: nothing here can crash an app. */
 export interface ListenerEvents {
   /** The LISTEN connection was lost; reconnecting (forever) starts now. */
   disconnected: [info: { error: Error }];
   /** LISTEN is active again after `attempts` tries; catch-up is queued. */
   reconnected: [info: { attempts: number; downMs: number }];
-  /** Rows committed while disconnected were delivered. */
-  caughtUp: [info: { rows: number; durationMs: number }];
+  /**
+   * A catch-up delivered rows that had no notification. `reason` `reconnect`:
+   * after a reconnect (emitted even with 0 rows); `periodic`: the heartbeat's
+   * catch-up (emitted only when it found rows, e.g. when NOTIFY was skipped).
+   */
+  caughtUp: [info: { rows: number; durationMs: number; reason: CatchUpReason }];
   /** A payload was not a pgpulse message; `payload` is its first 200 characters. */
   malformed: [info: { payload: string; error: Error }];
   /** Something failed and is being retried (`retryInMs`) or was skipped. */
@@ -65,17 +77,17 @@ export interface ListenerEvents {
 /**
  * Receives the NOTIFY bridge on a dedicated connection and publishes every
  * committed row exactly once on a local PubSub, including rows committed while
- * the connection was down.
+ * the connection was down and rows whose notification never came.
  *
- * Exactly-once rests on a watermark: a `pg_snapshot` such that every row of a
- * transaction visible in it has been delivered. Notifications of transactions
- * visible in the watermark are skipped; the others are delivered and their row
- * ids remembered until the watermark covers them. Heartbeats take a fresh
- * snapshot together with a NOTIFY to a private barrier channel; when that
- * barrier arrives, every notification of a transaction visible in the snapshot
- * has arrived before it, so the watermark advances. After a reconnect, LISTEN
- * is re-established first, then rows of transactions not visible in the
- * watermark are queried (catch-up) before the watermark moves on.
+ * NOTIFY is only a latency hint. Completeness rests on a watermark: a
+ * `pg_snapshot` such that every row of a transaction visible in it has been
+ * delivered. Each heartbeat (and each reconnect) runs a catch-up: take a
+ * fresh snapshot, deliver the rows of committed transactions the watermark
+ * does not cover, adopt the snapshot as the new watermark. Notifications of
+ * transactions visible in the watermark are skipped; the others are delivered
+ * at once and their row ids remembered until the watermark covers them, so
+ * the catch-up does not deliver them again. A row committed without a
+ * notification is therefore delivered within about one `heartbeatIntervalMs`.
  */
 export class Listener extends EventEmitter<ListenerEvents> implements AsyncDisposable {
   /** Where delivered rows are published. */
@@ -85,6 +97,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     delivered: 0,
     fetched: 0,
     caughtUp: 0,
+    caughtUpPeriodic: 0,
     backfilled: 0,
     duplicatesSkipped: 0,
     ownOrigin: 0,
@@ -96,23 +109,27 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
   };
   private readonly options: ResolvedListenerOptions;
   private readonly pool: pg.Pool;
-  private readonly barrierChannel = `pgpulse_barrier_${randomBytes(8).toString('hex')}`;
   private readonly queue = new SerialQueue((error) => this.report('deliver', error));
   private readonly deliveredRows = new DeliveredRows();
   private readonly abort = new AbortController();
-  private readonly barriers = new Map<string, Promise<Snapshot | undefined>>();
-  private connection: ListenConnection | undefined;
+  private readonly transport: ListenTransport;
   private watermark: Snapshot | undefined;
+  /** Snapshot of the previous heartbeat: the next periodic catch-up covers it. */
+  private previousSnapshot: Snapshot | undefined;
   private openGate!: () => void;
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private heartbeatInFlight = false;
+  private catchUpQueued = false;
   private earlyHeartbeatPending = false;
-  private barrierSeq = 0;
+  private connected = false;
   private starting: Promise<void> | undefined;
-  private reconnecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
 
-  constructor(options: ListenerOptions) {
+  /**
+   * @param transport how notifications arrive; default LISTEN through
+   * pg-listen on `listenConnectionString` (a logical-replication transport can
+   * be passed instead).
+   */
+  constructor(options: ListenerOptions, transport?: ListenTransportFactory) {
     super();
     this.options = resolveListenerOptions(options);
     this.pubsub = this.options.pubsub ?? new PubSub();
@@ -124,6 +141,13 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
       query_timeout: this.options.queryTimeoutMs,
     });
     this.pool.on('error', (error) => this.report('pool', error));
+    const handlers: TransportHandlers = {
+      onNotification: (channel, payload) => this.onNotification(channel, payload),
+      onDisconnect: (error) => this.onDisconnect(error),
+      onReconnectFailed: (error) => this.report('connect', error),
+      onReconnect: (info) => this.onReconnect(info),
+    };
+    this.transport = transport ? transport(handlers) : this.defaultTransport(handlers);
     // Nothing is processed before the first watermark exists.
     const gate = new Promise<void>((resolve) => (this.openGate = resolve));
     this.queue.push(() => gate);
@@ -160,10 +184,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
       clearTimeout(this.heartbeatTimer);
       this.openGate();
       await this.starting?.catch(() => {});
-      const connection = this.connection;
-      this.connection = undefined;
-      await connection?.close();
-      await this.reconnecting;
+      await this.transport.close();
       await this.queue.idle();
       await this.pool.end();
     })();
@@ -174,79 +195,59 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     return this.close();
   }
 
+  private defaultTransport(handlers: TransportHandlers): ListenTransport {
+    const o = this.options;
+    return new PgListenTransport(
+      {
+        connectionString: o.listenConnectionString,
+        applicationName: o.applicationName,
+        connectTimeoutMs: o.connectTimeoutMs,
+        checkIntervalMs: o.heartbeatIntervalMs,
+        checkTimeoutMs: o.heartbeatTimeoutMs,
+        retryDelayMs: (attempt) => this.backoff(attempt),
+        channels: [o.channel],
+      },
+      handlers,
+    );
+  }
+
   private async firstConnect(): Promise<void> {
-    let opened: { connection: ListenConnection; snapshot: Snapshot };
     try {
-      opened = await this.open();
+      await this.transport.connect();
+      if (this.abort.signal.aborted) throw new Error('closed while connecting');
+      // Taken once notifications flow: every transaction not visible in it is notified (or caught up).
+      this.watermark = await this.snapshot();
     } catch (error) {
+      await this.transport.close();
       throw new Error(`pgpulse listener: cannot LISTEN on channel "${this.options.channel}": ${(error as Error).message}`, { cause: error });
     }
-    this.watermark = opened.snapshot;
+    this.connected = true;
     const since = this.options.since;
-    if (since) this.queue.push(() => this.backfill(opened.snapshot, since));
+    const first = this.watermark;
+    if (since) this.queue.push(() => this.backfill(first, since));
     this.openGate();
-    this.adopt(opened.connection);
-  }
-
-  private async open(): Promise<{ connection: ListenConnection; snapshot: Snapshot }> {
-    let connection: ListenConnection | undefined;
-    const opened = await ListenConnection.open({
-      connectionString: this.options.listenConnectionString,
-      applicationName: this.options.applicationName,
-      connectTimeoutMs: this.options.connectTimeoutMs,
-      channels: [this.options.channel, this.barrierChannel],
-      onNotification: (channel, payload) => this.onNotification(channel, payload),
-      onLost: (error) => {
-        if (connection) this.onLost(connection, error);
-      },
-    });
-    connection = opened.connection;
-    if (this.abort.signal.aborted) {
-      await connection.close();
-      throw new Error('pgpulse listener: closed while connecting');
-    }
-    return opened;
-  }
-
-  private adopt(connection: ListenConnection): void {
-    this.connection = connection;
     this.scheduleHeartbeat();
-    if (connection.isLost) this.onLost(connection, new Error('pgpulse listener: the LISTEN connection broke right after LISTEN'));
   }
 
-  private onLost(connection: ListenConnection, error: Error): void {
-    if (connection !== this.connection) return;
-    this.connection = undefined;
-    this.barriers.clear();
-    this.earlyHeartbeatPending = false;
-    clearTimeout(this.heartbeatTimer);
-    if (this.abort.signal.aborted) return;
+  private onDisconnect(error: Error): void {
+    if (this.abort.signal.aborted || !this.connected) return;
+    this.connected = false;
     this.counters.disconnects++;
     this.emit('disconnected', { error });
-    if (this.reconnecting) return;
-    const loop: Promise<void> = this.reconnect().finally(() => {
-      if (this.reconnecting === loop) this.reconnecting = undefined;
-    });
-    this.reconnecting = loop;
   }
 
-  private async reconnect(): Promise<void> {
-    const downSince = Date.now();
-    for (let attempt = 1; !this.abort.signal.aborted; attempt++) {
-      if (!(await this.pause(this.backoff(attempt)))) return;
-      try {
-        const { connection, snapshot } = await this.open();
-        this.counters.reconnects++;
-        this.queue.push(() => this.catchUp(snapshot));
-        this.emit('reconnected', { attempts: attempt, downMs: Date.now() - downSince });
-        this.reconnecting = undefined;
-        this.adopt(connection);
-        return;
-      } catch (error) {
-        if (this.abort.signal.aborted) return;
-        this.report('connect', error, this.backoff(attempt + 1));
-      }
-    }
+  private onReconnect(info: { attempts: number; downMs: number }): void {
+    if (this.abort.signal.aborted) return;
+    this.connected = true;
+    this.counters.reconnects++;
+    this.queue.push(() => this.catchUp('reconnect'));
+    this.emit('reconnected', info);
+  }
+
+  /** `pg_current_snapshot()` on the query pool. */
+  private async snapshot(): Promise<Snapshot> {
+    const result = await this.pool.query<{ snapshot: string }>('select pg_current_snapshot()::text as snapshot');
+    return parseSnapshot(result.rows[0]!.snapshot);
   }
 
   private backoff(attempt: number): number {
@@ -265,10 +266,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
   }
 
   private onNotification(channel: string, payload: string): void {
-    if (channel === this.barrierChannel) {
-      this.onBarrier(payload);
-      return;
-    }
+    if (channel !== this.options.channel) return;
     this.counters.notifications++;
     let message: BridgeMessage;
     try {
@@ -321,24 +319,50 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     return true;
   }
 
-  /** Delivers rows of transactions the watermark does not cover, then adopts `snapshot` (taken after the new LISTEN). */
-  private async catchUp(snapshot: Snapshot): Promise<void> {
+  /**
+   * Delivers the committed rows of transactions the watermark does not cover
+   * and that were not delivered yet, then moves the watermark. Reads keys
+   * first, so rows that came by notification are not fetched again. A
+   * failure leaves the watermark where it was: the next heartbeat tries again
+   * and nothing is lost.
+   *
+   * After a reconnect it covers everything committed so far (the snapshot
+   * taken before reading becomes the watermark). The periodic one lags by one
+   * heartbeat: it covers only transactions visible in the snapshot taken at
+   * the previous heartbeat, so their notifications had a whole interval to
+   * arrive and the catch-up does not race them; a row committed without a
+   * notification is delivered within about two heartbeat intervals.
+   */
+  private async catchUp(reason: CatchUpReason): Promise<void> {
     const watermark = this.watermark;
-    if (!watermark) return;
+    if (!watermark || this.abort.signal.aborted) return;
     const started = performance.now();
-    let cursor = { txId: watermark.xmin.toString(), id: 0 };
     let rows = 0;
-    for (;;) {
-      const page = await this.retrying('catch_up', () => fetchCatchUpPage(this.pool, watermark.text, cursor, this.options.catchUpPageSize));
-      if (!page) return;
-      rows += this.deliverAll(page);
-      const last = page.at(-1);
-      if (!last || page.length < this.options.catchUpPageSize) break;
-      cursor = { txId: last.txId.toString(), id: last.row.id };
+    try {
+      const snapshot = await this.snapshot();
+      const upTo = reason === 'periodic' ? this.previousSnapshot : snapshot;
+      if (reason === 'periodic') this.previousSnapshot = snapshot;
+      if (upTo && upTo.text !== watermark.text) {
+        let cursor = { txId: '0', id: 0 };
+        for (;;) {
+          const keys = await fetchCatchUpKeys(this.pool, watermark, reason === 'periodic' ? upTo : undefined, cursor, this.options.catchUpPageSize);
+          const missing = keys.filter((k) => !this.deliveredRows.has(k.txId, k.id) && (this.options.nodeId === undefined || k.nodeId !== this.options.nodeId));
+          if (missing.length > 0) rows += this.deliverAll(await fetchByIds(this.pool, missing.map((k) => k.id)));
+          const last = keys.at(-1);
+          if (!last || keys.length < this.options.catchUpPageSize) break;
+          cursor = { txId: last.txId.toString(), id: last.id };
+        }
+        this.advance(upTo);
+      }
+      if (reason === 'periodic') this.counters.heartbeats++;
+    } catch (error) {
+      this.report('catch_up', error, this.options.heartbeatIntervalMs);
+      return;
+    } finally {
+      this.counters.caughtUp += rows;
+      if (reason === 'periodic') this.counters.caughtUpPeriodic += rows;
     }
-    this.counters.caughtUp += rows;
-    this.advance(snapshot);
-    this.emit('caughtUp', { rows, durationMs: performance.now() - started });
+    if (reason === 'reconnect' || rows > 0) this.emit('caughtUp', { rows, durationMs: performance.now() - started, reason });
   }
 
   /** `since` option: rows inserted since then by transactions visible in the first snapshot. */
@@ -370,51 +394,27 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     this.earlyHeartbeatPending = false;
   }
 
+  /** Queues a periodic catch-up every `heartbeatIntervalMs` (sooner when the dedupe set is large). */
   private scheduleHeartbeat(delayMs: number = this.options.heartbeatIntervalMs): void {
     if (this.abort.signal.aborted) return;
     clearTimeout(this.heartbeatTimer);
-    this.heartbeatTimer = setTimeout(() => void this.heartbeat(), delayMs);
+    this.heartbeatTimer = setTimeout(() => this.heartbeat(), delayMs);
     this.heartbeatTimer.unref();
   }
 
-  private async heartbeat(): Promise<void> {
-    const connection = this.connection;
-    if (!connection) return;
-    if (this.heartbeatInFlight) {
+  private heartbeat(): void {
+    if (this.catchUpQueued) {
       this.scheduleHeartbeat();
       return;
     }
-    this.heartbeatInFlight = true;
-    const token = String(++this.barrierSeq);
-    const timeoutMs = this.options.heartbeatTimeoutMs;
-    const timer = setTimeout(() => connection.abandon(new Error(`pgpulse listener: heartbeat not answered within ${timeoutMs} ms`)), timeoutMs);
-    timer.unref();
-    const pending = connection.snapshotWithBarrier(this.barrierChannel, token);
-    // Registered before the barrier notification can arrive (it precedes the query's completion).
-    this.barriers.set(
-      token,
-      pending.catch(() => undefined),
-    );
-    try {
-      await pending;
-      this.counters.heartbeats++;
-    } catch (error) {
-      this.barriers.delete(token);
-      if (!connection.isLost) this.report('heartbeat', error);
-    } finally {
-      clearTimeout(timer);
-      this.heartbeatInFlight = false;
-      if (connection === this.connection) this.scheduleHeartbeat();
-    }
-  }
-
-  private onBarrier(token: string): void {
-    const pending = this.barriers.get(token);
-    if (!pending) return;
-    this.barriers.delete(token);
+    this.catchUpQueued = true;
     this.queue.push(async () => {
-      const snapshot = await pending;
-      if (snapshot) this.advance(snapshot);
+      try {
+        await this.catchUp('periodic');
+      } finally {
+        this.catchUpQueued = false;
+        this.scheduleHeartbeat();
+      }
     });
   }
 

@@ -1,12 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql, type Kysely } from 'kysely';
-import { DEFAULT_CHANNEL, encodeBridgeMessage } from '../bridge/message.js';
+import type { Kysely } from 'kysely';
+import { createNotifyStep, resolveNotifyOptions, type NotifyCounters, type NotifyOptions, type NotifyReport, type NotifySkipReason } from '../bridge/notify-step.js';
 import type { PulseDatabase } from '../database.js';
-import type { RequestLog, StoredRequestLog } from '../request-log.js';
+import type { RequestLog } from '../request-log.js';
 import { preferredShard } from '../rollups/rollup-shard.js';
 import { writeRollups } from '../rollups/write-rollups.js';
+import type { AfterCommitStep, BatchContext, BatchStep, TransactionStep } from './batch-step.js';
 import { insertBatch, insertBatchReturning } from './insert-batch.js';
 import { describeError, isDataError } from './transient-error.js';
 
@@ -30,10 +30,12 @@ export interface WriterOptions {
   /** How long `close()` keeps retrying before it gives up on buffered rows (counted as dropped). Default 10,000 ms. */
   closeTimeoutMs?: number;
   /**
-   * NOTIFY bridge: when set, every committed batch sends one `pg_notify` in the
-   * insert's transaction. `true` uses channel `pgpulse_requests`. Default off.
+   * NOTIFY bridge: when set, every committed batch is followed by one
+   * `pg_notify` (after the commit, as its own statement, so a full NOTIFY
+   * queue never costs a row). `true` uses channel `pgpulse_requests`; see
+   * {@link NotifyOptions} for `channel`, `maxQueueUsage` and `pauseMs`. Default off.
    */
-  notify?: boolean | { channel?: string };
+  notify?: boolean | NotifyOptions;
   /**
    * Maintain the per-minute and per-hour rollups the dashboard reads for long
    * ranges, in the insert's transaction. Default true.
@@ -43,7 +45,7 @@ export interface WriterOptions {
   nodeId: string;
 }
 
-export interface WriterStats {
+export interface WriterStats extends NotifyCounters {
   /** Rows committed. */
   written: number;
   /** Batches committed. */
@@ -56,8 +58,6 @@ export interface WriterStats {
   retries: number;
   /** Rows currently buffered or in flight. */
   pending: number;
-  /** NOTIFY messages sent. */
-  notifications: number;
 }
 
 /** Why rows were dropped: buffer at `maxBufferedRows`, added after `close()`, or still unwritten when close timed out. */
@@ -74,6 +74,14 @@ export interface WriterEvents {
   drop: [info: { count: number; reason: DropReason }];
   /** Postgres refused one row as invalid; it is not retried. */
   rejected: [info: { row: RequestLog; error: Error }];
+  /** The NOTIFY after a commit failed (e.g. the NOTIFY queue is full); the rows are committed, listeners find them by catch-up. */
+  notifyFailed: [info: { error: Error; rows: number }];
+  /** Notifications pause for `pauseMs`: the queue usage seen reached `maxQueueUsage`, or a NOTIFY failed. */
+  notifyPaused: [info: { reason: NotifySkipReason; queueUsage: number; pauseMs: number }];
+  /** A batch was committed without a notification because notifications are paused. */
+  notifySkipped: [info: { rows: number; reason: NotifySkipReason; queueUsage: number }];
+  /** An after-commit step threw (a bug: steps report their own failures); the rows are committed. */
+  stepError: [info: { step: string; error: Error }];
 }
 
 /**
@@ -81,7 +89,18 @@ export interface WriterEvents {
  * with retry and bounded memory while Postgres is unavailable.
  */
 export class Writer extends EventEmitter<WriterEvents> {
-  readonly stats: WriterStats = { written: 0, batches: 0, dropped: 0, rejected: 0, retries: 0, pending: 0, notifications: 0 };
+  readonly stats: WriterStats = {
+    written: 0,
+    batches: 0,
+    dropped: 0,
+    rejected: 0,
+    retries: 0,
+    pending: 0,
+    notifications: 0,
+    notificationsSkipped: 0,
+    notificationsFailed: 0,
+    notifyQueueUsage: -1,
+  };
   private buffer: RequestLog[] = [];
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -96,8 +115,11 @@ export class Writer extends EventEmitter<WriterEvents> {
   private readonly minBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly closeTimeoutMs: number;
-  private readonly channel: string | undefined;
-  private readonly rollups: boolean;
+  /** Run in the insert's transaction, in order, after the insert. */
+  private readonly transactionSteps: readonly TransactionStep[];
+  /** Run in order once the batch committed. */
+  private readonly afterCommitSteps: readonly AfterCommitStep[];
+  private readonly needsInserted: boolean;
   private readonly flushWaiters: { until: number; resolve: () => void }[] = [];
   private accepted = 0;
   private settled = 0;
@@ -116,9 +138,40 @@ export class Writer extends EventEmitter<WriterEvents> {
     this.minBackoffMs = positive(options.minBackoffMs ?? 100, 'minBackoffMs');
     this.maxBackoffMs = positive(options.maxBackoffMs ?? 5_000, 'maxBackoffMs');
     this.closeTimeoutMs = nonNegative(options.closeTimeoutMs ?? 10_000, 'closeTimeoutMs');
-    this.rollups = options.rollups ?? true;
-    const notify = options.notify;
-    this.channel = notify ? (typeof notify === 'object' && notify.channel ? notify.channel : DEFAULT_CHANNEL) : undefined;
+    const steps = this.buildSteps();
+    this.transactionSteps = steps.filter((s): s is TransactionStep => s.phase === 'transaction');
+    this.afterCommitSteps = steps.filter((s): s is AfterCommitStep => s.phase === 'after_commit');
+    this.needsInserted = steps.some((s) => s.needsInserted);
+  }
+
+  /** The ordered steps after the insert: rollups (in the transaction), then the bridge's notify (after commit). */
+  private buildSteps(): BatchStep[] {
+    const steps: BatchStep[] = [];
+    if (this.options.rollups ?? true) {
+      const nodeId = this.options.nodeId;
+      steps.push({
+        name: 'rollups',
+        phase: 'transaction',
+        run: async (trx, { rows, slot }) => {
+          await writeRollups(trx, rows, preferredShard(nodeId, slot));
+        },
+      });
+    }
+    const notify = resolveNotifyOptions(this.options.notify);
+    if (notify) {
+      steps.push(createNotifyStep({ ...notify, nodeId: this.options.nodeId, counters: this.stats, report: (report) => this.onNotifyReport(report) }));
+    }
+    return steps;
+  }
+
+  private onNotifyReport(report: NotifyReport): void {
+    if (report.type === 'failed') {
+      if (this.listenerCount('notifyFailed') > 0) this.emit('notifyFailed', { error: report.error, rows: report.rows });
+    } else if (report.type === 'paused') {
+      if (this.listenerCount('notifyPaused') > 0) this.emit('notifyPaused', { reason: report.reason, queueUsage: report.queueUsage, pauseMs: report.pauseMs });
+    } else if (this.listenerCount('notifySkipped') > 0) {
+      this.emit('notifySkipped', { rows: report.rows, reason: report.reason, queueUsage: report.queueUsage });
+    }
   }
 
   /** Queues a validated row. Never throws and never waits. */
@@ -261,33 +314,38 @@ export class Writer extends EventEmitter<WriterEvents> {
     await this.writeWithRetry(batch.slice(middle));
   }
 
+  /**
+   * Inserts the batch and runs the transaction steps in one transaction
+   * (or a lone INSERT when there are none), then the after-commit steps.
+   * Throws only before the commit, so a retry never writes a row twice.
+   */
   private async write(batch: RequestLog[]): Promise<void> {
     const started = performance.now();
-    const channel = this.channel;
-    if (channel || this.rollups) {
+    const context: BatchContext = { rows: batch, slot: 0 };
+    if (this.transactionSteps.length > 0 || this.needsInserted) {
       let slot = this.busySlots.indexOf(false);
       if (slot < 0) slot = this.busySlots.push(false) - 1;
       this.busySlots[slot] = true;
-      const shard = preferredShard(this.options.nodeId, slot);
+      context.slot = slot;
       try {
         await this.db.transaction().execute(async (trx) => {
-          if (channel) {
-            const { ids, txId } = await insertBatchReturning(trx, batch);
-            if (this.rollups) await writeRollups(trx, batch, shard);
-            const rows: StoredRequestLog[] = batch.map((row, i) => ({ ...row, id: ids[i]! }));
-            const payload = encodeBridgeMessage({ nodeId: this.options.nodeId, batchId: randomUUID(), txId, rows });
-            await sql`select pg_notify(${channel}, ${payload})`.execute(trx);
-          } else {
-            await insertBatch(trx, batch);
-            await writeRollups(trx, batch, shard);
-          }
+          if (this.needsInserted) context.inserted = await insertBatchReturning(trx, batch);
+          else await insertBatch(trx, batch);
+          for (const step of this.transactionSteps) await step.run(trx, context);
         });
       } finally {
         this.busySlots[slot] = false;
       }
-      if (channel) this.stats.notifications++;
     } else {
       await insertBatch(this.db, batch);
+    }
+    for (const step of this.afterCommitSteps) {
+      try {
+        await step.run(this.db, context);
+      } catch (error) {
+        const wrapped = new Error(`pgpulse writer: after-commit step "${step.name}" failed (the rows are committed): ${describeError(error)}`, { cause: error });
+        if (this.listenerCount('stepError') > 0) this.emit('stepError', { step: step.name, error: wrapped });
+      }
     }
     this.stats.written += batch.length;
     this.stats.batches++;
@@ -297,7 +355,7 @@ export class Writer extends EventEmitter<WriterEvents> {
 
   private drop(count: number, reason: DropReason): void {
     this.stats.dropped += count;
-        if (this.listenerCount('drop') > 0) this.emit('drop', { count, reason });
+    if (this.listenerCount('drop') > 0) this.emit('drop', { count, reason });
   }
 
   private settle(count: number): void {

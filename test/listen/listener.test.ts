@@ -117,7 +117,7 @@ describe('NOTIFY bridge listener', () => {
     const events: string[] = [];
     listener.on('disconnected', () => events.push('disconnected'));
     listener.on('reconnected', () => events.push('reconnected'));
-    listener.on('caughtUp', () => events.push('caughtUp'));
+    listener.on('caughtUp', ({ reason }) => events.push(reason === 'reconnect' ? 'caughtUp' : 'periodic'));
     let writing = true;
     const traffic = (async () => {
       for (let i = 0; writing; i++) {

@@ -138,7 +138,7 @@ describe('listener through outages', () => {
       await sleep(300);
       await stop();
       await exactlyOnce(sql, rows, listener, `path like '/drop/%'`);
-      expect(lost).toEqual([expect.stringMatching(/heartbeat not answered within 500 ms/)]);
+      expect(lost).toEqual([expect.stringMatching(/did not answer the connection check within 500 ms/)]);
       expect(listener.stats.caughtUp).toBeGreaterThan(0);
     } finally {
       await listener.close();

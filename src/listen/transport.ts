@@ -1,0 +1,28 @@
+/**
+ * How a listener receives notifications of committed batches. The listener's
+ * exactly-once logic (snapshot watermark, catch-up) does not depend on the
+ * transport: a transport only has to deliver most notifications quickly and
+ * say when it lost and regained its stream. NOTIFY/LISTEN (pg-listen) is one;
+ * a logical-replication transport can slot in next to it.
+ */
+export interface ListenTransport {
+  /** Connects and starts listening; resolves once notifications flow. Rejects when this first attempt fails. */
+  connect(): Promise<void>;
+  /** Stops for good and releases every connection, including one being re-established. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** What a transport reports to the listener. */
+export interface TransportHandlers {
+  /** One notification (channel and raw payload). */
+  onNotification(channel: string, payload: string): void;
+  /** The stream was lost after `connect()` resolved; the transport reconnects by itself, forever. */
+  onDisconnect(error: Error): void;
+  /** A reconnect attempt failed; another follows. */
+  onReconnectFailed(error: Error, attempt: number): void;
+  /** Notifications flow again after a loss (`attempts` tries, down `downMs`). */
+  onReconnect(info: { attempts: number; downMs: number }): void;
+}
+
+/** Creates a transport for the given handlers. */
+export type ListenTransportFactory = (handlers: TransportHandlers) => ListenTransport;
