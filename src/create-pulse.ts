@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CapturedRequest } from './capture/captured-request.js';
+import type { IgnoreRequest } from './capture/ignore.js';
 import { Recorder, type CaptureOptions } from './capture/recorder.js';
-import { createNodeMiddleware, type NodeMiddleware } from './capture/node-middleware.js';
+import { createNodeMiddleware, trackResponse, type FrameworkReader, type NodeMiddleware } from './capture/node-middleware.js';
 import { Sessions } from './capture/sessions.js';
 import { VisitorIds } from './capture/visitor-ids.js';
 import { connect, type Connection, type ConnectionOptions } from './connection.js';
@@ -55,7 +57,7 @@ export class Pulse implements AsyncDisposable {
   /** Kysely instance pgpulse uses (the app's own when attached). */
   readonly db: Kysely<PulseDatabase>;
   readonly nodeId: string;
-  /** @internal shared by the framework adapters */
+  /** @internal adapters use the public capture API: {@link Pulse.track}, {@link Pulse.record}, {@link Pulse.ignores} */
   readonly recorder: Recorder;
   private readonly connection: Connection;
   private readonly visitorIds: VisitorIds;
@@ -125,7 +127,44 @@ export class Pulse implements AsyncDisposable {
    * bare node:http (`middleware(req, res)` at the top of the handler).
    */
   middleware(): NodeMiddleware {
-    return createNodeMiddleware(this.recorder);
+    return createNodeMiddleware(this.recorder, () => this.recorder.failures++);
+  }
+
+  /**
+   * Captures one request served through node:http objects (what the built-in
+   * middleware and the Fastify and Hono adapters call when the request
+   * arrives): counts the body bytes written to `res` and records the request
+   * when `res` closes (499 when the client went away first). `reader` tells
+   * pgpulse how to read the framework's route, request id and client address
+   * from `source` (default: Express/Connect, from `req`). Call at most once per
+   * response; a second call is ignored. Never throws.
+   */
+  track<Source>(req: IncomingMessage, res: ServerResponse, reader?: FrameworkReader<Source>, source?: Source, remoteAddress?: string): void {
+    try {
+      trackResponse(this.recorder, req, res, reader as FrameworkReader | undefined, source, remoteAddress ?? req.socket?.remoteAddress);
+    } catch {
+      this.recorder.failures++;
+    }
+  }
+
+  /**
+   * Whether the `ignore` rules (with the defaults unless `ignoreDefaults: false`)
+   * exclude a request (applied to every recorded request in the capture batch;
+   * adapters need not call it). Never throws (a throwing rule counts in
+   * `stats.captureFailures` and the request is recorded).
+   */
+  ignores(request: IgnoreRequest): boolean {
+    return this.recorder.ignores(request);
+  }
+
+  /**
+   * Records a finished request of any framework: queues it; the next capture
+   * batch applies the `ignore` rules, derives its RequestLog (visitor, session,
+   * device, …) and broadcasts it to subscribers and the writer. Call it once
+   * per request. Never throws.
+   */
+  record(request: CapturedRequest): void {
+    this.recorder.record(request);
   }
 
   /** Wraps a bare node:http request handler so every request is captured. */

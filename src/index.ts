@@ -13,9 +13,14 @@ export {
 } from './request-log.js';
 export { Writer, type WriterOptions, type WriterStats, type WriterEvents, type DropReason } from './writer/writer.js';
 export { migrate, pendingMigrations, migrationsDir, type MigrationResult } from './migrate.js';
-export { defaultIgnore, type CaptureOptions, type IgnoreRule } from './capture/recorder.js';
+export type { CaptureOptions } from './capture/capture-options.js';
+export { defaultIgnore, ignoreOptionsRequests, type IgnoreRule, type IgnoreRequest } from './capture/ignore.js';
+export type { CapturedRequest } from './capture/captured-request.js';
+export type { TrustProxy } from './capture/trust-proxy.js';
+export { defaultCountryHeaders } from './capture/country.js';
 export type { NodeMiddleware } from './capture/node-middleware.js';
 export { detectDeviceType } from './capture/device-type.js';
+export { userAgentInfo, type UserAgentInfo } from './capture/user-agent-info.js';
 export type { ConnectionOptions } from './connection.js';
 export type { PulseDatabase, RequestLogsTable } from './database.js';
 export {

@@ -1,57 +1,81 @@
-import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
+import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { FrameworkReader } from '../capture/node-middleware.js';
 import type { Pulse } from '../create-pulse.js';
 
-const startKey = Symbol('pgpulse.start');
-
-interface Timed {
-  /** `performance.now()` when the request started. */
-  [startKey]?: number;
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The pgpulse instance registered with `pgpulseFastify(pulse)`. */
+    pgpulse: Pulse;
+  }
 }
 
+/** Fastify versions this plugin is tested with (checked by fastify-plugin at `register`). */
+export const supportedFastifyVersions = '5.x';
+
+export interface PgpulseFastifyOptions {
+  /**
+   * What the Fastify `onClose` hook does with the pulse: `'close'` flushes and
+   * closes it, `'flush'` only flushes (when the pulse outlives this Fastify
+   * instance), `false` leaves it alone. Default `'close'`.
+   */
+  onClose?: 'close' | 'flush' | false;
+}
+
+/** Fastify's default `genReqId` (`req-1`, `req-2`, …): not unique across processes, so not stored as the request id. */
+const DEFAULT_FASTIFY_ID = /^req-[0-9a-z]+$/;
+
+/** Read in the capture batch: Fastify's route pattern, `request.id` and `request.ip` (so Fastify's `trustProxy` decides). */
+const fastifyReader: FrameworkReader<FastifyRequest> = {
+  route: (request) => request.routeOptions?.url ?? null,
+  requestId: (request) => {
+    const id = request.id as unknown;
+    if (typeof id === 'number') return String(id);
+    return typeof id === 'string' && id !== '' && !DEFAULT_FASTIFY_ID.test(id) ? id : undefined;
+  },
+  ip: (request) => {
+    try {
+      return request.ip || undefined;
+    } catch {
+      return undefined;
+    }
+  },
+};
+
 /**
- * Fastify plugin capturing every request with the route pattern Fastify
- * matched (`request.routeOptions.url`).
+ * Fastify plugin (built with fastify-plugin, so its hook applies to the whole
+ * app) capturing every request with the route pattern Fastify matched
+ * (`request.routeOptions.url`), Fastify's client address (`request.ip`, so
+ * Fastify's `trustProxy` decides) and its request id (`request.id`, so
+ * `genReqId` and `requestIdHeader` work). The response is measured where it is
+ * written, so streamed bodies and client aborts (499) are recorded like in
+ * every other adapter. Decorates the instance with `pgpulse`, and flushes and
+ * closes the pulse when Fastify closes.
  *
  * ```ts
- * app.register(pgpulseFastify(pulse));
+ * await app.register(pgpulseFastify(pulse));
  * ```
  */
-export function pgpulseFastify(pulse: Pulse): FastifyPluginCallback {
-  const recorder = pulse.recorder;
+export function pgpulseFastify(pulse: Pulse, options: PgpulseFastifyOptions = {}): FastifyPluginCallback {
+  const onClose = options.onClose ?? 'close';
+  if (onClose !== 'close' && onClose !== 'flush' && onClose !== false) {
+    throw new TypeError(`pgpulse: pgpulseFastify onClose must be 'close', 'flush' or false, got ${JSON.stringify(onClose)}`);
+  }
   const plugin: FastifyPluginCallback = (app: FastifyInstance, _options, done) => {
-    app.addHook('onRequest', (request, _reply, next) => {
-      // Only a timestamp here: ignore rules and derived fields are applied in the recorder's batch.
-      (request as unknown as Timed)[startKey] = performance.now();
+    app.decorate('pgpulse', pulse);
+    app.addHook('onRequest', (request, reply, next) => {
+      // Only timestamps and references here: ignore rules and derived fields are applied in the capture batch.
+      pulse.track(request.raw, reply.raw, fastifyReader, request);
       next();
     });
-    app.addHook('onResponse', (request, reply, next) => {
-      const start = (request as unknown as Timed)[startKey];
-      if (start !== undefined) {
-        const length = reply.getHeader('content-length');
-        const headers = request.headers;
-        recorder.record({
-          method: request.method,
-          url: request.raw.url,
-          route: request.routeOptions?.url ?? null,
-          statusCode: reply.statusCode,
-          startMs: start,
-          durationMs: performance.now() - start,
-          responseBytes: length === undefined ? null : Number(length),
-          userAgent: headers['user-agent'],
-          referer: headers.referer,
-          requestId: headers['x-request-id'],
-          forwardedFor: headers['x-forwarded-for'],
-          remoteAddress: request.socket?.remoteAddress,
-        });
-      }
-      next();
-    });
+    if (onClose !== false) {
+      app.addHook('onClose', async () => {
+        await (onClose === 'close' ? pulse.close() : pulse.flush());
+      });
+    }
     done();
   };
-  // Same as fastify-plugin: hooks apply to the whole app, not one encapsulated context.
-  (plugin as unknown as Record<symbol, unknown>)[Symbol.for('skip-override')] = true;
-  (plugin as unknown as Record<symbol, unknown>)[Symbol.for('fastify.display-name')] = 'pgpulse';
-  return plugin;
+  return fp(plugin, { name: 'pgpulse', fastify: supportedFastifyVersions });
 }
 
 export default pgpulseFastify;

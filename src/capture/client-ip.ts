@@ -1,17 +1,31 @@
+import type { IncomingMessage } from 'node:http';
+import proxyaddr from 'proxy-addr';
+import { trustNone, type TrustFunction } from './trust-proxy.js';
+
+/** Longest address kept, in characters (an IPv6 address with zone fits). */
+const MAX_IP_LENGTH = 64;
+
 /**
- * Client address of a request. With `trustProxy`, the left-most address of
- * `X-Forwarded-For` counts (set it only behind a proxy you run, otherwise
- * clients can choose their own visitor id); without, the socket's peer address.
+ * Client address of a request, with Express's semantics (the `proxy-addr`
+ * package): `X-Forwarded-For` is walked from the right, starting at the socket
+ * peer, and each hop counts only while the one before it is trusted. Entries a
+ * client forged on the left are never reached unless every proxy on the way is
+ * trusted. Without a trusted proxy, the socket peer is the client.
  */
-export function clientIp(forwardedFor: string | string[] | undefined | null, remoteAddress: string | undefined | null, trustProxy: boolean): string | null {
-  if (trustProxy && forwardedFor) {
-    const header = Array.isArray(forwardedFor) ? forwardedFor[0] : forwardedFor;
-    const first = header?.split(',')[0]?.trim();
-    if (first) return normalise(first.slice(0, 64));
-  }
-  return remoteAddress ? normalise(remoteAddress) : null;
+export function clientIp(
+  forwardedFor: string | readonly string[] | undefined | null,
+  remoteAddress: string | undefined | null,
+  trust: TrustFunction = trustNone,
+): string | null {
+  if (!remoteAddress) return null;
+  if (trust === trustNone || !forwardedFor) return normalise(remoteAddress);
+  const header = typeof forwardedFor === 'string' ? forwardedFor : forwardedFor.join(',');
+  const request = { headers: { 'x-forwarded-for': header }, connection: { remoteAddress }, socket: { remoteAddress } };
+  const address = proxyaddr(request as unknown as IncomingMessage, trust);
+  return address ? normalise(address) : normalise(remoteAddress);
 }
 
 function normalise(ip: string): string {
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  const address = ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+  return address.length > MAX_IP_LENGTH ? address.slice(0, MAX_IP_LENGTH) : address;
 }

@@ -1,22 +1,58 @@
 /**
- * Capture for Connect/Express and bare node:http. Hand-written because it is
- * the hot path of every request of the app: per request it allocates one
- * {@link TrackedResponse} (timestamps and references only), swaps `write`/`end`
- * for shared counting functions and adds one shared `close` listener. No
- * closure, `Date`, hashing, parsing or string building happens here; the
+ * Capture at the node:http level, shared by Connect/Express, bare node:http,
+ * Fastify and Hono on `@hono/node-server` (so every adapter gives the same row
+ * for the same request). Hand-written because it is the hot path of every
+ * request of the app: per request it allocates one {@link TrackedResponse}
+ * (timestamps and references only), swaps `write`/`end` for shared counting
+ * functions and adds one shared `close` listener. No closure, `Date`, hashing,
+ * parsing or string building happens here; the framework facts (route, id,
+ * proxy trust) are read through a shared {@link FrameworkReader} when the
  * recorder derives the RequestLog in a batch off the request path.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { DeferredRequest, FinishedRequest, Recorder } from './recorder.js';
+import type { CapturedRequest } from './captured-request.js';
+import type { DeferredRequest } from './recorder.js';
+import type { TrustFunction } from './trust-proxy.js';
 
 /** Connect/Express-style middleware; `next` is optional so it also wraps bare node:http handlers. */
 export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
+
+/** Where tracked requests go when their response closed. */
+export interface DeferSink {
+  defer(request: DeferredRequest): void;
+}
 
 /** Express adds these to the request; other frameworks may too. */
 interface RoutedRequest extends IncomingMessage {
   originalUrl?: string;
   baseUrl?: string;
   route?: { path?: unknown };
+  app?: { get?: (setting: string) => unknown };
+}
+
+/** What the recorder's batch knows of a tracked request when it asks the framework. */
+export interface TrackedRequestView {
+  readonly req: IncomingMessage;
+  /** `req.route.path` (Express) when the response ended, while the router still knew it. */
+  readonly routePath: unknown;
+  /** `req.baseUrl` (Express) when the response ended. */
+  readonly baseUrl: string | undefined;
+}
+
+/**
+ * How the framework around a node:http response is read, once per request, in
+ * the recorder's batch (one shared object per framework; `source` is the
+ * framework's request or context object).
+ */
+export interface FrameworkReader<Source = unknown> {
+  /** Route pattern the framework matched (`/users/:id`), or null. */
+  route(source: Source, view: TrackedRequestView): string | null | undefined;
+  /** The framework's request id, if it has one worth storing. */
+  requestId(source: Source, view: TrackedRequestView): string | undefined;
+  /** Client address the framework resolved itself (Fastify `request.ip`). */
+  ip?(source: Source, view: TrackedRequestView): string | undefined;
+  /** The framework's proxy trust for `X-Forwarded-For` (Express `trust proxy fn`); default pgpulse's `trustProxy`. */
+  trust?(source: Source, view: TrackedRequestView): TrustFunction | undefined;
 }
 
 /** Route pattern Express matched, with the router's mount path; null when none. */
@@ -29,6 +65,21 @@ function joinRoute(baseUrl: string | undefined, path: unknown): string | null {
   const pattern = typeof path === 'string' ? path : String(path);
   return (baseUrl ?? '') + pattern;
 }
+
+function idString(id: unknown): string | undefined {
+  return typeof id === 'string' && id !== '' ? id : typeof id === 'number' ? String(id) : undefined;
+}
+
+/** Express/Connect and bare node:http: `req.route`, `req.id` (request-id middlewares) and `app.set('trust proxy', …)`. */
+export const expressReader: FrameworkReader = {
+  route: (_source, view) => (view.routePath === undefined ? expressRoute(view.req as RoutedRequest) : joinRoute(view.baseUrl, view.routePath)),
+  requestId: (_source, view) => idString((view.req as { id?: unknown }).id),
+  trust: (_source, view) => {
+    const app = (view.req as RoutedRequest).app;
+    const trust = typeof app?.get === 'function' ? app.get('trust proxy fn') : undefined;
+    return typeof trust === 'function' ? (trust as TrustFunction) : undefined;
+  },
+};
 
 function byteLength(chunk: unknown, encoding: unknown): number {
   if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
@@ -50,9 +101,8 @@ type End = (...args: unknown[]) => ServerResponse;
  * `performance.now()` timestamps and references to what the batch derives the
  * log from.
  */
-class TrackedResponse implements DeferredRequest {
+class TrackedResponse implements DeferredRequest, TrackedRequestView {
   bytes = 0;
-  /** `req.route.path` and `req.baseUrl` when the response ended (while the router still knows them). */
   routePath: unknown = undefined;
   baseUrl: string | undefined = undefined;
   finishedAt = 0;
@@ -60,31 +110,34 @@ class TrackedResponse implements DeferredRequest {
   done = false;
 
   constructor(
-    readonly recorder: Recorder,
+    readonly sink: DeferSink,
     readonly req: RoutedRequest,
     readonly url: string | undefined,
     readonly remoteAddress: string | undefined,
     readonly startMs: number,
     readonly write: Write,
     readonly end: End,
+    readonly reader: FrameworkReader,
+    readonly source: unknown,
   ) {}
 
-  toFinishedRequest(): FinishedRequest {
+  toCapturedRequest(): CapturedRequest {
     const req = this.req;
-    const headers = req.headers;
+    const reader = this.reader;
     return {
       method: req.method,
       url: this.url,
-      route: this.routePath === undefined ? expressRoute(req) : joinRoute(this.baseUrl, this.routePath),
+      route: reader.route(this.source, this),
       statusCode: this.statusCode,
       startMs: this.startMs,
       durationMs: this.finishedAt - this.startMs,
-      responseBytes: this.bytes,
-      userAgent: headers['user-agent'],
-      referer: headers.referer ?? headers.referrer,
-      requestId: headers['x-request-id'],
-      forwardedFor: headers['x-forwarded-for'],
+      // A HEAD response carries no body, whatever the handler wrote.
+      responseBytes: req.method === 'HEAD' ? 0 : this.bytes,
+      headers: req.headers,
       remoteAddress: this.remoteAddress,
+      trust: reader.trust?.(this.source, this),
+      ip: reader.ip?.(this.source, this),
+      requestId: reader.requestId(this.source, this),
     };
   }
 }
@@ -116,31 +169,52 @@ function onClose(this: TrackedServerResponse): void {
   state.done = true;
   state.finishedAt = performance.now();
   state.statusCode = this.writableFinished ? this.statusCode : 499;
-  state.recorder.defer(state);
+  state.sink.defer(state);
 }
 
 /**
  * Measures one request: start time from `performance.now()`, body bytes by
  * counting writes, route when the response ends, and hands it to the recorder
  * once the response closed (finished, or status 499 when the client went away
- * first). Adds no awaited work to the request.
+ * first). Adds no awaited work to the request. `reader` and `source` tell the
+ * batch how to read the framework (default Express/Connect); `remoteAddress`
+ * defaults to the socket's peer, read now because a destroyed socket no longer
+ * reports it.
  */
-export function trackResponse(recorder: Recorder, req: RoutedRequest, res: ServerResponse): void {
+export function trackResponse(
+  sink: DeferSink,
+  req: IncomingMessage,
+  res: ServerResponse,
+  reader: FrameworkReader = expressReader,
+  source?: unknown,
+  remoteAddress: string | undefined = req.socket?.remoteAddress,
+): void {
   const response = res as TrackedServerResponse;
   if (response[tracked]) return; // mounted twice
-  response[tracked] = new TrackedResponse(recorder, req, req.originalUrl ?? req.url, req.socket?.remoteAddress, performance.now(), res.write as Write, res.end as End);
+  const routed = req as RoutedRequest;
+  response[tracked] = new TrackedResponse(
+    sink,
+    routed,
+    routed.originalUrl ?? req.url,
+    remoteAddress,
+    performance.now(),
+    res.write as Write,
+    res.end as End,
+    reader as FrameworkReader,
+    source,
+  );
   res.write = countingWrite as ServerResponse['write'];
   res.end = countingEnd as ServerResponse['end'];
   res.on('close', onClose);
 }
 
-/** Builds the middleware for a recorder. */
-export function createNodeMiddleware(recorder: Recorder): NodeMiddleware {
+/** Builds the node:http/Express middleware. */
+export function createNodeMiddleware(sink: DeferSink, onFailure: () => void = () => undefined): NodeMiddleware {
   return (req, res, next) => {
     try {
-      trackResponse(recorder, req, res);
+      trackResponse(sink, req, res);
     } catch {
-      recorder.failures++;
+      onFailure();
     }
     next?.();
   };

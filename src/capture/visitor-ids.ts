@@ -1,16 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { PulseDatabase } from '../database.js';
+import { utcDay, utcDayNumber } from '../shared/time.js';
 
 /** Visitor ids remembered per day, to hash each visitor once. */
 const MEMO_SIZE = 50_000;
 /** Pairs with longer keys (huge user agents) are hashed every time, keeping the memo small. */
 const MEMO_MAX_KEY_LENGTH = 640;
-
-/** UTC calendar day, `YYYY-MM-DD`. */
-export function utcDay(date: Date = new Date()): string {
-  return date.toISOString().slice(0, 10);
-}
 
 /**
  * Hashes IP + user agent with a salt that changes every UTC day, so a visitor
@@ -31,13 +27,14 @@ export class VisitorIds {
 
   constructor(private readonly db: Kysely<PulseDatabase> | undefined) {}
 
-  /** Visitor id for the pair, or null without an IP. */
-  hash(ip: string | null, userAgent: string | null, now: Date = new Date()): string | null {
+  /** Visitor id for the pair at `now` (a Date or epoch ms), or null without an IP. */
+  hash(ip: string | null, userAgent: string | null, now: Date | number = Date.now()): string | null {
     if (!ip) return null;
-    const dayNumber = Math.floor(now.getTime() / 86_400_000);
+    const nowMs = typeof now === 'number' ? now : now.getTime();
+    const dayNumber = utcDayNumber(nowMs);
     if (dayNumber !== this.memoDay) {
       this.memoDay = dayNumber;
-      this.memoDayString = utcDay(now);
+      this.memoDayString = utcDay(nowMs);
       this.memo.clear();
     }
     const day = this.memoDayString;

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { utcDay } from '../capture/visitor-ids.js';
+import { utcDay } from '../shared/time.js';
 
 export interface PartitionMaintenanceOptions {
   /** Daily partitions created ahead of today (UTC). Default 3 days. */

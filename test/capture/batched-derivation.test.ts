@@ -73,10 +73,7 @@ describe('capture derives logs in batches off the request path', () => {
       startMs: start,
       durationMs: 1.5,
       responseBytes: 3,
-      userAgent: undefined,
-      referer: undefined,
-      requestId: 'queued-1',
-      forwardedFor: undefined,
+      headers: { 'x-request-id': 'queued-1' },
       remoteAddress: '127.0.0.9',
     });
     expect(pulse.recorder.queued).toBe(1);

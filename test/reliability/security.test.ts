@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { utcDay, VisitorIds } from '../../src/capture/visitor-ids.js';
+import { VisitorIds } from '../../src/capture/visitor-ids.js';
+import { utcDay } from '../../src/shared/time.js';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 

@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { MAX_TEXT_LENGTH } from '../request-log.js';
+import { defaultCountryHeaders } from './country.js';
+import type { DeriveContext } from './derive-log.js';
+import { compileIgnore, type IgnoreMatcher, type IgnoreRule } from './ignore.js';
+import { compileTrustProxy, type TrustProxy } from './trust-proxy.js';
+
+export interface CaptureOptions {
+  /**
+   * Requests not recorded, added to {@link defaultIgnore} (OPTIONS requests,
+   * static assets, health checks): exact paths, regular expressions tested on
+   * the path, or predicates on the whole request `({ method, path, headers }) => boolean`.
+   * Default none beyond the defaults.
+   */
+  ignore?: IgnoreRule | readonly IgnoreRule[];
+  /** Keep the default ignore rules; set false so that `ignore` replaces them (`ignore: []` then records everything). Default true. */
+  ignoreDefaults?: boolean;
+  /**
+   * Which proxies may set `X-Forwarded-For` for bare node:http and Hono, with
+   * Express's `trust proxy` values: `true`, a hop count, addresses/CIDRs/`'loopback'`
+   * (string or array), or `(address, hopIndex) => boolean`. The header is walked
+   * from the right, so forged entries are never reached. Express uses its own
+   * `app.set('trust proxy', …)` and Fastify its own `trustProxy` instead. Default false (socket peer).
+   */
+  trustProxy?: TrustProxy;
+  /** Store the raw client IP in the `ip` column. Default false (only the daily-salted visitor id is stored). */
+  storeIp?: boolean;
+  /** Longest user agent, referer or path stored, in characters; longer ones are cut. Default 65,536. */
+  maxTextLength?: number;
+  /** Store the referer's query string and fragment (often tokens or search terms). Default false (cut). */
+  storeRefererQuery?: boolean;
+  /**
+   * Header carrying a request id to store (used when the framework has none of
+   * its own); false to ignore incoming ids. Default `x-request-id`.
+   */
+  requestIdHeader?: string | false;
+  /** Makes the id of a request that has none (from the framework or `requestIdHeader`). Default `crypto.randomUUID`. */
+  genRequestId?: () => string;
+  /**
+   * Read the visitor's country from CDN headers (`CF-IPCountry`,
+   * `CloudFront-Viewer-Country`, `X-Vercel-IP-Country`, `X-Fastly-Country-Code`),
+   * or from the header names given. Enable only when every request passes
+   * through that CDN, otherwise clients can choose their country. Default false.
+   */
+  trustCountryHeaders?: boolean | readonly string[];
+}
+
+const headerName = z
+  .string()
+  .regex(/^[!#$%&'*+.^_`|~0-9a-z-]+$/i, 'must be an HTTP header name')
+  .transform((name) => name.toLowerCase());
+
+const captureOptionsSchema = z.object({
+  ignoreDefaults: z.boolean().default(true),
+  storeIp: z.boolean().default(false),
+  maxTextLength: z.number().int().min(1).default(MAX_TEXT_LENGTH).transform((n) => Math.min(n, MAX_TEXT_LENGTH)),
+  storeRefererQuery: z.boolean().default(false),
+  requestIdHeader: z.union([headerName, z.literal(false)], { error: 'must be an HTTP header name or false' }).default('x-request-id'),
+  genRequestId: z.custom<() => string>((value) => typeof value === 'function', 'must be a function returning a string').optional(),
+  trustCountryHeaders: z.union([z.boolean(), z.array(headerName)], { error: 'must be a boolean or a list of HTTP header names' }).default(false),
+});
+
+/** Capture settings checked and compiled once, at `createPulse()`. */
+export interface ResolvedCapture {
+  ignore: IgnoreMatcher | undefined;
+  context: Omit<DeriveContext, 'nodeId' | 'visitorIds' | 'sessions'>;
+}
+
+/** Validates capture options; throws one error naming every bad option. */
+export function resolveCaptureOptions(options: CaptureOptions): ResolvedCapture {
+  const parsed = captureOptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
+    throw new TypeError(`pgpulse: invalid capture options: ${detail}`, { cause: parsed.error });
+  }
+  const o = parsed.data;
+  const countries = o.trustCountryHeaders;
+  return {
+    ignore: compileIgnore(options.ignore, o.ignoreDefaults),
+    context: {
+      trust: compileTrustProxy(options.trustProxy),
+      storeIp: o.storeIp,
+      storeRefererQuery: o.storeRefererQuery,
+      maxTextLength: o.maxTextLength,
+      requestIdHeader: o.requestIdHeader,
+      genRequestId: o.genRequestId ?? randomUUID,
+      countryHeaders: countries === true ? defaultCountryHeaders : countries === false ? [] : countries,
+    },
+  };
+}

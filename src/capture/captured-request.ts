@@ -1,0 +1,39 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { TrustFunction } from './trust-proxy.js';
+
+/**
+ * What an adapter hands to pgpulse for one finished request: plain values and
+ * references taken on the request path, nothing derived. Visitor id, session,
+ * device/browser/OS, country, sanitised text and fallback ids are computed
+ * later from it, in batches, by `deriveLog()`. Adapters for other frameworks build one
+ * and pass it to `pulse.record()`.
+ */
+export interface CapturedRequest {
+  /** Request method as received. */
+  method: string | undefined;
+  /** Request target as received (path and query), e.g. Express's `req.originalUrl`. */
+  url: string | undefined;
+  /** Route pattern the framework matched (`/users/:id`); null or undefined when none. */
+  route: string | null | undefined;
+  /** Status sent, or 499 when the client went away before the response finished. */
+  statusCode: number;
+  /** `performance.now()` when the request started; the batch turns it into the wall-clock `inserted_at`. */
+  startMs: number;
+  /** Time from start to the response's end, in milliseconds. */
+  durationMs: number;
+  /** Body bytes written (0 for HEAD); null when unknown. */
+  responseBytes: number | null;
+  /** The request's headers (a reference; lower-case names as in node:http). */
+  headers: IncomingHttpHeaders;
+  /** The socket peer's address, read while the socket was open. */
+  remoteAddress: string | undefined;
+  /**
+   * The framework's own proxy trust (Express's compiled `trust proxy fn`),
+   * used instead of pgpulse's `trustProxy` to walk `X-Forwarded-For`.
+   */
+  trust?: TrustFunction | undefined;
+  /** Client address the framework already resolved (Fastify's `request.ip`); wins over `remoteAddress`. */
+  ip?: string | undefined;
+  /** The framework's request id (Fastify `request.id`, Express `req.id`, Hono `requestId`); wins over the header. */
+  requestId?: string | undefined;
+}

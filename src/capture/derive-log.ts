@@ -1,0 +1,88 @@
+import { randomUUID } from 'node:crypto';
+import type { RequestLog } from '../request-log.js';
+import type { CapturedRequest } from './captured-request.js';
+import { clientIp } from './client-ip.js';
+import { countryFrom } from './country.js';
+import { refererParts } from './referer.js';
+import { pathOf, sanitizeText } from './sanitize.js';
+import type { Sessions } from './sessions.js';
+import type { TrustFunction } from './trust-proxy.js';
+import { userAgentInfo } from './user-agent-info.js';
+import type { VisitorIds } from './visitor-ids.js';
+
+/** Everything {@link deriveLog} needs besides the captured request: settings and the per-process visitor/session state. */
+export interface DeriveContext {
+  nodeId: string;
+  visitorIds: Pick<VisitorIds, 'hash'>;
+  sessions: Pick<Sessions, 'sessionFor'>;
+  /** pgpulse's `trustProxy`, for adapters that do not bring the framework's own. */
+  trust: TrustFunction;
+  storeIp: boolean;
+  storeRefererQuery: boolean;
+  maxTextLength: number;
+  /** Lower-case header carrying an incoming request id; false to ignore it. */
+  requestIdHeader: string | false;
+  genRequestId: () => string;
+  /** Headers trusted for the visitor's country, in order; empty when off. */
+  countryHeaders: readonly string[];
+}
+
+/** Longest request id kept, in characters. */
+const MAX_REQUEST_ID_LENGTH = 200;
+
+/**
+ * Derives the RequestLog of a captured request that started at `startedAt`
+ * (epoch ms): client address (proxy-aware),
+ * visitor id, session, device class, sanitised text, privacy-cut referer and
+ * the request id. The single place that decides what is derived; it may run
+ * on the request path or later in batches (it reads nothing but its inputs,
+ * and the visitor and session state in `context`). Throws only on a bug.
+ */
+export function deriveLog(request: CapturedRequest, context: DeriveContext, startedAt: number): RequestLog {
+  const max = context.maxTextLength;
+  const headers = request.headers;
+  const userAgent = sanitizeText(headers['user-agent'], max);
+  const ip = request.ip ? clientIp(undefined, request.ip) : clientIp(headers['x-forwarded-for'], request.remoteAddress, request.trust ?? context.trust);
+  const visitorId = context.visitorIds.hash(ip, userAgent, startedAt);
+  const statusCode = Number.isInteger(request.statusCode) && request.statusCode >= 100 && request.statusCode <= 999 ? request.statusCode : 500;
+  const referer = refererParts(headers.referer ?? headers.referrer, context.storeRefererQuery, max);
+  const info = userAgentInfo(userAgent);
+  const bytes = request.responseBytes;
+  // Computed for the columns added with migration 0005 (browser, os, country, referer_host).
+  void countryFrom;
+  void referer.referer_host;
+  void info.browser;
+  return {
+    request_id: requestIdOf(request, context),
+    method: sanitizeText(request.method, 32) || 'GET',
+    path: pathOf(request.url, max),
+    route: sanitizeText(request.route, 2048),
+    status_code: statusCode,
+    duration_ms: Number.isFinite(request.durationMs) ? Math.max(0, request.durationMs) : 0,
+    response_bytes: bytes === null || !Number.isSafeInteger(bytes) || bytes < 0 ? null : bytes,
+    user_agent: userAgent,
+    referer: referer.referer,
+    device_type: info.device_type,
+    visitor_id: visitorId,
+    session_id: context.sessions.sessionFor(visitorId, startedAt),
+    node_id: context.nodeId,
+    ip: context.storeIp ? ip : null,
+    inserted_at: new Date(startedAt),
+  };
+}
+
+function requestIdOf(request: CapturedRequest, context: DeriveContext): string {
+  const own = sanitizeText(request.requestId, MAX_REQUEST_ID_LENGTH);
+  if (own) return own;
+  if (context.requestIdHeader) {
+    const header = sanitizeText(request.headers[context.requestIdHeader], MAX_REQUEST_ID_LENGTH);
+    if (header) return header;
+  }
+  try {
+    const generated = sanitizeText(context.genRequestId(), MAX_REQUEST_ID_LENGTH);
+    if (generated) return generated;
+  } catch {
+    // A throwing genRequestId must not lose the request: fall back to a UUID.
+  }
+  return randomUUID();
+}

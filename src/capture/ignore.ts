@@ -1,0 +1,68 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** What an `ignore` predicate sees of a request, before it is handled. */
+export interface IgnoreRequest {
+  /** Upper-case method, e.g. `GET`. */
+  method: string;
+  /** Path without query string or fragment, e.g. `/users/42`. */
+  path: string;
+  /** Request headers, lower-case names (node:http's `IncomingHttpHeaders`). */
+  headers: IncomingHttpHeaders;
+}
+
+/**
+ * A request filter: an exact path, a regular expression tested on the path,
+ * or a predicate on the whole request.
+ */
+export type IgnoreRule = string | RegExp | ((request: IgnoreRequest) => boolean);
+
+/** CORS preflights (and every other OPTIONS request). */
+export const ignoreOptionsRequests = (request: IgnoreRequest): boolean => request.method === 'OPTIONS';
+
+/**
+ * Not recorded by default: OPTIONS requests (CORS preflights), static assets
+ * and common health checks. Rules given in `ignore` are added to these; pass
+ * `ignoreDefaults: false` to replace them.
+ */
+export const defaultIgnore: readonly IgnoreRule[] = Object.freeze([
+  ignoreOptionsRequests,
+  /\.(?:css|js|mjs|map|png|jpe?g|gif|svg|ico|webp|avif|woff2?|ttf|eot)$/i,
+  '/favicon.ico',
+  '/robots.txt',
+  '/health',
+  '/healthz',
+  '/livez',
+  '/readyz',
+]);
+
+/** A compiled set of rules: true when the request is not recorded. May throw when a user predicate throws. */
+export type IgnoreMatcher = (request: IgnoreRequest) => boolean;
+
+/**
+ * Compiles `ignore` rules (added to {@link defaultIgnore} unless
+ * `ignoreDefaults` is false) into one matcher: exact paths in a set, then
+ * expressions, then predicates.
+ */
+export function compileIgnore(ignore: IgnoreRule | readonly IgnoreRule[] | undefined, ignoreDefaults = true): IgnoreMatcher | undefined {
+  const own = ignore === undefined ? [] : Array.isArray(ignore) ? (ignore as readonly IgnoreRule[]) : [ignore as IgnoreRule];
+  const rules = ignoreDefaults ? [...defaultIgnore, ...own] : own;
+  const paths = new Set<string>();
+  const patterns: RegExp[] = [];
+  const predicates: ((request: IgnoreRequest) => boolean)[] = [];
+  for (const rule of rules) {
+    if (typeof rule === 'string') paths.add(rule);
+    else if (rule instanceof RegExp) patterns.push(rule);
+    else if (typeof rule === 'function') predicates.push(rule);
+    else throw new TypeError(`pgpulse: an ignore rule must be a path string, a RegExp or a function, got ${typeof rule}`);
+  }
+  if (paths.size === 0 && patterns.length === 0 && predicates.length === 0) return undefined;
+  return (request) => {
+    if (paths.has(request.path)) return true;
+    for (const pattern of patterns) {
+      pattern.lastIndex = 0;
+      if (pattern.test(request.path)) return true;
+    }
+    for (const predicate of predicates) if (predicate(request)) return true;
+    return false;
+  };
+}
