@@ -1,0 +1,127 @@
+import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPulse, type Pulse } from '../../src/create-pulse.js';
+import { recentRows } from '../../src/dashboard/recent-rows.js';
+import { queryStats } from '../../src/dashboard/stats-query.js';
+import { fetchBackfillPage, fetchByIdRanges, fetchByTx, fetchCatchUpPage } from '../../src/listen/fetch-rows.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { makeLog } from '../support/fixtures.js';
+
+const HOUR = 3_600_000;
+
+interface Captured {
+  what: string;
+  text: string;
+  values: readonly unknown[];
+}
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  Plans?: PlanNode[];
+}
+
+/** Every scan of request_logs (any partition) in a plan, as `node type on relation`. */
+function requestLogScans(node: PlanNode, out: string[] = []): string[] {
+  if (node['Relation Name']?.startsWith('request_logs')) out.push(`${node['Node Type']} on ${node['Relation Name']}`);
+  for (const child of node.Plans ?? []) requestLogScans(child, out);
+  return out;
+}
+
+/**
+ * Proves every query of the read path can be served by an index of
+ * pgpulse.request_logs, now that migration 0007 dropped (route, inserted_at):
+ * each statement the dashboard (stats over raw rows and rollups, recent rows),
+ * `pgpulse tail` and the listener (fetch by ids or transaction, catch-up,
+ * backfill) send is captured, then EXPLAINed with sequential scans disabled.
+ * Postgres still picks a sequential scan then when no index fits, so a plan
+ * without one means an index serves the query at any table size. (A
+ * TABLESAMPLE scan, used for top lists of long ranges, reads a bounded share
+ * of pages and is allowed.)
+ */
+describe('read path uses indexes of request_logs', () => {
+  let database: TestDatabase;
+  let pulse: Pulse;
+  const captured: Captured[] = [];
+  let label = '';
+  let db: Kysely<any>;
+  let pool: pg.Pool;
+  const start = Date.now() - 30 * HOUR;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    pulse = createPulse({ connectionString: database.url, notify: true });
+    await pulse.migrate();
+    for (let i = 0; i < 3_000; i++) {
+      pulse.pubsub.broadcast(makeLog({ inserted_at: new Date(start + (i * 30 * HOUR) / 3_000), route: ['/a', '/b', null][i % 3]!, referer: i % 4 ? null : 'https://x/' }));
+    }
+    await pulse.flush();
+    pool = new pg.Pool({ connectionString: database.url, max: 2 });
+    db = new Kysely<any>({
+      dialect: new PostgresDialect({ pool }),
+      log: (event) => {
+        if (event.level === 'query') captured.push({ what: label, text: event.query.sql, values: event.query.parameters });
+      },
+    });
+    await sql`analyze pgpulse.request_logs`.execute(db);
+  }, 60_000);
+  afterAll(async () => {
+    await db?.destroy();
+    await pulse.close();
+    await database.drop();
+  });
+
+  /** A pg.Pool stand-in that records the listener's statements and runs them. */
+  const recordingPool = (what: string) =>
+    ({
+      query: (text: string, values: unknown[]) => {
+        captured.push({ what, text, values });
+        return pool.query(text, values);
+      },
+    }) as unknown as pg.Pool;
+
+  it('captures the statements of the dashboard, tail and listener, and none of them scans request_logs sequentially', async () => {
+    const at = (h: number) => new Date(start + h * HOUR);
+    label = 'stats, 10 minutes, raw rows';
+    await queryStats(db, { from: at(10), to: new Date(at(10).getTime() + 10 * 60_000), tz: 'UTC' });
+    label = 'stats, 10 minutes, raw rows, one route';
+    await queryStats(db, { from: at(10), to: new Date(at(10).getTime() + 10 * 60_000), tz: 'UTC', route: '/a' });
+    label = 'stats, 6 hours from rollups with raw edges';
+    await queryStats(db, { from: new Date(at(2).getTime() + 7 * 60_000 + 5_000), to: new Date(at(8).getTime() + 13 * 60_000), tz: 'Europe/Paris' });
+    label = 'stats, 24 hours from rollups, one route';
+    await queryStats(db, { from: new Date(at(1).getTime() + 90_000), to: new Date(at(25).getTime() + 30_000), tz: 'UTC', route: '/b' });
+    label = 'recent rows';
+    await recentRows(db, 50);
+
+    label = '';
+    const tx = await sql<{ tx: string; lo: string; hi: string }>`
+      select tx_id::text as tx, min(id)::text as lo, max(id)::text as hi from pgpulse.request_logs group by tx_id order by tx_id desc limit 1`.execute(db);
+    const { tx: txId, lo, hi } = tx.rows[0]!;
+    const snapshot = (await sql<{ s: string }>`select pg_current_snapshot()::text as s`.execute(db)).rows[0]!.s;
+    await fetchByIdRanges(recordingPool('listener fetch by ids'), txId, [[Number(lo), Number(hi)]]);
+    await fetchByTx(recordingPool('listener fetch by transaction'), txId);
+    await fetchCatchUpPage(recordingPool('listener / tail catch-up'), snapshot, { txId: snapshot.split(':')[0]!, id: 0 }, 5_000);
+    await fetchBackfillPage(recordingPool('tail --since backfill'), snapshot, at(20), 0, 5_000);
+
+    const reads = captured.filter((q) => q.what !== '' && /pgpulse\.request_logs/.test(q.text));
+    const labels = new Set(reads.map((q) => q.what));
+    expect(labels.size).toBe(9);
+    const client = await pool.connect();
+    const offenders: string[] = [];
+    try {
+      await client.query('begin');
+      await client.query('set local enable_seqscan = off');
+      for (const query of reads) {
+        const explained = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(CompiledQuery.raw(`explain (format json) ${query.text}`).sql, [...query.values]);
+        const scans = requestLogScans(explained.rows[0]!['QUERY PLAN'][0].Plan);
+        expect(scans.length, `${query.what}: ${query.text}`).toBeGreaterThan(0);
+        for (const scan of scans) if (/^Seq Scan/.test(scan)) offenders.push(`${query.what}: ${scan}\n${query.text}`);
+      }
+      await client.query('rollback');
+    } finally {
+      client.release();
+    }
+    expect(offenders).toEqual([]);
+  });
+});
