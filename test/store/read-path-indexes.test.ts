@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { recentRows } from '../../src/dashboard/recent-rows.js';
 import { queryStats } from '../../src/dashboard/stats-query.js';
-import { fetchBackfillPage, fetchByIdRanges, fetchByTx, fetchCatchUpPage } from '../../src/listen/fetch-rows.js';
+import { fetchBackfillPage, fetchByIdRanges, fetchByIds, fetchByTx, fetchCatchUpKeys } from '../../src/listen/fetch-rows.js';
+import { parseSnapshot } from '../../src/listen/snapshot.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
 
@@ -101,12 +102,15 @@ describe('read path uses indexes of request_logs', () => {
     const snapshot = (await sql<{ s: string }>`select pg_current_snapshot()::text as s`.execute(db)).rows[0]!.s;
     await fetchByIdRanges(recordingPool('listener fetch by ids'), txId, [[Number(lo), Number(hi)]]);
     await fetchByTx(recordingPool('listener fetch by transaction'), txId);
-    await fetchCatchUpPage(recordingPool('listener / tail catch-up'), snapshot, { txId: snapshot.split(':')[0]!, id: 0 }, 5_000);
+    const watermark = parseSnapshot(snapshot);
+    await fetchCatchUpKeys(recordingPool('listener / tail catch-up'), watermark, undefined, { txId: '0', id: 0 }, 5_000);
+    await fetchCatchUpKeys(recordingPool('listener periodic catch-up'), watermark, watermark, { txId: '0', id: 0 }, 5_000);
+    await fetchByIds(recordingPool('listener catch-up rows by id'), [Number(lo), Number(hi)]);
     await fetchBackfillPage(recordingPool('tail --since backfill'), snapshot, at(20), 0, 5_000);
 
     const reads = captured.filter((q) => q.what !== '' && /pgpulse\.request_logs/.test(q.text));
     const labels = new Set(reads.map((q) => q.what));
-    expect(labels.size).toBe(9);
+    expect(labels.size).toBe(11);
     const client = await pool.connect();
     const offenders: string[] = [];
     try {
