@@ -103,6 +103,8 @@ type End = (...args: unknown[]) => ServerResponse;
  */
 class TrackedResponse implements DeferredRequest, TrackedRequestView {
   bytes = 0;
+  /** `bytes` when the response closed (a handler may still write to a response whose client went away). */
+  bytesAtClose = 0;
   routePath: unknown = undefined;
   baseUrl: string | undefined = undefined;
   finishedAt = 0;
@@ -132,7 +134,7 @@ class TrackedResponse implements DeferredRequest, TrackedRequestView {
       startMs: this.startMs,
       durationMs: this.finishedAt - this.startMs,
       // A HEAD response carries no body, whatever the handler wrote.
-      responseBytes: req.method === 'HEAD' ? 0 : this.bytes,
+      responseBytes: req.method === 'HEAD' ? 0 : this.bytesAtClose,
       headers: req.headers,
       remoteAddress: this.remoteAddress,
       trust: reader.trust?.(this.source, this),
@@ -169,6 +171,7 @@ function onClose(this: TrackedServerResponse): void {
   state.done = true;
   state.finishedAt = performance.now();
   state.statusCode = this.writableFinished ? this.statusCode : 499;
+  state.bytesAtClose = state.bytes;
   state.sink.defer(state);
 }
 

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -30,4 +31,32 @@ export async function hammer(base: string, paths: string[], concurrency = 20, he
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   return statuses;
+}
+
+/** One request over a fresh connection (optionally from a given loopback address); resolves with status and body. */
+export function send(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; localAddress?: string } = {},
+): Promise<{ status: number; headers: import('node:http').IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers, localAddress: options.localAddress, agent: false }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString() }));
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+/** Sends a request and destroys the connection once `ready` resolves (the handler is running): a client abort. */
+export async function abortAfter(url: string, ready: Promise<void>, headers: Record<string, string> = {}): Promise<void> {
+  const request = httpRequest(url, { headers, agent: false });
+  const closed = new Promise<void>((resolve) => request.once('close', () => resolve()));
+  request.on('error', () => undefined);
+  request.end();
+  await ready;
+  request.destroy();
+  await closed;
 }
