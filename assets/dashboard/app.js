@@ -3,14 +3,7 @@
 (function () {
   'use strict';
   const tz = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
-  // The token is kept in memory and removed from the address bar (the server also set a cookie).
-  const token = new URLSearchParams(location.search).get('token');
-  if (token) {
-    const clean = new URL(location.href);
-    clean.searchParams.delete('token');
-    history.replaceState(null, '', clean.pathname + clean.search + clean.hash);
-  }
-  const withToken = (path) => (token ? `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : path);
+  // Auth is an HttpOnly session cookie the server set after its login form; this script never sees the token.
   const $ = (id) => document.getElementById(id);
   const fmt = new Intl.NumberFormat();
   const LIVE_SECONDS = 120;
@@ -44,7 +37,9 @@
   }
 
   async function api(path) {
-    const response = await fetch(withToken(path), { credentials: 'same-origin' });
+    const response = await fetch(path, { credentials: 'same-origin' });
+    // The session expired or the token changed: the page itself now answers with the login form.
+    if (response.status === 401) location.reload();
     if (!response.ok) throw new Error(`${path.split('?')[0]}: HTTP ${response.status}`);
     return response.json();
   }
@@ -224,7 +219,7 @@
   }
 
   function connectStream() {
-    const source = new EventSource(withToken('api/stream'));
+    const source = new EventSource('api/stream');
     source.onopen = () => {
       $('live').textContent = 'live';
       $('live').className = 'live on';

@@ -79,3 +79,4 @@ export function pgpulseFastify(pulse: Pulse, options: PgpulseFastifyOptions = {}
 }
 
 export default pgpulseFastify;
+export { pgpulseDashboard, type FastifyDashboardPlugin } from './fastify-dashboard.js';

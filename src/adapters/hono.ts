@@ -5,6 +5,7 @@ import { createMiddleware } from 'hono/factory';
 import { matchedRoutes } from 'hono/route';
 import type { FrameworkReader } from '../capture/node-middleware.js';
 import type { Pulse } from '../create-pulse.js';
+import { captureSkipped } from '../skip-capture.js';
 
 type GetConnInfo = (c: Context) => { remote: { address?: string } };
 
@@ -82,6 +83,9 @@ async function recordFetchRequest(pulse: Pulse, c: Context, next: () => Promise<
     failed = true;
     throw error;
   } finally {
+    if (!captureSkipped(c.req.raw)) record();
+  }
+  function record(): void {
     const headers: Record<string, string> = {};
     c.req.raw.headers.forEach((value, name) => {
       headers[name] = value;
@@ -105,3 +109,4 @@ async function recordFetchRequest(pulse: Pulse, c: Context, next: () => Promise<
 }
 
 export default pgpulseHono;
+export { pgpulseDashboard, type HonoDashboardApp } from './hono-dashboard.js';

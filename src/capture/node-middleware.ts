@@ -9,6 +9,7 @@
  * proxy trust) are read through a shared {@link FrameworkReader} when the
  * recorder derives the RequestLog in a batch off the request path.
  */
+import { captureSkipped } from '../skip-capture.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CapturedRequest } from './captured-request.js';
 import type { DeferredRequest } from './recorder.js';
@@ -169,6 +170,7 @@ function onClose(this: TrackedServerResponse): void {
   const state = this[tracked];
   if (!state || state.done) return;
   state.done = true;
+  if (captureSkipped(state.req)) return; // served by the dashboard (skipCapture), whatever the mount order
   state.finishedAt = performance.now();
   state.statusCode = this.writableFinished ? this.statusCode : 499;
   state.bytesAtClose = state.bytes;

@@ -9,7 +9,11 @@ import { SseHub, type SseHubEvents, type SseHubOptions, type SseHubStats } from 
 import { parseStatsParams } from './stats-params.js';
 import { queryStats } from './stats-query.js';
 import { staticAsset } from './static-assets.js';
-import { presentedToken, TOKEN_COOKIE, tokensEqual } from './token-gate.js';
+import { skipCapture } from '../skip-capture.js';
+import { FailureLimiter } from './failure-limiter.js';
+import { isLoopbackAddress } from './loopback.js';
+import { readForm } from './read-form.js';
+import { cookieValue, presentedToken, SESSION_COOKIE, SESSION_TTL_MS, sessionValue, tokensEqual, validSession } from './token-gate.js';
 
 export interface DashboardOptions extends SseHubOptions {
   /** Where stats are read (for an app, `pulse.db`). */
@@ -17,9 +21,12 @@ export interface DashboardOptions extends SseHubOptions {
   /** Source of live rows: the app's `pulse.pubsub`, or a bridge listener's. */
   pubsub: PubSub;
   /**
-   * When set, every route (page, assets, API, stream) requires it, as
-   * `Authorization: Bearer`, `?token=` or the cookie set when the page was
-   * opened with `?token=`. Compared in constant time. Default: no token.
+   * When set, every route (page, assets, API, stream) requires it: API clients
+   * send `Authorization: Bearer <token>`; the page asks for it once and keeps a
+   * signed session in an `HttpOnly`, `SameSite=Strict` cookie. Never read from
+   * the URL. Compared in constant time; a client with 10 failed attempts in a
+   * minute gets 429 until the minute ends. Default: no token (a request from
+   * another machine then prints a one-time warning).
    */
   token?: string;
   /** Path prefix stripped from URLs when no router strips it (e.g. '/pgpulse' on a bare node:http server). Default ''. */
@@ -31,6 +38,8 @@ export interface DashboardOptions extends SseHubOptions {
 export interface DashboardStats extends SseHubStats {
   /** Requests refused for a missing or wrong token. */
   unauthorized: number;
+  /** Requests refused because their client failed too often (429). */
+  rateLimited: number;
   /** Stats or recent-rows queries that failed. */
   queryErrors: number;
 }
@@ -55,7 +64,9 @@ export interface Dashboard extends AsyncDisposable, Pick<EventEmitter<DashboardE
 /** The dashboard: routes, token gate and the live stream hub. */
 class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
   private readonly hub: SseHub;
-  private readonly counters = { unauthorized: 0, queryErrors: 0 };
+  private readonly counters = { unauthorized: 0, rateLimited: 0, queryErrors: 0 };
+  private readonly failures = new FailureLimiter();
+  private warnedPublic = false;
   private readonly basePath: string;
   private closing: Promise<void> | undefined;
 
@@ -93,14 +104,20 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
 
   private async route(req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): Promise<void> {
     const target = requestTarget(req, this.basePath);
+    if (this.basePath && target.requestedPath !== this.basePath && !target.requestedPath.startsWith(`${this.basePath}/`)) {
+      if (next) return next();
+      return sendJson(res, 404, { error: `pgpulse dashboard: no route ${req.method} ${target.requestedPath} (the dashboard is under ${this.basePath}/)` });
+    }
     if (target.path === '/' && !target.requestedPath.endsWith('/')) {
+      skipCapture(req);
       res.writeHead(308, { location: trailingSlashLocation(target) }).end();
       return;
     }
-    if (!this.authorized(req, target)) {
-      this.counters.unauthorized++;
-      return sendUnauthorized(res);
-    }
+    if (next && !isDashboardPath(target.path)) return next();
+    skipCapture(req);
+    if (this.options.token === undefined) this.warnIfPublic(req);
+    else if (!(await this.gate(req, res, target))) return;
+    if (req.method === 'POST' && target.path === '/api/logout') return this.logout(res, target);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
@@ -114,14 +131,76 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
         return this.query(res, 'recent rows', async () => ({ rows: await recentRows(this.options.db, recentLimit(target.search.get('limit'))) }));
     }
     if (await this.serveAsset(req, res, target)) return;
-    if (next) return next();
     sendJson(res, 404, { error: `pgpulse dashboard: no route ${req.method} ${target.path}` });
   }
 
-  private authorized(req: IncomingMessage, target: RequestTarget): boolean {
-    if (this.options.token === undefined) return true;
-    const given = presentedToken(req, target.search);
-    return given !== undefined && tokensEqual(given, this.options.token);
+  /** Answers unauthenticated requests (login form, 401, 429); true when the request may go on. */
+  private async gate(req: IncomingMessage, res: ServerResponse, target: RequestTarget): Promise<boolean> {
+    const token = this.options.token!;
+    if (validSession(cookieValue(req.headers.cookie, SESSION_COOKIE), token)) return true;
+    const client = req.socket?.remoteAddress ?? 'unknown';
+    const wait = this.failures.retryAfterMs(client);
+    if (wait > 0) {
+      this.counters.rateLimited++;
+      res.writeHead(429, { 'retry-after': String(Math.ceil(wait / 1000)), 'content-type': 'text/plain; charset=utf-8', ...SECURITY_HEADERS });
+      res.end('pgpulse dashboard: too many failed token attempts; try again later');
+      return false;
+    }
+    if (req.method === 'POST' && target.path === '/api/session') {
+      await this.login(req, res, target, token, client);
+      return false;
+    }
+    const bearer = presentedToken(req);
+    if (bearer !== undefined && tokensEqual(bearer, token)) return true;
+    if (bearer !== undefined) this.failures.fail(client);
+    this.counters.unauthorized++;
+    // The stylesheet is public so the login form is styled; it holds no data.
+    if (target.path === '/style.css') return true;
+    if (target.path === '/' && req.method === 'GET' && bearer === undefined) {
+      await this.serveLogin(res, target.search.get('login') === 'failed');
+      return false;
+    }
+    sendUnauthorized(res);
+    return false;
+  }
+
+  /** `POST /api/session` with `token` (form or JSON): sets the session cookie; the form is redirected back to the page. */
+  private async login(req: IncomingMessage, res: ServerResponse, target: RequestTarget, token: string, client: string): Promise<void> {
+    const form = await readForm(req);
+    const ok = form.token !== undefined && tokensEqual(form.token, token);
+    const json = !(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+    if (!ok) {
+      this.failures.fail(client);
+      this.counters.unauthorized++;
+      if (json) return sendUnauthorized(res);
+      res.writeHead(303, { location: '../?login=failed', 'cache-control': 'no-store', ...SECURITY_HEADERS }).end();
+      return;
+    }
+    const secure = (req.socket as { encrypted?: boolean } | undefined)?.encrypted ? '; Secure' : '';
+    const cookie = `${SESSION_COOKIE}=${sessionValue(token)}; HttpOnly; SameSite=Strict; Path=${sessionPath(target)}; Max-Age=${SESSION_TTL_MS / 1000}${secure}`;
+    res.writeHead(json ? 204 : 303, { 'set-cookie': cookie, 'cache-control': 'no-store', ...(json ? {} : { location: '../' }), ...SECURITY_HEADERS }).end();
+  }
+
+  private logout(res: ServerResponse, target: RequestTarget): void {
+    const cookie = `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=${sessionPath(target)}; Max-Age=0`;
+    res.writeHead(303, { 'set-cookie': cookie, location: '../', 'cache-control': 'no-store', ...SECURITY_HEADERS }).end();
+  }
+
+  private async serveLogin(res: ServerResponse, failed: boolean): Promise<void> {
+    const asset = (await staticAsset('/login.html'))!;
+    const message = failed ? '<p class="error" role="alert">That token is not right.</p>' : '';
+    res.writeHead(401, { 'content-type': asset.type, 'cache-control': 'no-store', 'www-authenticate': 'Bearer realm="pgpulse"', ...SECURITY_HEADERS });
+    res.end(asset.body.toString('utf8').replace('<!--message-->', message));
+  }
+
+  /** A dashboard without a token answering another machine is public: say so once. */
+  private warnIfPublic(req: IncomingMessage): void {
+    if (this.warnedPublic || isLoopbackAddress(req.socket?.remoteAddress)) return;
+    this.warnedPublic = true;
+    process.emitWarning(
+      `pgpulse dashboard: serving ${req.socket?.remoteAddress ?? 'a remote client'} without a token; anyone who can reach it sees your traffic. Set the \`token\` option.`,
+      { code: 'PGPULSE_DASHBOARD_PUBLIC' },
+    );
   }
 
   private serveStats(res: ServerResponse, target: RequestTarget): Promise<void> | void {
@@ -145,17 +224,26 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
   }
 
   private async serveAsset(req: IncomingMessage, res: ServerResponse, target: RequestTarget): Promise<boolean> {
+    if (target.path === '/login.html') return false;
     const asset = await staticAsset(target.path);
     if (!asset) return false;
     const headers: Record<string, string> = { 'content-type': asset.type, 'cache-control': target.path === '/' ? 'no-store' : 'max-age=300', ...SECURITY_HEADERS };
-    const token = target.search.get('token');
-    if (target.path === '/' && this.options.token !== undefined && token) {
-      headers['set-cookie'] = `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=${cookiePath(target)}`;
-    }
     res.writeHead(200, headers);
     res.end(req.method === 'HEAD' ? undefined : asset.body);
     return true;
   }
+}
+
+/** Paths the dashboard answers; anything else goes to `next` untouched (and is recorded as usual). */
+function isDashboardPath(path: string): boolean {
+  return path === '/' || path.startsWith('/api/') || path.startsWith('/vendor/') || /^\/[\w.-]+\.(?:js|css|html)$/.test(path);
+}
+
+/** Cookie path of the mount point (the page's directory), from a path inside the dashboard. */
+function sessionPath(target: RequestTarget): string {
+  const inside = target.path === '/' ? '' : target.path;
+  const mount = target.requestedPath.endsWith(inside) ? target.requestedPath.slice(0, target.requestedPath.length - inside.length) : '/';
+  return cookiePath({ ...target, requestedPath: mount.endsWith('/') ? mount : `${mount}/` });
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -10,7 +10,7 @@ export interface DashboardServerOptions extends DashboardOptions {
 }
 
 export interface DashboardServer extends AsyncDisposable {
-  /** Where the page is, e.g. `http://127.0.0.1:4000/`. */
+  /** Where the page is, e.g. `http://127.0.0.1:4000/` (with `basePath`: `http://127.0.0.1:4000/pgpulse/`). */
   url: string;
   server: Server;
   dashboard: Dashboard;
@@ -37,5 +37,6 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     })());
-  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`, server, dashboard, close, [Symbol.asyncDispose]: close };
+  const path = `${(options.basePath ?? '').replace(/\/+$/, '')}/`;
+  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`, server, dashboard, close, [Symbol.asyncDispose]: close };
 }

@@ -10,6 +10,7 @@ const uplotDir = join(dirname(require.resolve('uplot/package.json')), 'dist');
 /** Files the page needs, by request path. Nothing else is ever read from disk. */
 const files: Record<string, { path: string; type: string }> = {
   '/': { path: join(assetsDir, 'index.html'), type: 'text/html; charset=utf-8' },
+  '/login.html': { path: join(assetsDir, 'login.html'), type: 'text/html; charset=utf-8' },
   '/app.js': { path: join(assetsDir, 'app.js'), type: 'text/javascript; charset=utf-8' },
   '/style.css': { path: join(assetsDir, 'style.css'), type: 'text/css; charset=utf-8' },
   '/vendor/uPlot.iife.min.js': { path: join(uplotDir, 'uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },

@@ -137,9 +137,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       previousSent = traffic.sent;
     }, intervalMs);
     progress.unref();
-    const dashboardUrl = options.token ? `${dashboard.url}?token=${encodeURIComponent(options.token)}` : dashboard.url;
     log(`pgpulse demo: sample shop app at ${appUrl} (try ${appUrl}/products/42), ~${options.ratePerSecond ?? 20} synthetic requests/s`);
-    log(`pgpulse demo: dashboard at ${dashboardUrl}  ← open this in your browser`);
+    log(`pgpulse demo: dashboard at ${dashboard.url}  ← open this in your browser${options.token ? ' (it asks for the token once)' : ''}`);
     log('pgpulse demo: press Ctrl-C to stop');
     historyDone = backfill(pulse, options, postgres.embedded !== undefined, abort.signal, log).then(
       (rows) => (historyRows = rows),
@@ -148,7 +147,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         return (historyRows = 0);
       },
     );
-    return { dashboardUrl, appUrl, databaseUrl: postgres.url, traffic, pulse, liveRowsWritten, historyRows: () => historyRows ?? 0, stop };
+    return { dashboardUrl: dashboard.url, appUrl, databaseUrl: postgres.url, traffic, pulse, liveRowsWritten, historyRows: () => historyRows ?? 0, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -71,13 +71,15 @@ describe('pgpulse CLI', () => {
   });
 
   it('dashboard serves the page fed by the bridge and stops on SIGTERM', async () => {
-    const child = spawnCli(['dashboard', '--database-url', database.url, '--port', '0', '--token', 'tok']);
+    const child = spawnCli(['dashboard', '--database-url', database.url, '--port', '0', '--token', 'tok', '--base-path', '/tools/pgpulse/']);
     const result = collect(child);
-    const [, url] = await waitForOutput(result, /pgpulse dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/);
+    const [, url] = await waitForOutput(result, /pgpulse dashboard: (http:\/\/127\.0\.0\.1:\d+\/tools\/pgpulse\/)/);
     expect((await fetch(url!)).status).toBe(401);
-    expect((await fetch(`${url}?token=tok`)).status).toBe(200);
+    expect((await fetch(`${url}?token=tok`)).status, 'never from the URL').toBe(401);
+    expect((await fetch(url!, { headers: { authorization: 'Bearer tok' } })).status).toBe(200);
+    expect((await fetch(`${url}app.js`, { headers: { authorization: 'Bearer tok' } })).status).toBe(200);
     const writer = createPulse({ connectionString: database.url, notify: true, maxWaitMs: 10 });
-    const stream = await fetch(`${url}api/stream?token=tok`);
+    const stream = await fetch(`${url}api/stream`, { headers: { authorization: 'Bearer tok' } });
     const reader = stream.body!.getReader();
     writer.pubsub.broadcast({ request_id: 'cli-dash', method: 'GET', path: '/via-bridge', status_code: 200, duration_ms: 1, node_id: 'other-node' });
     await writer.flush();

@@ -103,19 +103,59 @@ describe('dashboard API', () => {
     }
   });
 
-  it('requires the token on every route, including the stream', async () => {
+  it('requires the token on every route, including the stream; never takes it from the URL', async () => {
     for (const path of ['/', '/app.js', '/vendor/uPlot.iife.min.js', '/api/stats?from=0', '/api/recent', '/api/stream', '/nope']) {
       expect((await fetch(base + path)).status, path).toBe(401);
       expect((await fetch(base + path, { headers: { authorization: 'Bearer wrong' } })).status, path).toBe(401);
-      expect((await fetch(`${base}${path}${path.includes('?') ? '&' : '?'}token=${TOKEN.slice(0, -1)}`)).status, path).toBe(401);
+      expect((await fetch(`${base}${path}${path.includes('?') ? '&' : '?'}token=${TOKEN}`)).status, `${path} with the token in the URL`).toBe(401);
     }
-    const page = await fetch(`${base}/?token=${TOKEN}`);
-    expect(page.status).toBe(200);
-    const cookie = page.headers.get('set-cookie')!;
-    expect(cookie).toMatch(/pgpulse_token=.*HttpOnly; SameSite=Strict/);
-    expect((await fetch(`${base}/api/recent`, { headers: { cookie: cookie.split(';')[0]! } })).status).toBe(200);
-    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+    const loginPage = await fetch(`${base}/`);
+    expect(loginPage.headers.get('set-cookie')).toBeNull();
+    const loginHtml = await loginPage.text();
+    expect(loginHtml).toContain('<form method="post" action="api/session"');
+    expect(loginHtml).not.toContain('not right');
+    expect((await fetch(`${base}/style.css`)).status, 'the login form is styled').toBe(200);
+    expect(loginPage.headers.get('content-security-policy')).toContain("default-src 'self'");
+
+    const form = (token: string) =>
+      fetch(`${base}/api/session`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }) });
+    const failed = await form('nope');
+    expect(failed.status).toBe(303);
+    expect(failed.headers.get('location')).toBe('../?login=failed');
+    expect(failed.headers.get('set-cookie')).toBeNull();
+    expect(await (await fetch(`${base}/?login=failed`)).text()).toContain('not right');
+
+    const login = await form(TOKEN);
+    expect(login.status).toBe(303);
+    expect(login.headers.get('location')).toBe('../');
+    const cookie = login.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/^pgpulse_session=\d+\.[\w-]+; HttpOnly; SameSite=Strict; Path=\/; Max-Age=604800$/);
+    expect(cookie).not.toContain(TOKEN);
+    const session = { cookie: cookie.split(';')[0]! };
+    expect((await fetch(`${base}/api/recent`, { headers: session })).status).toBe(200);
+    expect((await fetch(`${base}/`, { headers: session })).status).toBe(200);
+    expect((await fetch(`${base}/api/recent`, { headers: { cookie: `${session.cookie.slice(0, -1)}x` } })).status, 'forged session').toBe(401);
+    const json = await fetch(`${base}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: TOKEN }) });
+    expect(json.status).toBe(204);
+    const logout = await fetch(`${base}/api/logout`, { method: 'POST', redirect: 'manual', headers: session });
+    expect(logout.headers.get('set-cookie')).toMatch(/^pgpulse_session=; .*Max-Age=0/);
     expect(dashboard.stats.unauthorized).toBeGreaterThanOrEqual(21);
+  });
+
+  it('rate-limits failed attempts per client: 429 with Retry-After, even for the right token', async () => {
+    const limited = createDashboard({ db: pulse.db, pubsub: pulse.pubsub, token: TOKEN });
+    const limitedServer = createServer(limited.handler);
+    const url = await listen(limitedServer);
+    try {
+      for (let i = 0; i < 10; i++) expect((await fetch(`${url}/api/recent`, { headers: { authorization: `Bearer wrong-${i}` } })).status).toBe(401);
+      const refused = await fetch(`${url}/api/recent`, { headers: auth });
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(limited.stats.rateLimited).toBe(1);
+    } finally {
+      await limited.close();
+      await closeServer(limitedServer);
+    }
   });
 
   it('streams fresh rows as SSE, resumes from Last-Event-ID, unsubscribes on disconnect', async () => {

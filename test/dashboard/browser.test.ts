@@ -5,6 +5,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createDashboard, type Dashboard } from '../../src/dashboard/index.js';
+import { sessionValue } from '../../src/dashboard/token-gate.js';
 import { browserAvailable, launchChromium } from '../support/browser.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
@@ -50,9 +51,18 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
   let base: string;
   let browser: Browser;
   let seeded = 0;
+  let sessionCookie = '';
+  /** A page already signed in. */
+  const newPage = async (options: Parameters<Browser['newPage']>[0] = {}) => {
+    const page = await browser.newPage(options);
+    await page.context().addCookies([{ name: 'pgpulse_session', value: sessionCookie, url: `${base}/pgpulse/`, httpOnly: true, sameSite: 'Strict' }]);
+    return page;
+  };
 
   beforeAll(async () => {
     database = await createTestDatabase();
+    // One signed session for every page of the test (as the login form sets it).
+    sessionCookie = sessionValue(TOKEN);
     pulse = createPulse({ connectionString: database.url, maxWaitMs: 20 });
     await pulse.migrate();
     seeded = seedHistory(pulse);
@@ -87,22 +97,36 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
     await database.drop();
   });
 
-  it('refuses the page without the token', async () => {
-    const page = await browser.newPage();
-    const response = await page.goto(`${base}/pgpulse/`);
+  it('asks for the token once, keeps it in an HttpOnly cookie, never in a URL', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const urls: string[] = [];
+    page.on('request', (request) => urls.push(request.url()));
+    const response = await page.goto(`${base}/pgpulse`);
     expect(response?.status()).toBe(401);
-    await page.close();
+    await page.fill('#token', 'wrong');
+    await page.click('button[type=submit]');
+    await page.locator('[role=alert]', { hasText: 'not right' }).waitFor();
+    await page.fill('#token', TOKEN);
+    await page.click('button[type=submit]');
+    await page.locator('#live.on').waitFor({ timeout: 10_000 });
+    expect(new URL(page.url()).pathname).toBe('/pgpulse/');
+    const [cookie] = await context.cookies();
+    expect(cookie).toMatchObject({ name: 'pgpulse_session', httpOnly: true, sameSite: 'Strict', path: '/pgpulse/' });
+    expect(cookie!.value).not.toContain(TOKEN);
+    expect(await page.evaluate(() => document.cookie)).toBe('');
+    expect(urls.filter((u) => u.includes(TOKEN))).toEqual([]);
+    await context.close();
   });
 
   it('loads, renders charts and shows a fresh request within 2 s', async () => {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const page = await newPage({ viewport: { width: 1400, height: 1000 } });
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
     page.on('console', (message) => message.type() === 'error' && errors.push(message.text()));
-    await page.goto(`${base}/pgpulse/?token=${TOKEN}`);
+    await page.goto(`${base}/pgpulse/`);
     await page.locator('#live.on').waitFor({ timeout: 10_000 });
     await expect.poll(async () => Number((await page.locator('#card-requests').textContent())?.replace(/\D/g, '')), { timeout: 10_000 }).toBe(seeded + 61);
-    expect(page.url(), 'token removed from the address bar').not.toContain('token=');
     expect(await page.locator('#top-routes td', { hasText: '/orders/:id' }).count()).toBe(1);
     expect(await page.locator('#not-found td', { hasText: '/missing' }).count()).toBe(1);
     await page.reload();
@@ -139,8 +163,8 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
   });
 
   it('escapes hostile paths and user agents', async () => {
-    const page = await browser.newPage();
-    await page.goto(`${base}/pgpulse/?token=${TOKEN}`);
+    const page = await newPage();
+    await page.goto(`${base}/pgpulse/`);
     await page.locator('#live.on').waitFor({ timeout: 10_000 });
     let alerted = false;
     page.on('dialog', async (dialog) => {
@@ -156,10 +180,10 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
   });
 
   it('keeps up with 2,000 rows/s: every row counted, the table stays at the newest 100', async () => {
-    const page = await browser.newPage();
+    const page = await newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(`${base}/pgpulse/?token=${TOKEN}`);
+    await page.goto(`${base}/pgpulse/`);
     await page.locator('#live.on').waitFor({ timeout: 10_000 });
     const rows = 6_000;
     for (let i = 0; i < rows; i++) {

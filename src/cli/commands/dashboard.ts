@@ -9,7 +9,7 @@ import { CliError, exitCodes } from '../exit-codes.js';
 import { stopRequested } from '../stop-requested.js';
 
 export const dashboardHelp = `Usage: pgpulse dashboard [--database-url URL] [--listen-database-url URL] [--channel NAME]
-                         [--port 4000] [--host 127.0.0.1] [--token T]
+                         [--port 4000] [--host 127.0.0.1] [--token T] [--base-path /pgpulse]
 
 Serves the live dashboard as its own process: history from Postgres, fresh rows
 pushed live from the NOTIFY bridge (apps must run pgpulse with notify: true).
@@ -21,7 +21,9 @@ Options:
   --channel NAME             NOTIFY channel (default: ${DEFAULT_CHANNEL})
   --port N                   TCP port (default: 4000; 0 = any free port)
   --host ADDR                interface to bind (default: 127.0.0.1)
-  --token T                  require this token on every route (default: $PGPULSE_TOKEN; none)
+  --token T                  require this token on every route (default: $PGPULSE_TOKEN; none);
+                             the page asks for it once, API clients send Authorization: Bearer
+  --base-path PATH           serve under this sub-path, for a reverse proxy that does not strip it (default: /)
   -h, --help                 Show this help`;
 
 function parsePort(value: string | undefined): number {
@@ -29,6 +31,15 @@ function parsePort(value: string | undefined): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new CliError(`pgpulse dashboard: --port must be 0–65535, got ${JSON.stringify(value)}`, exitCodes.usage);
   return port;
+}
+
+/** `--base-path`: '' for the root, else `/segment[/segment…]` without a trailing slash. */
+export function parseBasePath(value: string | undefined): string {
+  if (value === undefined) return '';
+  const trimmed = value.replace(/\/+$/, '');
+  if (trimmed === '') return '';
+  if (!/^(?:\/[\w.~-]+)+$/.test(trimmed)) throw new CliError(`pgpulse dashboard: --base-path must look like /pgpulse or /tools/pgpulse, got ${JSON.stringify(value)}`, exitCodes.usage);
+  return trimmed;
 }
 
 function isLoopback(host: string): boolean {
@@ -45,6 +56,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
       port: { type: 'string' },
       host: { type: 'string' },
       token: { type: 'string' },
+      'base-path': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -57,6 +69,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   const listenUrl = values['listen-database-url'] === undefined ? url : requireDatabaseUrl(values['listen-database-url'], 'dashboard');
   const port = parsePort(values.port);
   const token = values.token ?? (process.env.PGPULSE_TOKEN || undefined);
+  const basePath = parseBasePath(values['base-path']);
   await checkReachable(url, 'dashboard');
   await requireMigrated(url, 'dashboard');
 
@@ -69,7 +82,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   const stop = stopRequested();
   try {
     await listener.start();
-    const server = await startDashboardServer({ db, pubsub: listener.pubsub, token, host: values.host, port }).catch((error: Error) => {
+    const server = await startDashboardServer({ db, pubsub: listener.pubsub, token, host: values.host, port, basePath }).catch((error: Error) => {
       throw new CliError(error.message, exitCodes.failure, { cause: error });
     });
     server.dashboard.on('slowClientDropped', ({ bufferedBytes }) => console.error(`pgpulse dashboard: dropped a browser that stopped reading (${bufferedBytes} bytes unsent); it will reconnect`));
@@ -77,7 +90,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
     if (!token && !isLoopback(values.host ?? '127.0.0.1')) {
       console.error(`pgpulse dashboard: warning: listening on ${values.host} without --token; anyone who can reach it sees your traffic`);
     }
-    console.log(`pgpulse dashboard: ${server.url}${token ? ' (token required: open with ?token=…)' : ''}`);
+    console.log(`pgpulse dashboard: ${server.url}${token ? ' (token required: the page asks for it once)' : ''}`);
     const reason = await stop.promise;
     console.error(`pgpulse dashboard: ${reason} received, stopping`);
     await server.close();
