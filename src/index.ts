@@ -31,3 +31,4 @@ export {
   type BridgeMessage,
 } from './bridge/message.js';
 export { rebuildRollups, type RebuildRollupsOptions, type RebuildRollupsResult } from './rollups/rebuild-rollups.js';
+export { skipCapture, captureSkipped } from './skip-capture.js';
