@@ -1,11 +1,25 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Hono } from 'hono';
+import { createRequire } from 'node:module';
+import type { Hono } from 'hono';
 import { createDashboard, type Dashboard, type DashboardOptions } from '../dashboard/dashboard.js';
 import { skipCapture } from '../skip-capture.js';
 
 interface NodeBindings {
   incoming?: IncomingMessage;
   outgoing?: ServerResponse;
+}
+
+/**
+ * Hono, loaded when a sub-app is made rather than when `pgpulse/hono` is
+ * imported: hono is an optional peer dependency, so the subpath must load
+ * without it. `app.route()` only reads the sub-app's routes and error handler.
+ */
+function honoClass(): typeof Hono {
+  try {
+    return (createRequire(import.meta.url)('hono') as { Hono: typeof Hono }).Hono;
+  } catch (error) {
+    throw new Error('pgpulse/hono: pgpulseDashboard() needs the hono package (npm install hono)', { cause: error });
+  }
 }
 
 /** A Hono sub-app serving the dashboard, with the dashboard it serves. */
@@ -23,7 +37,7 @@ export type HonoDashboardApp = Hono & { readonly dashboard: Dashboard };
  */
 export function pgpulseDashboard(options: DashboardOptions): HonoDashboardApp {
   const dashboard = createDashboard(options);
-  const app = new Hono();
+  const app = new (honoClass())();
   app.all('/*', (c) => {
     skipCapture(c.req.raw);
     const { incoming, outgoing } = (c.env ?? {}) as NodeBindings;
