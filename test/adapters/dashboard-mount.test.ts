@@ -37,7 +37,7 @@ const frameworks: Record<string, (pulse: Pulse, order: Order) => Promise<{ base:
     const app = Fastify();
     const dashboard = fastifyDashboard({ db: pulse.db, pubsub: pulse.pubsub, token: TOKEN });
     if (order === 'dashboard first') await app.register(dashboard, { prefix: '/pgpulse' });
-    await app.register(pgpulseFastify(pulse));
+    await app.register(pgpulseFastify(pulse, { onClose: false }));
     if (order === 'capture first') await app.register(dashboard, { prefix: '/pgpulse' });
     app.get('/hello/:name', async () => 'hi');
     const base = await app.listen({ port: 0, host: '127.0.0.1' });
