@@ -1,0 +1,105 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile, mkdir, readFile } from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Debian's nginx (apt `nginx-light`/`nginx`); tests that need it skip with this message when it is missing. */
+export const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
+export const nginxMissing = existsSync(NGINX_BIN) ? undefined : `nginx not found at ${NGINX_BIN} (apt-get install nginx-light, or set NGINX_BIN)`;
+
+export interface RunningNginx {
+  /** Port nginx listens on (127.0.0.1) for each upstream, in order. */
+  ports: number[];
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function waitForPort(port: number, child: ChildProcess, log: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}: ${await readFile(log, 'utf8').catch(() => '')}`);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ port, host: '127.0.0.1' }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (open) return;
+    if (attempt > 200) throw new Error(`nginx did not listen on ${port}: ${await readFile(log, 'utf8').catch(() => '')}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/**
+ * Starts nginx as a reverse proxy in front of each upstream port (a temp
+ * prefix, random ports, in the foreground), appending the client to
+ * `X-Forwarded-For` like most proxies (`$proxy_add_x_forwarded_for`).
+ */
+export async function startNginx(upstreamPorts: readonly number[]): Promise<RunningNginx> {
+  const dir = await mkdtemp(join(tmpdir(), 'pgpulse-nginx-'));
+  for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(join(dir, sub));
+  const ports: number[] = [];
+  for (let i = 0; i < upstreamPorts.length; i++) ports.push(await freePort());
+  const servers = upstreamPorts.map(
+    (upstream, i) => `
+    server {
+      listen 127.0.0.1:${ports[i]};
+      location / {
+        proxy_pass http://127.0.0.1:${upstream};
+        proxy_http_version 1.1;
+        proxy_set_header Host $host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      }
+    }`,
+  );
+  const log = join(dir, 'error.log');
+  const config = `
+${process.getuid?.() === 0 ? 'user root;' : ''}
+daemon off;
+worker_processes 1;
+pid ${join(dir, 'nginx.pid')};
+error_log ${log} warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path ${join(dir, 'body')};
+  proxy_temp_path ${join(dir, 'proxy')};
+  fastcgi_temp_path ${join(dir, 'fastcgi')};
+  uwsgi_temp_path ${join(dir, 'uwsgi')};
+  scgi_temp_path ${join(dir, 'scgi')};
+  ${servers.join('\n')}
+}
+`;
+  await writeFile(join(dir, 'nginx.conf'), config);
+  const child = spawn(NGINX_BIN, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', log], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    for (const port of ports) await waitForPort(port, child, log);
+  } catch (error) {
+    child.kill('SIGKILL');
+    await exited;
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    ports,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGQUIT');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
