@@ -6,7 +6,7 @@ import { createNodeMiddleware, trackResponse, type FrameworkReader, type NodeMid
 import { Sessions } from './capture/sessions.js';
 import { VisitorIds } from './capture/visitor-ids.js';
 import { connect, type Connection, type ConnectionOptions } from './connection.js';
-import type { PulseDatabase } from './database.js';
+import type { PulseDatabase } from './store/database.js';
 import { migrate, type MigrationResult } from './migrate.js';
 import { defaultNodeId } from './node-id.js';
 import { PubSub, type PubSubStats } from './pubsub.js';

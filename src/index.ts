@@ -22,7 +22,7 @@ export type { NodeMiddleware } from './capture/node-middleware.js';
 export { detectDeviceType } from './capture/device-type.js';
 export { userAgentInfo, type UserAgentInfo } from './capture/user-agent-info.js';
 export type { ConnectionOptions } from './connection.js';
-export type { PulseDatabase, RequestLogsTable } from './database.js';
+export type { PulseDatabase, RequestLogsTable } from './store/database.js';
 export {
   encodeBridgeMessage,
   decodeBridgeMessage,

@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql, type Kysely } from 'kysely';
-import type { PulseDatabase } from './database.js';
+import type { PulseDatabase } from './store/database.js';
 
 /** Directory holding the SQL migrations shipped with the package. */
 export const migrationsDir = fileURLToPath(new URL('../migrations/', import.meta.url));

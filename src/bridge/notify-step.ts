@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
-import type { PulseDatabase } from '../database.js';
+import type { PulseDatabase } from '../store/database.js';
 import type { StoredRequestLog } from '../request-log.js';
 import type { AfterCommitStep } from '../writer/batch-step.js';
 import { DEFAULT_CHANNEL, encodeBridgeMessage } from './message.js';

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
-import type { PulseDatabase } from '../database.js';
+import type { PulseDatabase } from '../store/database.js';
 import { utcDay, utcDayNumber } from '../shared/time.js';
 
 /** Visitor ids remembered per day, to hash each visitor once. */

@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { PulseDatabase } from '../database.js';
+import type { PulseDatabase } from '../store/database.js';
 import type { RequestLog } from '../request-log.js';
 
 /** Ids and transaction id of a batch the insert step wrote. */

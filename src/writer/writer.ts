@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import { createNotifyStep, resolveNotifyOptions, type NotifyCounters, type NotifyOptions, type NotifyReport, type NotifySkipReason } from '../bridge/notify-step.js';
-import type { PulseDatabase } from '../database.js';
+import type { PulseDatabase } from '../store/database.js';
 import type { RequestLog } from '../request-log.js';
 import { preferredShard } from '../rollups/rollup-shard.js';
 import { writeRollups } from '../rollups/write-rollups.js';

@@ -2,7 +2,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPulse } from '../../src/create-pulse.js';
-import type { PulseDatabase } from '../../src/database.js';
+import type { PulseDatabase } from '../../src/store/database.js';
 import { migrate } from '../../src/migrate.js';
 import { Writer } from '../../src/writer/writer.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';

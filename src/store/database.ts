@@ -1,5 +1,5 @@
 import type { ColumnType, Generated } from 'kysely';
-import type { DeviceType } from './request-log.js';
+import type { DeviceType } from '../request-log.js';
 
 /** Kysely row type of `pgpulse.request_logs`. */
 export interface RequestLogsTable {
