@@ -92,14 +92,16 @@ export async function benchPipeline(url: string, rows: number, options: { notify
   return result;
 }
 
-const columns = 'request_id, method, path, route, status_code, duration_ms, response_bytes, user_agent, referer, device_type, visitor_id, session_id, node_id, ip, inserted_at';
-const values = (l: RequestLog) => [l.request_id, l.method, l.path, l.route, l.status_code, l.duration_ms, l.response_bytes, l.user_agent, l.referer, l.device_type, l.visitor_id, l.session_id, l.node_id, l.ip, l.inserted_at];
+/** The columns a RequestLog carries, named by the log itself (so this bench follows the column list). */
+const requestLogColumnNames = Object.keys(syntheticLog(0)) as (keyof RequestLog)[];
+const columns = requestLogColumnNames.join(', ');
+const values = (l: RequestLog) => requestLogColumnNames.map((name) => l[name]);
 
 /** One INSERT per row from `clients` concurrent connections; rows/s. */
 export async function benchInsertPerRow(url: string, rows: number, clients = 4): Promise<number> {
   await truncate(url);
   const pool = new pg.Pool({ connectionString: url, max: clients });
-  const text = `insert into pgpulse.request_logs (${columns}) values (${Array.from({ length: 15 }, (_, i) => `$${i + 1}`).join(', ')})`;
+  const text = `insert into pgpulse.request_logs (${columns}) values (${requestLogColumnNames.map((_, i) => `$${i + 1}`).join(', ')})`;
   let next = 0;
   const started = performance.now();
   await Promise.all(
@@ -112,7 +114,7 @@ export async function benchInsertPerRow(url: string, rows: number, clients = 4):
   return rate;
 }
 
-/** Multi-row VALUES inserts of `batch` rows (15 parameters per row); rows/s. */
+/** Multi-row VALUES inserts of `batch` rows (one parameter per column); rows/s. */
 export async function benchMultiRowValues(url: string, rows: number, batch = 1_000): Promise<number> {
   await truncate(url);
   const client = new pg.Client({ connectionString: url });
@@ -123,7 +125,7 @@ export async function benchMultiRowValues(url: string, rows: number, batch = 1_0
     const params: unknown[] = [];
     const tuples: string[] = [];
     for (let k = 0; k < n; k++) {
-      tuples.push(`(${Array.from({ length: 15 }, (_, c) => `$${k * 15 + c + 1}`).join(',')})`);
+      tuples.push(`(${requestLogColumnNames.map((_, c) => `$${k * requestLogColumnNames.length + c + 1}`).join(',')})`);
       params.push(...values(syntheticLog(i + k)));
     }
     await client.query(`insert into pgpulse.request_logs (${columns}) values ${tuples.join(',')}`, params);

@@ -1,50 +1,15 @@
 import { z } from 'zod';
+import { requestLogColumnNames, requestLogColumns, requestLogShape, type RequestLogColumnName } from './store/columns.js';
 
-/** Device classes a request can be attributed to. */
-export const deviceTypes = ['desktop', 'mobile', 'tablet', 'bot'] as const;
-export type DeviceType = (typeof deviceTypes)[number];
-
-/** Longest text stored for any single header-derived field, in characters. */
-export const MAX_TEXT_LENGTH = 65_536;
-
-const text = (max: number) =>
-  z
-    .string()
-    .max(max)
-    .refine((value) => !value.includes('\u0000'), { message: 'must not contain NUL (\\u0000) characters' });
-
-const optionalText = (max: number) => text(max).nullable();
+export { deviceTypes, MAX_TEXT_LENGTH, type DeviceType } from './store/columns.js';
 
 /**
- * Zod schema of one captured request. Field names match the columns of
+ * Zod schema of one captured request, derived from the column list
+ * (`src/store/columns.ts`). Field names match the columns of
  * `pgpulse.request_logs`, so a row read back from Postgres, a NOTIFY message and
  * an NDJSON line from `pgpulse tail` all look the same.
  */
-export const requestLogSchema = z.strictObject({
-  request_id: text(200).min(1),
-  method: text(32).min(1),
-  /** Raw path without the query string. */
-  path: text(MAX_TEXT_LENGTH).min(1),
-  /** Framework route pattern such as `/users/:id`; null when unknown. */
-  route: optionalText(2048),
-  status_code: z.number().int().min(100).max(999),
-  /** Time from request start to response finish, in milliseconds. */
-  duration_ms: z.number().finite().nonnegative(),
-  /** Response body size in bytes; null when unknown (aborted before any byte). */
-  response_bytes: z.number().int().nonnegative().nullable(),
-  user_agent: optionalText(MAX_TEXT_LENGTH),
-  referer: optionalText(MAX_TEXT_LENGTH),
-  device_type: z.enum(deviceTypes),
-  /** Daily-salted hash of IP and user agent; null when no IP was known. */
-  visitor_id: optionalText(128),
-  session_id: optionalText(128),
-  /** Process that served the request (and wrote the row). */
-  node_id: text(200).min(1),
-  /** Raw client IP; only set when the app opts in with `storeIp: true`. */
-  ip: optionalText(64),
-  /** When the request started. */
-  inserted_at: z.date(),
-});
+export const requestLogSchema = z.strictObject(requestLogShape);
 
 /** One captured request, as broadcast on the PubSub and written to Postgres. */
 export type RequestLog = z.infer<typeof requestLogSchema>;
@@ -52,26 +17,48 @@ export type RequestLog = z.infer<typeof requestLogSchema>;
 /** A request row read back from Postgres: a RequestLog plus its identity `id`. */
 export type StoredRequestLog = RequestLog & { id: number };
 
-/** Input accepted by {@link parseRequestLog}: optional fields may be omitted and dates may be ISO strings. */
-export type RequestLogInput = Omit<
-  RequestLog,
-  'route' | 'response_bytes' | 'user_agent' | 'referer' | 'visitor_id' | 'session_id' | 'ip' | 'inserted_at' | 'device_type'
-> &
-  Partial<Pick<RequestLog, 'route' | 'response_bytes' | 'user_agent' | 'referer' | 'visitor_id' | 'session_id' | 'ip' | 'device_type'>> & {
-    inserted_at?: Date | string | number;
-  };
+/** Fields {@link parseRequestLog} fills in when missing: the nullable columns and those with an input default. */
+type DefaultedField = {
+  [K in RequestLogColumnName]: (typeof requestLogColumns)[K]['nullable'] extends true
+    ? K
+    : 'inputDefault' extends keyof (typeof requestLogColumns)[K]
+      ? K
+      : never;
+}[RequestLogColumnName];
 
-const inputSchema = requestLogSchema.extend({
-  route: requestLogSchema.shape.route.default(null),
-  response_bytes: requestLogSchema.shape.response_bytes.default(null),
-  user_agent: requestLogSchema.shape.user_agent.default(null),
-  referer: requestLogSchema.shape.referer.default(null),
-  visitor_id: requestLogSchema.shape.visitor_id.default(null),
-  session_id: requestLogSchema.shape.session_id.default(null),
-  ip: requestLogSchema.shape.ip.default(null),
-  device_type: requestLogSchema.shape.device_type.default('desktop'),
-  inserted_at: z.coerce.date().refine((d) => !Number.isNaN(d.getTime()), { message: 'must be a valid date' }).default(() => new Date()),
-});
+/** Input accepted by {@link parseRequestLog}: optional fields may be omitted and dates may be ISO strings. */
+export type RequestLogInput = Omit<RequestLog, DefaultedField> & Partial<Omit<Pick<RequestLog, DefaultedField>, 'inserted_at'>> & {
+  inserted_at?: Date | string | number;
+};
+
+const validDate = z.coerce.date().refine((d) => !Number.isNaN(d.getTime()), { message: 'must be a valid date' });
+
+/** The schema of one field in {@link parseRequestLog}: with its default, and dates coerced. */
+function inputField(name: RequestLogColumnName): z.ZodType {
+  const column = requestLogColumns[name];
+  const schema: z.ZodType = column.type === 'timestamptz' ? validDate : column.schema;
+  const fallback = 'inputDefault' in column ? column.inputDefault : column.nullable ? null : undefined;
+  return fallback === undefined ? schema : schema.default(fallback as never);
+}
+
+const inputSchema = z.strictObject(Object.fromEntries(requestLogColumnNames.map((name) => [name, inputField(name)]))) as unknown as z.ZodType<RequestLog>;
+
+/**
+ * Fills in what {@link parseRequestLog} would (null for missing nullable fields,
+ * the column defaults) without validating: for code that builds rows it trusts,
+ * such as the demo's synthetic history, so a new nullable column needs no edit there.
+ */
+export function completeRequestLog(input: RequestLogInput): RequestLog {
+  const row: Record<string, unknown> = {};
+  for (const name of requestLogColumnNames) {
+    const column = requestLogColumns[name];
+    const value = (input as Record<string, unknown>)[name];
+    if (value !== undefined) row[name] = column.type === 'timestamptz' && !(value instanceof Date) ? new Date(value as string) : value;
+    else if ('inputDefault' in column) row[name] = typeof column.inputDefault === 'function' ? column.inputDefault() : column.inputDefault;
+    else row[name] = null;
+  }
+  return row as RequestLog;
+}
 
 /** Error thrown for a malformed RequestLog; `issues` lists every offending field. */
 export class InvalidRequestLogError extends Error {

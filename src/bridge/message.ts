@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { deviceTypes, type StoredRequestLog } from '../request-log.js';
+import type { StoredRequestLog } from '../request-log.js';
+import { fromBridgeValue, requestLogColumnNames, requestLogColumns, toBridgeValue, type PgTypeName, type RequestLogColumnName } from '../store/columns.js';
 
 /** Current version of the NOTIFY message format. */
 export const BRIDGE_MESSAGE_VERSION = 1 as const;
@@ -11,49 +12,45 @@ export const DEFAULT_CHANNEL = 'pgpulse_requests';
 export const MAX_PAYLOAD_BYTES = 7_900;
 
 /**
- * Compact row tuple used inline in NOTIFY messages, in this column order.
- * `inserted_at` travels as epoch milliseconds; `node_id` is null when it equals
- * the message origin (the usual case), so a row broadcast with another node id
- * keeps it.
+ * Columns of the compact row tuple used inline in NOTIFY messages, after the
+ * row's `id`: the column list (`src/store/columns.ts`) in order, with the
+ * origin column (`node_id`) moved last. `inserted_at` travels as epoch
+ * milliseconds; `node_id` is null when it equals the message origin (the usual
+ * case), so a row broadcast with another node id keeps it.
  */
-export const ROW_FIELDS = [
-  'id',
-  'request_id',
-  'method',
-  'path',
-  'route',
-  'status_code',
-  'duration_ms',
-  'response_bytes',
-  'user_agent',
-  'referer',
-  'device_type',
-  'visitor_id',
-  'session_id',
-  'ip',
-  'inserted_at',
-  'node_id',
-] as const;
+const TUPLE_COLUMNS = [
+  ...requestLogColumnNames.filter((name) => !isOrigin(name)),
+  ...requestLogColumnNames.filter((name) => isOrigin(name)),
+] as readonly RequestLogColumnName[];
 
-const nullableString = z.string().nullable();
-const rowTupleSchema = z.tuple([
-  z.number().int().positive(),
-  z.string(),
-  z.string(),
-  z.string(),
-  nullableString,
-  z.number().int(),
-  z.number(),
-  z.number().int().nullable(),
-  nullableString,
-  nullableString,
-  z.enum(deviceTypes),
-  nullableString,
-  nullableString,
-  nullableString,
-  z.number(),
-  nullableString,
-]);
+/** Position of each column in the row tuple. */
+const TUPLE_INDEX = Object.fromEntries(TUPLE_COLUMNS.map((name, i) => [name, i + 1])) as Record<RequestLogColumnName, number>;
+
+/** Field names of the row tuple, in order. */
+export const ROW_FIELDS = ['id', ...TUPLE_COLUMNS] as const;
+
+function isOrigin(name: RequestLogColumnName): boolean {
+  return 'origin' in requestLogColumns[name];
+}
+
+/** Bridge schema of one tuple element: the JSON type of the column (enums as enums), null allowed where the column or the origin rule allows it. */
+function tupleElement(name: RequestLogColumnName): z.ZodType {
+  const column = requestLogColumns[name];
+  const byType = {
+    text: column.schema instanceof z.ZodEnum ? column.schema : z.string(),
+    smallint: z.number().int(),
+    double: z.number(),
+    bigint: z.number().int(),
+    timestamptz: z.number(),
+  } satisfies Record<PgTypeName, z.ZodType>;
+  const element = byType[column.type];
+  return column.nullable || isOrigin(name) ? element.nullable() : element;
+}
+
+const rowTupleSchema = z.tuple([z.number().int().positive(), ...TUPLE_COLUMNS.map(tupleElement)] as unknown as [z.ZodNumber]) as unknown as z.ZodType<RowTuple>;
+
+/** One row as a tuple: `[id, ...column values]`, see {@link ROW_FIELDS}. */
+export type RowTuple = [id: number, ...values: unknown[]];
 
 const baseSchema = z.object({
   v: z.literal(BRIDGE_MESSAGE_VERSION),
@@ -80,49 +77,24 @@ export type ReferenceBridgeMessage = z.infer<typeof referenceSchema>;
 export type BridgeMessage = z.infer<typeof bridgeMessageSchema>;
 
 /** Compact tuple form of one stored row written by node `origin`. */
-export function toRowTuple(row: StoredRequestLog, origin: string): z.infer<typeof rowTupleSchema> {
-  return [
-    row.id,
-    row.request_id,
-    row.method,
-    row.path,
-    row.route,
-    row.status_code,
-    row.duration_ms,
-    row.response_bytes,
-    row.user_agent,
-    row.referer,
-    row.device_type,
-    row.visitor_id,
-    row.session_id,
-    row.ip,
-    row.inserted_at.getTime(),
-    row.node_id === origin ? null : row.node_id,
-  ];
+export function toRowTuple(row: StoredRequestLog, origin: string): RowTuple {
+  const tuple: RowTuple = [row.id];
+  for (const name of TUPLE_COLUMNS) {
+    const value = row[name];
+    tuple.push(isOrigin(name) && value === origin ? null : toBridgeValue(name, value));
+  }
+  return tuple;
 }
 
 /** Expands an inline tuple of a message from node `origin` back into a stored row. */
-export function fromRowTuple(tuple: z.infer<typeof rowTupleSchema>, origin: string): StoredRequestLog {
-  const [id, request_id, method, path, route, status_code, duration_ms, response_bytes, user_agent, referer, device_type, visitor_id, session_id, ip, insertedAtMs, nodeId] =
-    tuple;
-  return {
-    id,
-    request_id,
-    method,
-    path,
-    route,
-    status_code,
-    duration_ms,
-    response_bytes,
-    user_agent,
-    referer,
-    device_type,
-    visitor_id,
-    session_id,
-    node_id: nodeId ?? origin,
-    ip,
-    inserted_at: new Date(insertedAtMs),
-  };
+export function fromRowTuple(tuple: RowTuple, origin: string): StoredRequestLog {
+  // Keys in column-list order, like a row read back from Postgres.
+  const row: Record<string, unknown> = { id: tuple[0] };
+  for (const name of requestLogColumnNames) {
+    const value = tuple[TUPLE_INDEX[name]];
+    row[name] = isOrigin(name) && value === null ? origin : fromBridgeValue(name, value);
+  }
+  return row as StoredRequestLog;
 }
 
 /** Collapses sorted ids into inclusive ranges. */

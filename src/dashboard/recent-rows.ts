@@ -1,4 +1,9 @@
 import { sql, type Kysely } from 'kysely';
+import { fromDatabase, requestLogColumnNames, requestLogColumns } from '../store/columns.js';
+
+/** Columns browsers may see: all but the private ones (the raw IP). */
+const publicColumnNames = requestLogColumnNames.filter((name) => !('private' in requestLogColumns[name]));
+const PUBLIC_COLUMNS = sql.join(publicColumnNames.map((name) => sql.ref(name)));
 
 /** Most rows `GET /api/recent` returns. */
 export const MAX_RECENT_ROWS = 200;
@@ -9,10 +14,12 @@ export type RecentRow = Record<string, unknown> & { id: number };
 /** Newest rows, for the live table's first paint. Uses the `inserted_at` index. */
 export async function recentRows(db: Kysely<any>, limit: number): Promise<RecentRow[]> {
   const result = await sql<Record<string, unknown>>`
-    select id, request_id, method, path, route, status_code, duration_ms, response_bytes, user_agent, referer,
-      device_type, visitor_id, session_id, node_id, inserted_at
-    from pgpulse.request_logs order by inserted_at desc, id desc limit ${limit}`.execute(db);
-  return result.rows.map((r) => ({ ...r, id: Number(r.id), response_bytes: r.response_bytes === null ? null : Number(r.response_bytes) }));
+    select id, ${PUBLIC_COLUMNS} from pgpulse.request_logs order by inserted_at desc, id desc limit ${limit}`.execute(db);
+  return result.rows.map((r) => {
+    const row: RecentRow = { id: Number(r.id) };
+    for (const name of publicColumnNames) row[name] = fromDatabase(name, r[name]);
+    return row;
+  });
 }
 
 /** The `limit` query parameter, clamped to 1…{@link MAX_RECENT_ROWS}; default 50. */

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { detectDeviceType } from '../capture/device-type.js';
 import type { Pulse } from '../create-pulse.js';
-import type { RequestLog } from '../request-log.js';
+import { completeRequestLog, type RequestLog } from '../request-log.js';
 import { sampleOutcome } from './sample-app.js';
 import { pick, randomPath, randomUserAgent, referrers, trafficShape } from './synthetic-traffic.js';
 
@@ -24,7 +24,7 @@ function historicRow(at: Date, visitor: { ua: string; n: number }, nodeId: strin
   const path = randomPath().split('?')[0]!;
   const outcome = sampleOutcome(path);
   const referer = pick(referrers);
-  return {
+  return completeRequestLog({
     request_id: randomUUID(),
     method: 'GET',
     path,
@@ -38,9 +38,8 @@ function historicRow(at: Date, visitor: { ua: string; n: number }, nodeId: strin
     visitor_id: hash(`demo-visitor-${visitor.n}-${at.toISOString().slice(0, 10)}`),
     session_id: hash(`demo-session-${visitor.n}-${at.toISOString().slice(0, 13)}`),
     node_id: nodeId,
-    ip: null,
     inserted_at: at,
-  };
+  });
 }
 
 /**

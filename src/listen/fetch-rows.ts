@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import type { DeviceType, StoredRequestLog } from '../request-log.js';
+import type { StoredRequestLog } from '../request-log.js';
+import { fromDatabase, requestLogColumnNames } from '../store/columns.js';
 import type { Snapshot } from './snapshot.js';
 
 /** A delivered row with the id of the transaction that inserted it. */
@@ -8,52 +9,21 @@ export interface TxRow {
   row: StoredRequestLog;
 }
 
-interface DbRow {
-  id: string;
-  request_id: string;
-  method: string;
-  path: string;
-  route: string | null;
-  status_code: number;
-  duration_ms: number;
-  response_bytes: string | null;
-  user_agent: string | null;
-  referer: string | null;
-  device_type: DeviceType;
-  visitor_id: string | null;
-  session_id: string | null;
-  node_id: string;
-  ip: string | null;
-  inserted_at: Date;
-  tx_id: string;
-}
+/** A `pgpulse.request_logs` row as node-postgres reads it (int8 as text). */
+type DbRow = Record<string, unknown> & { id: string; tx_id: string };
 
-const COLUMNS = `id, request_id, method, path, route, status_code, duration_ms, response_bytes, user_agent, referer,
-  device_type, visitor_id, session_id, node_id, ip, inserted_at, tx_id::text as tx_id`;
+/** Every column of the list, then `id` and the transaction id as text. */
+const COLUMNS = `id, ${requestLogColumnNames.join(', ')}, tx_id::text as tx_id`;
 
 /** Converts a `pgpulse.request_logs` row (int8 as text) into a StoredRequestLog. */
+export function toStoredRow(r: Record<string, unknown>): StoredRequestLog {
+  const row: Record<string, unknown> = { id: Number(r.id) };
+  for (const name of requestLogColumnNames) row[name] = fromDatabase(name, r[name]);
+  return row as StoredRequestLog;
+}
+
 function toTxRow(r: DbRow): TxRow {
-  return {
-    txId: BigInt(r.tx_id),
-    row: {
-      id: Number(r.id),
-      request_id: r.request_id,
-      method: r.method,
-      path: r.path,
-      route: r.route,
-      status_code: r.status_code,
-      duration_ms: r.duration_ms,
-      response_bytes: r.response_bytes === null ? null : Number(r.response_bytes),
-      user_agent: r.user_agent,
-      referer: r.referer,
-      device_type: r.device_type,
-      visitor_id: r.visitor_id,
-      session_id: r.session_id,
-      node_id: r.node_id,
-      ip: r.ip,
-      inserted_at: r.inserted_at,
-    },
-  };
+  return { txId: BigInt(r.tx_id), row: toStoredRow(r) };
 }
 
 /** Rows of transaction `txId` within inclusive id ranges, by id. */

@@ -1,25 +1,43 @@
 import type { ColumnType, Generated } from 'kysely';
-import type { DeviceType } from '../request-log.js';
+import type { RequestLogKyselyColumns } from './columns.js';
 
-/** Kysely row type of `pgpulse.request_logs`. */
-export interface RequestLogsTable {
+/** Kysely row type of `pgpulse.request_logs`: the column list plus what Postgres generates. */
+export type RequestLogsTable = RequestLogKyselyColumns & {
+  /** int8, read as text. */
   id: Generated<string>;
-  request_id: string;
-  method: string;
-  path: string;
-  route: string | null;
-  status_code: number;
-  duration_ms: number;
-  response_bytes: ColumnType<string | null, number | null, number | null>;
-  user_agent: string | null;
-  referer: string | null;
-  device_type: DeviceType;
-  visitor_id: string | null;
-  session_id: string | null;
-  node_id: string;
-  ip: string | null;
-  inserted_at: ColumnType<Date, Date | string, Date | string>;
+  /** xid8 of the inserting transaction, read as text. */
   tx_id: Generated<string>;
+};
+
+/** Rollup grains: per minute (all routes together) and per hour (all routes and each route). */
+export type RollupGrainColumn = 'minute' | 'hour';
+
+/** Kysely row type of `pgpulse.rollups`: aggregates of one (grain, bucket, route). */
+export interface RollupsTable {
+  grain: RollupGrainColumn;
+  bucket: ColumnType<Date, Date | string, Date | string>;
+  /** Route pattern, '' when unknown, `\u0001all` for all routes together. */
+  route: string;
+  requests: number;
+  s1: number;
+  s2: number;
+  s3: number;
+  s4: number;
+  s5: number;
+  duration_sum: number;
+  desktop: number;
+  mobile: number;
+  tablet: number;
+  bot: number;
+  hist_idx: number[];
+  hist_cnt: number[];
+}
+
+/** Kysely row type of `pgpulse.visitor_sketches`: HyperLogLog registers of one (grain, bucket). */
+export interface VisitorSketchesTable {
+  grain: RollupGrainColumn;
+  bucket: ColumnType<Date, Date | string, Date | string>;
+  hll: Buffer;
 }
 
 /** Kysely row type of `pgpulse.visitor_salts`. */
@@ -34,9 +52,11 @@ export interface MigrationsTable {
   applied_at: Generated<Date>;
 }
 
-/** Tables pgpulse reads and writes, keyed the way Kysely expects (`schema.table`). */
+/** Every table pgpulse reads and writes, keyed the way Kysely expects (`schema.table`). */
 export interface PulseDatabase {
   'pgpulse.request_logs': RequestLogsTable;
+  'pgpulse.rollups': RollupsTable;
+  'pgpulse.visitor_sketches': VisitorSketchesTable;
   'pgpulse.visitor_salts': VisitorSaltsTable;
   'pgpulse.migrations': MigrationsTable;
 }

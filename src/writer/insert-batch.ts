@@ -1,6 +1,7 @@
 import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { PulseDatabase } from '../store/database.js';
 import type { RequestLog } from '../request-log.js';
+import { pgTypes, requestLogColumnNames, requestLogColumns, toInsertValue } from '../store/columns.js';
 
 type Executor = Kysely<PulseDatabase> | Transaction<PulseDatabase>;
 
@@ -26,48 +27,19 @@ export async function insertBatchReturning(db: Executor, rows: readonly RequestL
   return { ids: row.ids.map(Number), txId: row.tx };
 }
 
+/** The `insert … select from unnest(…)` of `rows`: one array parameter per column of the column list. */
 function insertStatement(rows: readonly RequestLog[], returning: RawBuilder<unknown>): RawBuilder<unknown> {
-  const n = rows.length;
-  const requestId = new Array<string>(n);
-  const method = new Array<string>(n);
-  const path = new Array<string>(n);
-  const route = new Array<string | null>(n);
-  const status = new Array<number>(n);
-  const duration = new Array<number>(n);
-  const bytes = new Array<number | null>(n);
-  const userAgent = new Array<string | null>(n);
-  const referer = new Array<string | null>(n);
-  const device = new Array<string>(n);
-  const visitor = new Array<string | null>(n);
-  const session = new Array<string | null>(n);
-  const node = new Array<string>(n);
-  const ip = new Array<string | null>(n);
-  const insertedAt = new Array<string>(n);
-  for (let i = 0; i < n; i++) {
-    const r = rows[i]!;
-    requestId[i] = r.request_id;
-    method[i] = r.method;
-    path[i] = r.path;
-    route[i] = r.route;
-    status[i] = r.status_code;
-    duration[i] = r.duration_ms;
-    bytes[i] = r.response_bytes;
-    userAgent[i] = r.user_agent;
-    referer[i] = r.referer;
-    device[i] = r.device_type;
-    visitor[i] = r.visitor_id;
-    session[i] = r.session_id;
-    node[i] = r.node_id;
-    ip[i] = r.ip;
-    insertedAt[i] = r.inserted_at.toISOString();
-  }
+  const arrays = requestLogColumnNames.map((name) => {
+    const values = new Array<unknown>(rows.length);
+    // Hot path: one tight loop per column; only timestamps need encoding.
+    if (requestLogColumns[name].type === 'timestamptz') for (let i = 0; i < rows.length; i++) values[i] = toInsertValue(name, rows[i]![name]);
+    else for (let i = 0; i < rows.length; i++) values[i] = rows[i]![name];
+    return sql`${values}::${sql.raw(pgTypes[requestLogColumns[name].type].array)}`;
+  });
   return sql`
-    insert into pgpulse.request_logs
-      (request_id, method, path, route, status_code, duration_ms, response_bytes, user_agent,
-       referer, device_type, visitor_id, session_id, node_id, ip, inserted_at)
-    select * from unnest(
-      ${requestId}::text[], ${method}::text[], ${path}::text[], ${route}::text[], ${status}::int2[],
-      ${duration}::float8[], ${bytes}::int8[], ${userAgent}::text[], ${referer}::text[], ${device}::text[],
-      ${visitor}::text[], ${session}::text[], ${node}::text[], ${ip}::text[], ${insertedAt}::timestamptz[])
+    insert into pgpulse.request_logs (${COLUMN_LIST})
+    select * from unnest(${sql.join(arrays)})
     ${returning}`;
 }
+
+const COLUMN_LIST = sql.join(requestLogColumnNames.map((name) => sql.ref(name)));

@@ -4,6 +4,7 @@ import { exitCodes } from '../../src/cli/exit-codes.js';
 import { spawnCli, spawnTail, type TailProcess } from '../bridge/fixtures/spawn-tail.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually, makeLog } from '../support/fixtures.js';
+import { requestLogColumnNames } from '../../src/store/columns.js';
 
 async function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawnCli(args);
@@ -65,10 +66,8 @@ describe('pgpulse tail', () => {
     const printed = tail.rows.map((r) => r.row);
     expect(printed.map((r) => r.request_id).sort()).toEqual(logs.map((l) => l.request_id).sort());
     const first = printed.find((r) => r.request_id === logs[0]!.request_id)!;
-    expect(Object.keys(first)).toEqual([
-      'id', 'request_id', 'method', 'path', 'route', 'status_code', 'duration_ms', 'response_bytes', 'user_agent',
-      'referer', 'device_type', 'visitor_id', 'session_id', 'node_id', 'ip', 'inserted_at',
-    ]);
+    // Table columns in table order (the column list is in table order; test/store/columns.test.ts checks that).
+    expect(Object.keys(first)).toEqual(['id', ...requestLogColumnNames]);
     expect(first).toMatchObject({ path: '/tail/0', node_id: 'tail-test-writer', inserted_at: logs[0]!.inserted_at.toISOString() });
     expect(typeof first.id).toBe('number');
     expect(printed.find((r) => r.path === '/tail/3')!.user_agent).toHaveLength(20_000);

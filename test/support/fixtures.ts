@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { RequestLog } from '../../src/request-log.js';
+import { completeRequestLog, type RequestLog } from '../../src/request-log.js';
 
 /** A valid RequestLog with overrides. */
 export function makeLog(overrides: Partial<RequestLog> = {}): RequestLog {
-  return {
+  return completeRequestLog({
     request_id: randomUUID(),
     method: 'GET',
     path: '/users/42',
@@ -17,10 +17,9 @@ export function makeLog(overrides: Partial<RequestLog> = {}): RequestLog {
     visitor_id: 'v1',
     session_id: 's1',
     node_id: 'test-node',
-    ip: null,
     inserted_at: new Date(),
     ...overrides,
-  };
+  });
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes. */

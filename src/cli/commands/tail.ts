@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_CHANNEL } from '../../bridge/message.js';
 import { createListener, type Listener } from '../../listen/index.js';
 import type { StoredRequestLog } from '../../request-log.js';
+import { requestLogColumnNames } from '../../store/columns.js';
 import { checkReachable, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { stopRequested } from '../stop-requested.js';
@@ -22,26 +23,12 @@ Options:
   --since ISO                also print rows inserted since this time (default: from now)
   -h, --help                 Show this help`;
 
-/** One NDJSON line: table columns in table order, `inserted_at` as ISO 8601. */
+/** One NDJSON line: `id`, then the columns in list (table) order, `inserted_at` as ISO 8601. */
 export function toNdjsonLine(row: StoredRequestLog): string {
-  return `${JSON.stringify({
-    id: row.id,
-    request_id: row.request_id,
-    method: row.method,
-    path: row.path,
-    route: row.route,
-    status_code: row.status_code,
-    duration_ms: row.duration_ms,
-    response_bytes: row.response_bytes,
-    user_agent: row.user_agent,
-    referer: row.referer,
-    device_type: row.device_type,
-    visitor_id: row.visitor_id,
-    session_id: row.session_id,
-    node_id: row.node_id,
-    ip: row.ip,
-    inserted_at: row.inserted_at.toISOString(),
-  })}\n`;
+  const line: Record<string, unknown> = { id: row.id };
+  for (const name of requestLogColumnNames) line[name] = row[name];
+  // JSON.stringify writes Dates as ISO 8601.
+  return `${JSON.stringify(line)}\n`;
 }
 
 function parseTailArgs(argv: string[]) {

@@ -1,0 +1,162 @@
+import type { ColumnType } from 'kysely';
+import { z } from 'zod';
+
+/**
+ * The one definition of a request row: every column of `pgpulse.request_logs`
+ * that a RequestLog carries, in table order, with its Postgres type, its zod
+ * schema and how it travels (batch insert, bridge tuple, row read back).
+ * Everything else derives from this list: `requestLogSchema` and `RequestLog`,
+ * the Kysely table type, the unnest insert, the bridge message, the row fetches,
+ * recent rows and the NDJSON of `pgpulse tail`.
+ *
+ * Adding a column = add it here + write a migration that adds it to
+ * `pgpulse.request_logs` (test/store/columns.test.ts fails until both agree).
+ */
+
+/** Device classes a request can be attributed to. */
+export const deviceTypes = ['desktop', 'mobile', 'tablet', 'bot'] as const;
+export type DeviceType = (typeof deviceTypes)[number];
+
+/** Longest text stored for any single header-derived field, in characters. */
+export const MAX_TEXT_LENGTH = 65_536;
+
+/** Text of at most `max` characters, never containing NUL (Postgres text cannot hold it). */
+export const text = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((value) => !value.includes('\u0000'), { message: 'must not contain NUL (\\u0000) characters' });
+
+/**
+ * How one Postgres type is written and read: `array` is the cast of the
+ * unnest insert's array parameter, `informationSchema` the type name
+ * `information_schema.columns.data_type` reports.
+ */
+interface PgType {
+  array: string;
+  informationSchema: string;
+}
+
+/** The Postgres types request columns use. */
+export const pgTypes = {
+  text: { array: 'text[]', informationSchema: 'text' },
+  smallint: { array: 'int2[]', informationSchema: 'smallint' },
+  double: { array: 'float8[]', informationSchema: 'double precision' },
+  /** int8: node-postgres reads it as text (it may exceed 2^53); rows convert it to a number. */
+  bigint: { array: 'int8[]', informationSchema: 'bigint' },
+  /** Inserted as ISO 8601 text, carried on the bridge as epoch milliseconds. */
+  timestamptz: { array: 'timestamptz[]', informationSchema: 'timestamp with time zone' },
+} as const satisfies Record<string, PgType>;
+export type PgTypeName = keyof typeof pgTypes;
+
+/** One column of the request row. */
+export interface ColumnDefinition<T extends PgTypeName = PgTypeName, S extends z.ZodType = z.ZodType> {
+  type: T;
+  /** Validates the value of a RequestLog (nullable columns include null). */
+  schema: S;
+  nullable: boolean;
+  /**
+   * What {@link requestLogInputSchema} fills in when the field is missing:
+   * null for nullable columns unless set; a function is called per row.
+   */
+  inputDefault?: z.output<S> | (() => z.output<S>);
+  /** Never sent to browsers (recent rows of the dashboard). Default false. */
+  private?: boolean;
+  /**
+   * The bridge sends the column as null when it equals the message's origin
+   * node id, and puts it last in the row tuple. Only `node_id`.
+   */
+  origin?: boolean;
+}
+
+type Extra<S extends z.ZodType> = Pick<ColumnDefinition<PgTypeName, S>, 'inputDefault' | 'private' | 'origin'>;
+
+/** A NOT NULL column; `extra` keeps its literal type, so `RequestLogInput` knows which fields have defaults. */
+const required = <T extends PgTypeName, S extends z.ZodType, const E extends Extra<S> = {}>(type: T, schema: S, extra?: E) =>
+  ({ type, schema, nullable: false, ...extra }) as { type: T; schema: S; nullable: false } & E;
+/** A nullable column (its schema accepts null; a missing input field defaults to null). */
+const nullable = <T extends PgTypeName, S extends z.ZodType, const E extends Extra<z.ZodNullable<S>> = {}>(type: T, schema: S, extra?: E) =>
+  ({ type, schema: schema.nullable(), nullable: true, ...extra }) as { type: T; schema: z.ZodNullable<S>; nullable: true } & E;
+
+/** The columns of a RequestLog, in table order (`id` and `tx_id` are set by Postgres). */
+export const requestLogColumns = {
+  request_id: required('text', text(200).min(1)),
+  method: required('text', text(32).min(1)),
+  /** Raw path without the query string. */
+  path: required('text', text(MAX_TEXT_LENGTH).min(1)),
+  /** Framework route pattern such as `/users/:id`; null when unknown. */
+  route: nullable('text', text(2048)),
+  status_code: required('smallint', z.number().int().min(100).max(999)),
+  /** Time from request start to response finish, in milliseconds. */
+  duration_ms: required('double', z.number().finite().nonnegative()),
+  /** Response body size in bytes; null when unknown (aborted before any byte). */
+  response_bytes: nullable('bigint', z.number().int().nonnegative()),
+  user_agent: nullable('text', text(MAX_TEXT_LENGTH)),
+  referer: nullable('text', text(MAX_TEXT_LENGTH)),
+  device_type: required('text', z.enum(deviceTypes), { inputDefault: 'desktop' }),
+  /** Daily-salted hash of IP and user agent; null when no IP was known. */
+  visitor_id: nullable('text', text(128)),
+  session_id: nullable('text', text(128)),
+  /** Process that served the request (and wrote the row). */
+  node_id: required('text', text(200).min(1), { origin: true }),
+  /** Raw client IP; only set when the app opts in with `storeIp: true`. */
+  ip: nullable('text', text(64), { private: true }),
+  /** When the request started. */
+  inserted_at: required('timestamptz', z.date(), { inputDefault: () => new Date() }),
+} as const;
+
+export type RequestLogColumns = typeof requestLogColumns;
+export type RequestLogColumnName = keyof RequestLogColumns;
+
+/** Column names in table order. */
+export const requestLogColumnNames = Object.keys(requestLogColumns) as RequestLogColumnName[];
+
+/** Columns Postgres fills in itself, after the RequestLog's columns. */
+export const generatedColumns = {
+  /** Row identity, from `pgpulse.request_logs_id_seq`. */
+  id: 'bigint',
+  /** Inserting transaction (xid8), for catch-up by snapshot. */
+  tx_id: 'xid8',
+} as const;
+
+/** The zod shape of a RequestLog, one entry per column. */
+export type RequestLogShape = { [K in RequestLogColumnName]: RequestLogColumns[K]['schema'] };
+
+export const requestLogShape = Object.fromEntries(requestLogColumnNames.map((name) => [name, requestLogColumns[name].schema])) as RequestLogShape;
+
+type ValueOf<K extends RequestLogColumnName> = z.output<RequestLogColumns[K]['schema']>;
+type NullIf<K extends RequestLogColumnName> = RequestLogColumns[K]['nullable'] extends true ? null : never;
+
+/**
+ * Kysely column type of one column: int8 is read as text; timestamps are
+ * written as a Date or ISO text.
+ */
+type KyselyColumn<K extends RequestLogColumnName> = RequestLogColumns[K]['type'] extends 'bigint'
+  ? ColumnType<string | NullIf<K>, ValueOf<K>, ValueOf<K>>
+  : RequestLogColumns[K]['type'] extends 'timestamptz'
+    ? ColumnType<ValueOf<K>, ValueOf<K> | string, ValueOf<K> | string>
+    : ValueOf<K>;
+
+/** Kysely types of the RequestLog columns of `pgpulse.request_logs`. */
+export type RequestLogKyselyColumns = { [K in RequestLogColumnName]: KyselyColumn<K> };
+
+/** The value of one column of a row node-postgres read (int8 arrives as text). */
+export function fromDatabase(name: RequestLogColumnName, value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  return requestLogColumns[name].type === 'bigint' ? Number(value) : value;
+}
+
+/** The value of one column as bound in the unnest insert's array (timestamps as ISO text). */
+export function toInsertValue(name: RequestLogColumnName, value: unknown): unknown {
+  return requestLogColumns[name].type === 'timestamptz' && value instanceof Date ? value.toISOString() : value;
+}
+
+/** The value of one column in a bridge tuple (timestamps as epoch milliseconds). */
+export function toBridgeValue(name: RequestLogColumnName, value: unknown): unknown {
+  return requestLogColumns[name].type === 'timestamptz' && value instanceof Date ? value.getTime() : value;
+}
+
+/** The value of one column read from a bridge tuple. */
+export function fromBridgeValue(name: RequestLogColumnName, value: unknown): unknown {
+  return requestLogColumns[name].type === 'timestamptz' && typeof value === 'number' ? new Date(value) : value;
+}

@@ -1,0 +1,34 @@
+import type { Kysely } from 'kysely';
+import { test as base } from 'vitest';
+import { connect } from '../../src/connection.js';
+import { migrate } from '../../src/migrate.js';
+import type { PulseDatabase } from '../../src/store/database.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+
+/** A database of its own with every pgpulse migration applied. */
+export interface MigratedDatabase extends TestDatabase {
+  /** Kysely on a small pool to it, closed after the file's tests. */
+  db: Kysely<PulseDatabase>;
+}
+
+/**
+ * `test` with a file-scoped `database` fixture: a fresh database with pgpulse
+ * migrated, created on first use and dropped after the file's last test.
+ * Suite hooks get it too: `test.beforeAll(({ database }) => …)`.
+ */
+export const test = base.extend<{ $file: { database: MigratedDatabase } }>({
+  database: [
+    async ({}, use) => {
+      const database = await createTestDatabase();
+      const connection = connect({ connectionString: database.url, poolSize: 4 }, () => {});
+      try {
+        await migrate(connection.db);
+        await use({ ...database, db: connection.db });
+      } finally {
+        await connection.close();
+        await database.drop();
+      }
+    },
+    { scope: 'file' },
+  ],
+});
