@@ -31,7 +31,7 @@ export type RequestLogInput = Omit<RequestLog, DefaultedField> & Partial<Omit<Pi
   inserted_at?: Date | string | number;
 };
 
-const validDate = z.coerce.date().refine((d) => !Number.isNaN(d.getTime()), { message: 'must be a valid date' });
+const validDate = z.coerce.date().refine((d) => !Number.isNaN(d.getTime()), { error: 'must be a valid date' });
 
 /** The schema of one field in {@link parseRequestLog}: with its default, and dates coerced. */
 function inputField(name: RequestLogColumnName): z.ZodType {

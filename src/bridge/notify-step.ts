@@ -109,7 +109,7 @@ export function createNotifyStep(options: ResolvedNotifyOptions & { nodeId: stri
       try {
         const result = await sql<{ usage: number }>`select pg_notify(${options.channel}, ${payload}), pg_notification_queue_usage() as usage`.execute(db);
         options.counters.notifications++;
-        const usage = Number(result.rows[0]?.usage ?? 0);
+        const usage = result.rows[0]?.usage ?? 0;
         options.counters.notifyQueueUsage = usage;
         if (usage >= options.maxQueueUsage) pause('queue_usage');
       } catch (error) {
@@ -127,7 +127,7 @@ export function createNotifyStep(options: ResolvedNotifyOptions & { nodeId: stri
 async function readQueueUsage(db: Kysely<PulseDatabase>, counters: NotifyCounters): Promise<void> {
   try {
     const result = await sql<{ usage: number }>`select pg_notification_queue_usage() as usage`.execute(db);
-    counters.notifyQueueUsage = Number(result.rows[0]?.usage ?? counters.notifyQueueUsage);
+    counters.notifyQueueUsage = result.rows[0]?.usage ?? counters.notifyQueueUsage;
   } catch {
     // keep the last value seen
   }

@@ -49,9 +49,9 @@ export const statsParamsSchema = z
     token: z.string().optional(),
   })
   .transform(({ token: _token, ...rest }) => ({ ...rest, to: rest.to ?? new Date() }))
-  .refine((p) => p.from < p.to, { message: 'from must be before to', path: ['from'] })
+  .refine((p) => p.from < p.to, { error: 'from must be before to', path: ['from'] })
   .refine((p) => p.to.getTime() - p.from.getTime() <= MAX_RANGE_DAYS * 86_400_000, {
-    message: `range must be at most ${MAX_RANGE_DAYS} days`,
+    error: `range must be at most ${MAX_RANGE_DAYS} days`,
     path: ['to'],
   });
 

@@ -111,7 +111,7 @@ function spawnPostmaster(binary: string, dataDir: string, port: number, ids: { u
   let output = '';
   return new Promise((resolve, reject) => {
     // Keep reading stderr: a full pipe would block Postgres' logging.
-    child.stderr!.on('data', (chunk: Buffer) => {
+    child.stderr.on('data', (chunk: Buffer) => {
       output = (output + chunk.toString('utf8')).slice(-4_000);
       if (output.includes('database system is ready to accept connections')) resolve(child);
     });

@@ -142,8 +142,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     log('pgpulse demo: press Ctrl-C to stop');
     historyDone = backfill(pulse, options, postgres.embedded !== undefined, abort.signal, log).then(
       (rows) => (historyRows = rows),
-      (error: Error) => {
-        log(`pgpulse demo: could not write the history: ${error.message}`);
+      (error: unknown) => {
+        log(`pgpulse demo: could not write the history: ${error instanceof Error ? error.message : String(error)}`);
         return (historyRows = 0);
       },
     );

@@ -67,7 +67,7 @@ export interface ListenerOptions {
   applicationName?: string;
 }
 
-const positiveMs = z.number().finite().positive();
+const positiveMs = z.number().positive();
 
 export const listenerOptionsSchema = z
   .object({
@@ -89,7 +89,7 @@ export const listenerOptionsSchema = z
     applicationName: z.string().max(63).default('pgpulse-listen'),
   })
   .refine((o) => o.listenConnectionString ?? o.connectionString, {
-    message: 'pass listenConnectionString or connectionString (at least one)',
+    error: 'pass listenConnectionString or connectionString (at least one)',
   });
 
 /** Options with defaults applied and both URLs resolved. */

@@ -23,7 +23,8 @@ function percentiles(histogram: DenseHistogram | undefined) {
 
 /** One cell of {@link seriesCells} or {@link routeCells} as read by Node. */
 interface Cell {
-  t: number | null;
+  /** Bucket start in epoch ms; `numeric` in Postgres, so a string from pg. */
+  t: string | null;
   route: string;
   requests: number;
   s1: number;
@@ -36,8 +37,8 @@ interface Cell {
   mobile: number;
   tablet: number;
   bot: number;
-  hist_idx: string;
-  hist_cnt: string;
+  hist_idx: string | null;
+  hist_cnt: string | null;
 }
 
 const counters = ['requests', 's1', 's2', 's3', 's4', 's5', 'duration_sum', 'desktop', 'mobile', 'tablet', 'bot'] as const;
@@ -87,10 +88,10 @@ export async function queryRollupStats(db: Kysely<any>, params: StatsParams): Pr
   const t = bucketExpression(seriesSize, from, tz, sql`bucket`);
 
   const [buckets, cells, routes, sketches] = await Promise.all([
-    sql<{ t: number }>`select extract(epoch from b.t) * 1000 as t from (${bucketSeries(seriesSize, from, to, tz)}) b order by 1`.execute(db),
+    sql<{ t: string }>`select extract(epoch from b.t) * 1000 as t from (${bucketSeries(seriesSize, from, to, tz)}) b order by 1`.execute(db),
     sql<Cell>`select extract(epoch from ${t}) * 1000 as t, c.* from (${seriesCells(cover, grain, route)}) c`.execute(db),
     route === null ? sql<Cell>`select null as t, c.* from (${routeCells(rollupCover(from, to, 'hour', false))}) c`.execute(db) : undefined,
-    route === null ? sql<{ t: number; hll: Buffer }>`select extract(epoch from ${t}) * 1000 as t, hll from (${sketchCells(cover, grain)}) s`.execute(db) : undefined,
+    route === null ? sql<{ t: string; hll: Buffer }>`select extract(epoch from ${t}) * 1000 as t, hll from (${sketchCells(cover, grain)}) s`.execute(db) : undefined,
   ]);
 
   // Each cell's histogram text is parsed once, into its chart bucket; the total merges the buckets.

@@ -40,7 +40,7 @@ export async function writeRollups(trx: Transaction<PulseDatabase>, rows: readon
         desktop = r.desktop + excluded.desktop, mobile = r.mobile + excluded.mobile, tablet = r.tablet + excluded.tablet, bot = r.bot + excluded.bot,
         (hist_idx, hist_cnt) = (select m.idx, m.cnt from pgpulse.hist_merge(r.hist_idx, r.hist_cnt, excluded.hist_idx, excluded.hist_cnt) m))
     select shard from claim`.execute(trx);
-  const shard = Number(claimed.rows[0]!.shard);
+  const shard = claimed.rows[0]!.shard;
   if (sketches.length > 0) {
     await sql`
       insert into pgpulse.visitor_sketches as v (grain, bucket, shard, hll)

@@ -47,7 +47,7 @@ export async function maintainPartitions(db: Kysely<any>, options: PartitionMain
   let dropped = 0;
   if (retentionDays !== undefined) {
     const result = await sql<{ dropped: number }>`select pgpulse.drop_partitions_before(${today}::date - ${retentionDays}::int) as dropped`.execute(db);
-    dropped = Number(result.rows[0]?.dropped ?? 0);
+    dropped = result.rows[0]?.dropped ?? 0;
     const cutoff = sql`(${today}::date - ${retentionDays}::int)::timestamp at time zone 'UTC'`;
     await sql`delete from pgpulse.rollups where bucket < ${cutoff}`.execute(db);
     await sql`delete from pgpulse.visitor_sketches where bucket < ${cutoff}`.execute(db);

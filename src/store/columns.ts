@@ -25,7 +25,7 @@ export const text = (max: number) =>
   z
     .string()
     .max(max)
-    .refine((value) => !value.includes('\u0000'), { message: 'must not contain NUL (\\u0000) characters' });
+    .refine((value) => !value.includes('\u0000'), { error: 'must not contain NUL (\\u0000) characters' });
 
 /**
  * How one Postgres type is written and read: `array` is the cast of the
@@ -88,7 +88,7 @@ export const requestLogColumns = {
   route: nullable('text', text(2048)),
   status_code: required('smallint', z.number().int().min(100).max(999)),
   /** Time from request start to response finish, in milliseconds. */
-  duration_ms: required('double', z.number().finite().nonnegative()),
+  duration_ms: required('double', z.number().nonnegative()),
   /** Response body size in bytes; null when unknown (aborted before any byte). */
   response_bytes: nullable('bigint', z.number().int().nonnegative()),
   user_agent: nullable('text', text(MAX_TEXT_LENGTH)),

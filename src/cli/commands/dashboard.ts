@@ -82,8 +82,8 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   const stop = stopRequested();
   try {
     await listener.start();
-    const server = await startDashboardServer({ db, pubsub: listener.pubsub, token, host: values.host, port, basePath }).catch((error: Error) => {
-      throw new CliError(error.message, exitCodes.failure, { cause: error });
+    const server = await startDashboardServer({ db, pubsub: listener.pubsub, token, host: values.host, port, basePath }).catch((error: unknown) => {
+      throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });
     });
     server.dashboard.on('slowClientDropped', ({ bufferedBytes }) => console.error(`pgpulse dashboard: dropped a browser that stopped reading (${bufferedBytes} bytes unsent); it will reconnect`));
     server.dashboard.on('queryError', ({ error }) => console.error(`pgpulse dashboard: ${error.message}`));
