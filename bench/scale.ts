@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { queryStats } from '../dist/dashboard/index.js';
-import { migrate } from '../dist/migrate.js';
+import { migrate } from '../dist/index.js';
 import { createBenchDatabase } from './lib/bench-database.js';
 import { fmt } from './lib/percentiles.js';
 

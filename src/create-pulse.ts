@@ -5,12 +5,12 @@ import { Recorder, type CaptureOptions } from './capture/recorder.js';
 import { createNodeMiddleware, trackResponse, type FrameworkReader, type NodeMiddleware } from './capture/node-middleware.js';
 import { Sessions } from './capture/sessions.js';
 import { VisitorIds } from './capture/visitor-ids.js';
-import { connect, type Connection, type ConnectionOptions } from './connection.js';
+import { connect, type Connection, type ConnectionOptions } from './store/connection.js';
 import type { PulseDatabase } from './store/database.js';
-import { migrate, type MigrationResult } from './migrate.js';
+import { migrate, type MigrationResult } from './store/migrate.js';
 import { defaultNodeId } from './node-id.js';
 import { PubSub, type PubSubStats } from './pubsub.js';
-import { isLockTimeout, maintainPartitions, type PartitionMaintenanceResult } from './scale/maintain-partitions.js';
+import { isLockTimeout, maintainPartitions, type PartitionMaintenanceResult } from './store/maintain-partitions.js';
 import { Writer, type WriterOptions, type WriterStats } from './writer/writer.js';
 import type { Kysely } from 'kysely';
 

@@ -12,7 +12,7 @@ export {
   type DeviceType,
 } from './request-log.js';
 export { Writer, type WriterOptions, type WriterStats, type WriterEvents, type DropReason } from './writer/writer.js';
-export { migrate, pendingMigrations, migrationsDir, type MigrationResult } from './migrate.js';
+export { migrate, pendingMigrations, migrationsDir, type MigrationResult } from './store/migrate.js';
 export type { CaptureOptions } from './capture/capture-options.js';
 export { defaultIgnore, ignoreOptionsRequests, type IgnoreRule, type IgnoreRequest } from './capture/ignore.js';
 export type { CapturedRequest } from './capture/captured-request.js';
@@ -21,7 +21,7 @@ export { defaultCountryHeaders } from './capture/country.js';
 export type { NodeMiddleware } from './capture/node-middleware.js';
 export { detectDeviceType } from './capture/device-type.js';
 export { userAgentInfo, type UserAgentInfo } from './capture/user-agent-info.js';
-export type { ConnectionOptions } from './connection.js';
+export type { ConnectionOptions } from './store/connection.js';
 export type { PulseDatabase, RequestLogsTable } from './store/database.js';
 export {
   encodeBridgeMessage,
@@ -30,5 +30,5 @@ export {
   BRIDGE_MESSAGE_VERSION,
   type BridgeMessage,
 } from './bridge/message.js';
-export { rebuildRollups, type RebuildRollupsOptions, type RebuildRollupsResult } from './rollups/rebuild-rollups.js';
+export { rebuildRollups, type RebuildRollupsOptions, type RebuildRollupsResult } from './store/rebuild-rollups.js';
 export { skipCapture, captureSkipped } from './skip-capture.js';

@@ -2,7 +2,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PulseDatabase } from '../src/store/database.js';
-import { migrate, pendingMigrations } from '../src/migrate.js';
+import { migrate, pendingMigrations } from '../src/store/migrate.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 function open(url: string): Kysely<PulseDatabase> {

@@ -42,7 +42,7 @@ export async function checkReachable(url: string, command: string): Promise<void
 /** Throws exit code 4 naming `pgpulse migrate` when the schema is missing or behind. */
 export async function requireMigrated(url: string, command: string): Promise<void> {
   const { Kysely, PostgresDialect } = await import('kysely');
-  const { pendingMigrations } = await import('../migrate.js');
+  const { pendingMigrations } = await import('../store/migrate.js');
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   pool.on('error', () => {});
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });

@@ -1,5 +1,5 @@
 export { createDashboard, type Dashboard, type DashboardEvents, type DashboardHandler, type DashboardOptions, type DashboardStats } from './dashboard.js';
 export { startDashboardServer, type DashboardServer, type DashboardServerOptions } from './start-dashboard-server.js';
-export { queryStats, type QueryStatsOptions, type Stats, type StatsTotals, type SeriesPoint, type RouteStat, type CountStat } from './stats-query.js';
-export { parseStatsParams, statsParamsSchema, type StatsParams } from './stats-params.js';
+export { queryStats, type QueryStatsOptions, type Stats, type StatsTotals, type SeriesPoint, type RouteStat, type CountStat } from '../stats/raw-stats.js';
+export { parseStatsParams, statsParamsSchema, type StatsParams } from '../stats/stats-params.js';
 export type { SseHubEvents, SseHubOptions, SseHubStats } from './sse-hub.js';

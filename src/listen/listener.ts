@@ -5,7 +5,7 @@ import { decodeBridgeMessage, fromRowTuple, type BridgeMessage } from '../bridge
 import { PubSub } from '../pubsub.js';
 import type { StoredRequestLog } from '../request-log.js';
 import { DeliveredRows } from './delivered-rows.js';
-import { fetchBackfillPage, fetchByIdRanges, fetchByIds, fetchByTx, fetchCatchUpKeys, type TxRow } from './fetch-rows.js';
+import { fetchBackfillPage, fetchByIdRanges, fetchByIds, fetchByTx, fetchCatchUpKeys, type TxRow } from '../store/fetch-rows.js';
 import { resolveListenerOptions, type ListenerOptions, type ResolvedListenerOptions } from './listener-options.js';
 import { PgListenTransport } from './pg-listen-transport.js';
 import { SerialQueue } from './serial-queue.js';

@@ -5,9 +5,9 @@ import { createNotifyStep, resolveNotifyOptions, type NotifyCounters, type Notif
 import type { PulseDatabase } from '../store/database.js';
 import type { RequestLog } from '../request-log.js';
 import { preferredShard } from '../rollups/rollup-shard.js';
-import { writeRollups } from '../rollups/write-rollups.js';
+import { writeRollups } from '../store/write-rollups.js';
 import type { AfterCommitStep, BatchContext, BatchStep, TransactionStep } from './batch-step.js';
-import { insertBatch, insertBatchReturning } from './insert-batch.js';
+import { insertBatch, insertBatchReturning } from '../store/insert-batch.js';
 import { describeError, isDataError } from './transient-error.js';
 
 export interface WriterOptions {

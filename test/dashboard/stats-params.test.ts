@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseStatsParams } from '../../src/dashboard/stats-params.js';
+import { parseStatsParams } from '../../src/stats/stats-params.js';
 
 const parse = (query: string) => parseStatsParams(new URLSearchParams(query));
 

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { decodeBridgeMessage, encodeBridgeMessage } from '../../src/bridge/message.js';
-import { parseStatsParams } from '../../src/dashboard/stats-params.js';
+import { parseStatsParams } from '../../src/stats/stats-params.js';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { deviceTypes, InvalidRequestLogError, parseRequestLog, type RequestLog } from '../../src/request-log.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';

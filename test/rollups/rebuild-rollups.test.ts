@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import { queryRawStats, queryStats } from '../../src/dashboard/stats-query.js';
-import { rebuildRollups } from '../../src/rollups/rebuild-rollups.js';
-import { maintainPartitions } from '../../src/scale/maintain-partitions.js';
+import { queryRawStats, queryStats } from '../../src/stats/raw-stats.js';
+import { rebuildRollups } from '../../src/store/rebuild-rollups.js';
+import { maintainPartitions } from '../../src/store/maintain-partitions.js';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rollupCover, type RollupCover } from '../../src/rollups/rollup-cover.js';
+import { rollupCover, type RollupCover } from '../../src/stats/rollup-cover.js';
 
 const at = (iso: string) => new Date(`2031-01-01T${iso}Z`);
 const iso = (cover: RollupCover) => ({

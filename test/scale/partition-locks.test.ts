@@ -2,8 +2,8 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse } from '../../src/create-pulse.js';
-import { migrate } from '../../src/migrate.js';
-import { maintainPartitions } from '../../src/scale/maintain-partitions.js';
+import { migrate } from '../../src/store/migrate.js';
+import { maintainPartitions } from '../../src/store/maintain-partitions.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 /** Backends of this database currently waiting for a heavyweight lock. */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import { queryRawStats, queryStats, type Stats } from '../../src/dashboard/stats-query.js';
+import { queryRawStats, queryStats, type Stats } from '../../src/stats/raw-stats.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
 

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { test as base } from 'vitest';
-import { connect } from '../../src/connection.js';
-import { migrate } from '../../src/migrate.js';
+import { connect } from '../../src/store/connection.js';
+import { migrate } from '../../src/store/migrate.js';
 import type { PulseDatabase } from '../../src/store/database.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPulse } from '../../src/create-pulse.js';
 import type { PulseDatabase } from '../../src/store/database.js';
-import { migrate } from '../../src/migrate.js';
+import { migrate } from '../../src/store/migrate.js';
 import { Writer } from '../../src/writer/writer.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import { maintainPartitions } from '../../scale/maintain-partitions.js';
+import { maintainPartitions } from '../../store/maintain-partitions.js';
 import { checkReachable, redactUrl, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 

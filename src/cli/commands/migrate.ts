@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import { migrate } from '../../migrate.js';
-import { maintainPartitions } from '../../scale/maintain-partitions.js';
+import { migrate } from '../../store/migrate.js';
+import { maintainPartitions } from '../../store/maintain-partitions.js';
 import { checkReachable, redactUrl, requireDatabaseUrl } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 

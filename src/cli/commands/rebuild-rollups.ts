@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import { rebuildRollups } from '../../rollups/rebuild-rollups.js';
+import { rebuildRollups } from '../../store/rebuild-rollups.js';
 import { checkReachable, redactUrl, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 

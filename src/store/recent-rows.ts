@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { fromDatabase, requestLogColumnNames, requestLogColumns } from '../store/columns.js';
+import { fromDatabase, requestLogColumnNames, requestLogColumns } from './columns.js';
 
 /** Columns browsers may see: all but the private ones (the raw IP). */
 const publicColumnNames = requestLogColumnNames.filter((name) => !('private' in requestLogColumns[name]));

@@ -1,4 +1,4 @@
-import type { RollupGrain } from './batch-rollup.js';
+import type { RollupGrain } from '../rollups/batch-rollup.js';
 
 /** A half-open time interval [from, to). */
 export type Interval = readonly [from: Date, to: Date];

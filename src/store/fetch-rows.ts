@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { StoredRequestLog } from '../request-log.js';
-import { fromDatabase, requestLogColumnNames } from '../store/columns.js';
-import type { Snapshot } from './snapshot.js';
+import { fromDatabase, requestLogColumnNames } from './columns.js';
+import type { Snapshot } from '../listen/snapshot.js';
 
 /** A delivered row with the id of the transaction that inserted it. */
 export interface TxRow {

@@ -1,5 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
-import { ALL_ROUTES, type RollupGrain } from './batch-rollup.js';
+import { ALL_ROUTES, type RollupGrain } from '../rollups/batch-rollup.js';
 import type { Interval, RollupCover } from './rollup-cover.js';
 
 /**

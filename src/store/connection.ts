@@ -1,6 +1,6 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import type { PulseDatabase } from './store/database.js';
+import type { PulseDatabase } from './database.js';
 
 /** Where pgpulse gets its Postgres connections: one of the three. */
 export interface ConnectionOptions {

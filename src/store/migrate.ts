@@ -2,10 +2,10 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql, type Kysely } from 'kysely';
-import type { PulseDatabase } from './store/database.js';
+import type { PulseDatabase } from './database.js';
 
 /** Directory holding the SQL migrations shipped with the package. */
-export const migrationsDir = fileURLToPath(new URL('../migrations/', import.meta.url));
+export const migrationsDir = fileURLToPath(new URL('../../migrations/', import.meta.url));
 
 /** Advisory lock key (arbitrary constant) serialising concurrent migrators. */
 const MIGRATION_LOCK_KEY = 7_286_112_001;

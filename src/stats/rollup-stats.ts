@@ -1,9 +1,9 @@
 import { sql, type Kysely } from 'kysely';
-import { bucketSeconds } from '../dashboard/bucket-size.js';
-import { bucketExpression, bucketSeries, num, TOP_N, type CountStat, type RouteStat, type Stats } from '../dashboard/stats-query.js';
-import type { StatsParams } from '../dashboard/stats-params.js';
-import { hllEstimate, hllMerge, HLL_REGISTERS } from './hyperloglog.js';
-import { addSparse, densePercentiles, denseHistogram, type DenseHistogram } from './latency-histogram.js';
+import { bucketSeconds } from './bucket-size.js';
+import { bucketExpression, bucketSeries, num, TOP_N, type CountStat, type RouteStat, type Stats } from './raw-stats.js';
+import type { StatsParams } from './stats-params.js';
+import { hllEstimate, hllMerge, HLL_REGISTERS } from '../rollups/hyperloglog.js';
+import { addSparse, densePercentiles, denseHistogram, type DenseHistogram } from '../rollups/latency-histogram.js';
 import { routeCells, seriesCells, sketchCells } from './rollup-cells.js';
 import { rollupCover } from './rollup-cover.js';
 

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { bucketSeconds } from './bucket-size.js';
 import type { StatsParams } from './stats-params.js';
-import { queryRollupStats } from '../rollups/query-rollup-stats.js';
+import { queryRollupStats } from './rollup-stats.js';
 
 export interface Percentiles {
   p50: number | null;

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from './database.js';
 import type { RequestLog } from '../request-log.js';
-import { pgTypes, requestLogColumnNames, requestLogColumns, toInsertValue } from '../store/columns.js';
+import { pgTypes, requestLogColumnNames, requestLogColumns, toInsertValue } from './columns.js';
 
 type Executor = Kysely<PulseDatabase> | Transaction<PulseDatabase>;
 

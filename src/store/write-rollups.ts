@@ -1,7 +1,7 @@
 import { sql, type Transaction } from 'kysely';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from './database.js';
 import type { RequestLog } from '../request-log.js';
-import { rollupBatch } from './batch-rollup.js';
+import { rollupBatch } from '../rollups/batch-rollup.js';
 
 const pgArray = (values: Iterable<number>) => `{${[...values].join(',')}}`;
 
