@@ -1,11 +1,12 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
+import { appendFile, chmod, cp, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { arch, platform, tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import pg from 'pg';
 
 export interface EmbeddedServer {
   /** Admin URL (database `postgres`). */
@@ -119,7 +120,7 @@ function spawnPostmaster(
     // Keep reading stderr: a full pipe would block Postgres' logging.
     child.stderr.on('data', (chunk: Buffer) => {
       output = (output + chunk.toString('utf8')).slice(-4_000);
-      if (output.includes('database system is ready to accept connections')) resolve(child);
+      if (/database system is ready to accept (read-only )?connections/.test(output)) resolve(child);
     });
     child.once('error', (error) => reject(new Error(`cannot start ${binary}: ${error.message}`, { cause: error })));
     child.once('exit', (code, signal) => reject(new Error(`embedded Postgres exited during start (code ${code}, signal ${signal}): ${output.trim()}`)));
@@ -178,6 +179,51 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
     await rm(dir, { recursive: true, force: true });
     throw new Error(`could not start an embedded Postgres: ${(error as Error).message}`, { cause: error });
   }
+}
+
+/**
+ * Starts a streaming-replication standby of an embedded `primary` (for tests
+ * of read replicas): a base backup by Postgres' low-level backup API
+ * (`pg_backup_start`, a copy of the data directory, `pg_backup_stop`), then a
+ * hot standby on its own port streaming from the primary. Postgres 15+.
+ */
+export async function startEmbeddedReplica(primary: EmbeddedServer): Promise<EmbeddedServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'pgpulse-pg-replica-'));
+  try {
+    await chmod(dir, 0o755);
+    const port = await freePort();
+    const dataDir = join(dir, 'data');
+    const client = new pg.Client({ connectionString: primary.url });
+    await client.connect();
+    try {
+      await client.query(`select pg_backup_start('pgpulse-replica', true)`);
+      await cp(join(primary.dir, 'data'), dataDir, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+      const { rows } = await client.query<{ labelfile: string }>('select labelfile from pg_backup_stop(false)');
+      await writeFile(join(dataDir, 'backup_label'), rows[0]!.labelfile);
+    } finally {
+      await client.end();
+    }
+    await rm(join(dataDir, 'postmaster.pid'), { force: true });
+    await rm(join(dataDir, 'postmaster.opts'), { force: true });
+    await writeFile(join(dataDir, 'standby.signal'), '');
+    const primaryUrl = new URL(primary.url);
+    await appendFile(
+      join(dataDir, 'postgresql.auto.conf'),
+      `\nprimary_conninfo = 'host=127.0.0.1 port=${primary.port} user=${primaryUrl.username} password=${decodeURIComponent(primaryUrl.password)}'\nhot_standby = on\n`,
+    );
+    const ids = await postgresUserIds();
+    if (ids.uid !== undefined) await chownTree(dataDir, ids.uid, ids.gid!);
+    return await manage({ dir, dataDir, port, binary: await postgresBinary(), ids, flags: [] });
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`could not start an embedded Postgres replica: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** `chown -R` (the copy was made by root; Postgres wants its files owned by its user, mode 0700). */
+async function chownTree(path: string, uid: number, gid: number): Promise<void> {
+  await promisify(execFile)('chown', ['-R', `${uid}:${gid}`, path]);
+  await chmod(path, 0o700);
 }
 
 async function manage(config: {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -113,6 +114,9 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
   private readonly deliveredRows = new DeliveredRows();
   private readonly abort = new AbortController();
   private readonly transport: ListenTransport;
+  /** Private channel of the start-up probe (see `probeListen`). */
+  private readonly probeChannel = `pgpulse_probe_${randomBytes(8).toString('hex')}`;
+  private probeArrived: ((token: string) => void) | undefined;
   private watermark: Snapshot | undefined;
   /** Snapshot of the previous heartbeat: the next periodic catch-up covers it. */
   private previousSnapshot: Snapshot | undefined;
@@ -205,7 +209,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
         checkIntervalMs: o.heartbeatIntervalMs,
         checkTimeoutMs: o.heartbeatTimeoutMs,
         retryDelayMs: (attempt) => this.backoff(attempt),
-        channels: [o.channel],
+        channels: [o.channel, this.probeChannel],
       },
       handlers,
     );
@@ -215,6 +219,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     try {
       await this.transport.connect();
       if (this.abort.signal.aborted) throw new Error('closed while connecting');
+      await this.probeListen();
       // Taken once notifications flow: every transaction not visible in it is notified (or caught up).
       this.watermark = await this.snapshot();
     } catch (error) {
@@ -244,6 +249,43 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     this.emit('reconnected', info);
   }
 
+  /**
+   * Checks that LISTEN really works on the listen connection: a notification
+   * sent from the query pool (another session) must arrive. Through a
+   * transaction-mode pooler (PgBouncer `pool_mode=transaction`) the LISTEN
+   * session goes back to the pooler's pool after each transaction, so the
+   * probe never arrives and start() fails with a message that says so. When
+   * the probe cannot be sent at all (e.g. the NOTIFY queue is full) the check
+   * is skipped and reported: the listener still delivers by catch-up.
+   */
+  private async probeListen(): Promise<void> {
+    const token = randomBytes(8).toString('hex');
+    const timeoutMs = Math.min(this.options.connectTimeoutMs, 5_000);
+    let timer: NodeJS.Timeout | undefined;
+    const arrived = new Promise<boolean>((resolve) => {
+      this.probeArrived = (payload) => payload === token && resolve(true);
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    try {
+      try {
+        await this.pool.query('select pg_notify($1, $2)', [this.probeChannel, token]);
+      } catch (error) {
+        this.report('connect', new Error(`LISTEN probe not sent, check skipped: ${(error as Error).message}`, { cause: error }));
+        return;
+      }
+      if (await arrived) return;
+      const target = describeTarget(this.options.listenConnectionString);
+      throw new Error(
+        `LISTEN does not work through ${target}: a probe notification sent from another session did not arrive within ${timeoutMs} ms. ` +
+          'Is it a transaction-mode pooler (PgBouncer pool_mode=transaction)? The LISTEN connection must reach Postgres directly or through a ' +
+          'session-mode pooler: pass listenConnectionString (CLI: --listen-database-url) pointing past the pooler',
+      );
+    } finally {
+      clearTimeout(timer);
+      this.probeArrived = undefined;
+    }
+  }
+
   /** `pg_current_snapshot()` on the query pool. */
   private async snapshot(): Promise<Snapshot> {
     const result = await this.pool.query<{ snapshot: string }>('select pg_current_snapshot()::text as snapshot');
@@ -266,6 +308,10 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
   }
 
   private onNotification(channel: string, payload: string): void {
+    if (channel === this.probeChannel) {
+      this.probeArrived?.(payload);
+      return;
+    }
     if (channel !== this.options.channel) return;
     this.counters.notifications++;
     let message: BridgeMessage;
@@ -441,6 +487,16 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     } catch {
       // a throwing listener must not stop delivery
     }
+  }
+}
+
+/** `host:port` of a Postgres URL, without credentials, for messages. */
+function describeTarget(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || '5432'}`;
+  } catch {
+    return 'the listen connection';
   }
 }
 

@@ -8,8 +8,8 @@ import { checkReachable, requireDatabaseUrl, requireMigrated } from '../database
 import { CliError, exitCodes } from '../exit-codes.js';
 import { stopRequested } from '../stop-requested.js';
 
-export const dashboardHelp = `Usage: pgpulse dashboard [--database-url URL] [--listen-database-url URL] [--channel NAME]
-                         [--port 4000] [--host 127.0.0.1] [--token T] [--base-path /pgpulse]
+export const dashboardHelp = `Usage: pgpulse dashboard [--database-url URL] [--listen-database-url URL] [--stats-database-url URL]
+                         [--channel NAME] [--port 4000] [--host 127.0.0.1] [--token T] [--base-path /pgpulse]
 
 Serves the live dashboard as its own process: history from Postgres, fresh rows
 pushed live from the NOTIFY bridge (apps must run pgpulse with notify: true).
@@ -18,6 +18,8 @@ Stops cleanly on SIGINT/SIGTERM.
 Options:
   --database-url URL         Postgres URL (default: $DATABASE_URL)
   --listen-database-url URL  separate URL for the LISTEN connection (default: --database-url)
+  --stats-database-url URL   read stats and recent rows here, e.g. a read replica
+                             (default: --database-url; the bridge stays on the primary)
   --channel NAME             NOTIFY channel (default: ${DEFAULT_CHANNEL})
   --port N                   TCP port (default: 4000; 0 = any free port)
   --host ADDR                interface to bind (default: 127.0.0.1)
@@ -52,6 +54,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
     options: {
       'database-url': { type: 'string' },
       'listen-database-url': { type: 'string' },
+      'stats-database-url': { type: 'string' },
       channel: { type: 'string' },
       port: { type: 'string' },
       host: { type: 'string' },
@@ -67,13 +70,19 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   }
   const url = requireDatabaseUrl(values['database-url'], 'dashboard');
   const listenUrl = values['listen-database-url'] === undefined ? url : requireDatabaseUrl(values['listen-database-url'], 'dashboard');
+  const statsUrl = values['stats-database-url'] === undefined ? url : requireDatabaseUrl(values['stats-database-url'], 'dashboard');
   const port = parsePort(values.port);
   const token = values.token ?? (process.env.PGPULSE_TOKEN || undefined);
   const basePath = parseBasePath(values['base-path']);
   await checkReachable(url, 'dashboard');
   await requireMigrated(url, 'dashboard');
+  if (statsUrl !== url) {
+    await checkReachable(statsUrl, 'dashboard');
+    await requireMigrated(statsUrl, 'dashboard');
+  }
 
-  const pool = new pg.Pool({ connectionString: url, max: 4, application_name: 'pgpulse-dashboard' });
+  // Stats and recent rows only read: a replica serves them. The listener (LISTEN, catch-up) needs the primary.
+  const pool = new pg.Pool({ connectionString: statsUrl, max: 4, application_name: 'pgpulse-dashboard' });
   pool.on('error', () => {});
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   const listener = createListener({ connectionString: url, listenConnectionString: listenUrl, channel: values.channel ?? DEFAULT_CHANNEL });
