@@ -14,7 +14,7 @@ import { isLockTimeout, maintainPartitions, type PartitionMaintenanceResult } fr
 import { Writer, type WriterOptions, type WriterStats } from './writer/writer.js';
 import type { Kysely } from 'kysely';
 
-export interface PulseOptions extends ConnectionOptions, CaptureOptions, Omit<WriterOptions, 'nodeId'> {
+export interface PulseOptions extends ConnectionOptions, CaptureOptions, Omit<WriterOptions, 'nodeId' | 'copyPool'> {
   /** Identifies this process in rows and NOTIFY messages. Default `hostname:pid`. */
   nodeId?: string;
   /** A visitor's session ends after this long without a request. Default 1,800,000 ms (30 min). */
@@ -76,7 +76,7 @@ export class Pulse implements AsyncDisposable {
     this.visitorIds = new VisitorIds(this.db);
     this.recorder = new Recorder(this.pubsub, this.visitorIds, new Sessions(options.sessionIdleMs), this.nodeId, options);
     if (options.store !== false) {
-      const writer = new Writer(this.db, { ...options, nodeId: this.nodeId });
+      const writer = new Writer(this.db, { ...options, nodeId: this.nodeId, copyPool: this.connection.pool });
       this.writer = writer;
       this.unsubscribeWriter = this.pubsub.subscribe((message) => writer.add(message.event), {
         name: 'pgpulse-writer',

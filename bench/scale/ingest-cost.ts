@@ -106,7 +106,8 @@ async function writerRound(db: Kysely<any>, url: string, logs: readonly RequestL
   await freshTables(db);
   const all = Array.from(
     { length: writers },
-    (_, w) => new Writer(db, { nodeId: `bench-${w}`, rollups: mode === 'on', maxWritesInFlight: inFlight, maxBufferedRows: logs.length + 1 }),
+    // copyPool: as createPulse sets it up (batches go in with COPY).
+    (_, w) => new Writer(db, { nodeId: `bench-${w}`, copyPool: pool, rollups: mode === 'on', maxWritesInFlight: inFlight, maxBufferedRows: logs.length + 1 }),
   );
   const postgresBefore = await backendCpuMs(url);
   const locks = sampleLockWaits(url);
@@ -171,9 +172,8 @@ const median = (samples: readonly number[]) => {
 };
 
 const database = await createBenchDatabase(serverUrl);
-const db = new Kysely<any>({
-  dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: Math.max(...writerCounts) * inFlight + 1 }) }),
-});
+const pool = new pg.Pool({ connectionString: database.url, max: Math.max(...writerCounts) * inFlight + 1 });
+const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
 const lines: string[] = [];
 try {
   await migrate(db);

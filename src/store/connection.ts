@@ -16,6 +16,8 @@ export interface ConnectionOptions {
 
 export interface Connection {
   db: Kysely<PulseDatabase>;
+  /** The pg pool behind `db` when pgpulse opened it or was given it (the writer COPYs through it); undefined for a given Kysely. */
+  pool?: pg.Pool;
   /** Closes only what pgpulse opened. Idempotent. */
   close(): Promise<void>;
 }
@@ -31,7 +33,7 @@ export function connect(options: ConnectionOptions, onPoolError: (error: Error) 
   }
   if (options.pool) {
     // Kysely would end the pool on destroy(), so an attached pool's Kysely is simply dropped.
-    return { db: new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool: options.pool }) }), close: async () => {} };
+    return { db: new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool: options.pool }) }), pool: options.pool, close: async () => {} };
   }
   const pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 4, application_name: 'pgpulse' });
   // Idle clients emit 'error' when Postgres restarts; without a listener that would crash the app.
@@ -41,5 +43,5 @@ export function connect(options: ConnectionOptions, onPoolError: (error: Error) 
   pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
   let closing: Promise<void> | undefined;
-  return { db, close: () => (closing ??= db.destroy()) };
+  return { db, pool, close: () => (closing ??= db.destroy()) };
 }

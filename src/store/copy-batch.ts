@@ -1,0 +1,87 @@
+/**
+ * Writes a batch with `COPY pgpulse.request_logs FROM STDIN` (text format),
+ * the cheapest way into Postgres: COPY inserts into each partition in
+ * multi-row batches (one WAL record per page, not per row) and parses plain
+ * text fields, where `INSERT … SELECT FROM unnest(…)` parses 15 arrays and
+ * inserts row by row. About half the Postgres CPU per row (see BENCHMARKS.md,
+ * "Ingest with many nodes"). Hand-written because it is the writer's hot path:
+ * one string per batch, escaped per the COPY text format.
+ */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Kysely, PostgresDialect, type Transaction } from 'kysely';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { PulseDatabase } from './database.js';
+import type { RequestLog } from '../request-log.js';
+
+const COLUMNS =
+  'request_id, method, path, route, status_code, duration_ms, response_bytes, user_agent, referer, device_type, visitor_id, session_id, node_id, ip, inserted_at';
+
+const SPECIAL = /[\\\t\n\r]/;
+
+/** A text field in COPY text format (`\N` for null). */
+function field(value: string | null): string {
+  if (value === null) return '\\N';
+  if (!SPECIAL.test(value)) return value;
+  return value.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+}
+
+/** The batch as COPY text, ids first when given. */
+export function copyText(rows: readonly RequestLog[], ids?: readonly number[]): string {
+  const lines = new Array<string>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    lines[i] =
+      (ids ? `${ids[i]}\t` : '') +
+      `${field(r.request_id)}\t${field(r.method)}\t${field(r.path)}\t${field(r.route)}\t${r.status_code}\t${r.duration_ms}\t` +
+      `${r.response_bytes ?? '\\N'}\t${field(r.user_agent)}\t${field(r.referer)}\t${field(r.device_type)}\t${field(r.visitor_id)}\t` +
+      `${field(r.session_id)}\t${field(r.node_id)}\t${field(r.ip)}\t${r.inserted_at.toISOString()}\n`;
+  }
+  return lines.join('');
+}
+
+/**
+ * Runs `work` in a transaction on one client of `pool`, with a Kysely bound
+ * to that client (so steps written for Kysely run in the same transaction as
+ * the COPY). Rolls back when `work` throws.
+ */
+export async function withCopyTransaction<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient, trx: Transaction<PulseDatabase>) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    const single = new Kysely<PulseDatabase>({
+      dialect: new PostgresDialect({ pool: { connect: async () => ({ query: client.query.bind(client), release: () => {} }), end: async () => {} } as never }),
+    });
+    return await single.transaction().execute((trx) => work(client, trx));
+  } catch (error) {
+    // A COPY cut short can leave the connection in an unknown state: do not reuse it.
+    broken = error as Error;
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/**
+ * COPYs `rows` in the client's open transaction. With `returning`, first
+ * reserves their ids from the table's sequence (ascending, so row order) and
+ * answers them with the transaction id, as the bridge needs.
+ */
+export async function copyBatch(client: pg.PoolClient, rows: readonly RequestLog[], returning: boolean): Promise<{ ids: number[]; txId: string } | undefined> {
+  let inserted: { ids: number[]; txId: string } | undefined;
+  if (returning) {
+    const result = await client.query<{ ids: string[]; tx: string }>(
+      `select (select array_agg(id order by id)::text[] from (select nextval('pgpulse.request_logs_id_seq') as id from generate_series(1, $1::int)) s) as ids,
+              pg_current_xact_id()::text as tx`,
+      [rows.length],
+    );
+    inserted = { ids: result.rows[0]!.ids.map(Number), txId: result.rows[0]!.tx };
+  }
+  const columns = inserted ? `id, ${COLUMNS}` : COLUMNS;
+  await pipeline(Readable.from([copyText(rows, inserted?.ids)]), client.query(copyFrom(`copy pgpulse.request_logs (${columns}) from stdin`)));
+  return inserted;
+}

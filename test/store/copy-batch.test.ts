@@ -1,0 +1,96 @@
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { PulseDatabase } from '../../src/store/database.js';
+import { migrate } from '../../src/store/migrate.js';
+import { copyText } from '../../src/store/copy-batch.js';
+import { Writer } from '../../src/writer/writer.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { makeLog } from '../support/fixtures.js';
+
+describe('Writer with COPY (copyPool)', () => {
+  let database: TestDatabase;
+  let pool: pg.Pool;
+  let db: Kysely<PulseDatabase>;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    pool = new pg.Pool({ connectionString: database.url, max: 4 });
+    db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
+    await migrate(db);
+  });
+  beforeEach(async () => {
+    await sql`truncate pgpulse.request_logs, pgpulse.rollups, pgpulse.visitor_sketches`.execute(db);
+  });
+  afterAll(async () => {
+    await db.destroy();
+    await database.drop();
+  });
+
+  it('escapes the COPY text format: tabs, newlines, carriage returns, backslashes and a literal \\N', () => {
+    const text = copyText([makeLog({ path: 'a\tb\nc\rd\\e', referer: '\\N', route: null, response_bytes: null })]);
+    expect(text.split('\t').slice(0, 8)).toEqual([expect.any(String), 'GET', 'a\\tb\\nc\\rd\\\\e', '\\N', '200', '3.5', '\\N', expect.any(String)]);
+    expect(text).toContain('\t\\\\N\t');
+    expect(text.endsWith('Z\n')).toBe(true);
+    expect(text.split('\n').length).toBe(2);
+  });
+
+  it('stores every field faithfully, including odd characters, nulls and a 64 KB user agent', async () => {
+    const writer = new Writer(db, { nodeId: 'n1', copyPool: pool });
+    const logs = [
+      makeLog({
+        path: "/a'; drop table x; --/é/\u0001\t\\N\r\n\\",
+        route: null,
+        user_agent: 'U'.repeat(65_536),
+        referer: '\\N',
+        response_bytes: null,
+        visitor_id: null,
+        session_id: null,
+        ip: '::1',
+        duration_ms: 0.123456789,
+        inserted_at: new Date('2026-03-04T05:06:07.089Z'),
+      }),
+      makeLog({ status_code: 599, device_type: 'bot', response_bytes: 9_007_199_254_740_991 }),
+    ];
+    for (const log of logs) writer.add(log);
+    await writer.close();
+    const rows = await db.selectFrom('pgpulse.request_logs').selectAll().orderBy('id').execute();
+    expect(rows.map((row) => ({ ...row, id: undefined, tx_id: undefined, response_bytes: row.response_bytes === null ? null : Number(row.response_bytes) }))).toEqual(
+      logs.map((log) => ({ ...log, id: undefined, tx_id: undefined })),
+    );
+    const rolled = await sql<{ n: number }>`select sum(requests)::int as n from pgpulse.rollups where grain = 'minute'`.execute(db);
+    expect(rolled.rows[0]!.n).toBe(2);
+  });
+
+  it('isolates a row Postgres rejects and keeps the rest (and the rollups of the rest)', async () => {
+    await sql`alter table pgpulse.request_logs add constraint no_poison check (path <> '/poison')`.execute(db);
+    try {
+      const writer = new Writer(db, { nodeId: 'n1', copyPool: pool });
+      const rejected: string[] = [];
+      writer.on('rejected', (info) => rejected.push(info.row.path));
+      for (let i = 0; i < 50; i++) writer.add(makeLog({ path: i === 17 ? '/poison' : `/ok/${i}` }));
+      await writer.close();
+      expect(Number((await sql<{ n: string }>`select count(*) as n from pgpulse.request_logs`.execute(db)).rows[0]!.n)).toBe(49);
+      expect(rejected).toEqual(['/poison']);
+      const rolled = await sql<{ n: number }>`select sum(requests)::int as n from pgpulse.rollups where grain = 'minute'`.execute(db);
+      expect(rolled.rows[0]!.n).toBe(49);
+    } finally {
+      await sql`alter table pgpulse.request_logs drop constraint no_poison`.execute(db);
+    }
+    expect(pool.totalCount).toBeLessThanOrEqual(4);
+  });
+
+  it('with the bridge on, answers ids in row order and the transaction id, matching the stored rows', async () => {
+    const writer = new Writer(db, { nodeId: 'n1', copyPool: pool, notify: true, maxRows: 100 });
+    for (let i = 0; i < 250; i++) writer.add(makeLog({ path: `/n/${i}` }));
+    await writer.close();
+    const rows = await sql<{ id: string; path: string; tx: string }>`select id, path, tx_id::text as tx from pgpulse.request_logs order by id`.execute(db);
+    expect(rows.rows.map((r) => r.path)).toEqual(Array.from({ length: 250 }, (_, i) => `/n/${i}`));
+    expect(new Set(rows.rows.map((r) => r.tx)).size).toBe(3);
+    expect(writer.stats.notifications).toBe(3);
+    // New rows without explicit ids continue after the reserved ones.
+    await sql`insert into pgpulse.request_logs (request_id, method, path, status_code, duration_ms, device_type, node_id) values ('x', 'GET', '/x', 200, 1, 'desktop', 'n')`.execute(db);
+    const last = await sql<{ id: string }>`select id from pgpulse.request_logs where request_id = 'x'`.execute(db);
+    expect(Number(last.rows[0]!.id)).toBeGreaterThan(Number(rows.rows.at(-1)!.id));
+  });
+});
