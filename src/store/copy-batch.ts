@@ -12,31 +12,36 @@ import { pipeline } from 'node:stream/promises';
 import { Kysely, PostgresDialect, type Transaction } from 'kysely';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { requestLogColumnNames, requestLogColumns, type RequestLogColumnName } from './columns.js';
 import type { PulseDatabase } from './database.js';
 import type { RequestLog } from '../request-log.js';
 
-const COLUMNS =
-  'request_id, method, path, route, status_code, duration_ms, response_bytes, user_agent, referer, device_type, visitor_id, session_id, node_id, ip, inserted_at';
+const COLUMNS = requestLogColumnNames.join(', ');
 
 const SPECIAL = /[\\\t\n\r]/;
 
-/** A text field in COPY text format (`\N` for null). */
-function field(value: string | null): string {
-  if (value === null) return '\\N';
+/** A text field in COPY text format. */
+function escapeText(value: string): string {
   if (!SPECIAL.test(value)) return value;
   return value.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
 }
 
-/** The batch as COPY text, ids first when given. */
+/** How each column of the column list is written in COPY text format (`\N` for null). */
+const encoders = requestLogColumnNames.map((name: RequestLogColumnName): ((row: RequestLog) => string) => {
+  const type = requestLogColumns[name].type;
+  if (type === 'text') return (row) => (row[name] === null ? '\\N' : escapeText(row[name] as string));
+  if (type === 'timestamptz') return (row) => (row[name] as Date).toISOString();
+  return (row) => (row[name] === null ? '\\N' : String(row[name]));
+});
+
+/** The batch as COPY text, in column-list order, ids first when given. */
 export function copyText(rows: readonly RequestLog[], ids?: readonly number[]): string {
   const lines = new Array<string>(rows.length);
+  const fields = new Array<string>(encoders.length);
   for (let i = 0; i < rows.length; i++) {
-    const r = rows[i]!;
-    lines[i] =
-      (ids ? `${ids[i]}\t` : '') +
-      `${field(r.request_id)}\t${field(r.method)}\t${field(r.path)}\t${field(r.route)}\t${r.status_code}\t${r.duration_ms}\t` +
-      `${r.response_bytes ?? '\\N'}\t${field(r.user_agent)}\t${field(r.referer)}\t${field(r.device_type)}\t${field(r.visitor_id)}\t` +
-      `${field(r.session_id)}\t${field(r.node_id)}\t${field(r.ip)}\t${r.inserted_at.toISOString()}\n`;
+    const row = rows[i]!;
+    for (let c = 0; c < encoders.length; c++) fields[c] = encoders[c]!(row);
+    lines[i] = `${ids ? `${ids[i]}\t` : ''}${fields.join('\t')}\n`;
   }
   return lines.join('');
 }
