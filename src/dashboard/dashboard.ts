@@ -8,6 +8,7 @@ import { cookiePath, requestTarget, trailingSlashLocation, type RequestTarget } 
 import { SseHub, type SseHubEvents, type SseHubOptions, type SseHubStats } from './sse-hub.js';
 import { parseStatsParams } from '../stats/stats-params.js';
 import { queryStats } from '../stats/raw-stats.js';
+import { exportFormats, exportRows, type ExportFormat } from './export-rows.js';
 import { staticAsset } from './static-assets.js';
 import { skipCapture } from '../skip-capture.js';
 import { FailureLimiter } from './failure-limiter.js';
@@ -31,8 +32,15 @@ export interface DashboardOptions extends SseHubOptions {
   token?: string;
   /** Path prefix stripped from URLs when no router strips it (e.g. '/pgpulse' on a bare node:http server). Default ''. */
   basePath?: string;
-  /** Longest a stats query may run before Postgres cancels it. Default 15,000 ms. */
+  /** Longest a stats query (or one FETCH of an export) may run before Postgres cancels it. Default 15,000 ms. */
   statsTimeoutMs?: number;
+  /**
+   * Referrer hosts that are the app itself, left out of the referrers list
+   * (internal navigation is not a referral). The `Host` of each stats request
+   * is always added: a mounted dashboard is served on the app's own host.
+   * Default none besides that.
+   */
+  ownHosts?: readonly string[];
 }
 
 export interface DashboardStats extends SseHubStats {
@@ -54,7 +62,7 @@ export interface DashboardEvents extends SseHubEvents {
 export type DashboardHandler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
 
 export interface Dashboard extends AsyncDisposable, Pick<EventEmitter<DashboardEvents>, 'on' | 'off' | 'once'> {
-  /** Serves the page, `/api/stats`, `/api/recent` and `/api/stream`; other paths go to `next` (or 404). */
+  /** Serves the page, `/api/stats`, `/api/export`, `/api/recent` and `/api/stream`; other paths go to `next` (or 404). */
   readonly handler: DashboardHandler;
   readonly stats: DashboardStats;
   /** Ends live streams and unsubscribes. Idempotent. */
@@ -126,7 +134,9 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
       case '/api/stream':
         return this.hub.attach(res, header(req, 'last-event-id'));
       case '/api/stats':
-        return this.serveStats(res, target);
+        return this.serveStats(req, res, target);
+      case '/api/export':
+        return this.serveExport(req, res, target);
       case '/api/recent':
         return this.query(res, 'recent rows', async () => ({ rows: await recentRows(this.options.db, recentLimit(target.search.get('limit'))) }));
     }
@@ -203,10 +213,38 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
     );
   }
 
-  private serveStats(res: ServerResponse, target: RequestTarget): Promise<void> | void {
+  private serveStats(req: IncomingMessage, res: ServerResponse, target: RequestTarget): Promise<void> | void {
     const parsed = parseStatsParams(target.search);
     if (!parsed.ok) return sendJson(res, 400, { error: 'invalid stats query', issues: parsed.issues });
-    return this.query(res, 'stats', () => queryStats(this.options.db, parsed.params, { timeoutMs: this.options.statsTimeoutMs }));
+    const ownHosts = [...(this.options.ownHosts ?? []), ...(req.headers.host ? [req.headers.host] : [])];
+    return this.query(res, 'stats', () => queryStats(this.options.db, parsed.params, { timeoutMs: this.options.statsTimeoutMs, ownHosts }));
+  }
+
+  private async serveExport(req: IncomingMessage, res: ServerResponse, target: RequestTarget): Promise<void> {
+    const format = target.search.get('format') ?? 'csv';
+    if (!(exportFormats as readonly string[]).includes(format)) {
+      return sendJson(res, 400, { error: 'invalid export query', issues: [{ path: 'format', message: 'must be csv or ndjson' }] });
+    }
+    const parsed = parseStatsParams(target.search);
+    if (!parsed.ok) return sendJson(res, 400, { error: 'invalid export query', issues: parsed.issues });
+    const stamp = (d: Date) => d.toISOString().replace(/[:.]/g, '-');
+    res.writeHead(200, {
+      'content-type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+      'content-disposition': `attachment; filename="pgpulse-${stamp(parsed.params.from)}--${stamp(parsed.params.to)}.${format}"`,
+      'cache-control': 'no-store',
+      ...SECURITY_HEADERS,
+    });
+    if (req.method === 'HEAD') return void res.end();
+    const abort = new AbortController();
+    res.once('close', () => abort.abort());
+    try {
+      await exportRows(this.options.db, parsed.params, format as ExportFormat, res, { timeoutMs: this.options.statsTimeoutMs ?? 15_000, signal: abort.signal });
+      res.end();
+    } catch (error) {
+      // Headers are gone: cut the response so the client sees an incomplete download, not a short file.
+      this.queryFailed(error);
+      res.destroy(error as Error);
+    }
   }
 
   private async query(res: ServerResponse, what: string, run: () => Promise<unknown>): Promise<void> {

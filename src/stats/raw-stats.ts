@@ -1,6 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { bucketSeconds } from './bucket-size.js';
 import type { StatsParams } from './stats-params.js';
+import { filterCondition, needsRawRows, REFERRER_HOST_SQL, type StatsFilters } from './stats-filters.js';
 import { queryRollupStats } from './rollup-stats.js';
 
 export interface Percentiles {
@@ -41,6 +42,8 @@ export interface RouteStat extends Percentiles {
 export interface CountStat {
   key: string | null;
   requests: number;
+  /** Distinct visitors; null when answered from rollups (top lists there come from a sample). */
+  visitors?: number | null;
 }
 
 /** Everything `GET /api/stats` answers. */
@@ -50,6 +53,8 @@ export interface Stats {
     to: string;
     tz: string;
     route: string | null;
+    /** The filters applied (see `stats-filters.ts`). */
+    filters: StatsFilters;
     bucketSeconds: number;
     /** `raw` rows, or `rollups` (per minute or hour) for ranges over an hour. */
     source: 'raw' | 'rollups';
@@ -69,6 +74,8 @@ export interface Stats {
 export interface QueryStatsOptions {
   /** Longest the queries may run before Postgres cancels them. Default 15,000 ms. */
   timeoutMs?: number;
+  /** Referrer hosts left out of the referrers list (the app's own host: internal navigation). Default none. */
+  ownHosts?: readonly string[];
 }
 
 /** Rows of a top list. */
@@ -97,22 +104,42 @@ export async function queryStats(db: Kysely<any>, params: StatsParams, options: 
   return db.transaction().execute(async (trx) => {
     await sql`set transaction read only`.execute(trx);
     await sql`select set_config('statement_timeout', ${String(timeoutMs)}, true)`.execute(trx);
-    // Long ranges read rollups: a few thousand rows instead of millions.
-    if (params.to.getTime() - params.from.getTime() > RAW_MAX_RANGE_MS) return queryRollupStats(trx, params);
-    return runStatsQueries(trx, params);
+    // Long ranges read rollups: a few thousand rows instead of millions. Filters
+    // other than a route have no rollup dimension, so they read raw rows.
+    const ownHosts = normalizeHosts(options.ownHosts);
+    if (params.to.getTime() - params.from.getTime() > RAW_MAX_RANGE_MS && !needsRawRows(params) && params.route !== '') {
+      return queryRollupStats(trx, params, ownHosts);
+    }
+    return runStatsQueries(trx, params, ownHosts);
   });
 }
 
 /** Exact statistics from raw rows, whatever the range (what short ranges use). */
-export function queryRawStats(db: Kysely<any>, params: StatsParams): Promise<Stats> {
-  return runStatsQueries(db, params);
+export function queryRawStats(db: Kysely<any>, params: StatsParams, ownHosts: readonly string[] = []): Promise<Stats> {
+  return runStatsQueries(db, params, normalizeHosts(ownHosts));
 }
 
-async function runStatsQueries(db: Kysely<any>, params: StatsParams): Promise<Stats> {
+/** Host names as the referrer SQL yields them: lower case, no `www.`, no port. */
+export function normalizeHosts(hosts: readonly string[] | undefined): string[] {
+  return [...new Set((hosts ?? []).map((h) => h.toLowerCase().replace(/:\d+$/, '').replace(/^www\./, '')).filter(Boolean))];
+}
+
+/** The filters of the params, without the range. */
+export function filtersOf(params: StatsParams): StatsFilters {
+  const { route, path, referrer, device, status, node } = params;
+  return Object.fromEntries(Object.entries({ route, path, referrer, device, status, node }).filter(([, v]) => v !== undefined)) as StatsFilters;
+}
+
+/** Referrer hosts of rows with a referrer from another site, for the referrers list. */
+export function referrerHostCondition(ownHosts: readonly string[]): RawBuilder<unknown> {
+  return ownHosts.length === 0 ? sql`referer is not null` : sql`referer is not null and ${REFERRER_HOST_SQL} <> all(${ownHosts}::text[])`;
+}
+
+async function runStatsQueries(db: Kysely<any>, params: StatsParams, ownHosts: readonly string[]): Promise<Stats> {
   const { from, to, tz } = params;
   const route = params.route ?? null;
   const size = bucketSeconds(from, to);
-  const where = sql`inserted_at >= ${from} and inserted_at < ${to}${route === null ? sql`` : sql` and route = ${route}`}`;
+  const where = sql`inserted_at >= ${from} and inserted_at < ${to} and ${filterCondition(params)}`;
   const bucket = bucketExpression(size, from, tz);
 
   const [totals, series, topRoutes, slowestRoutes, topPaths, referrers, devices, notFound] = await Promise.all([
@@ -135,15 +162,15 @@ async function runStatsQueries(db: Kysely<any>, params: StatsParams): Promise<St
     routeStats(db, where, sql`count(*) desc`),
     routeStats(db, where, sql`(${PERCENTILES})[2] desc nulls last`),
     countBy(db, sql`path`, where),
-    countBy(db, sql`referer`, sql`${where} and referer is not null`),
-    countBy(db, sql`device_type`, where),
+    countBy(db, REFERRER_HOST_SQL, sql`${where} and ${referrerHostCondition(ownHosts)}`),
+    countBy(db, sql`device_type`, where, false),
     countBy(db, sql`path`, sql`${where} and status_code = 404`),
   ]);
 
   const t = totals.rows[0] ?? {};
   const requests = num(t.requests);
   return {
-    range: { from: from.toISOString(), to: to.toISOString(), tz, route, bucketSeconds: size, source: 'raw', sampledPercent: null },
+    range: { from: from.toISOString(), to: to.toISOString(), tz, route, filters: filtersOf(params), bucketSeconds: size, source: 'raw', sampledPercent: null },
     totals: {
       requests,
       visitors: num(t.visitors),
@@ -189,9 +216,10 @@ async function routeStats(db: Kysely<any>, where: RawBuilder<unknown>, order: Ra
   return result.rows.map((r) => ({ route: (r.route as string | null) ?? null, requests: num(r.requests), errors: num(r.errors), ...pct(r.pct) }));
 }
 
-async function countBy(db: Kysely<any>, column: RawBuilder<unknown>, where: RawBuilder<unknown>): Promise<CountStat[]> {
-  const result = await sql<{ key: string | null; requests: number }>`
-    select ${column} as key, count(*)::int as requests from pgpulse.request_logs where ${where}
+/** Top values of `column` by requests, with distinct visitors when `visitors` (devices keep requests only, as rollups do). */
+async function countBy(db: Kysely<any>, column: RawBuilder<unknown>, where: RawBuilder<unknown>, visitors = true): Promise<CountStat[]> {
+  const result = await sql<{ key: string | null; requests: number; visitors: number }>`
+    select ${column} as key, count(*)::int as requests${visitors ? sql`, count(distinct visitor_id)::int as visitors` : sql``} from pgpulse.request_logs where ${where}
     group by 1 order by 2 desc, 1 limit ${TOP_N}`.execute(db);
-  return result.rows.map((r) => ({ key: r.key, requests: num(r.requests) }));
+  return result.rows.map((r) => (visitors ? { key: r.key, requests: num(r.requests), visitors: num(r.visitors) } : { key: r.key, requests: num(r.requests) }));
 }

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { bucketSeconds } from './bucket-size.js';
-import { bucketExpression, bucketSeries, num, TOP_N, type CountStat, type RouteStat, type Stats } from './raw-stats.js';
+import { REFERRER_HOST_SQL } from './stats-filters.js';
+import { bucketExpression, bucketSeries, filtersOf, num, referrerHostCondition, TOP_N, type CountStat, type RouteStat, type Stats } from './raw-stats.js';
 import type { StatsParams } from './stats-params.js';
 import { hllEstimate, hllMerge, HLL_REGISTERS } from '../rollups/hyperloglog.js';
 import { addSparse, densePercentiles, denseHistogram, type DenseHistogram } from '../rollups/latency-histogram.js';
@@ -77,7 +78,7 @@ function sumOf<K>(map: Map<K, CellSum>, key: K): CellSum {
  * sketches (about ±3%); top paths, referrers and 404s from a sample of about
  * {@link SAMPLE_ROWS} raw rows of the range.
  */
-export async function queryRollupStats(db: Kysely<any>, params: StatsParams): Promise<Stats> {
+export async function queryRollupStats(db: Kysely<any>, params: StatsParams, ownHosts: readonly string[] = []): Promise<Stats> {
   const { from, to, tz } = params;
   const route = params.route ?? null;
   const size = bucketSeconds(from, to);
@@ -124,14 +125,14 @@ export async function queryRollupStats(db: Kysely<any>, params: StatsParams): Pr
   const sums = total.sums;
   const requests = sums.requests;
   const percent = requests <= SAMPLE_ROWS ? 100 : Math.max(0.01, (SAMPLE_ROWS / requests) * 100);
-  const sampled = await sampledTopLists(db, from, to, route, percent);
+  const sampled = await sampledTopLists(db, from, to, route, percent, ownHosts);
   const routeStats = routes ? routeStatsFrom(routes.rows) : [];
   const devices: CountStat[] = (['desktop', 'mobile', 'tablet', 'bot'] as const)
     .map((key) => ({ key, requests: sums[key] }))
     .filter((d) => d.requests > 0)
     .sort((a, b) => b.requests - a.requests);
   return {
-    range: { from: from.toISOString(), to: to.toISOString(), tz, route, bucketSeconds: seriesSize, source: 'rollups', sampledPercent: percent },
+    range: { from: from.toISOString(), to: to.toISOString(), tz, route, filters: filtersOf(params), bucketSeconds: seriesSize, source: 'rollups', sampledPercent: percent },
     totals: {
       requests,
       visitors: route === null ? hllEstimate(allVisitors) : null,
@@ -161,7 +162,7 @@ function routeStatsFrom(cells: readonly Cell[]): RouteStat[] {
   }));
 }
 
-async function sampledTopLists(db: Kysely<any>, from: Date, to: Date, route: string | null, percent: number): Promise<Pick<Stats, 'topPaths' | 'referrers' | 'notFound'>> {
+async function sampledTopLists(db: Kysely<any>, from: Date, to: Date, route: string | null, percent: number, ownHosts: readonly string[]): Promise<Pick<Stats, 'topPaths' | 'referrers' | 'notFound'>> {
   // A fixed seed picks the same pages on every refresh: they stay cached (a cold
   // sample of 30 days of 10M rows reads ~450 random pages, ~50-70 ms; warm ~17 ms)
   // and the top lists do not jitter between refreshes.
@@ -173,10 +174,10 @@ async function sampledTopLists(db: Kysely<any>, from: Date, to: Date, route: str
       where inserted_at >= ${from} and inserted_at < ${to}${route === null ? sql`` : sql` and route = ${route}`})
     (select 'path' as kind, path as key, count(*)::int as n from recent group by path order by 3 desc, 2 limit ${TOP_N})
     union all
-    (select 'referer', referer, count(*)::int from recent where referer is not null group by referer order by 3 desc, 2 limit ${TOP_N})
+    (select 'referer', ${REFERRER_HOST_SQL}, count(*)::int from recent where ${referrerHostCondition(ownHosts)} group by 2 order by 3 desc, 2 limit ${TOP_N})
     union all
     (select 'not_found', path, count(*)::int from recent where status_code = 404 group by path order by 3 desc, 2 limit ${TOP_N})`.execute(db);
   const list = (kind: string): CountStat[] =>
-    result.rows.filter((r) => r.kind === kind).map((r) => ({ key: r.key, requests: Math.round(num(r.n) * scale) }));
+    result.rows.filter((r) => r.kind === kind).map((r) => ({ key: r.key, requests: Math.round(num(r.n) * scale), visitors: null }));
   return { topPaths: list('path'), referrers: list('referer'), notFound: list('not_found') };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { filterShape } from './stats-filters.js';
 
 /** Longest range `/api/stats` answers, in days. */
 export const MAX_RANGE_DAYS = 400;
@@ -39,16 +40,19 @@ const timeZone = z
     return canonical;
   });
 
-/** Query parameters of `GET /api/stats`. */
+/**
+ * Query parameters of `GET /api/stats` and `GET /api/export`: the range, the
+ * time zone and the filters. Unknown parameters (cache busters, `_=…`) are
+ * ignored, not rejected.
+ */
 export const statsParamsSchema = z
-  .strictObject({
+  .object({
     from: instant,
     to: instant.optional(),
-    route: z.string().max(2048).optional(),
     tz: timeZone.default('UTC'),
-    token: z.string().optional(),
+    ...filterShape,
   })
-  .transform(({ token: _token, ...rest }) => ({ ...rest, to: rest.to ?? new Date() }))
+  .transform((rest) => ({ ...rest, to: rest.to ?? new Date() }))
   .refine((p) => p.from < p.to, { error: 'from must be before to', path: ['from'] })
   .refine((p) => p.to.getTime() - p.from.getTime() <= MAX_RANGE_DAYS * 86_400_000, {
     error: `range must be at most ${MAX_RANGE_DAYS} days`,

@@ -1,6 +1,7 @@
 import { createServer, request, type Server } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import express from 'express';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
@@ -53,6 +54,8 @@ describe('dashboard API', () => {
   });
 
   const auth = { authorization: `Bearer ${TOKEN}` };
+  const countWhere = async (condition: string) =>
+    (await sql<{ n: number }>`select count(*)::int as n from pgpulse.request_logs where ${sql.raw(condition)}`.execute(pulse.db)).rows[0]!.n;
   const stats = (query: string) => fetch(`${base}/api/stats?${query}`, { headers: auth });
 
   it('answers totals, series and breakdowns that match the data', async () => {
@@ -66,8 +69,8 @@ describe('dashboard API', () => {
     expect(body.topRoutes[0]).toMatchObject({ route: '/users/:id', requests: 75 });
     expect(body.slowestRoutes[0].route).toBe('/slow/:id');
     expect(body.slowestRoutes[0].p95).toBeGreaterThan(100);
-    expect(body.notFound).toEqual([{ key: '/missing', requests: 10 }]);
-    expect(body.referrers).toEqual([{ key: 'https://search.example/', requests: 20 }]);
+    expect(body.notFound).toEqual([{ key: '/missing', requests: 10, visitors: 6 }]);
+    expect(body.referrers, 'grouped by host').toEqual([{ key: 'search.example', requests: 20, visitors: 12 }]);
     expect(body.devices).toEqual([
       { key: 'desktop', requests: 66 },
       { key: 'mobile', requests: 34 },
@@ -86,13 +89,42 @@ describe('dashboard API', () => {
     expect(month.series.reduce((a: number, p: { requests: number }) => a + p.requests, 0)).toBe(100);
   });
 
+  it('filters combine (AND) on every panel; non-route filters on long ranges read raw rows', async () => {
+    const range = `from=${t0}&to=${t0 + 600_000}`;
+    const mobile5xx = await (await stats(`${range}&device=mobile&status=5xx`)).json();
+    // 503 at i % 20 === 0, mobile at i % 3 === 0: i = 0, 60.
+    expect(mobile5xx.totals.requests).toBe(2);
+    expect(mobile5xx.range.filters).toEqual({ device: 'mobile', status: '5xx' });
+    expect(mobile5xx.devices).toEqual([{ key: 'mobile', requests: 2 }]);
+    const fromSearch = await (await stats(`${range}&referrer=search.example&path=${encodeURIComponent('/users/0')}`)).json();
+    expect(fromSearch.totals.requests).toBe(await countWhere(`referer = 'https://search.example/' and path = '/users/0'`));
+    expect(fromSearch.topPaths.map((p: { key: string }) => p.key)).toEqual(['/users/0']);
+    const direct = await (await stats(`${range}&referrer=(direct)`)).json();
+    expect(direct.totals.requests).toBe(80);
+    const noRoute = await (await stats(`${range}&route=`)).json();
+    expect(noRoute.totals.requests).toBe(0);
+    const long = await (await stats(`from=${t0 - 2 * 86_400_000}&to=${t0 + 86_400_000}&status=4xx&node=${encodeURIComponent('test-node')}`)).json();
+    expect(long.range.source).toBe('raw');
+    expect(long.totals.requests).toBe(await countWhere(`status_code between 400 and 499 and node_id = 'test-node'`));
+  });
+
+  it("leaves the app's own host out of the referrers (the Host of the stats request, and ownHosts)", async () => {
+    const host = new URL(base).host;
+    pulse.pubsub.broadcast(makeLog({ inserted_at: new Date(t0 + 1_000), referer: `http://${host}/users/1`, path: '/internal' }));
+    await pulse.flush();
+    const body = await (await stats(`from=${t0}&to=${t0 + 600_000}`)).json();
+    expect(body.referrers.map((r: { key: string }) => r.key)).toEqual(['search.example']);
+    expect(body.totals.requests).toBe(101);
+    await pulse.db.deleteFrom('pgpulse.request_logs').where('path', '=', '/internal').execute();
+  });
+
   it('rejects bad parameters with clear 400 errors', async () => {
     for (const [query, field] of [
       ['from=yesterday', 'from'],
       [`from=${t0}&to=${t0 - 1}`, 'from'],
       [`from=${t0}&tz=Mars/Olympus`, 'tz'],
       [`from=${t0 - 500 * 86_400_000}&to=${t0}`, 'to'],
-      [`from=${t0}&sort=desc`, '(query)'],
+      [`from=${t0}&status=2XX`, 'status'],
       ['', 'from'],
     ] as const) {
       const response = await stats(query);

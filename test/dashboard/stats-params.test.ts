@@ -29,8 +29,17 @@ describe('parseStatsParams', () => {
     expect(issues(`from=0&to=${401 * 86_400_000}`)).toEqual(['to']);
     expect(issues('from=0&to=1&tz=%2B01:00')).toEqual(['tz']);
     expect(issues("from=0&to=1&tz=UTC'; drop table x")).toEqual(['tz']);
-    expect(issues('from=0&to=1&order=desc')).toEqual(['(query)']);
+    expect(issues('from=0&to=1&order=desc&_=1700000000000'), 'unknown parameters (cache busters) are ignored').toEqual([]);
     expect(issues(`from=0&to=1&route=${'x'.repeat(3000)}`)).toEqual(['route']);
     expect(issues('from=0&to=1&token=abc')).toEqual([]);
+    expect(issues('from=0&to=1&device=fridge')).toEqual(['device']);
+    expect(issues('from=0&to=1&status=6xx')).toEqual(['status']);
+    expect(issues('from=0&to=1&referrer=')).toEqual(['referrer']);
+  });
+
+  it('takes the filters, ignoring unknown parameters', () => {
+    const result = parse('from=0&to=1&route=&path=/a&referrer=WWW.Example.com&device=mobile&status=4xx&node=web-1&utm_source=x');
+    expect(result.ok && result.params).toMatchObject({ route: '', path: '/a', referrer: 'www.example.com', device: 'mobile', status: '4xx', node: 'web-1' });
+    expect(result.ok && 'utm_source' in result.params).toBe(false);
   });
 });

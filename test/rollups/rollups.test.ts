@@ -120,7 +120,7 @@ describe('rollups', () => {
     expect(rolled.slowestRoutes[0]!.route).toBe('/slow');
     expect(rolled.series.reduce((a, p) => a + p.requests, 0)).toBe(20_000);
     expect(rolled.topPaths.length).toBe(10);
-    expect(rolled.referrers[0]!.key).toBe('https://ref.example/');
+    expect(rolled.referrers[0]!.key, 'referrers grouped by host').toBe('ref.example');
   });
 
   it('filters long ranges by route from hour rollups', async () => {
