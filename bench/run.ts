@@ -20,6 +20,7 @@ import { benchFanout } from './fanout.js';
 import { benchCopy, benchInsertPerRow, benchMultiRowValues, benchPipeline, type PipelineResult } from './ingest.js';
 import { createBenchDatabase, serverVersion } from './lib/bench-database.js';
 import { fmt, ratio } from './lib/percentiles.js';
+import type { AnyKysely } from '../src/store/database.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, 'database-url': { type: 'string' }, out: { type: 'string' } } });
 const quick = values.quick ?? false;
@@ -72,7 +73,7 @@ await save();
 
 /** Schema plus today's partitions, as `pulse.migrate()` leaves them (rows never land in the default partition). */
 async function prepare(url: string): Promise<void> {
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
+  const db: AnyKysely = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
   try {
     await migrate(db);
     await maintainPartitions(db);

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { CliError, exitCodes } from './exit-codes.js';
+import type { PulseDatabase } from '../store/database.js';
 
 /** `--database-url` or `DATABASE_URL`; a usage error naming both when neither is set. */
 export function requireDatabaseUrl(flag: string | undefined, command: string): string {
@@ -45,7 +46,7 @@ export async function requireMigrated(url: string, command: string): Promise<voi
   const { pendingMigrations } = await import('../store/migrate.js');
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   pool.on('error', () => {});
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
   try {
     const pending = await pendingMigrations(db);
     if (pending.length > 0) {

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Kysely } from 'kysely';
 import type { PubSub } from '../pubsub.js';
 import { SECURITY_HEADERS, sendJson, sendUnauthorized } from './http-responses.js';
 import { recentLimit, recentRows } from '../store/recent-rows.js';
@@ -15,10 +14,11 @@ import { FailureLimiter } from './failure-limiter.js';
 import { isLoopbackAddress } from './loopback.js';
 import { readForm } from './read-form.js';
 import { cookieValue, presentedToken, SESSION_COOKIE, SESSION_TTL_MS, sessionValue, tokensEqual, validSession } from './token-gate.js';
+import type { AnyKysely } from '../store/database.js';
 
 export interface DashboardOptions extends SseHubOptions {
   /** Where stats are read (for an app, `pulse.db`). */
-  db: Kysely<any>;
+  db: AnyKysely;
   /** Source of live rows: the app's `pulse.pubsub`, or a bridge listener's. */
   pubsub: PubSub;
   /**

@@ -1,8 +1,9 @@
-import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import { bucketSeconds } from './bucket-size.js';
 import type { StatsParams } from './stats-params.js';
 import { filterCondition, needsRawRows, REFERRER_HOST_SQL, type StatsFilters } from './stats-filters.js';
 import { queryRollupStats } from './rollup-stats.js';
+import type { AnyKysely } from '../store/database.js';
 
 export interface Percentiles {
   p50: number | null;
@@ -98,7 +99,7 @@ const PERCENTILES = sql`percentile_cont(array[0.5, 0.95, 0.99]::float8[]) within
  * The queries share one read-only transaction (one pooled connection, so a
  * dashboard never starves the app's writer) with a statement timeout.
  */
-export async function queryStats(db: Kysely<any>, params: StatsParams, options: QueryStatsOptions = {}): Promise<Stats> {
+export async function queryStats(db: AnyKysely, params: StatsParams, options: QueryStatsOptions = {}): Promise<Stats> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new RangeError(`pgpulse dashboard: statsTimeoutMs must be a positive integer, got ${timeoutMs}`);
   return db.transaction().execute(async (trx) => {
@@ -115,7 +116,7 @@ export async function queryStats(db: Kysely<any>, params: StatsParams, options: 
 }
 
 /** Exact statistics from raw rows, whatever the range (what short ranges use). */
-export function queryRawStats(db: Kysely<any>, params: StatsParams, ownHosts: readonly string[] = []): Promise<Stats> {
+export function queryRawStats(db: AnyKysely, params: StatsParams, ownHosts: readonly string[] = []): Promise<Stats> {
   return runStatsQueries(db, params, normalizeHosts(ownHosts));
 }
 
@@ -135,7 +136,7 @@ export function referrerHostCondition(ownHosts: readonly string[]): RawBuilder<u
   return ownHosts.length === 0 ? sql`referer is not null` : sql`referer is not null and ${REFERRER_HOST_SQL} <> all(${ownHosts}::text[])`;
 }
 
-async function runStatsQueries(db: Kysely<any>, params: StatsParams, ownHosts: readonly string[]): Promise<Stats> {
+async function runStatsQueries(db: AnyKysely, params: StatsParams, ownHosts: readonly string[]): Promise<Stats> {
   const { from, to, tz } = params;
   const route = params.route ?? null;
   const size = bucketSeconds(from, to);
@@ -209,7 +210,7 @@ function localMidnight(from: Date, tz: string): RawBuilder<unknown> {
   return sql`(date_trunc('day', ${from}::timestamptz at time zone ${tz}) at time zone ${tz})`;
 }
 
-async function routeStats(db: Kysely<any>, where: RawBuilder<unknown>, order: RawBuilder<unknown>): Promise<RouteStat[]> {
+async function routeStats(db: AnyKysely, where: RawBuilder<unknown>, order: RawBuilder<unknown>): Promise<RouteStat[]> {
   const result = await sql<Record<string, unknown>>`
     select route, count(*)::int as requests, count(*) filter (where status_code >= 500)::int as errors, ${PERCENTILES} as pct
     from pgpulse.request_logs where ${where} group by route order by ${order}, route limit ${TOP_N}`.execute(db);
@@ -217,7 +218,7 @@ async function routeStats(db: Kysely<any>, where: RawBuilder<unknown>, order: Ra
 }
 
 /** Top values of `column` by requests, with distinct visitors when `visitors` (devices keep requests only, as rollups do). */
-async function countBy(db: Kysely<any>, column: RawBuilder<unknown>, where: RawBuilder<unknown>, visitors = true): Promise<CountStat[]> {
+async function countBy(db: AnyKysely, column: RawBuilder<unknown>, where: RawBuilder<unknown>, visitors = true): Promise<CountStat[]> {
   const result = await sql<{ key: string | null; requests: number; visitors: number }>`
     select ${column} as key, count(*)::int as requests${visitors ? sql`, count(distinct visitor_id)::int as visitors` : sql``} from pgpulse.request_logs where ${where}
     group by 1 order by 2 desc, 1 limit ${TOP_N}`.execute(db);

@@ -1,6 +1,6 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import type { PulseDatabase } from './database.js';
+import type { PulseDatabase, AnyKysely } from './database.js';
 
 /** Where pgpulse gets its Postgres connections: one of the three. */
 export interface ConnectionOptions {
@@ -9,7 +9,7 @@ export interface ConnectionOptions {
   /** The app's existing pool; pgpulse never ends it. */
   pool?: pg.Pool;
   /** The app's existing Kysely instance; pgpulse never destroys it. */
-  db?: Kysely<any>;
+  db?: AnyKysely;
   /** Connections in the pool pgpulse opens for `connectionString`. Default 4. */
   poolSize?: number;
 }

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated } from 'kysely';
+import type { ColumnType, Generated, Kysely } from 'kysely';
 import type { RequestLogKyselyColumns } from './columns.js';
 
 /** Kysely row type of `pgpulse.request_logs`: the column list plus what Postgres generates. */
@@ -60,3 +60,10 @@ export interface PulseDatabase {
   'pgpulse.visitor_salts': VisitorSaltsTable;
   'pgpulse.migrations': MigrationsTable;
 }
+
+/**
+ * A Kysely instance over any schema, such as the app's own `Kysely<AppDatabase>`:
+ * code that takes one runs only raw `sql` through it, never the query builder.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- Kysely<T> is invariant in T; `any` is Kysely's way to accept a foreign schema
+export type AnyKysely = Kysely<any>;

@@ -1,4 +1,5 @@
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
+import type { AnyKysely } from './database.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
@@ -29,7 +30,7 @@ export interface RebuildRollupsResult {
  * day's rebuild (their rows stay buffered) instead of adding rows that the
  * rebuild also counts, so the rollups stay exact.
  */
-export async function rebuildRollups(db: Kysely<any>, options: RebuildRollupsOptions = {}): Promise<RebuildRollupsResult> {
+export async function rebuildRollups(db: AnyKysely, options: RebuildRollupsOptions = {}): Promise<RebuildRollupsResult> {
   for (const [name, value] of [['from', options.from], ['to', options.to]] as const) {
     if (value !== undefined && !Number.isFinite(value.getTime())) throw new RangeError(`pgpulse rebuildRollups: ${name} is not a valid date`);
   }

@@ -12,6 +12,7 @@ import { writeRollups } from '../../src/store/write-rollups.js';
 import { Writer } from '../../src/writer/writer.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
+import type { PulseDatabase } from '../../src/store/database.js';
 
 const HOUR = 3_600_000;
 
@@ -110,7 +111,7 @@ describe('migration 0007', () => {
   it('carries existing rollup rows over as shard 0', async () => {
     const database = await createTestDatabase();
     const pool = new pg.Pool({ connectionString: database.url, max: 2 });
-    const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
     const upTo0004 = await mkdtemp(join(tmpdir(), 'pgpulse-0004-'));
     try {
       for (const name of ['0001_request_logs.sql', '0002_partition_request_logs.sql', '0003_rollups.sql', '0004_partition_attach.sql']) {

@@ -5,9 +5,10 @@ import { createPulse } from '../../src/create-pulse.js';
 import { migrate } from '../../src/store/migrate.js';
 import { maintainPartitions } from '../../src/store/maintain-partitions.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import type { AnyKysely, PulseDatabase } from '../../src/store/database.js';
 
 /** Backends of this database currently waiting for a heavyweight lock. */
-async function lockWaiters(db: Kysely<any>): Promise<number> {
+async function lockWaiters(db: AnyKysely): Promise<number> {
   const result = await sql<{ n: number }>`
     select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`.execute(db);
   return result.rows[0]!.n;
@@ -28,11 +29,11 @@ async function openReader(url: string): Promise<pg.Client> {
 
 describe('creating partitions next to a busy app', () => {
   let database: TestDatabase;
-  let db: Kysely<any>;
+  let db: AnyKysely;
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: 4 }) }) });
+    db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: 4 }) }) });
     await migrate(db);
     await maintainPartitions(db);
   });

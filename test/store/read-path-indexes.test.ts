@@ -8,6 +8,7 @@ import { fetchBackfillPage, fetchByIdRanges, fetchByIds, fetchByTx, fetchCatchUp
 import { parseSnapshot } from '../../src/listen/snapshot.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
+import type { AnyKysely, PulseDatabase } from '../../src/store/database.js';
 
 const HOUR = 3_600_000;
 
@@ -46,7 +47,7 @@ describe('read path uses indexes of request_logs', () => {
   let pulse: Pulse;
   const captured: Captured[] = [];
   let label = '';
-  let db: Kysely<any>;
+  let db: AnyKysely;
   let pool: pg.Pool;
   const start = Date.now() - 30 * HOUR;
 
@@ -59,7 +60,7 @@ describe('read path uses indexes of request_logs', () => {
     }
     await pulse.flush();
     pool = new pg.Pool({ connectionString: database.url, max: 2 });
-    db = new Kysely<any>({
+    db = new Kysely<PulseDatabase>({
       dialect: new PostgresDialect({ pool }),
       log: (event) => {
         if (event.level === 'query') captured.push({ what: label, text: event.query.sql, values: event.query.parameters });

@@ -7,6 +7,7 @@ import { createListener } from '../../listen/index.js';
 import { checkReachable, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { stopRequested } from '../stop-requested.js';
+import type { PulseDatabase } from '../../store/database.js';
 
 export const dashboardHelp = `Usage: pgpulse dashboard [--database-url URL] [--listen-database-url URL] [--stats-database-url URL]
                          [--channel NAME] [--port 4000] [--host 127.0.0.1] [--token T] [--base-path /pgpulse]
@@ -84,7 +85,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   // Stats and recent rows only read: a replica serves them. The listener (LISTEN, catch-up) needs the primary.
   const pool = new pg.Pool({ connectionString: statsUrl, max: 4, application_name: 'pgpulse-dashboard' });
   pool.on('error', () => {});
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
   const listener = createListener({ connectionString: url, listenConnectionString: listenUrl, channel: values.channel ?? DEFAULT_CHANNEL });
   listener.on('disconnected', ({ error }) => console.error(`pgpulse dashboard: LISTEN connection lost (${error.message}); reconnecting`));
   listener.on('reconnected', ({ downMs }) => console.error(`pgpulse dashboard: bridge reconnected after ${downMs} ms`));

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { maintainPartitions } from '../../store/maintain-partitions.js';
 import { checkReachable, redactUrl, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
+import type { PulseDatabase } from '../../store/database.js';
 
 export const maintainHelp = `Usage: pgpulse maintain [--database-url URL] [--retention-days N] [--days-ahead 3]
 
@@ -43,7 +44,7 @@ export async function maintainCommand(argv: string[]): Promise<number> {
   await requireMigrated(url, 'maintain');
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   pool.on('error', () => {});
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
   try {
     const result = await maintainPartitions(db, { retentionDays, daysAhead });
     console.log(`pgpulse maintain: ${result.created} partition(s) created, ${result.dropped} dropped on ${redactUrl(url)}`);

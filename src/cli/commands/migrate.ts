@@ -5,6 +5,7 @@ import { migrate } from '../../store/migrate.js';
 import { maintainPartitions } from '../../store/maintain-partitions.js';
 import { checkReachable, redactUrl, requireDatabaseUrl } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
+import type { PulseDatabase } from '../../store/database.js';
 
 export const migrateHelp = `Usage: pgpulse migrate [--database-url URL]
 
@@ -25,7 +26,7 @@ export async function migrateCommand(argv: string[]): Promise<number> {
   await checkReachable(url, 'migrate');
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   pool.on('error', () => {});
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
   try {
     const result = await migrate(db);
     await maintainPartitions(db);

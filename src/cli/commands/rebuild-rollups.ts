@@ -4,6 +4,7 @@ import pg from 'pg';
 import { rebuildRollups } from '../../store/rebuild-rollups.js';
 import { checkReachable, redactUrl, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
+import type { PulseDatabase } from '../../store/database.js';
 
 export const rebuildRollupsHelp = `Usage: pgpulse rebuild-rollups [--database-url URL] [--from TIME] [--to TIME]
 
@@ -47,7 +48,7 @@ export async function rebuildRollupsCommand(argv: string[]): Promise<number> {
   await requireMigrated(url, 'rebuild-rollups');
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   pool.on('error', () => {});
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
   try {
     const result = await rebuildRollups(db, { from, to, onChunk: (c) => console.error(`pgpulse rebuild-rollups: rebuilt ${c.from.toISOString()} – ${c.to.toISOString()}`) });
     console.log(
