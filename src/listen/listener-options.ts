@@ -2,7 +2,21 @@ import { z } from 'zod';
 import { DEFAULT_CHANNEL } from '../bridge/message.js';
 import { PubSub } from '../pubsub.js';
 
+/** How a listener learns of committed rows. */
+export const listenTransports = ['notify', 'wal'] as const;
+export type ListenTransportName = (typeof listenTransports)[number];
+
 export interface ListenerOptions {
+  /**
+   * How committed rows reach the listener. `notify`: the writers' NOTIFY
+   * bridge (LISTEN through pg-listen). `wal`: logical replication of
+   * `pgpulse.request_logs` (pgoutput over a temporary slot): writers need no
+   * NOTIFY, and the server needs `wal_level = logical` and a role with
+   * REPLICATION (see the README). Default `notify`.
+   */
+  transport?: ListenTransportName;
+  /** Publication the `wal` transport streams (migration 0010 creates it). Default `pgpulse_request_logs`. */
+  publication?: string;
   /**
    * Postgres URL of the dedicated LISTEN connection. It must reach Postgres
    * directly or through a session-mode pooler, never a transaction-mode pooler
@@ -71,6 +85,11 @@ const positiveMs = z.number().positive();
 
 export const listenerOptionsSchema = z
   .object({
+    transport: z.enum(listenTransports).default('notify'),
+    publication: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: 'must be a lower-case SQL identifier' })
+      .default('pgpulse_request_logs'),
     listenConnectionString: z.string().min(1).optional(),
     connectionString: z.string().min(1).optional(),
     channel: z.string().min(1).max(63).default(DEFAULT_CHANNEL),

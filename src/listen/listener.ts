@@ -6,17 +6,20 @@ import { decodeBridgeMessage, fromRowTuple, type BridgeMessage } from '../bridge
 import { PubSub } from '../pubsub.js';
 import type { StoredRequestLog } from '../request-log.js';
 import { DeliveredRows } from './delivered-rows.js';
-import { fetchBackfillPage, fetchByIdRanges, fetchByIds, fetchByTx, fetchCatchUpKeys, type TxRow } from '../store/fetch-rows.js';
+import { fetchBackfillPage, fetchByIdRanges, fetchByIds, fetchByTx, fetchCatchUpKeys, toStoredRow, type TxRow } from '../store/fetch-rows.js';
 import { resolveListenerOptions, type ListenerOptions, type ResolvedListenerOptions } from './listener-options.js';
 import { PgListenTransport } from './pg-listen-transport.js';
 import { SerialQueue } from './serial-queue.js';
 import { isVisibleInSnapshot, parseSnapshot, type Snapshot } from './snapshot.js';
 import type { ListenTransport, ListenTransportFactory, TransportHandlers } from './transport.js';
+import { WalTransport } from './wal-transport.js';
 
 /** Counters for monitoring the bridge; every degraded mode shows up here. */
 export interface ListenerStats {
   /** Payloads received on the channel (valid or not). */
   notifications: number;
+  /** Rows received from the WAL stream (`transport: 'wal'`), before dedupe. */
+  streamed: number;
   /** Rows published to the PubSub. */
   delivered: number;
   /** Rows fetched from Postgres because a message carried ids, not rows. */
@@ -95,6 +98,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
   readonly pubsub: PubSub;
   private readonly counters: Omit<ListenerStats, 'tracked' | 'queued'> = {
     notifications: 0,
+    streamed: 0,
     delivered: 0,
     fetched: 0,
     caughtUp: 0,
@@ -147,6 +151,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     this.pool.on('error', (error) => this.report('pool', error));
     const handlers: TransportHandlers = {
       onNotification: (channel, payload) => this.onNotification(channel, payload),
+      onRows: (rows) => this.onRows(rows),
       onDisconnect: (error) => this.onDisconnect(error),
       onReconnectFailed: (error) => this.report('connect', error),
       onReconnect: (info) => this.onReconnect(info),
@@ -201,6 +206,20 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
 
   private defaultTransport(handlers: TransportHandlers): ListenTransport {
     const o = this.options;
+    if (o.transport === 'wal') {
+      return new WalTransport(
+        {
+          connectionString: o.listenConnectionString,
+          applicationName: o.applicationName,
+          publication: o.publication,
+          connectTimeoutMs: o.connectTimeoutMs,
+          checkIntervalMs: o.heartbeatIntervalMs,
+          checkTimeoutMs: o.heartbeatTimeoutMs,
+          retryDelayMs: (attempt) => this.backoff(attempt),
+        },
+        handlers,
+      );
+    }
     return new PgListenTransport(
       {
         connectionString: o.listenConnectionString,
@@ -224,6 +243,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
       this.watermark = await this.snapshot();
     } catch (error) {
       await this.transport.close();
+      if (this.options.transport === 'wal') throw error;
       throw new Error(`pgpulse listener: cannot LISTEN on channel "${this.options.channel}": ${(error as Error).message}`, { cause: error });
     }
     this.connected = true;
@@ -327,6 +347,21 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
       return;
     }
     this.queue.push(() => this.handleMessage(message));
+  }
+
+  /** The rows of one committed transaction, from the WAL. */
+  private onRows(rows: readonly Record<string, unknown>[]): void {
+    this.counters.streamed += rows.length;
+    this.queue.push(() => {
+      for (const r of rows) this.deliverStreamed(BigInt(r.tx_id as string), toStoredRow(r));
+    });
+  }
+
+  private deliverStreamed(txId: bigint, row: StoredRequestLog): void {
+    if (!this.watermark) return;
+    if (isVisibleInSnapshot(txId, this.watermark)) this.counters.duplicatesSkipped++;
+    else if (this.options.nodeId !== undefined && row.node_id === this.options.nodeId) this.counters.ownOrigin++;
+    else this.deliver(txId, row);
   }
 
   private async handleMessage(message: BridgeMessage): Promise<void> {

@@ -16,6 +16,11 @@ export interface ListenTransport {
 export interface TransportHandlers {
   /** One notification (channel and raw payload). */
   onNotification(channel: string, payload: string): void;
+  /**
+   * The rows one committed transaction inserted, as a transport that reads
+   * them from the WAL decodes them (column name to value, int8 and xid8 as text).
+   */
+  onRows(rows: readonly Record<string, unknown>[]): void;
   /** The stream was lost after `connect()` resolved; the transport reconnects by itself, forever. */
   onDisconnect(error: Error): void;
   /** A reconnect attempt failed; another follows. */

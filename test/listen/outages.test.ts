@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createListener, type Listener } from '../../src/listen/index.js';
 import type { StoredRequestLog } from '../../src/request-log.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { adminQuery, createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../support/embedded-postgres.js';
 import { eventually, makeLog } from '../support/fixtures.js';
 
@@ -55,7 +55,8 @@ async function exactlyOnce(sql: pg.Pool, rows: readonly StoredRequestLog[], list
   expect(ids).toEqual(expected);
 }
 
-describe('listener through outages', () => {
+/** The same outages on both transports: NOTIFY (pg-listen) and the WAL (logical replication). */
+describe.each(['notify', 'wal'] as const)('listener through outages (%s transport)', (transport) => {
   let postgres: EmbeddedServer;
   let database: TestDatabase;
   let pulse: Pulse;
@@ -63,8 +64,12 @@ describe('listener through outages', () => {
 
   beforeAll(async () => {
     postgres = await startEmbeddedPostgres();
+    // Logical decoding for the wal transport (the notify one does not care).
+    await adminQuery(postgres.url, 'alter system set wal_level = logical');
+    await postgres.stop();
+    await postgres.start();
     database = await createTestDatabase(postgres.url);
-    pulse = createPulse({ connectionString: database.url, nodeId: 'outage-writer', notify: true, maxWaitMs: 5, minBackoffMs: 20, maxBackoffMs: 200 });
+    pulse = createPulse({ connectionString: database.url, nodeId: 'outage-writer', notify: transport === 'notify', maxWaitMs: 5, minBackoffMs: 20, maxBackoffMs: 200 });
     await pulse.migrate();
     sql = new pg.Pool({ connectionString: database.url, max: 2 });
     sql.on('error', () => {});
@@ -93,7 +98,13 @@ describe('listener through outages', () => {
   };
 
   it('delivers every row exactly once across a Postgres restart', async () => {
-    const listener = createListener({ connectionString: database.url, heartbeatIntervalMs: 200, minReconnectDelayMs: 50, maxReconnectDelayMs: 300 });
+    const listener = createListener({
+      transport,
+      connectionString: database.url,
+      heartbeatIntervalMs: 200,
+      minReconnectDelayMs: 50,
+      maxReconnectDelayMs: 300,
+    });
     const rows: StoredRequestLog[] = [];
     listener.pubsub.subscribe((m) => void rows.push(m.event as StoredRequestLog), { maxQueue: Number.MAX_SAFE_INTEGER });
     let reconnectFailures = 0;
@@ -119,6 +130,7 @@ describe('listener through outages', () => {
   it('detects a silent network drop by heartbeat and catches up', async () => {
     const proxy = await startProxy(new URL(postgres.url));
     const listener = createListener({
+      transport,
       listenConnectionString: proxy.url(database.url),
       connectionString: database.url,
       heartbeatIntervalMs: 100,
@@ -138,7 +150,7 @@ describe('listener through outages', () => {
       await sleep(300);
       await stop();
       await exactlyOnce(sql, rows, listener, `path like '/drop/%'`);
-      expect(lost).toEqual([expect.stringMatching(/did not answer the connection check within 500 ms/)]);
+      expect(lost).toEqual([expect.stringMatching(/did not answer (the connection check )?within 500 ms/)]);
       expect(listener.stats.caughtUp).toBeGreaterThan(0);
     } finally {
       await listener.close();

@@ -1,0 +1,285 @@
+import { randomBytes } from 'node:crypto';
+import { Socket } from 'node:net';
+import type pg from 'pg';
+import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
+import { explainWalError } from './wal-errors.js';
+import type { ListenTransport, TransportHandlers } from './transport.js';
+
+/** Options of the logical-replication transport. */
+export interface WalTransportOptions {
+  /** Postgres URL of the replication connection (direct to Postgres: a pooler cannot carry it). */
+  connectionString: string;
+  /** `application_name` of the replication connection. */
+  applicationName: string;
+  /** Publication to stream (created by migration 0010). */
+  publication: string;
+  /** Timeout of one connection attempt, in milliseconds. */
+  connectTimeoutMs: number;
+  /** Interval of the liveness ping on the replication connection, in milliseconds. */
+  checkIntervalMs: number;
+  /** The connection counts as lost when the server sends nothing for this long after a ping, in milliseconds. */
+  checkTimeoutMs: number;
+  /** Delay before reconnect attempt `attempt` (1-based), in milliseconds. */
+  retryDelayMs: (attempt: number) => number;
+}
+
+/** One stream: a replication connection with its temporary slot. */
+interface Stream {
+  service: LogicalReplicationService;
+  sockets: Set<Socket>;
+  lastHeardAt: number;
+  timer: NodeJS.Timeout | undefined;
+  lost: boolean;
+  /** Inserts of the transaction being received, handed over at its commit. */
+  pending: WalRow[];
+}
+
+/** A row of `pgpulse.request_logs` as pgoutput decoded it (text columns parsed by pg's type parsers). */
+export type WalRow = Record<string, unknown>;
+
+/**
+ * Streams inserts into `pgpulse.request_logs` from the WAL: logical
+ * replication with the `pgoutput` plugin over a TEMPORARY slot, through
+ * `pg-logical-replication` (it speaks the replication protocol, parses
+ * pgoutput with pg's own type parsers and sends standby status updates).
+ *
+ * Each (re)connect creates a fresh temporary slot on the replication
+ * connection before streaming from its consistent point, and only then
+ * reports the connection as up: the listener's catch-up, which runs after
+ * that, covers every transaction committed before the slot, and the stream
+ * covers every one after it. A temporary slot disappears with its session,
+ * so a dead listener leaves no WAL behind. Positions are acknowledged as they
+ * arrive (the library's auto-acknowledge): nothing is replayed from the slot
+ * after a loss, because a new slot and a catch-up replace it.
+ */
+export class WalTransport implements ListenTransport {
+  private stream: Stream | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private reconnecting: Promise<void> | undefined;
+
+  constructor(
+    private readonly options: WalTransportOptions,
+    private readonly handlers: TransportHandlers,
+  ) {}
+
+  async connect(): Promise<void> {
+    if (this.closed) throw new Error('pgpulse listener: transport closed');
+    this.stream = await this.open();
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      const stream = this.stream;
+      this.stream = undefined;
+      await this.retire(stream);
+      await this.reconnecting;
+    })();
+    return this.closing;
+  }
+
+  /** Connects, creates the temporary slot and starts streaming; rejects with an explained error. */
+  private async open(): Promise<Stream> {
+    const sockets = new Set<Socket>();
+    const clientConfig: pg.ClientConfig = {
+      connectionString: this.options.connectionString,
+      application_name: this.options.applicationName,
+      connectionTimeoutMillis: this.options.connectTimeoutMs,
+      stream: () => {
+        if (this.closed) throw new Error('pgpulse listener: closed');
+        const socket = new Socket();
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+        return socket;
+      },
+    };
+    const service = new LogicalReplicationService(clientConfig, { acknowledge: { auto: true, timeoutSeconds: 1 } });
+    const stream: Stream = { service, sockets, lastHeardAt: Date.now(), timer: undefined, lost: false, pending: [] };
+    const plugin = new TemporarySlotPlugin(this.options.publication);
+    const started = new Promise<void>((resolve) => service.once('start', () => resolve()));
+    service.on('error', (error: Error) => this.onLost(stream, error));
+    // Answer keepalives with their position: otherwise the slot keeps WAL
+    // while nothing is published, and a shutting-down server waits for us.
+    service.on('heartbeat', (lsn: string, _timestamp: number, shouldRespond: boolean) => {
+      stream.lastHeardAt = Date.now();
+      if (shouldRespond && !stream.lost) void service.acknowledge(lsnBefore(lsn)).catch(() => {});
+    });
+    service.on('data', (_lsn: string, message: PgoutputMessage) => {
+      stream.lastHeardAt = Date.now();
+      if (!stream.lost) this.onMessage(stream, message);
+    });
+    let failure: Error | undefined;
+    const subscribed = service.subscribe(plugin, plugin.slotName).then(
+      () => this.onLost(stream, new Error('the server ended the replication stream')),
+      (error: unknown) => {
+        failure ??= error as Error;
+        this.onLost(stream, error as Error);
+      },
+    );
+    try {
+      await Promise.race([
+        started,
+        subscribed.then(() => {
+          throw plugin.failure ?? failure ?? new Error('the replication stream ended before it started');
+        }),
+      ]);
+    } catch (error) {
+      await this.retire(stream);
+      throw explainWalError(plugin.failure ?? error, this.options.publication);
+    }
+    if (this.closed) {
+      await this.retire(stream);
+      throw new Error('pgpulse listener: closed while connecting');
+    }
+    this.watch(stream);
+    return stream;
+  }
+
+  /** Pings the server each interval; silence past `checkTimeoutMs` counts as a lost connection. */
+  private watch(stream: Stream): void {
+    stream.lastHeardAt = Date.now();
+    stream.timer = setInterval(() => {
+      if (Date.now() - stream.lastHeardAt > this.options.checkTimeoutMs) {
+        this.onLost(stream, new Error(`the replication connection did not answer within ${this.options.checkTimeoutMs} ms`));
+        return;
+      }
+      void stream.service.acknowledge(stream.service.lastLsn(), true).catch(() => {});
+    }, this.options.checkIntervalMs);
+    stream.timer.unref();
+  }
+
+  /** Buffers the inserts of one transaction and hands them over at its commit. */
+  private onMessage(stream: Stream, message: PgoutputMessage): void {
+    if (message.tag === 'begin') {
+      stream.pending = [];
+    } else if (message.tag === 'insert') {
+      if (message.relation?.schema === 'pgpulse' && message.relation.name === 'request_logs' && message.new) stream.pending.push(message.new);
+    } else if (message.tag === 'commit') {
+      const rows = stream.pending;
+      stream.pending = [];
+      if (rows.length > 0) this.handlers.onRows(rows);
+    }
+  }
+
+  private onLost(stream: Stream, error: Error): void {
+    if (stream.lost) return;
+    stream.lost = true;
+    clearInterval(stream.timer);
+    if (this.closed || this.stream !== stream) return;
+    this.stream = undefined;
+    this.handlers.onDisconnect(explainWalError(error, this.options.publication));
+    const downSince = Date.now();
+    const loop = this.reconnect(stream, downSince).finally(() => {
+      if (this.reconnecting === loop) this.reconnecting = undefined;
+    });
+    this.reconnecting = loop;
+  }
+
+  private async reconnect(old: Stream, downSince: number): Promise<void> {
+    await this.retire(old);
+    for (let attempt = 1; !this.closed; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs(attempt)).unref());
+      if (this.closed) return;
+      try {
+        const stream = await this.open();
+        if (this.closed) {
+          await this.retire(stream);
+          return;
+        }
+        this.stream = stream;
+        this.handlers.onReconnect({ attempts: attempt, downMs: Date.now() - downSince });
+        return;
+      } catch (error) {
+        if (!this.closed) this.handlers.onReconnectFailed(error as Error, attempt);
+      }
+    }
+  }
+
+  /** Stops a stream for good; its temporary slot goes with its session. Sockets of a silent connection are destroyed. */
+  private async retire(stream: Stream | undefined): Promise<void> {
+    if (!stream) return;
+    stream.lost = true;
+    clearInterval(stream.timer);
+    const stopped = stream.service.destroy().catch(() => {});
+    const timer = setTimeout(() => destroyAll(stream.sockets), 1_000);
+    timer.unref();
+    await stopped;
+    clearTimeout(timer);
+    destroyAll(stream.sockets);
+  }
+}
+
+/**
+ * The position just before `lsn`. `acknowledge(p)` reports p + 1 as written
+ * and flushed; a server shutting down waits until a walsender's client
+ * reports exactly the position it was sent, so keepalives are answered with
+ * `lsnBefore(lsn)` (a workaround around pg-logical-replication, not a patch).
+ */
+export function lsnBefore(lsn: string): string {
+  const [high = '0', low = '0'] = lsn.split('/');
+  const value = (BigInt(`0x${high}`) << 32n) + BigInt(`0x${low}`);
+  if (value === 0n) return '0/0';
+  const before = value - 1n;
+  return `${(before >> 32n).toString(16).toUpperCase()}/${(before & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
+function destroyAll(sockets: Set<Socket>): void {
+  for (const socket of sockets) socket.destroy();
+  sockets.clear();
+}
+
+/** The pgoutput messages this transport reads (the parser's output, narrowed). */
+interface PgoutputMessage {
+  tag: string;
+  relation?: { schema: string; name: string };
+  new?: WalRow | null;
+}
+
+/**
+ * pgoutput over a TEMPORARY slot made on the replication connection itself
+ * (a temporary slot belongs to the session that creates it, and the library
+ * opens its own connection), streaming from the slot's consistent point.
+ */
+class TemporarySlotPlugin extends PgoutputPlugin {
+  readonly slotName = `pgpulse_listen_${randomBytes(6).toString('hex')}`;
+  /** Why the slot could not be created, when it could not. */
+  failure: Error | undefined;
+
+  constructor(private readonly publication: string) {
+    super({ protoVersion: 1, publicationNames: [publication] });
+  }
+
+  override async start(client: pg.Client, slotName: string): Promise<unknown> {
+    try {
+      await this.preflight(client);
+      const created = await client.query<{ consistent_point: string }>(`CREATE_REPLICATION_SLOT ${slotName} TEMPORARY LOGICAL pgoutput NOEXPORT_SNAPSHOT`);
+      const from = created.rows[0]?.consistent_point ?? '0/0';
+      return await super.start(client, slotName, from);
+    } catch (error) {
+      this.failure ??= error as Error;
+      throw error;
+    }
+  }
+
+  /** Checks the settings the stream needs, so the error names the one to change. */
+  private async preflight(client: pg.Client): Promise<void> {
+    const result = await client.query<{ wal_level: string; publication: boolean }>(
+      `select current_setting('wal_level') as wal_level, exists(select 1 from pg_publication where pubname = '${this.publication}') as publication`,
+    );
+    const row = result.rows[0];
+    if (row?.wal_level !== 'logical') throw new WalSettingError('wal_level', row?.wal_level ?? 'unknown');
+    if (!row.publication) throw new WalSettingError('publication', this.publication);
+  }
+}
+
+/** A server setting (or missing object) that prevents streaming the WAL. */
+export class WalSettingError extends Error {
+  override readonly name = 'WalSettingError';
+  constructor(
+    readonly setting: 'wal_level' | 'publication',
+    readonly value: string,
+  ) {
+    super(`${setting}: ${value}`);
+  }
+}
