@@ -238,7 +238,8 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     try {
       await this.transport.connect();
       if (this.abort.signal.aborted) throw new Error('closed while connecting');
-      await this.probeListen();
+      // A replication connection cannot pass a pooler at all; only LISTEN needs the probe.
+      if (this.options.transport === 'notify') await this.probeListen();
       // Taken once notifications flow: every transaction not visible in it is notified (or caught up).
       this.watermark = await this.snapshot();
     } catch (error) {
