@@ -44,7 +44,7 @@ export function explainWalError(error: unknown, publication: string): Error {
   if (/logical decoding requires wal_level|wal_level >= logical/i.test(message)) {
     return explain(`wal_level must be logical (restart needed; ${MANAGED_FLAGS}): ${message}`);
   }
-  if (/unsupported startup parameter|unsupported pkt|replication|pgbouncer|no such database/i.test(message) && !/terminat/i.test(message)) {
+  if (/unsupported startup parameter|unsupported pkt|pgbouncer/i.test(message)) {
     return explain(
       `the server refused a replication connection (${message}); a connection pooler such as PgBouncer cannot carry one: ` +
         `point listenConnectionString (pgpulse --listen-database-url) directly at Postgres`,
