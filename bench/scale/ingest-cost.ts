@@ -240,6 +240,8 @@ try {
   // Grows with writers until the CPU is saturated: each step at least 95% of the one before, or the one before had the CPU ≥ 90% busy.
   const grows = onRates.every((rate, i) => i === 0 || rate >= onRates[i - 1]! * 0.95 || onBusy[i - 1]! >= 0.9);
   const lockShare = med(of(most, 'on'), (r) => r.lockWaitShare);
+  // Waits on rows (the hot rollup rows before sharding): `transactionid` and `tuple` lock waits.
+  const rowLockShare = med(of(most, 'on'), (r) => Math.max(r.lockEvents.transactionid ?? 0, r.lockEvents.tuple ?? 0));
   const ratio = med(of(writerCounts[0]!, 'on'), (r) => r.postgresUs) / copyUs;
   const best = Math.max(...onRates);
   const verdict = (ok: boolean) => (quick ? 'n/a (quick)' : ok ? 'met' : '**missed**');
@@ -248,6 +250,7 @@ try {
     '| target (rollups on) | measured | verdict |',
     '| --- | --- | --- |',
     `| lock-wait share < 10% with ${most} writers | ${fmt(lockShare * 100, 1)}%${events(of(most, 'on'))} | ${verdict(lockShare < 0.1)} |`,
+    `| of which waits on rows (transactionid/tuple: hot rollup rows) < 10% with ${most} writers | ${fmt(rowLockShare * 100, 1)}% | ${verdict(rowLockShare < 0.1)} |`,
     `| rows/s grows with writers until the CPU is saturated | ${writerCounts.map((w, i) => `${w}: ${fmt(onRates[i]!)} (CPU ${fmt(onBusy[i]! * 100)}%)`).join(' → ')} | ${verdict(grows)} |`,
     `| Postgres CPU per row ≤ 1.5× COPY's (${writerCounts[0]} writer) | ${fmt(ratio, 2)}× (${fmt(med(of(writerCounts[0]!, 'on'), (r) => r.postgresUs), 1)} vs ${fmt(copyUs, 1)} µs) | ${verdict(ratio <= 1.5)} |`,
     `| writer ingest ≥ 100,000 rows/s | ${fmt(best)} rows/s (best writer count; COPY ${fmt(copyRate)}) | ${verdict(best >= 100_000)} |`,
