@@ -1,6 +1,9 @@
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CapturedRequest } from './capture/captured-request.js';
 import type { IgnoreRequest } from './capture/ignore.js';
+import type { Kysely } from 'kysely';
+import type { Registry } from 'prom-client';
 import { Recorder, type CaptureOptions } from './capture/recorder.js';
 import { createNodeMiddleware, trackResponse, type FrameworkReader, type NodeMiddleware } from './capture/node-middleware.js';
 import { Sessions } from './capture/sessions.js';
@@ -11,8 +14,13 @@ import { migrate, type MigrationResult } from './store/migrate.js';
 import { defaultNodeId } from './node-id.js';
 import { PubSub, type PubSubStats } from './pubsub.js';
 import { isLockTimeout, maintainPartitions, type PartitionMaintenanceResult } from './store/maintain-partitions.js';
-import { Writer, type WriterOptions, type WriterStats } from './writer/writer.js';
-import type { Kysely } from 'kysely';
+import { Writer, type WriterEvents, type WriterOptions, type WriterStats } from './writer/writer.js';
+import { logPulseEvents } from './events/log-pulse-events.js';
+import type { PulseLogger } from './events/logger.js';
+import type { PulseEvents } from './events/pulse-events.js';
+import { checkPostgres } from './health/check-postgres.js';
+import type { PulseHealth } from './health/pulse-health.js';
+import { pgpulseMetrics, type PgpulseMetrics } from './metrics/pgpulse-metrics.js';
 
 export interface PulseOptions extends ConnectionOptions, CaptureOptions, Omit<WriterOptions, 'nodeId' | 'copyPool'> {
   /** Identifies this process in rows and NOTIFY messages. Default `hostname:pid`. */
@@ -32,11 +40,31 @@ export interface PulseOptions extends ConnectionOptions, CaptureOptions, Omit<Wr
    * `pgpulse maintain` runs from cron. Default 21,600,000 ms (6 h).
    */
   maintenanceIntervalMs?: number;
+  /**
+   * prom-client registry pgpulse registers its metrics on, so an app that
+   * already exposes prom-client metrics serves pgpulse's on its own endpoint.
+   * Default: a private registry (read it with `pulse.metrics()`).
+   */
+  registry?: Registry;
+  /**
+   * pino-compatible logger (`{ warn, error }`, `info` optional): every event of
+   * the pulse is logged at its level. Default: nothing is logged.
+   */
+  logger?: PulseLogger;
+  /**
+   * `pulse.health()` reports the writer as not keeping up from this many rows
+   * buffered or in flight. Default half of `maxBufferedRows` (50,000 rows).
+   */
+  healthMaxPendingRows?: number;
+  /** Longest `pulse.health()` waits for Postgres to answer `select 1`. Default 2,000 ms. */
+  healthTimeoutMs?: number;
 }
 
 export interface PulseStats {
   pubsub: PubSubStats;
   writer: WriterStats | undefined;
+  /** Requests captured and broadcast. */
+  captured: number;
   /** Requests the capture code failed to record (should stay 0). */
   captureFailures: number;
   /** Errors from idle connections in the pool pgpulse opened (e.g. Postgres restarts). */
@@ -45,11 +73,14 @@ export interface PulseStats {
   maintenanceErrors: number;
 }
 
+/** Events the writer emits, forwarded on the Pulse. */
+const writerEvents = ['flushed', 'writeError', 'recovered', 'drop', 'rejected', 'notifyFailed', 'notifyPaused', 'notifySkipped', 'stepError'] as const satisfies readonly (keyof WriterEvents)[];
+
 /**
  * The pgpulse instance of one app process: capture middleware, local PubSub and
- * batched Postgres writer.
+ * batched Postgres writer. Emits {@link PulseEvents} for every degraded mode.
  */
-export class Pulse implements AsyncDisposable {
+export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable {
   /** Local, in-process broadcast of captured requests. */
   readonly pubsub = new PubSub();
   /** Batched writer (undefined when `store: false`). */
@@ -68,22 +99,51 @@ export class Pulse implements AsyncDisposable {
   private readonly maintenanceTimer: NodeJS.Timeout | undefined;
   private readonly maintenanceStart: NodeJS.Timeout | undefined;
   private readonly retentionDays: number | undefined;
+  private readonly pgpulseMetrics: PgpulseMetrics;
+  private readonly removeMetrics: () => void;
+  private readonly healthMaxPendingRows: number;
+  private readonly healthTimeoutMs: number;
+  private lastWriteAt: Date | null = null;
 
   constructor(options: PulseOptions) {
+    super();
     this.nodeId = options.nodeId ?? defaultNodeId();
-    this.connection = connect(options, () => this.poolErrors++);
+    this.connection = connect(options, (error) => {
+      this.poolErrors++;
+      this.emitSafely('poolError', { error: new Error(`pgpulse pool: an idle connection failed: ${error.message}`, { cause: error }) });
+    });
     this.db = this.connection.db;
     this.visitorIds = new VisitorIds(this.db);
     this.recorder = new Recorder(this.pubsub, this.visitorIds, new Sessions(options.sessionIdleMs), this.nodeId, options);
+    this.recorder.onFailure = (error) => this.emitSafely('captureError', { error });
+    if (options.logger) logPulseEvents(this, options.logger);
+    this.healthMaxPendingRows = options.healthMaxPendingRows ?? Math.ceil((options.maxBufferedRows ?? 100_000) / 2);
+    if (!(this.healthMaxPendingRows > 0)) throw new RangeError(`pgpulse: healthMaxPendingRows must be a positive number, got ${options.healthMaxPendingRows}`);
+    this.healthTimeoutMs = options.healthTimeoutMs ?? 2_000;
+    if (!(this.healthTimeoutMs > 0)) throw new RangeError(`pgpulse: healthTimeoutMs must be a positive number, got ${options.healthTimeoutMs}`);
     if (options.store !== false) {
       const writer = new Writer(this.db, { ...options, nodeId: this.nodeId, copyPool: this.connection.pool });
       this.writer = writer;
+      writer.on('flushed', () => (this.lastWriteAt = new Date()));
+      for (const name of writerEvents) writer.on(name, ((info: never) => this.emitSafely(name, info)) as never);
       this.unsubscribeWriter = this.pubsub.subscribe((message) => writer.add(message.event), {
         name: 'pgpulse-writer',
         maxQueue: Number.MAX_SAFE_INTEGER,
       });
     }
     void this.visitorIds.load();
+    this.pgpulseMetrics = pgpulseMetrics(options.registry);
+    this.removeMetrics = this.pgpulseMetrics.addPulse({
+      stats: () => this.stats,
+      watch: ({ flushed, drop }) => {
+        this.on('flushed', flushed);
+        this.on('drop', drop);
+        return () => {
+          this.off('flushed', flushed);
+          this.off('drop', drop);
+        };
+      },
+    });
     this.retentionDays = options.retentionDays;
     const intervalMs = options.maintenanceIntervalMs ?? 6 * 3_600_000;
     if (options.store !== false && intervalMs > 0) {
@@ -105,7 +165,9 @@ export class Pulse implements AsyncDisposable {
       return await maintainPartitions(this.db, { retentionDays: this.retentionDays });
     } catch (error) {
       this.maintenanceErrors++;
-      throw new Error(`pgpulse partition maintenance failed: ${(error as Error).message}`, { cause: error });
+      const wrapped = new Error(`pgpulse partition maintenance failed: ${(error as Error).message}`, { cause: error });
+      this.emitSafely('maintenanceError', { error: wrapped });
+      throw wrapped;
     }
   }
 
@@ -127,7 +189,7 @@ export class Pulse implements AsyncDisposable {
    * bare node:http (`middleware(req, res)` at the top of the handler).
    */
   middleware(): NodeMiddleware {
-    return createNodeMiddleware(this.recorder, () => this.recorder.failures++);
+    return createNodeMiddleware(this.recorder, (error) => this.recorder.fail(error));
   }
 
   /**
@@ -142,8 +204,8 @@ export class Pulse implements AsyncDisposable {
   track<Source>(req: IncomingMessage, res: ServerResponse, reader?: FrameworkReader<Source>, source?: Source, remoteAddress?: string): void {
     try {
       trackResponse(this.recorder, req, res, reader as FrameworkReader | undefined, source, remoteAddress ?? req.socket?.remoteAddress);
-    } catch {
-      this.recorder.failures++;
+    } catch (error) {
+      this.recorder.fail(error);
     }
   }
 
@@ -187,7 +249,42 @@ export class Pulse implements AsyncDisposable {
 
   /** Counters for monitoring degraded modes. */
   get stats(): PulseStats {
-    return { pubsub: { ...this.pubsub.stats }, writer: this.writer && { ...this.writer.stats }, captureFailures: this.recorder.failures, poolErrors: this.poolErrors, maintenanceErrors: this.maintenanceErrors };
+    return {
+      pubsub: { ...this.pubsub.stats },
+      writer: this.writer && { ...this.writer.stats },
+      captured: this.recorder.captured,
+      captureFailures: this.recorder.failures,
+      poolErrors: this.poolErrors,
+      maintenanceErrors: this.maintenanceErrors,
+    };
+  }
+
+  /** The prom-client registry pgpulse's metrics are on (`options.registry` or a private one). */
+  get registry(): Registry {
+    return this.pgpulseMetrics.registry;
+  }
+
+  /**
+   * The metrics of {@link registry} in the Prometheus text exposition format
+   * (content type `registry.contentType`). With the app's own registry, this
+   * includes the app's metrics too.
+   */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /**
+   * For the app's readiness endpoint: whether the writer keeps up (fewer than
+   * `healthMaxPendingRows` rows waiting, and when a batch last committed) and
+   * whether Postgres answers within `healthTimeoutMs`. Never throws.
+   */
+  async health(): Promise<PulseHealth> {
+    const postgres = await checkPostgres(this.db, this.healthTimeoutMs);
+    const pending = this.writer?.stats.pending ?? 0;
+    const writer = this.writer
+      ? { ok: pending < this.healthMaxPendingRows, pendingRows: pending, maxPendingRows: this.healthMaxPendingRows, lastWriteAt: this.lastWriteAt }
+      : null;
+    return { ok: postgres.ok && (writer?.ok ?? true), writer, postgres };
   }
 
   /**
@@ -203,6 +300,7 @@ export class Pulse implements AsyncDisposable {
       clearInterval(this.maintenanceTimer);
       this.unsubscribeWriter?.();
       await this.writer?.close();
+      this.removeMetrics();
       await this.connection.close();
     })();
     return this.closing;
@@ -210,6 +308,16 @@ export class Pulse implements AsyncDisposable {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /** Emits without letting a throwing listener reach pgpulse's internals or the app's request. */
+  private emitSafely<K extends keyof PulseEvents>(name: K, ...args: PulseEvents[K]): void {
+    if (this.listenerCount(name) === 0) return;
+    try {
+      (this.emit as (name: K, ...args: PulseEvents[K]) => boolean)(name, ...args);
+    } catch {
+      // The app's listener threw; pgpulse carries on.
+    }
   }
 
   /**

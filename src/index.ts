@@ -1,4 +1,12 @@
 export { createPulse, Pulse, type PulseOptions, type PulseStats } from './create-pulse.js';
+export { pulseEventNames, type PulseEvents } from './events/pulse-events.js';
+export type { PulseLogger } from './events/logger.js';
+export { logPulseEvents } from './events/log-pulse-events.js';
+export { logListenerEvents } from './events/log-listener-events.js';
+export type { PulseHealth, WriterHealth } from './health/pulse-health.js';
+export type { PostgresHealth } from './health/check-postgres.js';
+export { pgpulseMetrics, PgpulseMetrics, type PulseMetricsSource, type ListenerMetricsSource, type DashboardMetricsSource } from './metrics/pgpulse-metrics.js';
+export { observeListener, type ObservedListener } from './metrics/listener-metrics.js';
 export { PubSub, type PulseMessage, type RequestSentMessage, type PulseHandler, type SubscribeOptions, type IterateOptions, type PubSubEvents, type PubSubStats } from './pubsub.js';
 export {
   requestLogSchema,

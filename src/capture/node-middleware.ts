@@ -214,12 +214,12 @@ export function trackResponse(
 }
 
 /** Builds the node:http/Express middleware. */
-export function createNodeMiddleware(sink: DeferSink, onFailure: () => void = () => undefined): NodeMiddleware {
+export function createNodeMiddleware(sink: DeferSink, onFailure: (error: unknown) => void = () => undefined): NodeMiddleware {
   return (req, res, next) => {
     try {
       trackResponse(sink, req, res);
-    } catch {
-      onFailure();
+    } catch (error) {
+      onFailure(error);
     }
     next?.();
   };

@@ -35,6 +35,10 @@ export class Recorder {
   readonly context: DeriveContext;
   /** Requests that could not be recorded (a bug or impossible input); never thrown at the app. */
   failures = 0;
+  /** Requests recorded and broadcast. */
+  captured = 0;
+  /** Called with each capture failure (the Pulse emits it as `captureError`). */
+  onFailure: ((error: Error) => void) | undefined;
   private pending: (CapturedRequest | DeferredRequest)[] = [];
   private scheduled: NodeJS.Immediate | undefined;
   private readonly drainBatch = () => {
@@ -59,8 +63,8 @@ export class Recorder {
     if (this.ignoreMatcher === undefined) return false;
     try {
       return this.ignoreMatcher(request);
-    } catch {
-      this.failures++;
+    } catch (error) {
+      this.fail(error);
       return false;
     }
   }
@@ -105,9 +109,21 @@ export class Recorder {
         const request = 'toCapturedRequest' in item ? item.toCapturedRequest() : item;
         if (this.ignoreMatcher !== undefined && this.ignores({ method: request.method ?? 'GET', path: targetPath(request.url), headers: request.headers })) continue;
         this.pubsub.publish(deriveLog(request, this.context, wallNow - (monotonicNow - request.startMs)));
-      } catch {
-        this.failures++;
+        this.captured++;
+      } catch (error) {
+        this.fail(error);
       }
+    }
+  }
+
+  /** Counts a request that could not be recorded and reports it (`onFailure`); never throws. */
+  fail(error: unknown): void {
+    this.failures++;
+    if (!this.onFailure) return;
+    try {
+      this.onFailure(new Error(`pgpulse capture: a request could not be recorded: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+    } catch {
+      // A throwing event listener must not reach the app's request.
     }
   }
 }

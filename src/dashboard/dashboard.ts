@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import { pgpulseMetrics } from '../metrics/pgpulse-metrics.js';
 import type { PubSub } from '../pubsub.js';
 import { SECURITY_HEADERS, sendJson, sendUnauthorized } from './http-responses.js';
 import { recentLimit, recentRows } from '../store/recent-rows.js';
@@ -41,6 +43,18 @@ export interface DashboardOptions extends SseHubOptions {
    * Default none besides that.
    */
   ownHosts?: readonly string[];
+  /**
+   * prom-client registry served at `GET /metrics` (behind the token, like every
+   * route) and on which the dashboard's own metrics are registered. Pass
+   * `pulse.registry` to serve the app's pgpulse metrics too. Default: a private
+   * registry (dashboard metrics only).
+   */
+  registry?: Registry;
+  /**
+   * Serves `GET /healthz` (200 when `ok`, else 503, JSON body; no token needed,
+   * never recorded), e.g. `() => pulse.health()`. Default: no `/healthz` route.
+   */
+  health?: () => Promise<{ ok: boolean }>;
 }
 
 export interface DashboardStats extends SseHubStats {
@@ -56,6 +70,8 @@ export interface DashboardStats extends SseHubStats {
 export interface DashboardEvents extends SseHubEvents {
   /** A stats or recent-rows query failed (the browser got a 503). */
   queryError: [info: { error: Error }];
+  /** A stats (`what: 'stats'`) or recent-rows query answered, in `durationMs`. */
+  query: [info: { what: 'stats' | 'recent'; durationMs: number }];
 }
 
 /** Node/Connect handler: works in node:http and mounted with `app.use('/pgpulse', dashboard.handler)`. */
@@ -65,6 +81,8 @@ export interface Dashboard extends AsyncDisposable, Pick<EventEmitter<DashboardE
   /** Serves the page, `/api/stats`, `/api/export`, `/api/recent` and `/api/stream`; other paths go to `next` (or 404). */
   readonly handler: DashboardHandler;
   readonly stats: DashboardStats;
+  /** Registry served at `/metrics`. */
+  readonly registry: Registry;
   /** Ends live streams and unsubscribes. Idempotent. */
   close(): Promise<void>;
 }
@@ -77,9 +95,14 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
   private warnedPublic = false;
   private readonly basePath: string;
   private closing: Promise<void> | undefined;
+  readonly registry: Registry;
+  private readonly removeMetrics: () => void;
 
   constructor(private readonly options: DashboardOptions) {
     super();
+    const metrics = pgpulseMetrics(options.registry);
+    this.registry = metrics.registry;
+    this.removeMetrics = metrics.addDashboard(this);
     this.hub = new SseHub(options.pubsub, options);
     this.hub.on('slowClientDropped', (info) => this.listenerCount('slowClientDropped') > 0 && this.emit('slowClientDropped', info));
     this.hub.on('replayGap', (info) => this.listenerCount('replayGap') > 0 && this.emit('replayGap', info));
@@ -101,6 +124,7 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
   close(): Promise<void> {
     if (!this.closing) {
       this.hub.close();
+      this.removeMetrics();
       this.closing = Promise.resolve();
     }
     return this.closing;
@@ -121,6 +145,12 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
       res.writeHead(308, { location: trailingSlashLocation(target) }).end();
       return;
     }
+    if (target.path === '/healthz' && this.options.health) {
+      // Probes carry no token (the answer holds no traffic data) and are never recorded.
+      skipCapture(req);
+      await this.serveHealth(res);
+      return;
+    }
     if (next && !isDashboardPath(target.path)) return next();
     skipCapture(req);
     if (this.options.token === undefined) this.warnIfPublic(req);
@@ -138,7 +168,9 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
       case '/api/export':
         return this.serveExport(req, res, target);
       case '/api/recent':
-        return this.query(res, 'recent rows', async () => ({ rows: await recentRows(this.options.db, recentLimit(target.search.get('limit'))) }));
+        return this.query(res, 'recent', async () => ({ rows: await recentRows(this.options.db, recentLimit(target.search.get('limit'))) }));
+      case '/metrics':
+        return this.serveMetrics(res);
     }
     if (await this.serveAsset(req, res, target)) return;
     sendJson(res, 404, { error: `pgpulse dashboard: no route ${req.method} ${target.path}` });
@@ -247,13 +279,34 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
     }
   }
 
-  private async query(res: ServerResponse, what: string, run: () => Promise<unknown>): Promise<void> {
+  private async query(res: ServerResponse, what: 'stats' | 'recent', run: () => Promise<unknown>): Promise<void> {
+    const started = performance.now();
+    let body: unknown;
     try {
-      sendJson(res, 200, await run());
+      body = await run();
     } catch (error) {
       this.queryFailed(error);
-      sendJson(res, 503, { error: `${what} query failed: ${(error as Error).message}` });
+      sendJson(res, 503, { error: `${what === 'stats' ? 'stats' : 'recent rows'} query failed: ${(error as Error).message}` });
+      return;
     }
+    if (this.listenerCount('query') > 0) this.emit('query', { what, durationMs: performance.now() - started });
+    sendJson(res, 200, body);
+  }
+
+  private async serveMetrics(res: ServerResponse): Promise<void> {
+    const text = await this.registry.metrics();
+    res.writeHead(200, { 'content-type': this.registry.contentType, 'cache-control': 'no-store', ...SECURITY_HEADERS });
+    res.end(text);
+  }
+
+  private async serveHealth(res: ServerResponse): Promise<void> {
+    let report: { ok: boolean };
+    try {
+      report = await this.options.health!();
+    } catch (error) {
+      report = { ok: false, error: (error as Error).message } as { ok: boolean };
+    }
+    sendJson(res, report.ok ? 200 : 503, report);
   }
 
   private queryFailed(error: unknown): void {
@@ -274,7 +327,7 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
 
 /** Paths the dashboard answers; anything else goes to `next` untouched (and is recorded as usual). */
 function isDashboardPath(path: string): boolean {
-  return path === '/' || path.startsWith('/api/') || path.startsWith('/vendor/') || /^\/[\w.-]+\.(?:js|css|html)$/.test(path);
+  return path === '/' || path === '/metrics' || path.startsWith('/api/') || path.startsWith('/vendor/') || /^\/[\w.-]+\.(?:js|css|html)$/.test(path);
 }
 
 /** Cookie path of the mount point (the page's directory), from a path inside the dashboard. */

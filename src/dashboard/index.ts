@@ -3,3 +3,4 @@ export { startDashboardServer, type DashboardServer, type DashboardServerOptions
 export { queryStats, type QueryStatsOptions, type Stats, type StatsTotals, type SeriesPoint, type RouteStat, type CountStat } from '../stats/raw-stats.js';
 export { parseStatsParams, statsParamsSchema, type StatsParams } from '../stats/stats-params.js';
 export type { SseHubEvents, SseHubOptions, SseHubStats } from './sse-hub.js';
+export { startMetricsServer, type MetricsServer, type MetricsServerOptions } from './start-metrics-server.js';

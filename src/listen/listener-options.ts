@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_CHANNEL } from '../bridge/message.js';
+import type { PulseLogger } from '../events/logger.js';
 import { PubSub } from '../pubsub.js';
 
 /** How a listener learns of committed rows. */
@@ -79,6 +80,12 @@ export interface ListenerOptions {
    * Default `pgpulse-listen`.
    */
   applicationName?: string;
+  /**
+   * pino-compatible logger (`{ warn, error }`, `info` optional): `listenerError`,
+   * `disconnected` and `malformed` are logged as warnings, `reconnected` and
+   * `caughtUp` as info. Default: nothing is logged.
+   */
+  logger?: PulseLogger;
 }
 
 const positiveMs = z.number().positive();
@@ -106,6 +113,11 @@ export const listenerOptionsSchema = z
     queryTimeoutMs: positiveMs.default(60_000),
     poolSize: z.number().int().positive().default(2),
     applicationName: z.string().max(63).default('pgpulse-listen'),
+    logger: z
+      .custom<PulseLogger>((v) => typeof v === 'object' && v !== null && typeof (v as PulseLogger).warn === 'function' && typeof (v as PulseLogger).error === 'function', {
+        message: 'must be a logger with warn and error methods',
+      })
+      .optional(),
   })
   .refine((o) => o.listenConnectionString ?? o.connectionString, {
     error: 'pass listenConnectionString or connectionString (at least one)',

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { logListenerEvents } from '../events/log-listener-events.js';
 import { decodeBridgeMessage, fromRowTuple, type BridgeMessage } from '../bridge/message.js';
 import { PubSub } from '../pubsub.js';
 import type { StoredRequestLog } from '../request-log.js';
@@ -157,6 +158,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
       onReconnect: (info) => this.onReconnect(info),
     };
     this.transport = transport ? transport(handlers) : this.defaultTransport(handlers);
+    if (this.options.logger) logListenerEvents(this, this.options.logger);
     // Nothing is processed before the first watermark exists.
     const gate = new Promise<void>((resolve) => (this.openGate = resolve));
     this.queue.push(() => gate);

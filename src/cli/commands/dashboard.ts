@@ -1,8 +1,12 @@
 import { parseArgs } from 'node:util';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { Registry } from 'prom-client';
 import { DEFAULT_CHANNEL } from '../../bridge/message.js';
-import { startDashboardServer } from '../../dashboard/index.js';
+import { startDashboardServer, startMetricsServer, type MetricsServer } from '../../dashboard/index.js';
+import { checkPostgres } from '../../health/check-postgres.js';
+import { observeListener } from '../../metrics/listener-metrics.js';
+import { pgpulseMetrics } from '../../metrics/pgpulse-metrics.js';
 import { createListener } from '../../listen/index.js';
 import { checkReachable, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
@@ -11,6 +15,7 @@ import type { PulseDatabase } from '../../store/database.js';
 
 export const dashboardHelp = `Usage: pgpulse dashboard [--database-url URL] [--listen-database-url URL] [--stats-database-url URL]
                          [--channel NAME] [--port 4000] [--host 127.0.0.1] [--token T] [--base-path /pgpulse]
+                         [--metrics-port N]
 
 Serves the live dashboard as its own process: history from Postgres, fresh rows
 pushed live from the NOTIFY bridge (apps must run pgpulse with notify: true).
@@ -27,12 +32,14 @@ Options:
   --token T                  require this token on every route (default: $PGPULSE_TOKEN; none);
                              the page asks for it once, API clients send Authorization: Bearer
   --base-path PATH           serve under this sub-path, for a reverse proxy that does not strip it (default: /)
+  --metrics-port N           also serve GET /metrics (and /healthz) on this port, same host and token
+                             (default: none; /metrics and /healthz are always on the dashboard port)
   -h, --help                 Show this help`;
 
-function parsePort(value: string | undefined): number {
+function parsePort(value: string | undefined, flag = '--port'): number {
   if (value === undefined) return 4000;
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new CliError(`pgpulse dashboard: --port must be 0–65535, got ${JSON.stringify(value)}`, exitCodes.usage);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new CliError(`pgpulse dashboard: ${flag} must be 0–65535, got ${JSON.stringify(value)}`, exitCodes.usage);
   return port;
 }
 
@@ -61,6 +68,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
       host: { type: 'string' },
       token: { type: 'string' },
       'base-path': { type: 'string' },
+      'metrics-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -73,6 +81,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   const listenUrl = values['listen-database-url'] === undefined ? url : requireDatabaseUrl(values['listen-database-url'], 'dashboard');
   const statsUrl = values['stats-database-url'] === undefined ? url : requireDatabaseUrl(values['stats-database-url'], 'dashboard');
   const port = parsePort(values.port);
+  const metricsPort = values['metrics-port'] === undefined ? undefined : parsePort(values['metrics-port'], '--metrics-port');
   const token = values.token ?? (process.env.PGPULSE_TOKEN || undefined);
   const basePath = parseBasePath(values['base-path']);
   await checkReachable(url, 'dashboard');
@@ -89,12 +98,29 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   const listener = createListener({ connectionString: url, listenConnectionString: listenUrl, channel: values.channel ?? DEFAULT_CHANNEL });
   listener.on('disconnected', ({ error }) => console.error(`pgpulse dashboard: LISTEN connection lost (${error.message}); reconnecting`));
   listener.on('reconnected', ({ downMs }) => console.error(`pgpulse dashboard: bridge reconnected after ${downMs} ms`));
+  const registry = new Registry();
+  const stopListenerMetrics = observeListener(pgpulseMetrics(registry), listener);
+  // Ready when Postgres answers and the LISTEN connection is up (it reconnects by itself).
+  const health = async () => {
+    const postgres = await checkPostgres(db, 2_000);
+    const stats = listener.stats;
+    const listening = stats.disconnects === stats.reconnects;
+    return { ok: postgres.ok && listening, postgres, listener: { ok: listening, delivered: stats.delivered, reconnects: stats.reconnects } };
+  };
   const stop = stopRequested();
+  let metricsServer: MetricsServer | undefined;
   try {
     await listener.start();
-    const server = await startDashboardServer({ db, pubsub: listener.pubsub, token, host: values.host, port, basePath }).catch((error: unknown) => {
+    const server = await startDashboardServer({ db, pubsub: listener.pubsub, token, host: values.host, port, basePath, registry, health }).catch((error: unknown) => {
       throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });
     });
+    if (metricsPort !== undefined) {
+      metricsServer = await startMetricsServer({ registry, token, host: values.host, port: metricsPort, health }).catch(async (error: unknown) => {
+        await server.close();
+        throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });
+      });
+      console.log(`pgpulse dashboard: metrics at ${metricsServer.url}`);
+    }
     server.dashboard.on('slowClientDropped', ({ bufferedBytes }) => console.error(`pgpulse dashboard: dropped a browser that stopped reading (${bufferedBytes} bytes unsent); it will reconnect`));
     server.dashboard.on('queryError', ({ error }) => console.error(`pgpulse dashboard: ${error.message}`));
     if (!token && !isLoopback(values.host ?? '127.0.0.1')) {
@@ -107,6 +133,8 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
     return exitCodes.ok;
   } finally {
     stop.dispose();
+    await metricsServer?.close();
+    stopListenerMetrics();
     await listener.close();
     await db.destroy();
   }

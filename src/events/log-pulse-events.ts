@@ -1,0 +1,36 @@
+import type { EventEmitter } from 'node:events';
+import { log, type PulseLogger } from './logger.js';
+import type { PulseEvents } from './pulse-events.js';
+
+/**
+ * Logs every degraded-mode event of a Pulse at its level: `error` when rows or
+ * requests were lost or a bug showed (`captureError`, `drop`, `rejected`,
+ * `stepError`), `warn` when pgpulse retries or degrades (`writeError`,
+ * `maintenanceError`, `poolError`, `notifyFailed`, `notifyPaused`), `info` on
+ * `recovered`. `flushed` and `notifySkipped` (one per batch) are not logged.
+ * Returns a function that stops logging.
+ */
+export function logPulseEvents(pulse: Pick<EventEmitter<PulseEvents>, 'on' | 'off'>, logger: PulseLogger): () => void {
+  const handlers: { [K in keyof PulseEvents]?: (...args: PulseEvents[K]) => void } = {
+    captureError: ({ error }) => log(logger, 'error', { err: error, event: 'captureError' }, 'pgpulse: a request could not be recorded'),
+    maintenanceError: ({ error }) =>
+      log(logger, 'warn', { err: error, event: 'maintenanceError' }, 'pgpulse: partition maintenance failed; retried at the next interval'),
+    poolError: ({ error }) => log(logger, 'warn', { err: error, event: 'poolError' }, 'pgpulse: an idle Postgres connection failed; the pool reconnects'),
+    writeError: ({ error, rows, attempt, retryInMs }) =>
+      log(logger, 'warn', { err: error, event: 'writeError', rows, attempt, retryInMs }, `pgpulse: write of ${rows} rows failed; retrying in ${retryInMs} ms`),
+    recovered: ({ attempts, downMs }) => log(logger, 'info', { event: 'recovered', attempts, downMs }, `pgpulse: writes succeed again after ${downMs} ms`),
+    drop: ({ count, reason }) => log(logger, 'error', { event: 'drop', count, reason }, `pgpulse: dropped ${count} rows (${reason})`),
+    rejected: ({ row, error }) =>
+      log(logger, 'error', { err: error, event: 'rejected', requestId: row.request_id }, 'pgpulse: Postgres rejected a row; it is not retried'),
+    notifyFailed: ({ error, rows }) =>
+      log(logger, 'warn', { err: error, event: 'notifyFailed', rows }, `pgpulse: NOTIFY failed after ${rows} rows committed; listeners catch up`),
+    notifyPaused: ({ reason, queueUsage, pauseMs }) =>
+      log(logger, 'warn', { event: 'notifyPaused', reason, queueUsage, pauseMs }, `pgpulse: NOTIFY paused for ${pauseMs} ms (${reason})`),
+    stepError: ({ step, error }) => log(logger, 'error', { err: error, event: 'stepError', step }, `pgpulse: after-commit step ${step} failed`),
+  };
+  const entries = Object.entries(handlers) as [keyof PulseEvents, (...args: never[]) => void][];
+  for (const [name, handler] of entries) pulse.on(name, handler as never);
+  return () => {
+    for (const [name, handler] of entries) pulse.off(name, handler as never);
+  };
+}

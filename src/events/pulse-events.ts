@@ -1,0 +1,31 @@
+import type { WriterEvents } from '../writer/writer.js';
+
+/**
+ * Events a {@link Pulse} emits. Every degraded mode is one of these (and a
+ * counter in `pulse.stats`); none is named `error`, so an unhandled one never
+ * throws in the app. Writer events are forwarded here unchanged.
+ */
+export interface PulseEvents extends WriterEvents {
+  /** A request could not be recorded (a bug or impossible input); the request itself was served. */
+  captureError: [info: { error: Error }];
+  /** Partition maintenance failed; retried at the next `maintenanceIntervalMs`. */
+  maintenanceError: [info: { error: Error }];
+  /** An idle connection of the pool pgpulse opened failed (Postgres restarted or the backend was terminated); the pool reconnects. */
+  poolError: [info: { error: Error }];
+}
+
+/** Names of every {@link PulseEvents} event. */
+export const pulseEventNames = [
+  'captureError',
+  'maintenanceError',
+  'poolError',
+  'writeError',
+  'recovered',
+  'drop',
+  'rejected',
+  'flushed',
+  'notifyFailed',
+  'notifyPaused',
+  'notifySkipped',
+  'stepError',
+] as const satisfies readonly (keyof PulseEvents)[];
