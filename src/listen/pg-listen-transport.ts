@@ -158,12 +158,12 @@ export class PgListenTransport implements ListenTransport {
 
   private async replace(old: Subscriber): Promise<void> {
     await this.retire(old);
-    for (let attempt = this.attempts + 1; !this.closed; attempt++) {
+    for (let attempt = this.attempts + 1; !this.isClosed(); attempt++) {
       await new Promise((resolve) => setTimeout(resolve, jitter(this.options.retryDelayMs(attempt))).unref());
-      if (this.closed) return;
+      if (this.isClosed()) return;
       try {
         const subscriber = await this.open();
-        if (this.closed) {
+        if (this.isClosed()) {
           await this.retire(subscriber);
           return;
         }
@@ -173,9 +173,14 @@ export class PgListenTransport implements ListenTransport {
         this.handlers.onReconnect({ attempts: attempt, downMs: Date.now() - this.downSince });
         return;
       } catch (error) {
-        if (!this.closed) this.handlers.onReconnectFailed(error as Error, attempt);
+        if (!this.isClosed()) this.handlers.onReconnectFailed(error as Error, attempt);
       }
     }
+  }
+
+  /** Read through a method: `close()` flips it while this object awaits. */
+  private isClosed(): boolean {
+    return this.closed;
   }
 
   /** Closes a Subscriber for good and destroys what is left of its sockets. */

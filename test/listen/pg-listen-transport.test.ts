@@ -1,0 +1,87 @@
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPulse } from '../../src/create-pulse.js';
+import { createListener } from '../../src/listen/index.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventually } from '../support/fixtures.js';
+
+/** TCP proxy to Postgres that can cut every connection and refuse new ones, and counts connection attempts. */
+async function startGate(databaseUrl: string) {
+  const target = new URL(databaseUrl);
+  const sockets = new Set<Socket>();
+  let open = true;
+  let attempts = 0;
+  const server: Server = createServer((client) => {
+    attempts++;
+    if (!open) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    client.pipe(upstream).pipe(client);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = new URL(databaseUrl);
+  url.hostname = '127.0.0.1';
+  url.port = String((server.address() as AddressInfo).port);
+  return {
+    url: url.toString(),
+    get attempts() {
+      return attempts;
+    },
+    cut() {
+      open = false;
+      for (const s of sockets) s.destroy();
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** pg-listen's reconnect loop is wrapped: it must stop on close() even mid-outage, and never give up before. */
+describe('LISTEN transport on pg-listen', () => {
+  let database: TestDatabase;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    const migrator = createPulse({ connectionString: database.url, store: false });
+    await migrator.migrate();
+    await migrator.close();
+  });
+
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it('keeps reconnecting through a long outage (past pg-listen’s 3 s default give-up), and stops for good on close()', async () => {
+    const gate = await startGate(database.url);
+    const listener = createListener({ listenConnectionString: gate.url, connectionString: database.url, minReconnectDelayMs: 50, maxReconnectDelayMs: 200 });
+    const failures: number[] = [];
+    listener.on('listenerError', ({ phase }) => phase === 'connect' && failures.push(Date.now()));
+    const disconnects: string[] = [];
+    listener.on('disconnected', ({ error }) => disconnects.push(error.message));
+    await listener.start();
+    try {
+      gate.cut();
+      await eventually(() => disconnects.length === 1, 10_000, 'disconnect');
+      expect(disconnects[0]).toMatch(/LISTEN connection was closed/);
+      const outageStart = Date.now();
+      await eventually(() => failures.length > 0 && failures.at(-1)! - outageStart > 3_500, 15_000, 'failed reconnects for more than 3.5 s');
+    } finally {
+      await listener.close();
+    }
+    const attemptsAtClose = gate.attempts;
+    // Absence check (not synchronisation): longer than the largest retry delay (200 ms ± 25%) several times over.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(gate.attempts).toBe(attemptsAtClose);
+    await gate.close();
+  }, 30_000);
+});
