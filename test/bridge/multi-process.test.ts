@@ -6,6 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse } from '../../src/create-pulse.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startEmbeddedPostgres, type EmbeddedServer } from '../support/embedded-postgres.js';
 import { eventually } from '../support/fixtures.js';
 import { spawnTail, type TailProcess } from './fixtures/spawn-tail.js';
 
@@ -35,19 +36,23 @@ function spawnWriter(url: string, nodeId: string, env: Record<string, string> = 
 }
 
 /**
- * Acceptance test of the NOTIFY bridge: three writer processes and one
- * `pgpulse tail` process on one database, under steady traffic, while the
- * tail's LISTEN backend is terminated twice and garbage is notified on the
- * channel. The tail must print exactly the committed rows.
+ * Acceptance test of the bridge, on both listener transports: three writer
+ * processes and one `pgpulse tail` process on one database, under steady
+ * traffic, while the tail's LISTEN backend (or walsender) is terminated twice
+ * and garbage is notified on the channel. The tail must print exactly the
+ * committed rows. With the `wal` transport the writers do not NOTIFY at all:
+ * the WAL carries the rows (on an embedded Postgres with wal_level=logical).
  */
-describe('NOTIFY bridge across processes', () => {
+describe.each(['notify', 'wal'] as const)('bridge across processes (%s transport)', (transport) => {
   let database: TestDatabase;
   let sql: pg.Pool;
   let tail: TailProcess;
   let writers: WriterProcess[] = [];
+  let postgres: EmbeddedServer | undefined;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    if (transport === 'wal') postgres = await startEmbeddedPostgres({ postgresFlags: ['-c', 'wal_level=logical'] });
+    database = await createTestDatabase(postgres?.url);
     const pulse = createPulse({ connectionString: database.url });
     await pulse.migrate();
     await pulse.close();
@@ -58,7 +63,8 @@ describe('NOTIFY bridge across processes', () => {
     for (const child of [tail?.child, ...writers.map((w) => w.child)]) if (child && child.exitCode === null) child.kill('SIGKILL');
     await sql?.end();
     await database?.drop();
-  });
+    await postgres?.dispose();
+  }, 60_000);
 
   const terminateListener = async () => {
     const result = await sql.query(
@@ -68,9 +74,10 @@ describe('NOTIFY bridge across processes', () => {
   };
 
   it('delivers exactly the committed rows, through two terminated backends and garbage payloads', async () => {
-    tail = spawnTail(['--database-url', database.url]);
+    tail = spawnTail(['--database-url', database.url, '--transport', transport]);
     await tail.listening;
-    writers = ['node-1', 'node-2', 'node-3'].map((id, i) => spawnWriter(database.url, id, { RATE: '300', BIG_EVERY: i === 0 ? '97' : '0' }));
+    const notify = transport === 'notify' ? '1' : '0';
+    writers = ['node-1', 'node-2', 'node-3'].map((id, i) => spawnWriter(database.url, id, { RATE: '300', BIG_EVERY: i === 0 ? '97' : '0', NOTIFY: notify }));
     await Promise.all(writers.map((w) => w.ready));
     await sleep(1_000);
 
@@ -107,16 +114,18 @@ describe('NOTIFY bridge across processes', () => {
     const latencies = tail.rows.map((r) => r.receivedAt - Date.parse(r.row.inserted_at as string)).sort((a, b) => a - b);
     const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))];
     console.log(
-      `[bridge] ${stored.length} rows from 3 writers (${big.length} with 20 KB user agents), 2 terminated LISTEN backends; ` +
+      `[bridge ${transport}] ${stored.length} rows from 3 writers (${big.length} with 20 KB user agents), 2 terminated LISTEN backends; ` +
         `broadcast→tail latency p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms, max ${pct(1)} ms (includes the outages)`,
     );
 
     tail.child.kill('SIGTERM');
     expect(await tail.exited).toBe(0);
     const summary = tail.stderr.find((l) => l.includes('stopped;'))!;
-    console.log(`[bridge] ${summary}`);
-    expect(summary).toMatch(new RegExp(`delivered=${stored.length} malformed=${garbage.length} `));
+    console.log(`[bridge ${transport}] ${summary}`);
+    // The wal transport does not LISTEN: garbage on the channel never reaches it.
+    const malformed = transport === 'notify' ? garbage.length : 0;
+    expect(summary).toMatch(new RegExp(`delivered=${stored.length} malformed=${malformed} `));
     expect(summary).toMatch(/reconnects=2 /);
     expect(summary).toMatch(/missing=0 /);
-  });
+  }, 120_000);
 });

@@ -10,10 +10,11 @@ import { pgpulseMetrics } from '../../metrics/pgpulse-metrics.js';
 import { createListener } from '../../listen/index.js';
 import { checkReachable, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
+import { parseTransport, transportHelp } from '../transport-option.js';
 import { stopRequested } from '../stop-requested.js';
 import type { PulseDatabase } from '../../store/database.js';
 
-export const dashboardHelp = `Usage: pgpulse dashboard [--database-url URL] [--listen-database-url URL] [--stats-database-url URL]
+export const dashboardHelp = `Usage: pgpulse dashboard [--database-url URL] [--listen-database-url URL] [--transport notify|wal] [--stats-database-url URL]
                          [--channel NAME] [--port 4000] [--host 127.0.0.1] [--token T] [--base-path /pgpulse]
                          [--metrics-port N]
 
@@ -24,6 +25,7 @@ Stops cleanly on SIGINT/SIGTERM.
 Options:
   --database-url URL         Postgres URL (default: $DATABASE_URL)
   --listen-database-url URL  separate URL for the LISTEN connection (default: --database-url)
+${transportHelp}
   --stats-database-url URL   read stats and recent rows here, e.g. a read replica
                              (default: --database-url; the bridge stays on the primary)
   --channel NAME             NOTIFY channel (default: ${DEFAULT_CHANNEL})
@@ -62,6 +64,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
     options: {
       'database-url': { type: 'string' },
       'listen-database-url': { type: 'string' },
+      transport: { type: 'string' },
       'stats-database-url': { type: 'string' },
       channel: { type: 'string' },
       port: { type: 'string' },
@@ -95,7 +98,12 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   const pool = new pg.Pool({ connectionString: statsUrl, max: 4, application_name: 'pgpulse-dashboard' });
   pool.on('error', () => {});
   const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
-  const listener = createListener({ connectionString: url, listenConnectionString: listenUrl, channel: values.channel ?? DEFAULT_CHANNEL });
+  const listener = createListener({
+    transport: parseTransport(values.transport, 'dashboard'),
+    connectionString: url,
+    listenConnectionString: listenUrl,
+    channel: values.channel ?? DEFAULT_CHANNEL,
+  });
   listener.on('disconnected', ({ error }) => console.error(`pgpulse dashboard: LISTEN connection lost (${error.message}); reconnecting`));
   listener.on('reconnected', ({ downMs }) => console.error(`pgpulse dashboard: bridge reconnected after ${downMs} ms`));
   const registry = new Registry();

@@ -6,12 +6,13 @@ import type { StoredRequestLog } from '../../request-log.js';
 import { requestLogColumnNames } from '../../store/columns.js';
 import { checkReachable, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
+import { parseTransport, transportHelp } from '../transport-option.js';
 import { stopRequested } from '../stop-requested.js';
 
-export const tailHelp = `Usage: pgpulse tail [--database-url URL] [--listen-database-url URL] [--channel NAME] [--since ISO]
+export const tailHelp = `Usage: pgpulse tail [--database-url URL] [--listen-database-url URL] [--transport notify|wal] [--channel NAME] [--since ISO]
 
-Prints every row committed by apps running pgpulse with notify enabled, as one
-JSON object per line (NDJSON) on stdout, from the NOTIFY bridge. Each row is
+Prints every row committed by apps running pgpulse, as one JSON object per line
+(NDJSON) on stdout, from the NOTIFY bridge (writers with notify enabled) or the WAL. Each row is
 printed exactly once, including rows committed while the connection was down.
 Warnings and a closing summary go to stderr. Stops cleanly on SIGINT/SIGTERM.
 
@@ -19,6 +20,7 @@ Options:
   --database-url URL         Postgres URL (default: $DATABASE_URL)
   --listen-database-url URL  separate URL for the LISTEN connection, e.g. to bypass
                              a transaction-mode pooler (default: --database-url)
+${transportHelp}
   --channel NAME             NOTIFY channel (default: ${DEFAULT_CHANNEL})
   --since ISO                also print rows inserted since this time (default: from now)
   -h, --help                 Show this help`;
@@ -37,6 +39,7 @@ function parseTailArgs(argv: string[]) {
     options: {
       'database-url': { type: 'string' },
       'listen-database-url': { type: 'string' },
+      transport: { type: 'string' },
       channel: { type: 'string' },
       since: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -54,7 +57,7 @@ function parseSince(value: string | undefined): Date | undefined {
 }
 
 function reportToStderr(listener: Listener): void {
-  listener.on('disconnected', ({ error }) => console.error(`pgpulse tail: LISTEN connection lost (${error.message}); reconnecting`));
+  listener.on('disconnected', ({ error }) => console.error(`pgpulse tail: connection lost (${error.message}); reconnecting`));
   listener.on('reconnected', ({ attempts, downMs }) => console.error(`pgpulse tail: reconnected after ${attempts} attempt(s), ${downMs} ms`));
   listener.on('caughtUp', ({ rows }) => console.error(`pgpulse tail: caught up ${rows} row(s) committed while disconnected`));
   listener.on('malformed', ({ error }) => console.error(`pgpulse tail: ignored a payload: ${error.message}`));
@@ -79,7 +82,8 @@ export async function tailCommand(argv: string[]): Promise<number> {
   if (listenUrl !== url) await checkReachable(listenUrl, 'tail');
   await requireMigrated(url, 'tail');
 
-  const listener = createListener({ connectionString: url, listenConnectionString: listenUrl, channel: values.channel ?? DEFAULT_CHANNEL, since });
+  const transport = parseTransport(values.transport, 'tail');
+  const listener = createListener({ transport, connectionString: url, listenConnectionString: listenUrl, channel: values.channel ?? DEFAULT_CHANNEL, since });
   const stop = stopRequested(process.stdout);
   listener.pubsub.subscribe(
     async ({ event }) => {
@@ -95,7 +99,8 @@ export async function tailCommand(argv: string[]): Promise<number> {
     await listener.close();
     throw new CliError((error as Error).message, exitCodes.unreachable, { cause: error });
   }
-  console.error(`pgpulse tail: listening on channel "${listener.channel}" (Ctrl-C to stop)`);
+  const source = transport === 'wal' ? 'the WAL (publication pgpulse_request_logs)' : `channel "${listener.channel}"`;
+  console.error(`pgpulse tail: listening on ${source} (Ctrl-C to stop)`);
   const reason = await stop.promise;
   stop.dispose();
   await listener.close();
