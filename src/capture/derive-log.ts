@@ -48,10 +48,6 @@ export function deriveLog(request: CapturedRequest, context: DeriveContext, star
   const referer = refererParts(headers.referer ?? headers.referrer, context.storeRefererQuery, max);
   const info = userAgentInfo(userAgent);
   const bytes = request.responseBytes;
-  // Computed for the columns added with migration 0005 (browser, os, country, referer_host).
-  void countryFrom;
-  void referer.referer_host;
-  void info.browser;
   return {
     request_id: requestIdOf(request, context),
     method: sanitizeText(request.method, 32) || 'GET',
@@ -68,6 +64,10 @@ export function deriveLog(request: CapturedRequest, context: DeriveContext, star
     node_id: context.nodeId,
     ip: context.storeIp ? ip : null,
     inserted_at: new Date(startedAt),
+    referer_host: referer.referer_host,
+    browser: info.browser,
+    os: info.os,
+    country: context.countryHeaders.length === 0 ? null : countryFrom(headers, context.countryHeaders),
   };
 }
 

@@ -1,10 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { detectDeviceType } from '../capture/device-type.js';
+import { refererParts } from '../capture/referer.js';
+import { userAgentInfo } from '../capture/user-agent-info.js';
 import type { Pulse } from '../create-pulse.js';
 import { completeRequestLog, type RequestLog } from '../request-log.js';
 import { sampleOutcome } from './sample-app.js';
-import { pick, randomPath, randomUserAgent, referrers, trafficShape } from './synthetic-traffic.js';
+import { countries, pick, randomPath, randomUserAgent, referrers, trafficShape } from './synthetic-traffic.js';
 
 export interface BackfillOptions {
   /** How far back the synthetic history reaches, in minutes. */
@@ -20,10 +21,11 @@ export interface BackfillOptions {
 const hash = (text: string) => createHash('sha256').update(text).digest('base64url').slice(0, 22);
 
 /** One synthetic row as the sample app would have produced it at `at`. */
-function historicRow(at: Date, visitor: { ua: string; n: number }, nodeId: string): RequestLog {
+function historicRow(at: Date, visitor: { ua: string; n: number; country: string }, nodeId: string): RequestLog {
   const path = randomPath().split('?')[0]!;
   const outcome = sampleOutcome(path);
-  const referer = pick(referrers);
+  const referer = refererParts(pick(referrers), false, 2048);
+  const agent = userAgentInfo(visitor.ua);
   return completeRequestLog({
     request_id: randomUUID(),
     method: 'GET',
@@ -33,8 +35,12 @@ function historicRow(at: Date, visitor: { ua: string; n: number }, nodeId: strin
     duration_ms: outcome.statusCode === 404 ? 0.2 + Math.random() : outcome.delayMs,
     response_bytes: outcome.statusCode === 200 ? 80 + Math.floor(Math.random() * 120) : 21,
     user_agent: visitor.ua,
-    referer,
-    device_type: detectDeviceType(visitor.ua),
+    referer: referer.referer,
+    referer_host: referer.referer_host,
+    device_type: agent.device_type,
+    browser: agent.browser,
+    os: agent.os,
+    country: visitor.country,
     visitor_id: hash(`demo-visitor-${visitor.n}-${at.toISOString().slice(0, 10)}`),
     session_id: hash(`demo-session-${visitor.n}-${at.toISOString().slice(0, 13)}`),
     node_id: nodeId,
@@ -50,7 +56,7 @@ function historicRow(at: Date, visitor: { ua: string; n: number }, nodeId: strin
 export async function backfillHistory(pulse: Pulse, options: BackfillOptions): Promise<number> {
   const writer = pulse.writer;
   if (!writer || options.minutes <= 0 || options.ratePerSecond <= 0) return 0;
-  const visitors = Array.from({ length: 400 }, (_, n) => ({ ua: randomUserAgent(), n }));
+  const visitors = Array.from({ length: 400 }, (_, n) => ({ ua: randomUserAgent(), n, country: pick(countries) }));
   const chunkRows = options.chunkRows ?? 5_000;
   const now = Date.now();
   let rows = 0;

@@ -99,7 +99,7 @@ async function backfill(pulse: Pulse, options: DemoOptions, embedded: boolean, s
 export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
   const log = options.log ?? console.log;
   const postgres = await startPostgres(options.databaseUrl, log);
-  const pulse = createPulse({ connectionString: postgres.url, trustProxy: true, notify: true, nodeId: 'demo-app' });
+  const pulse = createPulse({ connectionString: postgres.url, trustProxy: true, trustCountryHeaders: true, notify: true, nodeId: 'demo-app' });
   const app = createSampleApp(pulse.middleware());
   const abort = new AbortController();
   const traffic = newTrafficStats();

@@ -19,6 +19,9 @@ export function randomUserAgent(): string {
   return userAgents[0][0];
 }
 
+/** Countries of the synthetic visitors (sent as `CF-IPCountry`). */
+export const countries = ['US', 'US', 'US', 'DE', 'GB', 'FR', 'IN', 'BR', 'JP', 'CA'] as const;
+
 export const referrers = [null, null, null, 'https://www.google.com/', 'https://news.ycombinator.com/', 'https://duckduckgo.com/', 'https://twitter.com/', 'https://github.com/'] as const;
 
 export const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
@@ -68,7 +71,7 @@ export const newTrafficStats = (): TrafficStats => ({ sent: 0, failed: 0, notFou
 /** Drives realistic traffic until `signal` aborts: several visitors, devices, referrers, bursts. */
 export async function driveTraffic(options: TrafficOptions, stats: TrafficStats): Promise<void> {
   const rate = options.ratePerSecond ?? 20;
-  const visitors = Array.from({ length: 40 }, (_, i) => ({ ua: randomUserAgent(), ip: `198.51.100.${i + 1}` }));
+  const visitors = Array.from({ length: 40 }, (_, i) => ({ ua: randomUserAgent(), ip: `198.51.100.${i + 1}`, country: pick(countries) }));
   const inflight = new Set<Promise<void>>();
   const started = Date.now();
   while (!options.signal.aborted) {
@@ -77,7 +80,8 @@ export async function driveTraffic(options: TrafficOptions, stats: TrafficStats)
       const visitor = pick(visitors);
       const referer = pick(referrers);
       const request = fetch(options.baseUrl + randomPath(), {
-        headers: { 'user-agent': visitor.ua, 'x-forwarded-for': visitor.ip, ...(referer ? { referer } : {}) },
+        // As a CDN would send it: the demo app trusts CF-IPCountry (trustCountryHeaders).
+        headers: { 'user-agent': visitor.ua, 'x-forwarded-for': visitor.ip, 'cf-ipcountry': visitor.country, ...(referer ? { referer } : {}) },
         signal: options.signal,
       })
         .then(async (r) => {

@@ -59,7 +59,7 @@ export interface Stats {
     bucketSeconds: number;
     /** `raw` rows, or `rollups` (per minute or hour) for ranges over an hour. */
     source: 'raw' | 'rollups';
-    /** When answered from rollups, top paths, referrers and 404s are estimated from a sample of this percentage of rows. */
+    /** When answered from rollups, top paths, referrers, 404s, browsers, OS, countries and referrer hosts are estimated from a sample of this percentage of rows. */
     sampledPercent: number | null;
   };
   totals: StatsTotals;
@@ -70,6 +70,14 @@ export interface Stats {
   referrers: CountStat[];
   devices: CountStat[];
   notFound: CountStat[];
+  /** Browser families (`browser` column), bots and unknown user agents excluded. */
+  browsers: CountStat[];
+  /** OS families (`os` column), bots and unknown user agents excluded. */
+  operatingSystems: CountStat[];
+  /** Countries from trusted CDN headers (`country` column); empty unless `trustCountryHeaders`. */
+  countries: CountStat[];
+  /** Referrer hosts (`referer_host` column). */
+  refererHosts: CountStat[];
 }
 
 export interface QueryStatsOptions {
@@ -143,7 +151,7 @@ async function runStatsQueries(db: AnyKysely, params: StatsParams, ownHosts: rea
   const where = sql`inserted_at >= ${from} and inserted_at < ${to} and ${filterCondition(params)}`;
   const bucket = bucketExpression(size, from, tz);
 
-  const [totals, series, topRoutes, slowestRoutes, topPaths, referrers, devices, notFound] = await Promise.all([
+  const [totals, series, topRoutes, slowestRoutes, topPaths, referrers, devices, notFound, browsers, operatingSystems, countries, refererHosts] = await Promise.all([
     sql<Record<string, unknown>>`
       select count(*)::int as requests, count(distinct visitor_id)::int as visitors, count(distinct session_id)::int as sessions,
         count(*) filter (where status_code < 200)::int as s1,
@@ -166,6 +174,10 @@ async function runStatsQueries(db: AnyKysely, params: StatsParams, ownHosts: rea
     countBy(db, REFERRER_HOST_SQL, sql`${where} and ${referrerHostCondition(ownHosts)}`),
     countBy(db, sql`device_type`, where, false),
     countBy(db, sql`path`, sql`${where} and status_code = 404`),
+    countBy(db, sql`browser`, sql`${where} and browser is not null`),
+    countBy(db, sql`os`, sql`${where} and os is not null`),
+    countBy(db, sql`country`, sql`${where} and country is not null`),
+    countBy(db, sql`referer_host`, sql`${where} and referer_host is not null`),
   ]);
 
   const t = totals.rows[0] ?? {};
@@ -189,6 +201,10 @@ async function runStatsQueries(db: AnyKysely, params: StatsParams, ownHosts: rea
     referrers,
     devices,
     notFound,
+    browsers,
+    operatingSystems,
+    countries,
+    refererHosts,
   };
 }
 

@@ -163,22 +163,41 @@ function routeStatsFrom(cells: readonly Cell[]): RouteStat[] {
   }));
 }
 
-async function sampledTopLists(db: AnyKysely, from: Date, to: Date, route: string | null, percent: number, ownHosts: readonly string[]): Promise<Pick<Stats, 'topPaths' | 'referrers' | 'notFound'>> {
+type SampledList = 'topPaths' | 'referrers' | 'notFound' | 'browsers' | 'operatingSystems' | 'countries' | 'refererHosts';
+
+async function sampledTopLists(db: AnyKysely, from: Date, to: Date, route: string | null, percent: number, ownHosts: readonly string[]): Promise<Pick<Stats, SampledList>> {
   // A fixed seed picks the same pages on every refresh: they stay cached (a cold
   // sample of 30 days of 10M rows reads ~450 random pages, ~50-70 ms; warm ~17 ms)
   // and the top lists do not jitter between refreshes.
   const sample = percent >= 100 ? sql`` : sql`tablesample system (${percent}) repeatable (0)`;
   const scale = 100 / percent;
-  const result = await sql<{ kind: 'path' | 'referer' | 'not_found'; key: string; n: number }>`
+  const top = (kind: string, column: string, filter: string) =>
+    sql`(select ${kind}::text as kind, ${sql.ref(column)} as key, count(*)::int as n from recent where ${sql.raw(filter)} group by 2 order by 3 desc, 2 limit ${TOP_N})`;
+  const result = await sql<{ kind: string; key: string; n: number }>`
     with recent as materialized (
-      select path, referer, status_code from pgpulse.request_logs ${sample}
+      select path, referer, status_code, browser, os, country, referer_host from pgpulse.request_logs ${sample}
       where inserted_at >= ${from} and inserted_at < ${to}${route === null ? sql`` : sql` and route = ${route}`})
-    (select 'path' as kind, path as key, count(*)::int as n from recent group by path order by 3 desc, 2 limit ${TOP_N})
-    union all
-    (select 'referer', ${REFERRER_HOST_SQL}, count(*)::int from recent where ${referrerHostCondition(ownHosts)} group by 2 order by 3 desc, 2 limit ${TOP_N})
-    union all
-    (select 'not_found', path, count(*)::int from recent where status_code = 404 group by path order by 3 desc, 2 limit ${TOP_N})`.execute(db);
+    ${sql.join(
+      [
+        top('path', 'path', 'true'),
+        sql`(select 'referer', ${REFERRER_HOST_SQL}, count(*)::int from recent where ${referrerHostCondition(ownHosts)} group by 2 order by 3 desc, 2 limit ${TOP_N})`,
+        top('not_found', 'path', 'status_code = 404'),
+        top('browser', 'browser', 'browser is not null'),
+        top('os', 'os', 'os is not null'),
+        top('country', 'country', 'country is not null'),
+        top('referer_host', 'referer_host', 'referer_host is not null'),
+      ],
+      sql` union all `,
+    )}`.execute(db);
   const list = (kind: string): CountStat[] =>
     result.rows.filter((r) => r.kind === kind).map((r) => ({ key: r.key, requests: Math.round(num(r.n) * scale), visitors: null }));
-  return { topPaths: list('path'), referrers: list('referer'), notFound: list('not_found') };
+  return {
+    topPaths: list('path'),
+    referrers: list('referer'),
+    notFound: list('not_found'),
+    browsers: list('browser'),
+    operatingSystems: list('os'),
+    countries: list('country'),
+    refererHosts: list('referer_host'),
+  };
 }

@@ -103,6 +103,14 @@ export const requestLogColumns = {
   ip: nullable('text', text(64), { private: true }),
   /** When the request started. */
   inserted_at: required('timestamptz', z.date(), { inputDefault: () => new Date() }),
+  /** Lower-case host of an absolute referer, for grouping; null otherwise. */
+  referer_host: nullable('text', text(253)),
+  /** Browser family (`Chrome`, `Safari`, `Firefox`, `Edge`, …, `Other`); null for bots and missing user agents. */
+  browser: nullable('text', text(32)),
+  /** OS family (`Windows`, `macOS`, `iOS`, `Android`, `Linux`, `Chrome OS`, …, `Other`); null for bots and missing user agents. */
+  os: nullable('text', text(32)),
+  /** ISO 3166-1 alpha-2 country from a trusted CDN header (`trustCountryHeaders`); null otherwise. */
+  country: nullable('text', z.string().regex(/^[A-Z]{2}$/, 'must be an upper-case ISO 3166-1 alpha-2 code')),
 } as const;
 
 export type RequestLogColumns = typeof requestLogColumns;

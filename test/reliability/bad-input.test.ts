@@ -31,6 +31,10 @@ const validLog: fc.Arbitrary<RequestLog> = fc.record({
   node_id: text(50).filter((s) => s.length > 0),
   ip: nullable(text(40)),
   inserted_at: fc.date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }),
+  referer_host: nullable(text(253)),
+  browser: nullable(text(32)),
+  os: nullable(text(32)),
+  country: nullable(fc.constantFrom('DE', 'US', 'JP', 'BR')),
 });
 
 describe('bad input', () => {
