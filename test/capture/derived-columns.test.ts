@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import { parseStatsParams, type StatsParams } from '../../src/dashboard/stats-params.js';
-import { queryRawStats } from '../../src/dashboard/stats-query.js';
-import { queryRollupStats } from '../../src/rollups/query-rollup-stats.js';
+import { parseStatsParams, type StatsParams } from '../../src/stats/stats-params.js';
+import { queryRawStats } from '../../src/stats/raw-stats.js';
+import { queryRollupStats } from '../../src/stats/rollup-stats.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { closeServer, listen, send } from '../support/http.js';
 
