@@ -25,5 +25,9 @@ export function syntheticLog(i: number, nodeId = 'bench', insertedAt = new Date(
     node_id: nodeId,
     ip: null,
     inserted_at: insertedAt,
+    referer_host: i % 3 === 0 ? 'www.google.com' : null,
+    browser: i % 2 ? 'Safari' : 'Chrome',
+    os: i % 2 ? 'iOS' : 'Windows',
+    country: i % 4 === 0 ? 'DE' : 'US',
   };
 }
