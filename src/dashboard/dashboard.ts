@@ -8,7 +8,7 @@ import { recentLimit, recentRows } from '../store/recent-rows.js';
 import { cookiePath, requestTarget, trailingSlashLocation, type RequestTarget } from './request-target.js';
 import { SseHub, type SseHubEvents, type SseHubOptions, type SseHubStats } from './sse-hub.js';
 import { parseStatsParams } from '../stats/stats-params.js';
-import { queryStats } from '../stats/raw-stats.js';
+import { queryStats } from '../stats/query-stats.js';
 import { exportFormats, exportRows, type ExportFormat } from './export-rows.js';
 import { staticAsset } from './static-assets.js';
 import { skipCapture } from '../skip-capture.js';

@@ -1,99 +1,12 @@
-import { sql, type RawBuilder } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { bucketSeconds } from './bucket-size.js';
 import type { StatsParams } from './stats-params.js';
-import { filterCondition, needsRawRows, REFERRER_HOST_SQL, type StatsFilters } from './stats-filters.js';
-import { queryRollupStats } from './rollup-stats.js';
-import type { AnyKysely } from '../store/database.js';
+import { filterCondition, REFERRER_HOST_SQL } from './stats-filters.js';
+import { bucketExpression, bucketSeries } from './bucket-sql.js';
+import { filtersOf, normalizeHosts, referrerHostCondition } from './query-filters.js';
+import { num, TOP_N, type CountStat, type Percentiles, type RouteStat, type Stats } from './stats.js';
+import type { PulseDatabase } from '../store/database.js';
 
-export interface Percentiles {
-  p50: number | null;
-  p95: number | null;
-  p99: number | null;
-}
-
-export interface StatsTotals extends Percentiles {
-  requests: number;
-  /** Unique visitors (an HLL estimate, ±3%, when answered from rollups). */
-  visitors: number | null;
-  /** Sessions; null when answered from rollups. */
-  sessions: number | null;
-  /** Share of requests answered 5xx, 0–1. */
-  errorRate: number;
-  /** Share of requests answered 4xx, 0–1. */
-  clientErrorRate: number;
-  avgMs: number | null;
-  status: { '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number };
-}
-
-export interface SeriesPoint extends Percentiles {
-  /** Bucket start, epoch ms. */
-  t: number;
-  requests: number;
-  /** Null when answered from rollups with a route filter. */
-  visitors: number | null;
-  errors: number;
-}
-
-export interface RouteStat extends Percentiles {
-  route: string | null;
-  requests: number;
-  errors: number;
-}
-
-export interface CountStat {
-  key: string | null;
-  requests: number;
-  /** Distinct visitors; null when answered from rollups (top lists there come from a sample). */
-  visitors?: number | null;
-}
-
-/** Everything `GET /api/stats` answers. */
-export interface Stats {
-  range: {
-    from: string;
-    to: string;
-    tz: string;
-    route: string | null;
-    /** The filters applied (see `stats-filters.ts`). */
-    filters: StatsFilters;
-    bucketSeconds: number;
-    /** `raw` rows, or `rollups` (per minute or hour) for ranges over an hour. */
-    source: 'raw' | 'rollups';
-    /** When answered from rollups, top paths, referrers, 404s, browsers, OS, countries and referrer hosts are estimated from a sample of this percentage of rows. */
-    sampledPercent: number | null;
-  };
-  totals: StatsTotals;
-  series: SeriesPoint[];
-  topRoutes: RouteStat[];
-  slowestRoutes: RouteStat[];
-  topPaths: CountStat[];
-  referrers: CountStat[];
-  devices: CountStat[];
-  notFound: CountStat[];
-  /** Browser families (`browser` column), bots and unknown user agents excluded. */
-  browsers: CountStat[];
-  /** OS families (`os` column), bots and unknown user agents excluded. */
-  operatingSystems: CountStat[];
-  /** Countries from trusted CDN headers (`country` column); empty unless `trustCountryHeaders`. */
-  countries: CountStat[];
-  /** Referrer hosts (`referer_host` column). */
-  refererHosts: CountStat[];
-}
-
-export interface QueryStatsOptions {
-  /** Longest the queries may run before Postgres cancels them. Default 15,000 ms. */
-  timeoutMs?: number;
-  /** Referrer hosts left out of the referrers list (the app's own host: internal navigation). Default none. */
-  ownHosts?: readonly string[];
-}
-
-/** Rows of a top list. */
-export const TOP_N = 10;
-
-/** Ranges up to this long are computed exactly from raw rows; longer ones from rollups. */
-export const RAW_MAX_RANGE_MS = 15 * 60_000;
-
-export const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 const pct = (v: unknown): Percentiles => {
   const a = (v as (number | null)[] | null) ?? [null, null, null];
   return { p50: a[0] ?? null, p95: a[1] ?? null, p99: a[2] ?? null };
@@ -101,50 +14,12 @@ const pct = (v: unknown): Percentiles => {
 
 const PERCENTILES = sql`percentile_cont(array[0.5, 0.95, 0.99]::float8[]) within group (order by duration_ms)`;
 
-/**
- * Computes dashboard statistics from raw rows over `[from, to)`, bucketed in
- * the caller's time zone. Every value reaches Postgres as a bind parameter.
- * The queries share one read-only transaction (one pooled connection, so a
- * dashboard never starves the app's writer) with a statement timeout.
- */
-export async function queryStats(db: AnyKysely, params: StatsParams, options: QueryStatsOptions = {}): Promise<Stats> {
-  const timeoutMs = options.timeoutMs ?? 15_000;
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new RangeError(`pgpulse dashboard: statsTimeoutMs must be a positive integer, got ${timeoutMs}`);
-  return db.transaction().execute(async (trx) => {
-    await sql`set transaction read only`.execute(trx);
-    await sql`select set_config('statement_timeout', ${String(timeoutMs)}, true)`.execute(trx);
-    // Long ranges read rollups: a few thousand rows instead of millions. Filters
-    // other than a route have no rollup dimension, so they read raw rows.
-    const ownHosts = normalizeHosts(options.ownHosts);
-    if (params.to.getTime() - params.from.getTime() > RAW_MAX_RANGE_MS && !needsRawRows(params) && params.route !== '') {
-      return queryRollupStats(trx, params, ownHosts);
-    }
-    return runStatsQueries(trx, params, ownHosts);
-  });
-}
-
 /** Exact statistics from raw rows, whatever the range (what short ranges use). */
-export function queryRawStats(db: AnyKysely, params: StatsParams, ownHosts: readonly string[] = []): Promise<Stats> {
+export function queryRawStats(db: Kysely<PulseDatabase>, params: StatsParams, ownHosts: readonly string[] = []): Promise<Stats> {
   return runStatsQueries(db, params, normalizeHosts(ownHosts));
 }
 
-/** Host names as the referrer SQL yields them: lower case, no `www.`, no port. */
-export function normalizeHosts(hosts: readonly string[] | undefined): string[] {
-  return [...new Set((hosts ?? []).map((h) => h.toLowerCase().replace(/:\d+$/, '').replace(/^www\./, '')).filter(Boolean))];
-}
-
-/** The filters of the params, without the range. */
-export function filtersOf(params: StatsParams): StatsFilters {
-  const { route, path, referrer, device, status, node } = params;
-  return Object.fromEntries(Object.entries({ route, path, referrer, device, status, node }).filter(([, v]) => v !== undefined)) as StatsFilters;
-}
-
-/** Referrer hosts of rows with a referrer from another site, for the referrers list. */
-export function referrerHostCondition(ownHosts: readonly string[]): RawBuilder<unknown> {
-  return ownHosts.length === 0 ? sql`referer is not null` : sql`referer is not null and ${REFERRER_HOST_SQL} <> all(${ownHosts}::text[])`;
-}
-
-async function runStatsQueries(db: AnyKysely, params: StatsParams, ownHosts: readonly string[]): Promise<Stats> {
+async function runStatsQueries(db: Kysely<PulseDatabase>, params: StatsParams, ownHosts: readonly string[]): Promise<Stats> {
   const { from, to, tz } = params;
   const route = params.route ?? null;
   const size = bucketSeconds(from, to);
@@ -208,25 +83,7 @@ async function runStatsQueries(db: AnyKysely, params: StatsParams, ownHosts: rea
   };
 }
 
-/** Bucket start of each row: fixed-size bins aligned on local midnight, or local calendar days. */
-export function bucketExpression(size: number, from: Date, tz: string, column: RawBuilder<unknown> = sql`inserted_at`): RawBuilder<unknown> {
-  if (size >= 86_400) return sql`(date_trunc('day', ${column} at time zone ${tz}) at time zone ${tz})`;
-  return sql`date_bin(${`${size} seconds`}::interval, ${column}, ${localMidnight(from, tz)})`;
-}
-
-/** Every bucket start in the range, so empty buckets show as zero. */
-export function bucketSeries(size: number, from: Date, to: Date, tz: string): RawBuilder<unknown> {
-  if (size >= 86_400) {
-    return sql`select (d at time zone ${tz}) as t from generate_series(date_trunc('day', ${from}::timestamptz at time zone ${tz}), ${to}::timestamptz at time zone ${tz}, interval '1 day') d`;
-  }
-  return sql`select generate_series(date_bin(${`${size} seconds`}::interval, ${from}::timestamptz, ${localMidnight(from, tz)}), ${to}::timestamptz - interval '1 microsecond', ${`${size} seconds`}::interval) as t`;
-}
-
-function localMidnight(from: Date, tz: string): RawBuilder<unknown> {
-  return sql`(date_trunc('day', ${from}::timestamptz at time zone ${tz}) at time zone ${tz})`;
-}
-
-async function routeStats(db: AnyKysely, where: RawBuilder<unknown>, order: RawBuilder<unknown>): Promise<RouteStat[]> {
+async function routeStats(db: Kysely<PulseDatabase>, where: RawBuilder<unknown>, order: RawBuilder<unknown>): Promise<RouteStat[]> {
   const result = await sql<Record<string, unknown>>`
     select route, count(*)::int as requests, count(*) filter (where status_code >= 500)::int as errors, ${PERCENTILES} as pct
     from pgpulse.request_logs where ${where} group by route order by ${order}, route limit ${TOP_N}`.execute(db);
@@ -234,7 +91,7 @@ async function routeStats(db: AnyKysely, where: RawBuilder<unknown>, order: RawB
 }
 
 /** Top values of `column` by requests, with distinct visitors when `visitors` (devices keep requests only, as rollups do). */
-async function countBy(db: AnyKysely, column: RawBuilder<unknown>, where: RawBuilder<unknown>, visitors = true): Promise<CountStat[]> {
+async function countBy(db: Kysely<PulseDatabase>, column: RawBuilder<unknown>, where: RawBuilder<unknown>, visitors = true): Promise<CountStat[]> {
   const result = await sql<{ key: string | null; requests: number; visitors: number }>`
     select ${column} as key, count(*)::int as requests${visitors ? sql`, count(distinct visitor_id)::int as visitors` : sql``} from pgpulse.request_logs where ${where}
     group by 1 order by 2 desc, 1 limit ${TOP_N}`.execute(db);

@@ -1,13 +1,15 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { bucketSeconds } from './bucket-size.js';
 import { REFERRER_HOST_SQL } from './stats-filters.js';
-import { bucketExpression, bucketSeries, filtersOf, num, referrerHostCondition, TOP_N, type CountStat, type RouteStat, type Stats } from './raw-stats.js';
+import { bucketExpression, bucketSeries } from './bucket-sql.js';
+import { filtersOf, referrerHostCondition } from './query-filters.js';
+import { num, TOP_N, type CountStat, type RouteStat, type Stats } from './stats.js';
 import type { StatsParams } from './stats-params.js';
 import { hllEstimate, hllMerge, HLL_REGISTERS } from '../rollups/hyperloglog.js';
 import { addSparse, densePercentiles, denseHistogram, type DenseHistogram } from '../rollups/latency-histogram.js';
 import { routeCells, seriesCells, sketchCells } from './rollup-cells.js';
 import { rollupCover } from './rollup-cover.js';
-import type { AnyKysely } from '../store/database.js';
+import type { PulseDatabase } from '../store/database.js';
 
 /**
  * Top paths, referrers and 404s of a rollup range are estimated from a
@@ -79,7 +81,7 @@ function sumOf<K>(map: Map<K, CellSum>, key: K): CellSum {
  * sketches (about ±3%); top paths, referrers and 404s from a sample of about
  * {@link SAMPLE_ROWS} raw rows of the range.
  */
-export async function queryRollupStats(db: AnyKysely, params: StatsParams, ownHosts: readonly string[] = []): Promise<Stats> {
+export async function queryRollupStats(db: Kysely<PulseDatabase>, params: StatsParams, ownHosts: readonly string[] = []): Promise<Stats> {
   const { from, to, tz } = params;
   const route = params.route ?? null;
   const size = bucketSeconds(from, to);
@@ -165,7 +167,7 @@ function routeStatsFrom(cells: readonly Cell[]): RouteStat[] {
 
 type SampledList = 'topPaths' | 'referrers' | 'notFound' | 'browsers' | 'operatingSystems' | 'countries' | 'refererHosts';
 
-async function sampledTopLists(db: AnyKysely, from: Date, to: Date, route: string | null, percent: number, ownHosts: readonly string[]): Promise<Pick<Stats, SampledList>> {
+async function sampledTopLists(db: Kysely<PulseDatabase>, from: Date, to: Date, route: string | null, percent: number, ownHosts: readonly string[]): Promise<Pick<Stats, SampledList>> {
   // A fixed seed picks the same pages on every refresh: they stay cached (a cold
   // sample of 30 days of 10M rows reads ~450 random pages, ~50-70 ms; warm ~17 ms)
   // and the top lists do not jitter between refreshes.

@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import { queryRawStats, queryStats } from '../../src/stats/raw-stats.js';
+import { queryStats } from '../../src/stats/query-stats.js';
+import { queryRawStats } from '../../src/stats/raw-stats.js';
 import { rebuildRollups } from '../../src/store/rebuild-rollups.js';
 import { maintainPartitions } from '../../src/store/maintain-partitions.js';
 import { runCli } from '../support/cli.js';

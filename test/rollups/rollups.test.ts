@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import { queryRawStats, queryStats } from '../../src/stats/raw-stats.js';
+import { queryStats } from '../../src/stats/query-stats.js';
+import { queryRawStats } from '../../src/stats/raw-stats.js';
 import { hllAdd, hllEstimate, hllMerge, HLL_REGISTERS } from '../../src/rollups/hyperloglog.js';
 import { bucketValue, histogramPercentiles, latencyBucket } from '../../src/rollups/latency-histogram.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';

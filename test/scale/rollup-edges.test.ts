@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import { queryRawStats, queryStats, type Stats } from '../../src/stats/raw-stats.js';
+import { queryStats } from '../../src/stats/query-stats.js';
+import { queryRawStats } from '../../src/stats/raw-stats.js';
+import type { Stats } from '../../src/stats/stats.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
 

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { recentRows } from '../../src/store/recent-rows.js';
-import { queryStats } from '../../src/stats/raw-stats.js';
+import { queryStats } from '../../src/stats/query-stats.js';
 import { fetchBackfillPage, fetchByIdRanges, fetchByIds, fetchByTx, fetchCatchUpKeys } from '../../src/store/fetch-rows.js';
 import { parseSnapshot } from '../../src/listen/snapshot.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
