@@ -14,6 +14,8 @@ import { migrate, type MigrationResult } from './store/migrate.js';
 import { defaultNodeId } from './node-id.js';
 import { PubSub, type PubSubStats } from './pubsub.js';
 import { isLockTimeout, maintainPartitions, type PartitionMaintenanceResult } from './store/maintain-partitions.js';
+import type { PulseWriter, WriterMode } from './writer/pulse-writer.js';
+import { WorkerWriter } from './writer/worker-writer.js';
 import { Writer, type WriterEvents, type WriterOptions, type WriterStats } from './writer/writer.js';
 import { logPulseEvents } from './events/log-pulse-events.js';
 import type { PulseLogger } from './events/logger.js';
@@ -29,6 +31,15 @@ export interface PulseOptions extends ConnectionOptions, CaptureOptions, Omit<Wr
   sessionIdleMs?: number;
   /** Store captured requests in Postgres. Set false to only broadcast them locally. Default true. */
   store?: boolean;
+  /**
+   * Where the writer batches, serialises and aggregates rollups:
+   * `'worker'` runs it in a `worker_threads` worker with its own pool (of
+   * `poolSize` connections), off the app's event loop; `'in-process'` on the
+   * app's event loop. Default `'worker'` with `connectionString`; with the
+   * app's own `pool` or `db` always `'in-process'` (a pool cannot be shared
+   * across threads; asking for `'worker'` then throws).
+   */
+  writerMode?: WriterMode;
   /**
    * Drop day partitions of `pgpulse.request_logs` older than this many days.
    * Default: keep everything.
@@ -83,8 +94,8 @@ const writerEvents = ['flushed', 'writeError', 'recovered', 'drop', 'rejected', 
 export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable {
   /** Local, in-process broadcast of captured requests. */
   readonly pubsub = new PubSub();
-  /** Batched writer (undefined when `store: false`). */
-  readonly writer: Writer | undefined;
+  /** Batched writer (undefined when `store: false`); `writer.mode` says where it runs. */
+  readonly writer: PulseWriter | undefined;
   /** Kysely instance pgpulse uses (the app's own when attached). */
   readonly db: Kysely<PulseDatabase>;
   readonly nodeId: string;
@@ -122,7 +133,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     this.healthTimeoutMs = options.healthTimeoutMs ?? 2_000;
     if (!(this.healthTimeoutMs > 0)) throw new RangeError(`pgpulse: healthTimeoutMs must be a positive number, got ${options.healthTimeoutMs}`);
     if (options.store !== false) {
-      const writer = new Writer(this.db, { ...options, nodeId: this.nodeId, copyPool: this.connection.pool });
+      const writer = this.createWriter(options);
       this.writer = writer;
       writer.on('flushed', () => (this.lastWriteAt = new Date()));
       for (const name of writerEvents) writer.on(name, ((info: never) => this.emitSafely(name, info)) as never);
@@ -153,6 +164,18 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       this.maintenanceTimer = setInterval(() => void this.maintain().catch(() => undefined), intervalMs);
       this.maintenanceTimer.unref();
     }
+  }
+
+  private createWriter(options: PulseOptions): PulseWriter {
+    const attached = options.pool !== undefined || options.db !== undefined;
+    const mode = options.writerMode ?? (attached ? 'in-process' : 'worker');
+    if (mode !== 'worker' && mode !== 'in-process') throw new Error(`pgpulse: writerMode must be 'worker' or 'in-process', got ${String(mode)}`);
+    const inProcess = () => new Writer(this.db, { ...options, nodeId: this.nodeId, copyPool: this.connection.pool });
+    if (mode === 'in-process') return inProcess();
+    if (attached || !options.connectionString) {
+      throw new Error("pgpulse: writerMode 'worker' needs connectionString; the app's own pool or db cannot be shared with a worker thread (use writerMode 'in-process')");
+    }
+    return new WorkerWriter({ ...pickWriterOptions(options), nodeId: this.nodeId, connectionString: options.connectionString, poolSize: options.poolSize, fallback: inProcess, onPoolError: () => this.poolErrors++ });
   }
 
   /**
@@ -341,6 +364,25 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       for (const [signal, handler] of handlers) process.off(signal, handler);
     };
   }
+}
+
+/**
+ * The options handed to the writer: everything but the connection objects and
+ * what cannot cross a thread boundary (functions, e.g. capture's `ignore`
+ * predicates), so writer options added later reach a worker too.
+ */
+function pickWriterOptions(options: PulseOptions): Omit<WriterOptions, 'nodeId'> {
+  const picked: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined || key === 'pool' || key === 'db' || key === 'connectionString') continue;
+    try {
+      structuredClone(value);
+      picked[key] = value;
+    } catch {
+      // not plain data: not a writer option
+    }
+  }
+  return picked as Omit<WriterOptions, 'nodeId'>;
 }
 
 /** Creates the pgpulse instance for this process. */

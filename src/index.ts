@@ -20,6 +20,7 @@ export {
   type DeviceType,
 } from './request-log.js';
 export { Writer, type WriterOptions, type WriterStats, type WriterEvents, type DropReason } from './writer/writer.js';
+export { writerModes, type WriterMode, type PulseWriter } from './writer/pulse-writer.js';
 export { migrate, pendingMigrations, migrationsDir, type MigrationResult } from './store/migrate.js';
 export type { CaptureOptions } from './capture/capture-options.js';
 export { defaultIgnore, ignoreOptionsRequests, type IgnoreRule, type IgnoreRequest } from './capture/ignore.js';

@@ -180,7 +180,7 @@ export class PgpulseMetrics {
 
   /** Adds a pulse; returns a function that removes it (its counters leave the sums). */
   addPulse(source: PulseMetricsSource): () => void {
-    const counts: Record<DropReason, number> = { buffer_full: 0, closed: 0, close_timeout: 0 };
+    const counts: Record<DropReason, number> = { buffer_full: 0, closed: 0, close_timeout: 0, worker_failed: 0 };
     const stop = source.watch({
       drop: (info) => (counts[info.reason] += info.count),
       flushed: (info) => {

@@ -10,6 +10,7 @@ import { writeRollups } from '../store/write-rollups.js';
 import type { AfterCommitStep, BatchContext, BatchStep, TransactionStep } from './batch-step.js';
 import { copyBatch, withCopyTransaction } from '../store/copy-batch.js';
 import { insertBatch, insertBatchReturning } from '../store/insert-batch.js';
+import type { PulseWriter } from './pulse-writer.js';
 import { describeError, isDataError } from './transient-error.js';
 
 export interface WriterOptions {
@@ -70,8 +71,12 @@ export interface WriterStats extends NotifyCounters {
   pending: number;
 }
 
-/** Why rows were dropped: buffer at `maxBufferedRows`, added after `close()`, or still unwritten when close timed out. */
-export type DropReason = 'buffer_full' | 'closed' | 'close_timeout';
+/**
+ * Why rows were dropped: buffer at `maxBufferedRows`, added after `close()`,
+ * still unwritten when close timed out, or held by a writer worker thread that
+ * died (`worker_failed`, see `writerMode`).
+ */
+export type DropReason = 'buffer_full' | 'closed' | 'close_timeout' | 'worker_failed';
 
 export interface WriterEvents {
   /** A batch committed. */
@@ -98,7 +103,8 @@ export interface WriterEvents {
  * Buffers captured requests and writes them in batches, one INSERT per batch,
  * with retry and bounded memory while Postgres is unavailable.
  */
-export class Writer extends EventEmitter<WriterEvents> {
+export class Writer extends EventEmitter<WriterEvents> implements PulseWriter {
+  readonly mode = 'in-process' as const;
   readonly stats: WriterStats = {
     written: 0,
     batches: 0,
@@ -141,13 +147,15 @@ export class Writer extends EventEmitter<WriterEvents> {
     private readonly options: WriterOptions,
   ) {
     super();
-    this.maxRows = positive(options.maxRows ?? 2_000, 'maxRows');
-    this.maxWaitMs = nonNegative(options.maxWaitMs ?? 100, 'maxWaitMs');
-    this.maxWritesInFlight = positive(options.maxWritesInFlight ?? 2, 'maxWritesInFlight');
-    this.maxBufferedRows = positive(options.maxBufferedRows ?? 100_000, 'maxBufferedRows');
-    this.minBackoffMs = positive(options.minBackoffMs ?? 100, 'minBackoffMs');
-    this.maxBackoffMs = positive(options.maxBackoffMs ?? 5_000, 'maxBackoffMs');
-    this.closeTimeoutMs = nonNegative(options.closeTimeoutMs ?? 10_000, 'closeTimeoutMs');
+    ({
+      maxRows: this.maxRows,
+      maxWaitMs: this.maxWaitMs,
+      maxWritesInFlight: this.maxWritesInFlight,
+      maxBufferedRows: this.maxBufferedRows,
+      minBackoffMs: this.minBackoffMs,
+      maxBackoffMs: this.maxBackoffMs,
+      closeTimeoutMs: this.closeTimeoutMs,
+    } = writerLimits(options));
     const steps = this.buildSteps();
     this.transactionSteps = steps.filter((s): s is TransactionStep => s.phase === 'transaction');
     this.afterCommitSteps = steps.filter((s): s is AfterCommitStep => s.phase === 'after_commit');
@@ -387,6 +395,19 @@ export class Writer extends EventEmitter<WriterEvents> {
       }
     }
   }
+}
+
+/** The writer's numeric options with their defaults applied; throws a RangeError naming a bad one. */
+export function writerLimits(options: Omit<WriterOptions, 'nodeId'>) {
+  return {
+    maxRows: positive(options.maxRows ?? 2_000, 'maxRows'),
+    maxWaitMs: nonNegative(options.maxWaitMs ?? 100, 'maxWaitMs'),
+    maxWritesInFlight: positive(options.maxWritesInFlight ?? 2, 'maxWritesInFlight'),
+    maxBufferedRows: positive(options.maxBufferedRows ?? 100_000, 'maxBufferedRows'),
+    minBackoffMs: positive(options.minBackoffMs ?? 100, 'minBackoffMs'),
+    maxBackoffMs: positive(options.maxBackoffMs ?? 5_000, 'maxBackoffMs'),
+    closeTimeoutMs: nonNegative(options.closeTimeoutMs ?? 10_000, 'closeTimeoutMs'),
+  };
 }
 
 function positive(value: number, name: string): number {

@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse, type PulseOptions } from '../../src/create-pulse.js';
+import { writerModes } from '../../src/writer/pulse-writer.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../support/embedded-postgres.js';
 import { closeServer, hammer, listen } from '../support/http.js';
@@ -48,7 +49,8 @@ async function steadyTraffic(base: string, ratePerS: number, ms: number): Promis
   return { ok, failed };
 }
 
-describe('faults', () => {
+/** Every fault runs with the writer in its worker thread (the default) and on the app's event loop. */
+describe.each(writerModes)('faults (writer %s)', (writerMode) => {
   let postgres: EmbeddedServer;
 
   beforeAll(async () => {
@@ -60,8 +62,10 @@ describe('faults', () => {
 
   async function app(options: Omit<PulseOptions, 'connectionString'> = {}) {
     const database = await createTestDatabase(postgres.url);
-    const pulse = createPulse({ connectionString: database.url, minBackoffMs: 50, maxBackoffMs: 1_000, ...options });
+    const pulse = createPulse({ connectionString: database.url, minBackoffMs: 50, maxBackoffMs: 1_000, writerMode, ...options });
     await pulse.migrate();
+    await pulse.flush(); // the worker thread is up before a fault starts
+    expect(pulse.writer?.mode).toBe(writerMode);
     const server = createServer(pulse.wrap((_req, res) => res.end('ok')));
     const base = await listen(server);
     return {
@@ -146,7 +150,7 @@ describe('faults', () => {
     await setup.close();
     const script = fileURLToPath(new URL('./fixtures/sigterm-app.ts', import.meta.url));
     const child = spawn(process.execPath, ['--import', 'tsx', script], {
-      env: { ...process.env, TEST_DATABASE_URL: database.url },
+      env: { ...process.env, TEST_DATABASE_URL: database.url, TEST_WRITER_MODE: writerMode },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     try {

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
+import { writerModes } from '../../src/writer/pulse-writer.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../support/embedded-postgres.js';
 import { closeServer, listen } from '../support/http.js';
@@ -10,7 +11,7 @@ import { closeServer, listen } from '../support/http.js';
  * Stops a real Postgres (a private embedded server, whatever DATABASE_URL says)
  * while the app serves traffic, then starts it again.
  */
-describe('Postgres stopped and restarted mid-traffic', () => {
+describe.each(writerModes)('Postgres stopped and restarted mid-traffic (writer %s)', (writerMode) => {
   let postgres: EmbeddedServer;
   let database: TestDatabase;
   let pulse: Pulse;
@@ -20,7 +21,9 @@ describe('Postgres stopped and restarted mid-traffic', () => {
   beforeAll(async () => {
     postgres = await startEmbeddedPostgres();
     database = await createTestDatabase(postgres.url);
-    pulse = createPulse({ connectionString: database.url, minBackoffMs: 50, maxBackoffMs: 500, maxWaitMs: 20 });
+    pulse = createPulse({ connectionString: database.url, minBackoffMs: 50, maxBackoffMs: 500, maxWaitMs: 20, writerMode });
+    await pulse.flush(); // the worker thread is up before the outage starts
+    expect(pulse.writer?.mode).toBe(writerMode);
     await pulse.migrate();
     server = createServer(pulse.wrap((_req, res) => res.end('ok')));
     base = await listen(server);

@@ -1,0 +1,50 @@
+import type { ConnectionOptions } from '../store/connection.js';
+import type { WriterEvents, WriterOptions, WriterStats } from './writer.js';
+
+/** What the main thread gives a writer worker at start (`workerData`). */
+export interface WorkerInit {
+  connectionString: string;
+  poolSize: number | undefined;
+  options: Omit<WriterOptions, 'copyPool'>;
+}
+
+/** Messages from the main thread to the writer worker. */
+export type ToWorker =
+  /** RequestLogs, `v8.serialize`d as one array (cheaper than structured clone of each object). */
+  | { type: 'rows'; data: Uint8Array; count: number }
+  | { type: 'flush'; id: number }
+  | { type: 'close' };
+
+/** An Error as it crosses the thread boundary. */
+export interface SerializedError {
+  message: string;
+  code?: string;
+  cause?: { message: string; code?: string };
+}
+
+/** Every event of the Writer; the worker relays each to the main thread. */
+export const relayedEvents = ['flushed', 'writeError', 'recovered', 'drop', 'rejected', 'notifyFailed', 'notifyPaused', 'notifySkipped', 'stepError'] as const;
+type RelayedName = (typeof relayedEvents)[number];
+/** Fails to compile when the Writer gains an event the worker would not relay. */
+const allRelayed: Exclude<keyof WriterEvents, RelayedName> extends never ? true : never = true;
+void allRelayed;
+
+/** An event of the worker's Writer; an `error` in its info crosses as a {@link SerializedError}. */
+export interface RelayedEvent {
+  name: RelayedName;
+  info: Record<string, unknown>;
+  error?: SerializedError;
+}
+
+/** What the writer worker reports. */
+export type WorkerReport =
+  | { type: 'ready' }
+  | { type: 'event'; event: RelayedEvent }
+  | { type: 'flushed'; id: number }
+  | { type: 'poolError'; message: string }
+  | { type: 'closed' };
+
+/** Messages from the writer worker; each carries its Writer's stats and how many rows it has received. */
+export type FromWorker = WorkerReport & { stats: WriterStats; received: number };
+
+export type { ConnectionOptions };

@@ -1,0 +1,277 @@
+/**
+ * The writer in a `worker_threads` worker (`writerMode: 'worker'`, the default
+ * with `connectionString`). The main thread only queues rows and, once per
+ * turn of the event loop, hands them over as one `v8.serialize`d array; the
+ * worker runs the ordinary {@link Writer} (batching, SQL serialising, rollups,
+ * NOTIFY, retries with bounded memory) on its own pool and relays its events
+ * and stats back.
+ *
+ * A worker that fails to start leaves the rows with an in-process writer (no
+ * row is lost, `mode` becomes `in-process`). A worker that dies later loses the
+ * rows it held; they are counted as dropped (`worker_failed`) and later rows go
+ * to an in-process writer.
+ */
+import { EventEmitter } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { serialize } from 'node:v8';
+import { Worker } from 'node:worker_threads';
+import type { RequestLog } from '../request-log.js';
+import type { PulseWriter, WriterMode } from './pulse-writer.js';
+import { relayedEvents, type FromWorker, type RelayedEvent, type SerializedError, type ToWorker, type WorkerInit } from './worker-protocol.js';
+import { writerLimits, type DropReason, type Writer, type WriterEvents, type WriterOptions, type WriterStats } from './writer.js';
+
+export interface WorkerWriterOptions extends WriterOptions {
+  /** The worker opens its own pool to this URL. */
+  connectionString: string;
+  /** Connections in the worker's pool. Default 4. */
+  poolSize?: number;
+  /** Builds the in-process writer used when the worker cannot start or dies. */
+  fallback: () => Writer;
+  /** Called for errors of idle connections in the worker's pool. */
+  onPoolError?: (error: Error) => void;
+}
+
+const zeroStats = (): WriterStats => ({
+  written: 0,
+  batches: 0,
+  dropped: 0,
+  rejected: 0,
+  retries: 0,
+  pending: 0,
+  notifications: 0,
+  notificationsSkipped: 0,
+  notificationsFailed: 0,
+  notifyQueueUsage: -1,
+});
+
+/** Counters of the worker and of the fallback writer added up; gauges (`notifyQueueUsage`) from whichever runs now. */
+function addStats(worker: WriterStats, fallback: WriterStats | undefined): WriterStats {
+  if (!fallback) return { ...worker };
+  const sum: Record<string, number> = { ...worker };
+  for (const [key, value] of Object.entries(fallback)) if (typeof value === 'number') sum[key] = (sum[key] ?? 0) + value;
+  return { ...(sum as unknown as WriterStats), notifyQueueUsage: fallback.notifyQueueUsage };
+}
+
+/** How to start the worker: the compiled `writer-worker.js`, or the TypeScript source through tsx (tests, `node --import tsx`). */
+export function writerWorkerEntry(): { filename: string | URL; eval: boolean } {
+  const compiled = new URL('./writer-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(compiled))) return { filename: compiled, eval: false };
+  const source = new URL('./writer-worker.ts', import.meta.url);
+  if (!existsSync(fileURLToPath(source))) throw new Error(`pgpulse: writer worker entry not found next to ${fileURLToPath(import.meta.url)}`);
+  const tsx = tsxEsmApi();
+  const code = `import(${JSON.stringify(tsx)}).then((m) => { (m.register ?? m.default.register)(); return import(${JSON.stringify(source.href)}); })`;
+  return { filename: code, eval: true };
+}
+
+/** URL of tsx's ESM register API (its CommonJS build cannot register hooks from an ESM worker). */
+function tsxEsmApi(): string {
+  try {
+    const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
+    const exports = JSON.parse(readFileSync(manifest, 'utf8')).exports as Record<string, { import?: { default?: string } }>;
+    const entry = exports['./esm/api']?.import?.default;
+    if (entry) return pathToFileURL(join(dirname(manifest), entry)).href;
+  } catch {
+    // not installed where this file is: let the worker resolve it
+  }
+  return 'tsx/esm/api';
+}
+
+function deserializeError(error: SerializedError): Error {
+  const cause = error.cause && Object.assign(new Error(error.cause.message), error.cause.code ? { code: error.cause.code } : {});
+  return Object.assign(new Error(error.message, cause ? { cause } : undefined), error.code ? { code: error.code } : {});
+}
+
+export class WorkerWriter extends EventEmitter<WriterEvents> implements PulseWriter {
+  /** Why the worker could not start or died (undefined while it runs). */
+  workerError: Error | undefined;
+  private readonly worker: Worker;
+  private ready = false;
+  private readonly started: Promise<void>;
+  private readonly exited: Promise<void>;
+  private outbox: RequestLog[] = [];
+  private postScheduled = false;
+  private sent = 0;
+  private received = 0;
+  private workerStats = zeroStats();
+  private localDropped = 0;
+  private fallback: Writer | undefined;
+  private readonly flushes = new Map<number, () => void>();
+  private nextFlushId = 0;
+  private closed = false;
+  private closeRequested = false;
+  private workerClosed = false;
+  private closing: Promise<void> | undefined;
+  private readonly maxBufferedRows: number;
+  private readonly closeTimeoutMs: number;
+  private readonly post = () => this.postRows();
+
+  constructor(private readonly options: WorkerWriterOptions) {
+    super();
+    const limits = writerLimits(options);
+    this.maxBufferedRows = limits.maxBufferedRows;
+    this.closeTimeoutMs = limits.closeTimeoutMs;
+    const { connectionString, poolSize, fallback: _fallback, onPoolError: _onPoolError, ...writerOptions } = options;
+    const init: WorkerInit = { connectionString, poolSize, options: writerOptions };
+    const entry = writerWorkerEntry();
+    this.worker = new Worker(entry.filename, { eval: entry.eval, workerData: init, name: 'pgpulse-writer' });
+    // Idle, the worker does not keep the app alive (like the in-process writer's unref'd timers); flush/close ref it.
+    this.worker.unref();
+    let resolveStarted!: () => void;
+    this.started = new Promise((resolve) => (resolveStarted = resolve));
+    this.worker.on('message', (message: FromWorker) => {
+      this.onMessage(message);
+      if (message.type === 'ready') resolveStarted();
+    });
+    this.worker.on('error', (error) => (this.workerError = error));
+    this.exited = new Promise((resolve) =>
+      this.worker.once('exit', (code) => {
+        this.onExit(code);
+        resolveStarted();
+        resolve();
+      }),
+    );
+  }
+
+  get mode(): WriterMode {
+    return this.fallback ? 'in-process' : 'worker';
+  }
+
+  get stats(): WriterStats {
+    const stats = addStats(this.workerStats, this.fallback?.stats);
+    stats.dropped += this.localDropped;
+    stats.pending += this.outbox.length + (this.sent - this.received);
+    return stats;
+  }
+
+  add(row: RequestLog): void {
+    if (this.fallback) return this.fallback.add(row);
+    if (this.closed) return this.drop(1, 'closed');
+    if (this.outbox.length >= this.maxBufferedRows) return this.drop(1, 'buffer_full');
+    this.outbox.push(row);
+    if (this.ready && !this.postScheduled) {
+      this.postScheduled = true;
+      // After the current batch of PubSub deliveries: one message per recorder batch.
+      queueMicrotask(this.post);
+    }
+  }
+
+  async flush(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) throw new Error('pgpulse flush aborted', { cause: signal.reason });
+    if (!this.ready && !this.fallback) await this.started;
+    if (this.fallback) return this.fallback.flush(signal);
+    if (this.workerClosed) return;
+    this.postRows();
+    const id = ++this.nextFlushId;
+    this.worker.ref();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.flushes.set(id, resolve);
+        signal?.addEventListener('abort', () => {
+          this.flushes.delete(id);
+          reject(new Error('pgpulse flush aborted', { cause: signal.reason }));
+        }, { once: true });
+        this.send({ type: 'flush', id });
+      });
+    } finally {
+      if (this.flushes.size === 0 && !this.closeRequested) this.worker.unref();
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      if (!this.ready && !this.fallback) await this.started;
+      if (this.fallback) {
+        await this.fallback.close();
+        return;
+      }
+      this.postRows();
+      this.closeRequested = true;
+      this.worker.ref();
+      this.send({ type: 'close' });
+      // The worker's writer gives up after closeTimeoutMs; this only guards against a hung worker.
+      const guard = setTimeout(() => void this.worker.terminate(), this.closeTimeoutMs + 5_000);
+      await this.exited;
+      clearTimeout(guard);
+      if (this.fallback) await (this.fallback as Writer).close();
+    })();
+    return this.closing;
+  }
+
+  private postRows(): void {
+    this.postScheduled = false;
+    if (!this.ready || this.fallback || this.workerClosed || this.outbox.length === 0) return;
+    const rows = this.outbox;
+    this.outbox = [];
+    this.sent += rows.length;
+    this.send({ type: 'rows', data: serialize(rows), count: rows.length });
+  }
+
+  private send(message: ToWorker): void {
+    this.worker.postMessage(message);
+  }
+
+  private onMessage(message: FromWorker): void {
+    this.workerStats = message.stats;
+    this.received = message.received;
+    switch (message.type) {
+      case 'ready':
+        this.ready = true;
+        this.postRows();
+        return;
+      case 'event':
+        this.relay(message.event);
+        return;
+      case 'flushed': {
+        const resolve = this.flushes.get(message.id);
+        this.flushes.delete(message.id);
+        resolve?.();
+        return;
+      }
+      case 'poolError':
+        this.options.onPoolError?.(new Error(message.message));
+        return;
+      case 'closed':
+        this.workerClosed = true;
+        return;
+    }
+  }
+
+  private relay(event: RelayedEvent): void {
+    if (this.listenerCount(event.name) === 0) return;
+    const info = event.error ? { ...event.info, error: deserializeError(event.error) } : event.info;
+    (this.emit as (name: string, info: unknown) => boolean)(event.name, info);
+  }
+
+  private onExit(code: number): void {
+    if (this.workerClosed) return;
+    // Rows in transit and in the worker's buffer are gone with it.
+    const lost = this.sent - this.received + this.workerStats.pending;
+    this.sent = this.received;
+    this.workerStats = { ...this.workerStats, pending: 0 };
+    this.workerError ??= new Error(`pgpulse writer worker exited with code ${code}`);
+    process.emitWarning(`pgpulse: the writer worker ${this.ready ? 'died' : 'could not start'} (${this.workerError.message}); writing in-process from now on`, {
+      code: 'PGPULSE_WRITER_WORKER',
+    });
+    if (lost > 0) this.drop(lost, this.closeRequested ? 'close_timeout' : 'worker_failed');
+    this.fallback = this.options.fallback();
+    const relay = this.emit.bind(this) as (name: string, info: unknown) => boolean;
+    const on = this.fallback.on.bind(this.fallback) as (name: string, listener: (info: unknown) => void) => void;
+    for (const name of relayedEvents) on(name, (info) => relay(name, info));
+    const rows = this.outbox;
+    this.outbox = [];
+    for (const row of rows) this.fallback.add(row);
+    for (const [id, resolve] of this.flushes) {
+      this.flushes.delete(id);
+      void this.fallback.flush().then(resolve, resolve);
+    }
+  }
+
+  private drop(count: number, reason: DropReason): void {
+    this.localDropped += count;
+    if (this.listenerCount('drop') > 0) this.emit('drop', { count, reason });
+  }
+}

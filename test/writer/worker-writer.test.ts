@@ -1,0 +1,117 @@
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createPulse, type Pulse } from '../../src/create-pulse.js';
+import type { PulseDatabase } from '../../src/store/database.js';
+import { migrate } from '../../src/store/migrate.js';
+import { WorkerWriter } from '../../src/writer/worker-writer.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { makeLog } from '../support/fixtures.js';
+
+/** The writer in a worker_threads worker (the default with connectionString), run from the TypeScript source through tsx. */
+describe('writer in a worker thread', () => {
+  let database: TestDatabase;
+  let db: Kysely<PulseDatabase>;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: 2 }) }) });
+    await migrate(db);
+  });
+  beforeEach(async () => {
+    await sql`truncate pgpulse.request_logs`.execute(db);
+  });
+  afterAll(async () => {
+    await db.destroy();
+    await database.drop();
+  });
+
+  const count = async () => Number((await sql<{ n: string }>`select count(*) as n from pgpulse.request_logs`.execute(db)).rows[0]!.n);
+
+  it('is the default with connectionString; the app’s own pool or db keeps it in-process', async () => {
+    const appPool = new pg.Pool({ connectionString: database.url, max: 1 });
+    const pulses: Pulse[] = [];
+    try {
+      const viaUrl = createPulse({ connectionString: database.url });
+      const inProcess = createPulse({ connectionString: database.url, writerMode: 'in-process' });
+      const viaPool = createPulse({ pool: appPool });
+      const viaDb = createPulse({ db });
+      pulses.push(viaUrl, inProcess, viaPool, viaDb);
+      expect(viaUrl.writer).toBeInstanceOf(WorkerWriter);
+      expect([viaUrl, inProcess, viaPool, viaDb].map((p) => p.writer?.mode)).toEqual(['worker', 'in-process', 'in-process', 'in-process']);
+      expect(() => createPulse({ pool: appPool, writerMode: 'worker' })).toThrow(/cannot be shared with a worker thread/);
+      expect(() => createPulse({ connectionString: database.url, writerMode: 'thread' as never })).toThrow(/writerMode must be/);
+      expect(createPulse({ connectionString: database.url, store: false }).writer).toBeUndefined();
+    } finally {
+      for (const p of pulses) await p.close();
+      await appPool.end();
+    }
+  });
+
+  it('writes every row, relays flushed events and stats, and loses nothing at close()', async () => {
+    const pulse = createPulse({ connectionString: database.url, maxRows: 250, maxWaitMs: 60_000 });
+    const flushed: number[] = [];
+    pulse.writer!.on('flushed', (info) => flushed.push(info.rows));
+    try {
+      for (let i = 0; i < 1_000; i++) pulse.pubsub.publish(makeLog({ path: `/w/${i}` }));
+      await pulse.flush();
+      expect(pulse.writer!.mode).toBe('worker');
+      expect(await count()).toBe(1_000);
+      expect(flushed.reduce((a, b) => a + b, 0)).toBe(1_000);
+      expect(Math.max(...flushed)).toBeLessThanOrEqual(250);
+      expect(pulse.stats.writer).toMatchObject({ written: 1_000, dropped: 0, pending: 0 });
+      // Buffered for a minute (maxWaitMs): close() must still write them.
+      for (let i = 0; i < 300; i++) pulse.pubsub.publish(makeLog({ path: `/late/${i}` }));
+      await Promise.all([pulse.close(), pulse.close()]);
+      expect(await count()).toBe(1_300);
+      expect(pulse.stats.writer).toMatchObject({ written: 1_300, dropped: 0 });
+    } finally {
+      await pulse.close();
+    }
+  });
+
+  it('relays rejected rows with the Postgres error, and drops after close', async () => {
+    await sql`alter table pgpulse.request_logs add constraint no_poison check (path <> '/poison')`.execute(db);
+    const pulse = createPulse({ connectionString: database.url });
+    try {
+      const rejected: { path: string; message: string; code: unknown }[] = [];
+      const drops: string[] = [];
+      pulse.writer!.on('rejected', (info) => rejected.push({ path: info.row.path, message: info.error.message, code: (info.error.cause as { code?: unknown }).code }));
+      pulse.writer!.on('drop', (info) => drops.push(info.reason));
+      for (let i = 0; i < 50; i++) pulse.pubsub.publish(makeLog({ path: i === 17 ? '/poison' : `/ok/${i}` }));
+      await pulse.flush();
+      expect(pulse.writer!.mode).toBe('worker');
+      await pulse.close();
+      expect(await count()).toBe(49);
+      expect(rejected).toEqual([{ path: '/poison', message: expect.stringMatching(/rejected a row.*no_poison/), code: '23514' }]);
+      expect(pulse.stats.writer).toMatchObject({ rejected: 1, written: 49 });
+      pulse.writer!.add(makeLog());
+      expect(drops).toEqual(['closed']);
+      expect(pulse.stats.writer?.dropped).toBe(1);
+    } finally {
+      await sql`alter table pgpulse.request_logs drop constraint no_poison`.execute(db);
+    }
+  });
+
+  it('a worker that dies counts the rows it held as dropped and hands later rows to an in-process writer', async () => {
+    const pulse = createPulse({ connectionString: database.url, maxWaitMs: 60_000 });
+    const drops: { count: number; reason: string }[] = [];
+    pulse.writer!.on('drop', (info) => drops.push(info));
+    try {
+      await pulse.flush(); // the worker is up
+      expect(pulse.writer!.mode).toBe('worker');
+      for (let i = 0; i < 20; i++) pulse.pubsub.publish(makeLog());
+      await new Promise((resolve) => setImmediate(resolve));
+      await (pulse.writer as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(pulse.writer!.mode).toBe('in-process');
+      for (let i = 0; i < 5; i++) pulse.pubsub.publish(makeLog({ path: '/after' }));
+      await pulse.flush();
+      expect(drops).toEqual([{ count: 20, reason: 'worker_failed' }]);
+      expect(await count()).toBe(5);
+      expect(pulse.stats.writer).toMatchObject({ dropped: 20, written: 5, pending: 0 });
+    } finally {
+      await pulse.close();
+    }
+  });
+});
