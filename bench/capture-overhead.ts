@@ -5,31 +5,48 @@ import autocannon from 'autocannon';
 import { percentile } from './lib/percentiles.js';
 
 export const frameworks = ['node', 'express'] as const;
-export const variants = ['plain', 'capture', 'pgpulse', 'pino'] as const;
+/** plain app, pino-http to /dev/null, pgpulse capture alone (store: false), pgpulse with the writer in its worker thread and on the event loop. */
+export const variants = ['plain', 'pino', 'capture', 'worker', 'in-process'] as const;
+export type Variant = (typeof variants)[number];
 
 export interface CaptureResult {
   framework: (typeof frameworks)[number];
-  variant: (typeof variants)[number];
+  variant: Variant;
   /** Median requests/s of the rounds. */
   rps: number;
   /** Median of the rounds' p99 latency, ms. */
   p99Ms: number;
-  /** Server process CPU time per request served (µs, incl. warm-up and the writer's final flush). */
+  /** Whole-process CPU (all threads) per request served, µs (incl. warm-up and the writer's final flush). */
   cpuUsPerRequest: number;
-  /** Rows pgpulse wrote (pgpulse variant only). */
+  /** Main-thread (event loop) CPU per request, µs; NaN where /proc is missing. */
+  mainCpuUsPerRequest: number;
+  /** Median of the rounds' p99 event-loop delay, ms. */
+  loopDelayP99Ms: number;
+  /** Rows pgpulse wrote (writer variants only). */
   rowsWritten?: number;
+  /** Where the writer ran (writer variants). */
+  writerMode?: string;
 }
 
 /** What the server child prints on SIGTERM. */
 interface ServerStats {
   requests: number;
   cpuUs: number;
+  mainCpuUs: number | null;
+  loopDelayP99Ms: number;
   writer: { written: number } | null;
+  writerMode: string | null;
 }
 
 const serverScript = fileURLToPath(new URL('./http-server.ts', import.meta.url));
 
-async function runOnce(framework: string, variant: string, databaseUrl: string, durationS: number, warmupS: number): Promise<{ rps: number; p99: number; cpuUsPerRequest: number; rows?: number }> {
+interface Run {
+  rps: number;
+  p99: number;
+  stats: ServerStats;
+}
+
+async function runOnce(framework: string, variant: string, databaseUrl: string, durationS: number, warmupS: number): Promise<Run> {
   const child = spawn(process.execPath, ['--import', 'tsx', serverScript, framework, variant, databaseUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
   child.stdout.on('data', (d) => (output += d));
@@ -38,14 +55,16 @@ async function runOnce(framework: string, variant: string, databaseUrl: string, 
   const path = framework === 'express' ? '/users/42' : '/';
   await autocannon({ url: `http://127.0.0.1:${port}${path}`, connections: 10, duration: warmupS }); // warm-up
   const result = await autocannon({ url: `http://127.0.0.1:${port}${path}`, connections: 10, duration: durationS });
+  const exited = once(child, 'exit');
   child.kill('SIGTERM');
-  await once(child, 'exit');
+  await exited;
   const stats = JSON.parse(/stats (.*)/.exec(output)![1]!) as ServerStats;
-  return { rps: result.requests.average, p99: result.latency.p99, cpuUsPerRequest: stats.cpuUs / stats.requests, rows: stats.writer?.written };
+  return { rps: result.requests.average, p99: result.latency.p99, stats };
 }
 
 /**
- * Hello-world throughput and p99 under autocannon (10 connections), each
+ * Hello-world throughput, p99, CPU per request (main thread and whole
+ * process) and event-loop delay under autocannon (10 connections), each
  * server in its own process. Variants alternate within each round so drift
  * hits all of them alike; each figure is the median of the rounds (other load
  * on a shared 2-core machine shows up as outliers, not as a shifted mean).
@@ -53,22 +72,34 @@ async function runOnce(framework: string, variant: string, databaseUrl: string, 
 export async function benchCaptureOverhead(databaseUrl: string, options: { durationS: number; warmupS: number; rounds: number }): Promise<CaptureResult[]> {
   const results: CaptureResult[] = [];
   for (const framework of frameworks) {
-    const samples = new Map<string, { rps: number[]; p99: number[]; cpu: number[]; rows: number }>();
+    const samples = new Map<string, { rps: number[]; p99: number[]; cpu: number[]; main: number[]; delay: number[]; rows: number; mode?: string }>();
     for (let round = 0; round < options.rounds; round++) {
       const order = round % 2 === 0 ? variants : [...variants].reverse();
       for (const variant of order) {
         const r = await runOnce(framework, variant, databaseUrl, options.durationS, options.warmupS);
-        const s = samples.get(variant) ?? { rps: [], p99: [], cpu: [], rows: 0 };
+        const s = samples.get(variant) ?? { rps: [], p99: [], cpu: [], main: [], delay: [], rows: 0 };
         s.rps.push(r.rps);
         s.p99.push(r.p99);
-        s.cpu.push(r.cpuUsPerRequest);
-        s.rows += r.rows ?? 0;
+        s.cpu.push(r.stats.cpuUs / r.stats.requests);
+        s.main.push(r.stats.mainCpuUs === null ? Number.NaN : r.stats.mainCpuUs / r.stats.requests);
+        s.delay.push(r.stats.loopDelayP99Ms);
+        s.rows += r.stats.writer?.written ?? 0;
+        s.mode = r.stats.writerMode ?? undefined;
         samples.set(variant, s);
       }
     }
     for (const variant of variants) {
       const s = samples.get(variant)!;
-      results.push({ framework, variant, rps: percentile(s.rps, 50), p99Ms: percentile(s.p99, 50), cpuUsPerRequest: percentile(s.cpu, 50), ...(variant === 'pgpulse' ? { rowsWritten: s.rows } : {}) });
+      results.push({
+        framework,
+        variant,
+        rps: percentile(s.rps, 50),
+        p99Ms: percentile(s.p99, 50),
+        cpuUsPerRequest: percentile(s.cpu, 50),
+        mainCpuUsPerRequest: s.main.some(Number.isNaN) ? Number.NaN : percentile(s.main, 50),
+        loopDelayP99Ms: percentile(s.delay, 50),
+        ...(variant === 'worker' || variant === 'in-process' ? { rowsWritten: s.rows, writerMode: s.mode } : {}),
+      });
     }
   }
   return results;

@@ -1,25 +1,38 @@
 /**
  * Child process for the capture-overhead bench: a hello-world server in one of
- * the variants. Usage: http-server.ts <node|express> <plain|pgpulse|pino> [databaseUrl]
+ * the variants. Usage: http-server.ts <node|express> <variant> [databaseUrl]
+ * with variant plain | pino | capture (store: false) | worker (writer in its
+ * worker thread) | in-process (writer on the event loop).
  * Prints `port <n>` when listening; on SIGTERM flushes and prints `stats <json>`:
- * requests served, this process's CPU time since it started listening (µs,
- * including the writer's final flush) and the writer's counters.
+ * requests served and, since it started listening (so including the writer's
+ * final flush): CPU of the whole process (all threads, `process.cpuUsage()`),
+ * CPU of the main thread alone (the event loop, from /proc), and the p99 of
+ * the event-loop delay (`monitorEventLoopDelay`, 1 ms resolution).
  */
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import express from 'express';
 import { pino } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { createPulse, type Pulse } from '../dist/create-pulse.js';
+import { mainThreadCpuUs } from './lib/thread-cpu.js';
 
-const [framework, variant, databaseUrl] = process.argv.slice(2) as ['node' | 'express', 'plain' | 'pgpulse' | 'capture' | 'pino', string | undefined];
+type Variant = 'plain' | 'pino' | 'capture' | 'worker' | 'in-process';
+const [framework, variant, databaseUrl] = process.argv.slice(2) as ['node' | 'express', Variant, string | undefined];
 
 let pulse: Pulse | undefined;
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
 let middleware: Middleware | undefined;
-if (variant === 'pgpulse' || variant === 'capture') {
+if (variant === 'capture' || variant === 'worker' || variant === 'in-process') {
   // `capture` measures the middleware alone (store: false), without the writer's Postgres work.
-  pulse = createPulse({ connectionString: databaseUrl!, nodeId: `bench-${framework}`, store: variant === 'pgpulse' });
+  pulse = createPulse({
+    connectionString: databaseUrl!,
+    nodeId: `bench-${framework}`,
+    store: variant !== 'capture',
+    maintenanceIntervalMs: 0,
+    ...(variant === 'capture' ? {} : { writerMode: variant }),
+  });
   middleware = pulse.middleware() as Middleware;
 } else if (variant === 'pino') {
   const logger = pinoHttp({ logger: pino(pino.destination({ dest: '/dev/null', sync: false })) });
@@ -51,15 +64,31 @@ const counted: RequestListener = (req, res) => {
 };
 const server = createServer(counted);
 server.keepAliveTimeout = 60_000;
+const delay = monitorEventLoopDelay({ resolution: 1 });
 let cpuAtListen: NodeJS.CpuUsage | undefined;
-server.listen(0, '127.0.0.1', () => {
+let mainAtListen: number | undefined;
+server.listen(0, '127.0.0.1', async () => {
+  // The writer worker is up before the clock starts (its start-up is not per-request work).
+  await pulse?.flush();
   cpuAtListen = process.cpuUsage();
+  mainAtListen = mainThreadCpuUs();
+  delay.enable();
   console.log(`port ${(server.address() as AddressInfo).port}`);
 });
 process.once('SIGTERM', async () => {
+  delay.disable();
   server.close();
   if (pulse) await pulse.close();
   const cpu = process.cpuUsage(cpuAtListen);
-  console.log(`stats ${JSON.stringify({ requests, cpuUs: cpu.user + cpu.system, writer: pulse?.stats.writer ?? null })}`);
+  const main = mainThreadCpuUs();
+  const stats = {
+    requests,
+    cpuUs: cpu.user + cpu.system,
+    mainCpuUs: main !== undefined && mainAtListen !== undefined ? main - mainAtListen : null,
+    loopDelayP99Ms: delay.percentile(99) / 1e6,
+    writer: pulse?.stats.writer ?? null,
+    writerMode: pulse?.writer?.mode ?? null,
+  };
+  console.log(`stats ${JSON.stringify(stats)}`);
   process.exit(0);
 });

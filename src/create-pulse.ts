@@ -15,7 +15,7 @@ import { defaultNodeId } from './node-id.js';
 import { PubSub, type PubSubStats } from './pubsub.js';
 import { isLockTimeout, maintainPartitions, type PartitionMaintenanceResult } from './store/maintain-partitions.js';
 import type { PulseWriter, WriterMode } from './writer/pulse-writer.js';
-import { WorkerWriter } from './writer/worker-writer.js';
+import { hasCompiledWriterWorker, WorkerWriter } from './writer/worker-writer.js';
 import { Writer, type WriterEvents, type WriterOptions, type WriterStats } from './writer/writer.js';
 import { logPulseEvents } from './events/log-pulse-events.js';
 import type { PulseLogger } from './events/logger.js';
@@ -37,7 +37,10 @@ export interface PulseOptions extends ConnectionOptions, CaptureOptions, Omit<Wr
    * `poolSize` connections), off the app's event loop; `'in-process'` on the
    * app's event loop. Default `'worker'` with `connectionString`; with the
    * app's own `pool` or `db` always `'in-process'` (a pool cannot be shared
-   * across threads; asking for `'worker'` then throws).
+   * across threads; asking for `'worker'` then throws). When pgpulse runs
+   * from its TypeScript source rather than the published `dist/` (its own
+   * test suite), the default is `'in-process'`: a worker would have to load
+   * tsx in its thread.
    */
   writerMode?: WriterMode;
   /**
@@ -168,7 +171,8 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
 
   private createWriter(options: PulseOptions): PulseWriter {
     const attached = options.pool !== undefined || options.db !== undefined;
-    const mode = options.writerMode ?? (attached ? 'in-process' : 'worker');
+    // From pgpulse's TypeScript source (its own tests) a worker needs tsx in its thread: only when asked for.
+    const mode = options.writerMode ?? (attached || !hasCompiledWriterWorker() ? 'in-process' : 'worker');
     if (mode !== 'worker' && mode !== 'in-process') throw new Error(`pgpulse: writerMode must be 'worker' or 'in-process', got ${String(mode)}`);
     const inProcess = () => new Writer(this.db, { ...options, nodeId: this.nodeId, copyPool: this.connection.pool });
     if (mode === 'in-process') return inProcess();

@@ -55,10 +55,20 @@ function addStats(worker: WriterStats, fallback: WriterStats | undefined): Write
   return { ...(sum as unknown as WriterStats), notifyQueueUsage: fallback.notifyQueueUsage };
 }
 
+const compiledEntry = new URL('./writer-worker.js', import.meta.url);
+
+/**
+ * Whether the compiled worker entry ships next to this file (the published
+ * package, `dist/`). Running from the TypeScript source (pgpulse's own tests),
+ * a worker has to load tsx in its thread, which takes seconds.
+ */
+export function hasCompiledWriterWorker(): boolean {
+  return existsSync(fileURLToPath(compiledEntry));
+}
+
 /** How to start the worker: the compiled `writer-worker.js`, or the TypeScript source through tsx (tests, `node --import tsx`). */
 export function writerWorkerEntry(): { filename: string | URL; eval: boolean } {
-  const compiled = new URL('./writer-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(compiled))) return { filename: compiled, eval: false };
+  if (hasCompiledWriterWorker()) return { filename: compiledEntry, eval: false };
   const source = new URL('./writer-worker.ts', import.meta.url);
   if (!existsSync(fileURLToPath(source))) throw new Error(`pgpulse: writer worker entry not found next to ${fileURLToPath(import.meta.url)}`);
   const tsx = tsxEsmApi();
@@ -116,7 +126,8 @@ export class WorkerWriter extends EventEmitter<WriterEvents> implements PulseWri
     const { connectionString, poolSize, fallback: _fallback, onPoolError: _onPoolError, ...writerOptions } = options;
     const init: WorkerInit = { connectionString, poolSize, options: writerOptions };
     const entry = writerWorkerEntry();
-    this.worker = new Worker(entry.filename, { eval: entry.eval, workerData: init, name: 'pgpulse-writer' });
+    // execArgv []: the app's own flags (--input-type, --import of an APM agent, …) are not for this thread, and some are invalid in a worker.
+    this.worker = new Worker(entry.filename, { eval: entry.eval, workerData: init, name: 'pgpulse-writer', execArgv: [] });
     // Idle, the worker does not keep the app alive (like the in-process writer's unref'd timers); flush/close ref it.
     this.worker.unref();
     let resolveStarted!: () => void;

@@ -1,10 +1,14 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import type { PulseDatabase } from '../../src/store/database.js';
 import { migrate } from '../../src/store/migrate.js';
-import { WorkerWriter } from '../../src/writer/worker-writer.js';
+import { hasCompiledWriterWorker, WorkerWriter } from '../../src/writer/worker-writer.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
 
@@ -32,7 +36,7 @@ describe('writer in a worker thread', () => {
     const appPool = new pg.Pool({ connectionString: database.url, max: 1 });
     const pulses: Pulse[] = [];
     try {
-      const viaUrl = createPulse({ connectionString: database.url });
+      const viaUrl = createPulse({ connectionString: database.url, writerMode: 'worker' });
       const inProcess = createPulse({ connectionString: database.url, writerMode: 'in-process' });
       const viaPool = createPulse({ pool: appPool });
       const viaDb = createPulse({ db });
@@ -42,6 +46,10 @@ describe('writer in a worker thread', () => {
       expect(() => createPulse({ pool: appPool, writerMode: 'worker' })).toThrow(/cannot be shared with a worker thread/);
       expect(() => createPulse({ connectionString: database.url, writerMode: 'thread' as never })).toThrow(/writerMode must be/);
       expect(createPulse({ connectionString: database.url, store: false }).writer).toBeUndefined();
+      // Running from the TypeScript source the default is in-process (a worker would need tsx); the published dist/ defaults to the worker (below).
+      const byDefault = createPulse({ connectionString: database.url });
+      pulses.push(byDefault);
+      expect(byDefault.writer?.mode).toBe(hasCompiledWriterWorker() ? 'worker' : 'in-process');
     } finally {
       for (const p of pulses) await p.close();
       await appPool.end();
@@ -49,7 +57,7 @@ describe('writer in a worker thread', () => {
   });
 
   it('writes every row, relays flushed events and stats, and loses nothing at close()', async () => {
-    const pulse = createPulse({ connectionString: database.url, maxRows: 250, maxWaitMs: 60_000 });
+    const pulse = createPulse({ connectionString: database.url, maxRows: 250, maxWaitMs: 60_000, writerMode: 'worker' });
     const flushed: number[] = [];
     pulse.writer!.on('flushed', (info) => flushed.push(info.rows));
     try {
@@ -72,7 +80,7 @@ describe('writer in a worker thread', () => {
 
   it('relays rejected rows with the Postgres error, and drops after close', async () => {
     await sql`alter table pgpulse.request_logs add constraint no_poison check (path <> '/poison')`.execute(db);
-    const pulse = createPulse({ connectionString: database.url });
+    const pulse = createPulse({ connectionString: database.url, writerMode: 'worker' });
     try {
       const rejected: { path: string; message: string; code: unknown }[] = [];
       const drops: string[] = [];
@@ -94,7 +102,7 @@ describe('writer in a worker thread', () => {
   });
 
   it('a worker that dies counts the rows it held as dropped and hands later rows to an in-process writer', async () => {
-    const pulse = createPulse({ connectionString: database.url, maxWaitMs: 60_000 });
+    const pulse = createPulse({ connectionString: database.url, maxWaitMs: 60_000, writerMode: 'worker' });
     const drops: { count: number; reason: string }[] = [];
     pulse.writer!.on('drop', (info) => drops.push(info));
     try {
@@ -113,5 +121,18 @@ describe('writer in a worker thread', () => {
     } finally {
       await pulse.close();
     }
+  });
+
+  const distEntry = fileURLToPath(new URL('../../dist/index.js', import.meta.url));
+  it.skipIf(!existsSync(distEntry))('from the built dist/ (npm run build), the worker is the default and writes every row', async () => {
+    const script = `
+      const { createPulse } = await import(${JSON.stringify(pathToFileURL(distEntry).href)});
+      const pulse = createPulse({ connectionString: process.env.TEST_DATABASE_URL, nodeId: 'dist-node' });
+      for (let i = 0; i < 100; i++) pulse.pubsub.broadcast({ request_id: 'd' + i, method: 'GET', path: '/dist', status_code: 200, duration_ms: 1, node_id: 'dist-node' });
+      await pulse.close();
+      console.log(JSON.stringify({ mode: pulse.writer.mode, ...pulse.stats.writer }));`;
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, TEST_DATABASE_URL: database.url } });
+    expect(JSON.parse(stdout), stderr).toMatchObject({ mode: 'worker', written: 100, dropped: 0 });
+    expect(await count()).toBe(100);
   });
 });
