@@ -2,21 +2,200 @@
 // Everything from the server is put in the DOM with textContent, never innerHTML.
 (function () {
   'use strict';
-  const tz = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  const browserTz = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  // Presets are "now" ranges: they move with time. A custom from/to range stays put.
+  const PRESETS = { '5m': 300_000, '1h': 3_600_000, '24h': 86_400_000, '7d': 604_800_000, '30d': 2_592_000_000 };
+  const FILTER_KEYS = ['route', 'path', 'referrer', 'device', 'status', 'node'];
+  const FILTER_LABELS = { route: 'Route', path: 'Path', referrer: 'Referrer', device: 'Device', status: 'Status', node: 'Node' };
   // Auth is an HttpOnly session cookie the server set after its login form; this script never sees the token.
   const $ = (id) => document.getElementById(id);
   const fmt = new Intl.NumberFormat();
   const LIVE_SECONDS = 120;
   const MAX_LIVE_ROWS = 100;
 
-  let rangeMs = 3_600_000;
+  // Everything the view shows lives in the URL, so a view can be shared and bookmarked.
+  const view = readView(new URLSearchParams(location.search));
   let statsTimer;
+  let lastStats = {}; // panel id -> { headers, rows } for the CSV download
   const charts = {};
   const perSecond = new Map(); // epoch second -> count
   let liveRows = 0;
+  let liveMatching = 0;
+  const filterValues = new WeakMap(); // filter button -> [key, value]
+  const liveRowData = new WeakMap(); // live table row -> the fields filters look at
+  document.addEventListener('click', (event) => {
+    const button = event.target instanceof Element ? event.target.closest('button.filter') : null;
+    const filter = button && filterValues.get(button);
+    if (filter) addFilter(filter[0], filter[1]);
+  });
+  const hasFilters = () => FILTER_KEYS.some((k) => view.filters[k] !== undefined);
   let queued = []; // raw event data waiting for the next frame, newest last
   let renderScheduled = false;
   const shownIds = new Set(); // request ids in the table, so a row never shows twice
+
+
+  function readView(search) {
+    const filters = {};
+    for (const key of FILTER_KEYS) if (search.has(key)) filters[key] = search.get(key);
+    const from = Date.parse(search.get('from') || '');
+    const to = Date.parse(search.get('to') || '');
+    const fixed = Number.isFinite(from) && Number.isFinite(to) && from < to ? { from, to } : null;
+    const range = PRESETS[search.get('range')] ? search.get('range') : '1h';
+    const tz = validTz(search.get('tz')) || browserTz;
+    return { range, fixed, tz, compare: search.get('compare') === '1', filters };
+  }
+
+  function validTz(tz) {
+    if (!tz) return null;
+    try {
+      return new Intl.DateTimeFormat('en', { timeZone: tz }).resolvedOptions().timeZone;
+    } catch {
+      return null;
+    }
+  }
+
+  function viewSearch() {
+    const search = new URLSearchParams();
+    if (view.fixed) {
+      search.set('from', new Date(view.fixed.from).toISOString());
+      search.set('to', new Date(view.fixed.to).toISOString());
+    } else search.set('range', view.range);
+    if (view.tz !== browserTz) search.set('tz', view.tz);
+    if (view.compare) search.set('compare', '1');
+    for (const key of FILTER_KEYS) if (view.filters[key] !== undefined) search.set(key, view.filters[key]);
+    return search;
+  }
+
+  /** Writes the view to the address bar (a new history entry) and redraws. */
+  function changeView(mutate) {
+    mutate(view);
+    history.pushState(null, '', `${location.pathname}?${viewSearch()}`);
+    applyView();
+  }
+
+  function currentRange() {
+    if (view.fixed) return { from: view.fixed.from, to: view.fixed.to };
+    const to = Date.now();
+    return { from: to - PRESETS[view.range], to };
+  }
+
+  /** Query string of the stats/export APIs: range, time zone and filters. */
+  function apiQuery(range) {
+    const q = new URLSearchParams({ from: String(range.from), to: String(range.to), tz: view.tz });
+    for (const key of FILTER_KEYS) if (view.filters[key] !== undefined) q.set(key, view.filters[key]);
+    return q.toString();
+  }
+
+  function toLocalInput(ms) {
+    const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
+    return d.toISOString().slice(0, 16);
+  }
+
+  function applyView() {
+    document.querySelectorAll('#ranges button').forEach((b) => {
+      const active = !view.fixed && b.dataset.range === view.range;
+      b.classList.toggle('active', active);
+      b.setAttribute('aria-pressed', String(active));
+    });
+    const range = currentRange();
+    $('range-from').value = toLocalInput(range.from);
+    $('range-to').value = toLocalInput(range.to);
+    $('custom-range').classList.toggle('active', !!view.fixed);
+    $('tz').value = view.tz;
+    $('compare').checked = view.compare;
+    renderChips();
+    // The live table shows only rows matching the filters.
+    for (const tr of [...$('live-table').tBodies[0].rows]) tr.hidden = !matchesFilters(liveRowData.get(tr) || {});
+    scheduleStats();
+  }
+
+  function renderChips() {
+    const chips = $('chips');
+    chips.replaceChildren();
+    const keys = FILTER_KEYS.filter((k) => view.filters[k] !== undefined);
+    $('filter-bar').hidden = keys.length === 0;
+    for (const key of keys) {
+      const li = el('li', undefined, 'chip');
+      const value = view.filters[key] === '' ? '(no route)' : view.filters[key];
+      li.append(el('span', `${FILTER_LABELS[key]}: `, 'muted'), el('span', value));
+      const remove = el('button', '×', 'remove');
+      remove.type = 'button';
+      remove.setAttribute('aria-label', `Remove filter ${FILTER_LABELS[key]}: ${value}`);
+      remove.addEventListener('click', () => changeView((v) => delete v.filters[key]));
+      li.append(remove);
+      chips.append(li);
+    }
+  }
+
+  function addFilter(key, value) {
+    changeView((v) => {
+      v.filters[key] = value;
+    });
+  }
+
+  function refererHost(referer) {
+    if (!referer) return '(direct)';
+    const m = /^[a-z][a-z0-9+.-]*:\/\/([^/:?#@]+)/i.exec(referer);
+    return m ? m[1].toLowerCase().replace(/^www\./, '') : null;
+  }
+
+  /** Whether a live row matches the filters (the same rules as the server's SQL). */
+  function matchesFilters(row) {
+    const f = view.filters;
+    if (f.route !== undefined && (f.route === '' ? row.route != null : row.route !== f.route)) return false;
+    if (f.path !== undefined && row.path !== f.path) return false;
+    if (f.referrer !== undefined && refererHost(row.referer) !== f.referrer.replace(/^www\./, '')) return false;
+    if (f.device !== undefined && row.device_type !== f.device) return false;
+    if (f.status !== undefined && String(row.status_code)[0] !== f.status[0]) return false;
+    if (f.node !== undefined && row.node_id !== f.node) return false;
+    return true;
+  }
+
+  /** A cell that filters the page when clicked (a real button, so the keyboard reaches it). */
+  function filterButton(key, value, text) {
+    const button = el('button', text, 'filter');
+    button.type = 'button';
+    button.title = `Filter by ${FILTER_LABELS[key].toLowerCase()}: ${text}`;
+    // One delegated listener handles every filter button (the live table adds hundreds a second).
+    filterValues.set(button, [key, value]);
+    return button;
+  }
+
+  function csvCell(value) {
+    const text = value === null || value === undefined ? '' : String(value);
+    return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  }
+
+  /** Downloads a panel's table as CSV, built from the data it shows. */
+  function downloadCsv(id) {
+    const data = lastStats[id];
+    if (!data) return;
+    const lines = [data.headers.map(csvCell).join(','), ...data.rows.map((r) => r.map(csvCell).join(','))];
+    const link = el('a');
+    link.href = URL.createObjectURL(new Blob([`${lines.join('\r\n')}\r\n`], { type: 'text/csv' }));
+    link.download = `pgpulse-${id}.csv`;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  }
+
+  function delta(id, current, previous, higherIsBad) {
+    const node = $(id);
+    node.className = 'delta';
+    if (previous === null || previous === undefined || current === null || current === undefined) {
+      node.textContent = 'no previous data';
+      return;
+    }
+    if (previous === 0) {
+      node.textContent = current === 0 ? '= previous period' : 'new vs previous period';
+      return;
+    }
+    const change = (current - previous) / previous;
+    const arrow = change > 0 ? '▲' : change < 0 ? '▼' : '=';
+    node.textContent = `${arrow} ${Math.abs(change * 100).toFixed(1)}% vs previous period`;
+    if (Math.abs(change) >= 0.005) node.classList.add((change > 0) === higherIsBad ? 'worse' : 'better');
+  }
 
   function el(tag, text, className) {
     const node = document.createElement(tag);
@@ -75,7 +254,7 @@
     const opts = span <= 600 ? { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }
       : span <= 2 * 86_400 ? { hour: '2-digit', minute: '2-digit', hour12: false }
       : { month: 'short', day: 'numeric' };
-    return splits.map((s) => new Date(s * 1000).toLocaleString([], opts));
+    return splits.map((s) => new Date(s * 1000).toLocaleString([], { ...opts, timeZone: view.tz }));
   }
 
   function bucketLabel(seconds) {
@@ -85,8 +264,9 @@
     return `${seconds}-second`;
   }
 
-  function fillTable(id, headers, rows, cells, barOf = (r) => r.requests || 0) {
+  function fillTable(id, headers, rows, cells, barOf = (r) => r.requests || 0, filterOf = undefined) {
     const table = $(id);
+    lastStats[id] = { headers, rows: rows.map(cells) };
     table.replaceChildren();
     const head = el('tr');
     headers.forEach((h, i) => head.append(el('th', h, i > 0 ? 'num' : undefined)));
@@ -108,7 +288,8 @@
         if (i === 0) {
           const bar = el('span', undefined, 'bar');
           bar.style.width = `${Math.round((barOf(row) / max) * 60)}px`;
-          td.append(bar, document.createTextNode(value));
+          const filter = filterOf && filterOf(row);
+          td.append(bar, filter ? filterButton(filter[0], filter[1], value) : document.createTextNode(value));
           td.title = value;
         } else td.textContent = value;
         tr.append(td);
@@ -118,8 +299,13 @@
     table.append(body);
   }
 
-  function renderStats(stats) {
+  function renderStats(stats, previous) {
     const t = stats.totals;
+    const p = previous && previous.totals;
+    delta('delta-requests', t.requests, p ? p.requests : null, false);
+    delta('delta-visitors', t.visitors, p ? p.visitors : null, false);
+    delta('delta-errors', t.errorRate, p && p.requests ? p.errorRate : null, true);
+    delta('delta-p95', t.p95, p ? p.p95 : null, true);
     $('card-requests').textContent = fmt.format(t.requests);
     // Visitors may be null or an estimate when long ranges are answered from rollup tables.
     $('card-visitors').textContent = t.visitors === null || t.visitors === undefined ? '–' : `${stats.range.source === 'rollups' ? '≈' : ''}${fmt.format(t.visitors)}`;
@@ -138,26 +324,52 @@
       { label: 'p95', stroke: '#f5a524', width: 2, spanGaps: true, points: { show: true, size: 5 } },
       { label: 'p99', stroke: '#f25f5c', width: 2, spanGaps: true, points: { show: true, size: 5 } },
     ], [xs, stats.series.map((p) => p.p50), stats.series.map((p) => p.p95), stats.series.map((p) => p.p99)]);
-    chart('chart-requests', [
+    // The previous period is drawn on the same x positions (bucket i over bucket i), dashed.
+    const overlay = view.compare && previous;
+    const key = overlay ? 'chart-requests-compare' : 'chart-requests-plain';
+    if (charts['chart-requests'] && charts['chart-requests'].pgpulseKey !== key) {
+      charts['chart-requests'].destroy();
+      delete charts['chart-requests'];
+    }
+    const requestSeries = [
       { label: 'requests', stroke: '#4f9cf9', fill: 'rgba(79,156,249,.15)', width: 2 },
       { label: '5xx', stroke: '#f25f5c', width: 1.5 },
-    ], [xs, stats.series.map((p) => p.requests), stats.series.map((p) => p.errors)]);
+    ];
+    const requestData = [xs, stats.series.map((q) => q.requests), stats.series.map((q) => q.errors)];
+    if (overlay) {
+      requestSeries.push({ label: 'previous period', stroke: '#c3c9d6', width: 1.5, dash: [6, 4] });
+      requestData.push(stats.series.map((_, i) => (previous.series[i] ? previous.series[i].requests : null)));
+    }
+    chart('chart-requests', requestSeries, requestData);
+    charts['chart-requests'].pgpulseKey = key;
 
     const route = (r) => r.route ?? '(no route)';
-    fillTable('top-routes', ['Route', 'Requests', 'p95 ms', '5xx'], stats.topRoutes, (r) => [route(r), fmt.format(r.requests), ms(r.p95), fmt.format(r.errors)]);
-    fillTable('slowest-routes', ['Route', 'p50 ms', 'p95 ms', 'p99 ms'], stats.slowestRoutes, (r) => [route(r), ms(r.p50), ms(r.p95), ms(r.p99)], (r) => r.p95 || 0);
-    fillTable('top-paths', ['Path', 'Requests'], stats.topPaths, (r) => [r.key, fmt.format(r.requests)]);
-    fillTable('referrers', ['Referrer', 'Requests'], stats.referrers, (r) => [r.key, fmt.format(r.requests)]);
-    fillTable('devices', ['Device', 'Requests'], stats.devices, (r) => [r.key, fmt.format(r.requests)]);
-    fillTable('not-found', ['Path', 'Requests'], stats.notFound, (r) => [r.key, fmt.format(r.requests)]);
+    const routeFilter = (r) => ['route', r.route ?? ''];
+    // Visitors where they are the natural measure (paths, referrers); '–' when the list came from a rollup sample.
+    const visitors = (r) => (r.visitors === null || r.visitors === undefined ? '–' : fmt.format(r.visitors));
+    fillTable('top-routes', ['Route', 'Requests', 'p95 ms', '5xx'], stats.topRoutes, (r) => [route(r), fmt.format(r.requests), ms(r.p95), fmt.format(r.errors)], undefined, routeFilter);
+    fillTable('slowest-routes', ['Route', 'p50 ms', 'p95 ms', 'p99 ms'], stats.slowestRoutes, (r) => [route(r), ms(r.p50), ms(r.p95), ms(r.p99)], (r) => r.p95 || 0, routeFilter);
+    fillTable('top-paths', ['Path', 'Visitors', 'Requests'], stats.topPaths, (r) => [r.key, visitors(r), fmt.format(r.requests)], undefined, (r) => ['path', r.key]);
+    fillTable('referrers', ['Host', 'Visitors', 'Requests'], stats.referrers, (r) => [r.key, visitors(r), fmt.format(r.requests)], undefined, (r) => ['referrer', r.key]);
+    fillTable('devices', ['Device', 'Requests'], stats.devices, (r) => [r.key, fmt.format(r.requests)], undefined, (r) => ['device', r.key]);
+    fillTable('not-found', ['Path', 'Visitors', 'Requests'], stats.notFound, (r) => [r.key, visitors(r), fmt.format(r.requests)], undefined, (r) => ['path', r.key]);
     const status = Object.entries(t.status).map(([key, requests]) => ({ key, requests }));
-    fillTable('status', ['Class', 'Requests'], status, (r) => [r.key, fmt.format(r.requests)]);
+    fillTable('status', ['Class', 'Requests'], status, (r) => [r.key, fmt.format(r.requests)], undefined, (r) => ['status', r.key]);
   }
 
   async function loadStats() {
-    const to = Date.now();
+    const range = currentRange();
+    const length = range.to - range.from;
+    const query = apiQuery(range);
+    $('export-csv').href = `api/export?format=csv&${query}`;
+    $('export-ndjson').href = `api/export?format=ndjson&${query}`;
     try {
-      renderStats(await api(`api/stats?from=${to - rangeMs}&to=${to}&tz=${encodeURIComponent(tz)}`));
+      // The previous period of the same length, for the change on each card and the overlay.
+      const [stats, previous] = await Promise.all([
+        api(`api/stats?${query}`),
+        api(`api/stats?${apiQuery({ from: range.from - length, to: range.from })}`).catch(() => null),
+      ]);
+      renderStats(stats, previous);
       showError('');
     } catch (error) {
       showError(`Could not load stats: ${error.message}`);
@@ -166,7 +378,8 @@
 
   function scheduleStats() {
     clearInterval(statsTimer);
-    statsTimer = setInterval(loadStats, rangeMs <= 3_600_000 ? 5_000 : 30_000);
+    // A fixed range does not change: load it once.
+    if (!view.fixed) statsTimer = setInterval(loadStats, PRESETS[view.range] <= 3_600_000 ? 5_000 : 30_000);
     loadStats();
   }
 
@@ -177,17 +390,25 @@
     const tr = el('tr', undefined, fresh ? 'fresh' : undefined);
     const time = new Date(row.inserted_at);
     const klass = `s${String(row.status_code)[0]}`;
+    const cell = (child, className) => {
+      const td = el('td', undefined, className);
+      td.append(child);
+      return td;
+    };
     tr.append(
-      el('td', time.toLocaleTimeString([], { hour12: false })),
+      el('td', time.toLocaleTimeString([], { hour12: false, timeZone: view.tz })),
       el('td', row.method),
-      el('td', row.path),
-      el('td', row.route ?? ''),
-      el('td', row.status_code, klass),
+      cell(filterButton('path', row.path, row.path)),
+      row.route == null ? el('td', '') : cell(filterButton('route', row.route, row.route)),
+      cell(filterButton('status', `${String(row.status_code)[0]}xx`, String(row.status_code)), klass),
       el('td', ms(row.duration_ms), 'num'),
-      el('td', row.device_type),
+      cell(filterButton('device', row.device_type, row.device_type)),
+      cell(filterButton('node', row.node_id, row.node_id)),
     );
     tr.cells[2].title = row.path;
     tr.dataset.requestId = row.request_id;
+    liveRowData.set(tr, { route: row.route, path: row.path, referer: row.referer, device_type: row.device_type, status_code: row.status_code, node_id: row.node_id });
+    tr.hidden = !matchesFilters(row);
     if (fresh) tbody.prepend(tr);
     else tbody.append(tr);
     while (tbody.rows.length > MAX_LIVE_ROWS) {
@@ -202,7 +423,9 @@
     const batch = queued.slice(-MAX_LIVE_ROWS);
     queued = [];
     for (const data of batch) addLiveRow(JSON.parse(data), true);
-    $('live-count').textContent = `(${fmt.format(liveRows)} live since page load)`;
+    $('live-count').textContent = hasFilters()
+      ? `(${fmt.format(liveRows)} live since page load, ${fmt.format(liveMatching)} matching the filters)`
+      : `(${fmt.format(liveRows)} live since page load)`;
   }
 
   function tickLive() {
@@ -229,9 +452,12 @@
       $('live').className = 'live off';
     };
     source.addEventListener('request', (event) => {
+      liveRows++;
+      // Filtering needs the row; parse only when a filter is set (thousands of rows a second otherwise go unparsed).
+      if (hasFilters() && !matchesFilters(JSON.parse(event.data))) return;
+      liveMatching++;
       const second = Math.floor(Date.now() / 1000);
       perSecond.set(second, (perSecond.get(second) || 0) + 1);
-      liveRows++;
       queued.push(event.data);
       if (queued.length > 4 * MAX_LIVE_ROWS) queued = queued.slice(-MAX_LIVE_ROWS);
       if (!renderScheduled) {
@@ -252,18 +478,44 @@
   }
 
   for (const button of document.querySelectorAll('#ranges button')) {
-    button.addEventListener('click', () => {
-      document.querySelectorAll('#ranges button').forEach((b) => b.classList.toggle('active', b === button));
-      rangeMs = Number(button.dataset.range);
-      scheduleStats();
+    button.addEventListener('click', () =>
+      changeView((v) => {
+        v.range = button.dataset.range;
+        v.fixed = null;
+      }),
+    );
+  }
+  $('custom-range').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const from = new Date($('range-from').value).getTime();
+    const to = new Date($('range-to').value).getTime();
+    if (!(from < to)) return showError('The custom range must end after it starts.');
+    changeView((v) => {
+      v.fixed = { from, to };
     });
+  });
+  const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+  for (const zone of [...new Set([browserTz, 'UTC', view.tz, ...zones])]) $('tz').append(new Option(zone === browserTz ? `${zone} (browser)` : zone, zone));
+  $('tz').addEventListener('change', () => changeView((v) => (v.tz = $('tz').value)));
+  $('compare').addEventListener('change', () => changeView((v) => (v.compare = $('compare').checked)));
+  $('clear-filters').addEventListener('click', () => changeView((v) => (v.filters = {})));
+  window.addEventListener('popstate', () => {
+    Object.assign(view, readView(new URLSearchParams(location.search)));
+    applyView();
+  });
+  for (const table of document.querySelectorAll('.breakdowns table')) {
+    const button = el('button', 'CSV', 'csv');
+    button.type = 'button';
+    button.setAttribute('aria-label', `Download ${table.previousElementSibling.textContent} as CSV`);
+    button.addEventListener('click', () => downloadCsv(table.id));
+    table.previousElementSibling.append(button);
   }
   window.addEventListener('resize', () => {
     for (const [id, c] of Object.entries(charts)) c.setSize({ width: Math.max(300, $(id).clientWidth), height: 220 });
   });
 
   loadRecent().then(connectStream);
-  scheduleStats();
+  applyView();
   tickLive();
   setInterval(tickLive, 1000);
 })();

@@ -1,6 +1,8 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
@@ -11,6 +13,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
 import { closeServer, listen } from '../support/http.js';
 
+const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const screenshots = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
 const TOKEN = 'browser-token';
 const ROUTES = ['/products/:id', '/cart', '/checkout', '/api/search', '/orders/:id'] as const;
@@ -43,6 +46,16 @@ function seedHistory(pulse: Pulse): number {
   return n;
 }
 
+/** The hour before: fewer requests, so the comparison with the previous period shows change. */
+function seedPreviousHour(pulse: Pulse): void {
+  const now = Date.now();
+  for (let minute = 118; minute >= 62; minute--) {
+    for (let i = 0; i < 8; i++) {
+      pulse.pubsub.publish(makeLog({ inserted_at: new Date(now - minute * 60_000 + i * 5_000), route: ROUTES[(minute + i) % ROUTES.length]!, path: '/earlier', duration_ms: 3 + (i % 5) }));
+    }
+  }
+}
+
 describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
   let database: TestDatabase;
   let pulse: Pulse;
@@ -52,6 +65,8 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
   let browser: Browser;
   let seeded = 0;
   let sessionCookie = '';
+  const countRows = async (condition: string) =>
+    (await sql<{ n: number }>`select count(*)::int as n from pgpulse.request_logs where ${sql.raw(condition)}`.execute(pulse.db)).rows[0]!.n;
   /** A page already signed in. */
   const newPage = async (options: Parameters<Browser['newPage']>[0] = {}) => {
     const page = await browser.newPage(options);
@@ -66,6 +81,7 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
     pulse = createPulse({ connectionString: database.url, maxWaitMs: 20 });
     await pulse.migrate();
     seeded = seedHistory(pulse);
+    seedPreviousHour(pulse);
     dashboard = createDashboard({ db: pulse.db, pubsub: pulse.pubsub, token: TOKEN, flushIntervalMs: 50 });
     const middleware = pulse.middleware();
     // One instrumented app with the dashboard mounted at /pgpulse.
@@ -160,6 +176,128 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
     await page.screenshot({ path: `${screenshots}dashboard.png`, fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
+  });
+
+  it('filters from any panel: chips, URL, combined, removable, restored from a bookmark, applied to the live table', async () => {
+    const page = await newPage({ viewport: { width: 1400, height: 1000 } });
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`${base}/pgpulse/`);
+    await page.locator('#top-routes button.filter', { hasText: '/checkout' }).click();
+    await expect.poll(() => new URL(page.url()).searchParams.get('route')).toBe('/checkout');
+    await page.locator('#chips li', { hasText: 'Route: /checkout' }).waitFor();
+    const checkoutRows = await countRows(`route = '/checkout' and inserted_at > now() - interval '1 hour'`);
+    await expect.poll(async () => Number((await page.locator('#card-requests').textContent())?.replace(/\D/g, '')), { timeout: 10_000 }).toBe(checkoutRows);
+    await expect.poll(async () => page.locator('#top-routes tbody tr').count()).toBe(1);
+    await page.locator('#status button.filter', { hasText: '5xx' }).click();
+    await expect.poll(() => new URL(page.url()).searchParams.get('status')).toBe('5xx');
+    const both = await countRows(`route = '/checkout' and status_code >= 500 and inserted_at > now() - interval '1 hour'`);
+    await expect.poll(async () => Number((await page.locator('#card-requests').textContent())?.replace(/\D/g, '')), { timeout: 10_000 }).toBe(both);
+    expect(await page.locator('#chips li').count()).toBe(2);
+    await page.locator('#devices button.filter').first().waitFor();
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: `${screenshots}dashboard-filters.png` });
+    // A bookmark restores the view.
+    await page.reload();
+    expect(await page.locator('#chips li').count()).toBe(2);
+    // The live table only shows matching rows.
+    await fetch(`${base}/orders/77`, { headers: { 'x-request-id': 'not-matching' } });
+    await page.locator('#live-table tr[data-request-id="not-matching"]').waitFor({ state: 'attached', timeout: 5_000 }).catch(() => undefined);
+    expect(await page.locator('#live-table tr[data-request-id="not-matching"]:visible').count()).toBe(0);
+    await page.locator('#chips button[aria-label^="Remove filter Route"]').click();
+    await expect.poll(() => new URL(page.url()).searchParams.has('route')).toBe(false);
+    expect(new URL(page.url()).searchParams.get('status')).toBe('5xx');
+    await page.locator('#clear-filters').click();
+    await expect.poll(() => page.locator('#filter-bar').isHidden()).toBe(true);
+    // Back restores the previous filters.
+    await page.goBack();
+    await expect.poll(() => new URL(page.url()).searchParams.get('status')).toBe('5xx');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('ranges: presets move, a custom from/to stays put, the time zone is selectable and in the URL', async () => {
+    const page = await newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(`${base}/pgpulse/?range=24h`);
+    expect(await page.locator('#ranges button[aria-pressed="true"]').textContent()).toBe('1 day');
+    expect(await page.locator('#tz').inputValue()).toBe(await page.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone));
+    const statsCalls: string[] = [];
+    page.on('request', (r) => r.url().includes('/api/stats?') && statsCalls.push(r.url()));
+    await page.locator('#range-from').fill('2020-01-01T10:00');
+    await page.locator('#range-to').fill('2020-01-01T12:00');
+    await page.locator('#custom-range button').click();
+    await expect.poll(() => new URL(page.url()).searchParams.get('from')).not.toBeNull();
+    const url = new URL(page.url());
+    expect(url.searchParams.has('range')).toBe(false);
+    expect(Date.parse(url.searchParams.get('to')!) - Date.parse(url.searchParams.get('from')!)).toBe(7_200_000);
+    await expect.poll(async () => (await page.locator('#card-requests').textContent())?.trim()).toBe('0');
+    expect(await page.locator('#ranges button[aria-pressed="true"]').count()).toBe(0);
+    statsCalls.length = 0;
+    await page.locator('#tz').selectOption('Asia/Tokyo');
+    await expect.poll(() => new URL(page.url()).searchParams.get('tz')).toBe('Asia/Tokyo');
+    // A fixed range is loaded once (with its previous period) and does not move.
+    await page.waitForTimeout(6_000);
+    expect(statsCalls.length).toBe(2);
+    expect(statsCalls.every((u) => new URL(u).searchParams.get('tz') === 'Asia/Tokyo')).toBe(true);
+    const fixedFrom = String(Date.parse(url.searchParams.get('from')!));
+    expect(statsCalls.every((u) => [fixedFrom, String(Number(fixedFrom) - 7_200_000)].includes(new URL(u).searchParams.get('from')))).toBe(true);
+    await page.locator('#ranges button', { hasText: '1 hour' }).click();
+    await expect.poll(() => new URL(page.url()).searchParams.get('range')).toBe('1h');
+    await page.close();
+  });
+
+  it('compares with the previous period on each card and overlays it on the main chart', async () => {
+    const page = await newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(`${base}/pgpulse/?range=1h`);
+    await expect.poll(async () => page.locator('#delta-requests').textContent(), { timeout: 10_000 }).toMatch(/[▲▼=] [\d.]+% vs previous period/);
+    expect(await page.locator('#delta-p95').textContent()).toMatch(/vs previous period/);
+    await page.locator('#compare').check();
+    await expect.poll(() => new URL(page.url()).searchParams.get('compare')).toBe('1');
+    await page.locator('#chart-requests .u-legend', { hasText: 'previous period' }).waitFor({ timeout: 10_000 });
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: `${screenshots}dashboard-comparison.png`, clip: { x: 0, y: 0, width: 1400, height: 760 } });
+    await page.close();
+  });
+
+  it('breakdowns: referrers by host, visitors and requests, each panel downloads its table as CSV', async () => {
+    const page = await newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(`${base}/pgpulse/`);
+    await page.locator('#referrers button.filter', { hasText: 'news.ycombinator.com' }).waitFor({ timeout: 10_000 });
+    expect(await page.locator('#referrers thead th').allTextContents()).toEqual(['Host', 'Visitors', 'Requests']);
+    expect(await page.locator('#referrers', { hasText: 'https://' }).count()).toBe(0);
+    const download = page.waitForEvent('download');
+    await page.locator('#top-routes').locator('xpath=..').locator('button.csv').click();
+    const file = await download;
+    const csv = await readFile((await file.path())!, 'utf8');
+    expect(csv.split('\r\n')[0]).toBe('Route,Requests,p95 ms,5xx');
+    expect(csv).toContain('/checkout');
+    await page.locator('.breakdowns').screenshot({ path: `${screenshots}dashboard-breakdowns.png` });
+    await page.close();
+  });
+
+  it('works at phone width, by keyboard, with no serious accessibility violations (axe-core)', async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, bypassCSP: true, deviceScaleFactor: 2 });
+    await context.addCookies([{ name: 'pgpulse_session', value: sessionCookie, url: `${base}/pgpulse/`, httpOnly: true, sameSite: 'Strict' }]);
+    const page = await context.newPage();
+    await page.goto(`${base}/pgpulse/`);
+    await page.locator('#top-routes button.filter').first().waitFor({ timeout: 10_000 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    // Keyboard: Tab reaches a filter button and Enter applies it.
+    await page.locator('#top-routes button.filter').first().focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => new URL(page.url()).searchParams.has('route')).toBe(true);
+    await page.locator('#chips button.remove').first().focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => new URL(page.url()).searchParams.has('route')).toBe(false);
+    await page.addScriptTag({ path: axePath });
+    const violations = await page.evaluate(async () => {
+      const result = await (window as unknown as { axe: { run: () => Promise<{ violations: { id: string; impact: string; nodes: unknown[] }[] }> } }).axe.run();
+      return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length }));
+    });
+    console.log(`[dashboard] axe-core violations: ${JSON.stringify(violations)}`);
+    expect(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')).toEqual([]);
+    await page.screenshot({ path: `${screenshots}dashboard-phone.png`, fullPage: false });
+    await context.close();
   });
 
   it('escapes hostile paths and user agents', async () => {
