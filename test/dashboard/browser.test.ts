@@ -240,7 +240,7 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
     expect(statsCalls.length).toBe(2);
     expect(statsCalls.every((u) => new URL(u).searchParams.get('tz') === 'Asia/Tokyo')).toBe(true);
     const fixedFrom = String(Date.parse(url.searchParams.get('from')!));
-    expect(statsCalls.every((u) => [fixedFrom, String(Number(fixedFrom) - 7_200_000)].includes(new URL(u).searchParams.get('from')))).toBe(true);
+    expect(statsCalls.every((u) => [fixedFrom, String(Number(fixedFrom) - 7_200_000)].includes(new URL(u).searchParams.get('from') ?? ''))).toBe(true);
     await page.locator('#ranges button', { hasText: '1 hour' }).click();
     await expect.poll(() => new URL(page.url()).searchParams.get('range')).toBe('1h');
     await page.close();
