@@ -26,7 +26,7 @@ const listenerScript = fileURLToPath(new URL('./bridge-listener.ts', import.meta
 export async function benchBridge(url: string, rates: readonly number[], durationS: number): Promise<BridgeResult[]> {
   const child = spawn(process.execPath, ['--import', 'tsx', listenerScript, url], { stdio: ['pipe', 'pipe', 'inherit'] });
   let output = '';
-  child.stdout.on('data', (d) => (output += d));
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   while (!output.includes('ready')) await once(child.stdout, 'data');
   const results: BridgeResult[] = [];
   try {

@@ -49,7 +49,7 @@ interface Run {
 async function runOnce(framework: string, variant: string, databaseUrl: string, durationS: number, warmupS: number): Promise<Run> {
   const child = spawn(process.execPath, ['--import', 'tsx', serverScript, framework, variant, databaseUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
-  child.stdout.on('data', (d) => (output += d));
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   while (!/port (\d+)/.test(output)) await once(child.stdout, 'data');
   const port = Number(/port (\d+)/.exec(output)![1]);
   const path = framework === 'express' ? '/users/42' : '/';

@@ -138,7 +138,7 @@ export async function benchMultiRowValues(url: string, rows: number, batch = 1_0
 const copyField = (v: unknown): string => {
   if (v === null || v === undefined) return '\\N';
   if (v instanceof Date) return v.toISOString();
-  return String(v).replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+  return (typeof v === 'string' ? v : JSON.stringify(v)).replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
 };
 
 /** COPY FROM STDIN (pg-copy-streams), the practical ceiling; rows/s. */

@@ -79,7 +79,8 @@ try {
       from pgpulse.request_logs where inserted_at >= ${params.from} and inserted_at < ${params.to}`.execute(db);
     const e = exact.rows[0]!;
     const rel = (a: number | null, b: number) => `${fmt((Math.abs((a ?? 0) - b) / b) * 100, 2)}%`;
-    const t = stats!.totals;
+    if (!stats) throw new Error('no stats measured');
+    const t = stats.totals;
     lines.push(
       `| ${label} | ${fmt(Number(e.n))} | ${fmt(times[2]!, 0)} | ${fmt(times[4]!, 0)} | ${rel(t.p50, e.pct[0]!)} / ${rel(t.p95, e.pct[1]!)} / ${rel(t.p99, e.pct[2]!)} | ${rel(t.visitors, Number(e.visitors))} |`,
     );

@@ -230,7 +230,8 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
    */
   track<Source>(req: IncomingMessage, res: ServerResponse, reader?: FrameworkReader<Source>, source?: Source, remoteAddress?: string): void {
     try {
-      trackResponse(this.recorder, req, res, reader as FrameworkReader | undefined, source, remoteAddress ?? req.socket?.remoteAddress);
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- request-like objects of test harnesses may carry no socket
+      trackResponse(this.recorder, req, res, reader, source, remoteAddress ?? req.socket?.remoteAddress);
     } catch (error) {
       this.recorder.fail(error);
     }

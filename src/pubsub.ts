@@ -81,8 +81,9 @@ class Subscription {
     while (this.active && this.head < this.queue.length) {
       const message = this.queue[this.head++]!;
       try {
-        const result = this.handler(message);
-        if (result && typeof (result as Promise<void>).then === 'function') await result;
+        const result: unknown = this.handler(message);
+        // Any thenable, not only native promises.
+        if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') await result;
         this.pubsub.stats.delivered++;
       } catch (error) {
         this.pubsub.reportError(this.name, error, message);

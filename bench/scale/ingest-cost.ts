@@ -144,7 +144,7 @@ const COLUMNS = [
 const copyField = (v: unknown): string => {
   if (v === null || v === undefined) return '\\N';
   if (v instanceof Date) return v.toISOString();
-  return String(v).replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+  return (typeof v === 'string' ? v : JSON.stringify(v)).replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
 };
 
 /** COPY FROM STDIN of the same rows on one connection (text prepared beforehand): Postgres' own cost per row. */

@@ -27,7 +27,7 @@ const DEFAULT_FASTIFY_ID = /^req-[0-9a-z]+$/;
 
 /** Read in the capture batch: Fastify's route pattern, `request.id` and `request.ip` (so Fastify's `trustProxy` decides). */
 const fastifyReader: FrameworkReader<FastifyRequest> = {
-  route: (request) => request.routeOptions?.url ?? null,
+  route: (request) => request.routeOptions.url ?? null,
   requestId: (request) => {
     const id = request.id as unknown;
     if (typeof id === 'number') return String(id);
@@ -58,7 +58,8 @@ const fastifyReader: FrameworkReader<FastifyRequest> = {
  */
 export function pgpulseFastify(pulse: Pulse, options: PgpulseFastifyOptions = {}): FastifyPluginCallback {
   const onClose = options.onClose ?? 'close';
-  if (onClose !== 'close' && onClose !== 'flush' && onClose !== false) {
+  // Checked at runtime too: JavaScript callers get no type check.
+  if (!(['close', 'flush', false] as unknown[]).includes(onClose)) {
     throw new TypeError(`pgpulse: pgpulseFastify onClose must be 'close', 'flush' or false, got ${JSON.stringify(onClose)}`);
   }
   const plugin: FastifyPluginCallback = (app: FastifyInstance, _options, done) => {

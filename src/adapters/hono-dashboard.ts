@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import type { Hono } from 'hono';
 import { createDashboard, type Dashboard, type DashboardOptions } from '../dashboard/dashboard.js';
 import { skipCapture } from '../skip-capture.js';
+import { routePath } from 'hono/route';
 
 interface NodeBindings {
   incoming?: IncomingMessage;
@@ -45,7 +46,7 @@ export function pgpulseDashboard(options: DashboardOptions): HonoDashboardApp {
       return c.json({ error: 'pgpulse dashboard: the Hono sub-app runs on @hono/node-server (serve from @hono/node-server)' }, 500);
     }
     // The mount point, from the matched pattern ('/pgpulse/*' → '/pgpulse').
-    const prefix = c.req.routePath.replace(/\/?\*$/, '');
+    const prefix = routePath(c).replace(/\/?\*$/, '');
     const url = incoming.url ?? '/';
     const inside = prefix && url.startsWith(prefix) ? url.slice(prefix.length) : url;
     Object.assign(incoming, { originalUrl: url, url: inside.startsWith('/') ? inside : `/${inside}` });

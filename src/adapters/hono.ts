@@ -90,14 +90,14 @@ async function recordFetchRequest(pulse: Pulse, c: Context, next: () => Promise<
     c.req.raw.headers.forEach((value, name) => {
       headers[name] = value;
     });
-    const length = c.req.method === 'HEAD' ? '0' : c.res?.headers.get('content-length');
+    const length = c.req.method === 'HEAD' ? '0' : c.res.headers.get('content-length');
     const url = c.req.url;
     const pathStart = url.indexOf('/', url.indexOf('//') + 2);
     pulse.record({
       method: c.req.method,
       url: pathStart >= 0 ? url.slice(pathStart) : '/',
       route: handlerRoute(c),
-      statusCode: failed ? 500 : (c.res?.status ?? 500),
+      statusCode: failed ? 500 : c.res.status,
       startMs: start,
       durationMs: performance.now() - start,
       responseBytes: length ? Number(length) : null,

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import type { StatsParams } from '../stats/stats-params.js';
 import { filterCondition } from '../stats/stats-filters.js';
 import type { AnyKysely } from '../store/database.js';

@@ -59,7 +59,7 @@ export async function withCopyTransaction<T>(
   let broken: Error | undefined;
   try {
     const single = new Kysely<PulseDatabase>({
-      dialect: new PostgresDialect({ pool: { connect: async () => ({ query: client.query.bind(client), release: () => {} }), end: async () => {} } as never }),
+      dialect: new PostgresDialect({ pool: { connect: () => Promise.resolve({ query: client.query.bind(client), release: () => {} }), end: () => Promise.resolve() } as never }),
     });
     return await single.transaction().execute((trx) => work(client, trx));
   } catch (error) {

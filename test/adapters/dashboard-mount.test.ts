@@ -31,7 +31,10 @@ const frameworks: Record<string, (pulse: Pulse, order: Order) => Promise<{ base:
     app.get('/hello/:name', (_req, res) => void res.send('hi'));
     const server = createServer(app);
     const base = await listen(server);
-    return { base, stop: async () => (await dashboard.close(), await closeServer(server)) };
+    return { base, stop: async () => {
+      await dashboard.close();
+      await closeServer(server);
+    } };
   },
   fastify: async (pulse, order) => {
     const app = Fastify();
@@ -54,7 +57,10 @@ const frameworks: Record<string, (pulse: Pulse, order: Order) => Promise<{ base:
     const base = await new Promise<string>((resolve) => {
       server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve(`http://127.0.0.1:${info.port}`)) as Server;
     });
-    return { base, stop: async () => (await dashboard.dashboard.close(), await closeServer(server)) };
+    return { base, stop: async () => {
+      await dashboard.dashboard.close();
+      await closeServer(server);
+    } };
   },
 };
 

@@ -12,8 +12,8 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 function run(command: string, args: string[]): Promise<{ code: number | null; output: string }> {
   const child = spawn(command, args, { cwd: root, env: { ...process.env, DATABASE_URL: '' } });
   let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, output })));
 }
 

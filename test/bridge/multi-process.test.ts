@@ -28,7 +28,7 @@ function spawnWriter(url: string, nodeId: string, env: Record<string, string> = 
   let onStats!: (stats: WriterProcess['stats'] extends Promise<infer T> ? T : never) => void;
   const ready = new Promise<void>((resolve) => (onReady = resolve));
   const stats = new Promise<Awaited<WriterProcess['stats']>>((resolve) => (onStats = resolve));
-  createInterface({ input: child.stdout! }).on('line', (line) => {
+  createInterface({ input: child.stdout }).on('line', (line) => {
     if (line === 'ready') onReady();
     if (line.startsWith('stats ')) onStats(JSON.parse(line.slice(6)));
   });

@@ -79,7 +79,7 @@ describe('bridge with a full NOTIFY queue (Postgres 17, max_notify_queue_pages=6
       await writeSmallBatches(polite, 'polite', 3_000);
       await writeSmallBatches(stubborn, 'stubborn', 3_000);
       const writeMs = Date.now() - started;
-      const usage = Number((await sql.query<{ u: number }>('select pg_notification_queue_usage() as u')).rows[0]!.u);
+      const usage = (await sql.query<{ u: number }>('select pg_notification_queue_usage() as u')).rows[0]!.u;
 
       const p = polite.writer!.stats;
       const s = stubborn.writer!.stats;
@@ -136,7 +136,7 @@ describe('bridge with a full NOTIFY queue (Postgres 17, max_notify_queue_pages=6
       async () => {
         // Postgres moves the queue's tail when a notifier crosses a page boundary or a listener leaves.
         await sql.query(`select pg_notify('pgpulse_test_drain', '')`).catch(() => {});
-        return Number((await sql.query<{ u: number }>('select pg_notification_queue_usage() as u')).rows[0]!.u) < 0.01;
+        return (await sql.query<{ u: number }>('select pg_notification_queue_usage() as u')).rows[0]!.u < 0.01;
       },
       20_000,
       'queue drained',

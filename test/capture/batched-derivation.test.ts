@@ -62,7 +62,9 @@ describe('capture derives logs in batches off the request path', () => {
   it('queues on the request path and broadcasts only after flush()/the next batch', async () => {
     seen.length = 0;
     let published = 0;
-    const unsubscribe = pulse.pubsub.subscribe(() => void published++);
+    const unsubscribe = pulse.pubsub.subscribe(() => {
+      published++;
+    });
     const broadcastBefore = pulse.stats.pubsub.broadcast;
     const start = performance.now();
     pulse.recorder.record({

@@ -65,7 +65,7 @@ describe('deriveLog', () => {
   });
 
   it('rejects bad options with one precise error', () => {
-    expect(() => resolveCaptureOptions({ requestIdHeader: 'bad header', maxTextLength: 0 } as CaptureOptions)).toThrow(
+    expect(() => resolveCaptureOptions({ requestIdHeader: 'bad header', maxTextLength: 0 })).toThrow(
       /maxTextLength: .*; requestIdHeader: must be an HTTP header name or false/,
     );
   });

@@ -105,10 +105,10 @@ describe('SseHub', () => {
     expect(pubsub.stats.subscribers).toBe(1);
     const clients = await Promise.all([openSse(base), openSse(base)]);
     await eventually(() => hub.stats.clients === 2);
-    clients[0]!.close();
+    clients[0].close();
     await eventually(() => hub.stats.clients === 1);
     hub.close();
-    await clients[1]!.done;
+    await clients[1].done;
     expect(pubsub.stats.subscribers).toBe(0);
     expect(hub.stats.clients).toBe(0);
     hub.close();

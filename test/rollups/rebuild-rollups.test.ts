@@ -105,7 +105,7 @@ describe('fresh rollups after deletes', () => {
     await sql`truncate pgpulse.request_logs`.execute(pulse.db);
     const result = await rebuildRollups(pulse.db);
     expect(result.chunks).toBeGreaterThan(0);
-    const left = await sql<{ n: number }>`select (select count(*) from pgpulse.rollups) + (select count(*) from pgpulse.visitor_sketches) as n`.execute(pulse.db);
+    const left = await sql<{ n: string }>`select (select count(*) from pgpulse.rollups) + (select count(*) from pgpulse.visitor_sketches) as n`.execute(pulse.db);
     expect(Number(left.rows[0]!.n)).toBe(0);
     expect(await rebuildRollups(pulse.db)).toEqual({ from: null, to: null, chunks: 0 });
   });

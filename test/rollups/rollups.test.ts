@@ -17,7 +17,7 @@ type SketchDbRow = { grain: string; bucket: Date; hll: Buffer };
 function mergeShards(rows: readonly Record<string, unknown>[]): Record<string, unknown>[] {
   const merged = new Map<string, Record<string, unknown>>();
   for (const { shard: _shard, ...row } of rows) {
-    const key = `${row.grain}|${(row.bucket as Date).toISOString()}|${row.route}`;
+    const key = `${row.grain as string}|${(row.bucket as Date).toISOString()}|${row.route as string}`;
     const seen = merged.get(key);
     if (!seen) {
       merged.set(key, { ...row, hist: new Map((row.hist_idx as number[]).map((b, i) => [b, (row.hist_cnt as number[])[i]!])) });
@@ -86,7 +86,7 @@ describe('rollups', () => {
           path: `/p/${i % 37}`,
           status_code: i % 29 === 0 ? 500 : i % 13 === 0 ? 404 : 200,
           duration_ms: route === '/slow' ? 200 + (i % 300) : 0.5 + ((i * 7919) % 1000) / 10,
-          device_type: (['desktop', 'mobile', 'tablet', 'bot'] as const)[i % 4 === 1 ? 1 : i % 7 === 0 ? 3 : 0]!,
+          device_type: (['desktop', 'mobile', 'tablet', 'bot'] as const)[i % 4 === 1 ? 1 : i % 7 === 0 ? 3 : 0],
           visitor_id: `v${i % 1_500}`,
           referer: i % 5 === 0 ? 'https://ref.example/' : null,
         }),

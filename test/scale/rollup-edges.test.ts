@@ -42,7 +42,7 @@ describe('rollup stats over ranges not aligned on minutes or hours', () => {
           route,
           status_code: i % 31 === 0 ? 503 : i % 11 === 0 ? 404 : 200,
           duration_ms: route === '/slow' ? 300 + (i % 500) : 0.3 + ((i * 104_729) % 2_000) / 10,
-          device_type: (['desktop', 'mobile', 'tablet', 'bot'] as const)[i % 5 === 1 ? 1 : i % 9 === 0 ? 3 : i % 13 === 0 ? 2 : 0]!,
+          device_type: (['desktop', 'mobile', 'tablet', 'bot'] as const)[i % 5 === 1 ? 1 : i % 9 === 0 ? 3 : i % 13 === 0 ? 2 : 0],
           visitor_id: `v${(i * 13) % 2_000}`,
         }),
       );

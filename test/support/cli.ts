@@ -19,8 +19,8 @@ export function spawnCli(args: string[], env: Record<string, string | undefined>
 export function collect(child: ChildProcessWithoutNullStreams): Promise<CliResult> & { output: () => string } {
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<CliResult>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
   return Object.assign(done, { output: () => stdout + stderr });
 }

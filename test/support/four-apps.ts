@@ -43,6 +43,7 @@ export async function startApp(name: AdapterName, pulse: Pulse, options: AppOpti
   const waitForClose = (res: ServerResponse) => new Promise<void>((resolve) => (res.destroyed || res.writableFinished ? resolve() : res.once('close', () => resolve())));
   if (name === 'node:http') {
     const server = createServer(
+      // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the handler catches its own errors
       pulse.wrap(async (req: IncomingMessage, res: ServerResponse) => {
         const path = (req.url ?? '/').split('?')[0]!;
         try {

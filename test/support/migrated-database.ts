@@ -18,6 +18,7 @@ export interface MigratedDatabase extends TestDatabase {
  */
 export const test = base.extend<{ $file: { database: MigratedDatabase } }>({
   database: [
+    // eslint-disable-next-line no-empty-pattern -- vitest reads a fixture's dependencies from this destructuring pattern
     async ({}, use) => {
       const database = await createTestDatabase();
       const connection = connect({ connectionString: database.url, poolSize: 4 }, () => {});
