@@ -51,7 +51,8 @@ const { values } = parseArgs({
 });
 const quick = values.quick ?? false;
 const writerCounts = (values.writers ?? (quick ? '1,4' : '1,4,16,64')).split(',').map((w) => Number(w.trim()));
-if (writerCounts.some((w) => !Number.isInteger(w) || w < 1 || w > 90)) throw new Error(`bench: --writers takes integers 1-90 such as 1,4,16,64, got ${values.writers}`);
+if (writerCounts.some((w) => !Number.isInteger(w) || w < 1 || w > 90))
+  throw new Error(`bench: --writers takes integers 1-90 such as 1,4,16,64, got ${values.writers}`);
 const seconds = Number(values.seconds ?? (quick ? 1 : 8));
 const batchRows = Number(values.batch ?? 10);
 const rates = (values.rates ?? (quick ? '1000' : '1000,10000')).split(',').map((r) => Number(r.trim()));
@@ -162,11 +163,11 @@ function sampleWaits(url: string): { stop(): Promise<{ events: Record<string, nu
   let backendSamples = 0;
   let lockWaiters = 0;
   const counts: Record<string, number> = {};
-  let running = true;
+  const state = { running: true };
   const client = new pg.Client({ connectionString: url });
   const done = (async () => {
     await client.connect();
-    while (running) {
+    while (state.running) {
       const { rows } = await client.query<{ event: string | null; n: number; lock_waiters: number }>(
         `select a.wait_event_type || ':' || a.wait_event as event, count(*)::int as n,
                 (select count(*)::int from pg_locks l
@@ -188,7 +189,7 @@ function sampleWaits(url: string): { stop(): Promise<{ events: Record<string, nu
   })();
   return {
     async stop() {
-      running = false;
+      state.running = false;
       await done;
       const events = Object.fromEntries(Object.entries(counts).map(([event, n]) => [event, backendSamples ? n / backendSamples : 0]));
       return { events, notifyLockWaiters: samples ? lockWaiters / samples : 0, samples };
@@ -302,7 +303,8 @@ async function deliveryRound(url: string, transport: 'notify' | 'wal', rate: num
         last = now;
         const whole = Math.floor(owed);
         owed -= whole;
-        for (let k = 0; k < whole; k++) nodes[tick++ % DELIVERY_WRITERS]!.writer.add(syntheticLog(serial++, count ? 'fleet-measured' : 'fleet-warm-up', new Date()));
+        for (let k = 0; k < whole; k++)
+          nodes[tick++ % DELIVERY_WRITERS]!.writer.add(syntheticLog(serial++, count ? 'fleet-measured' : 'fleet-warm-up', new Date()));
         if (count) sent += whole;
       }
     };
@@ -322,7 +324,15 @@ async function deliveryRound(url: string, transport: 'notify' | 'wal', rate: num
       await new Promise((resolve) => setTimeout(resolve, 100));
       result = await listener.report();
     }
-    return { delivered: result.unique, duplicates: result.count - result.unique, sent, p50: result.p50, p99: result.p99, commitP50: percentile(flushTimes, 50), walsenderCpu: walCpu / elapsed };
+    return {
+      delivered: result.unique,
+      duplicates: result.count - result.unique,
+      sent,
+      p50: result.p50,
+      p99: result.p99,
+      commitP50: percentile(flushTimes, 50),
+      walsenderCpu: walCpu / elapsed,
+    };
   } finally {
     await Promise.all(nodes.map((node) => node.close()));
     await listener.stop();
@@ -361,7 +371,8 @@ try {
     server.url,
     "select current_setting('fsync') as fsync, current_setting('synchronous_commit') as synchronous_commit, current_setting('wal_level') as wal_level, current_setting('server_version') as version",
   );
-  if (settings!.fsync !== 'on' || settings!.wal_level !== 'logical') throw new Error(`bench: expected fsync=on and wal_level=logical, got ${JSON.stringify(settings)}`);
+  if (settings!.fsync !== 'on' || settings!.wal_level !== 'logical')
+    throw new Error(`bench: expected fsync=on and wal_level=logical, got ${JSON.stringify(settings)}`);
   await query(server.url, 'create database fleet');
   const url = new URL(server.url);
   url.pathname = '/fleet';
@@ -386,7 +397,13 @@ try {
       results.set(`${mode}:${writers}`, r);
       log(
         `${writers} writer(s), ${MODE_LABEL[mode]}: ${fmt(r.commitsPerSecond)} commits/s, ${fmt(r.rowsPerSecond)} rows/s, p50 ${fmt(r.p50, 1)} ms, ` +
-          `p99 ${fmt(r.p99, 1)} ms, waits ${Object.entries(r.waits).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([e, v]) => `${e} ${fmt(v * 100, 1)}%`).join(', ') || 'none'}`,
+          `p99 ${fmt(r.p99, 1)} ms, waits ${
+            Object.entries(r.waits)
+              .sort((a, b) => b[1] - a[1])
+              .slice(0, 4)
+              .map(([e, v]) => `${e} ${fmt(v * 100, 1)}%`)
+              .join(', ') || 'none'
+          }`,
       );
     }
   }
@@ -395,7 +412,9 @@ try {
     for (const transport of ['notify', 'wal'] as const) {
       const d = await deliveryRound(dbUrl, transport, rate);
       deliveries.set(`${transport}:${rate}`, d);
-      log(`delivery ${transport} at ${fmt(rate)} rows/s: ${fmt(d.delivered)}/${fmt(d.sent)} rows (${d.duplicates} duplicates), p50 ${fmt(d.p50)} ms, p99 ${fmt(d.p99)} ms`);
+      log(
+        `delivery ${transport} at ${fmt(rate)} rows/s: ${fmt(d.delivered)}/${fmt(d.sent)} rows (${d.duplicates} duplicates), p50 ${fmt(d.p50)} ms, p99 ${fmt(d.p99)} ms`,
+      );
     }
   }
 
