@@ -37,7 +37,7 @@ export async function benchBridge(url: string, rates: readonly number[], duratio
       const perTick = Math.max(1, Math.round((rate * tick) / 1000));
       const started = performance.now();
       const template = syntheticLog(0, 'bench-bridge');
-      for (let i = 0; i < total; ) {
+      for (let i = 0; i < total;) {
         const tickStart = performance.now();
         for (const end = Math.min(total, i + perTick); i < end; i++) pulse.pubsub.publish({ ...template, request_id: `b${i}`, inserted_at: new Date() });
         await new Promise((r) => setTimeout(r, Math.max(0, tick - (performance.now() - tickStart))));
@@ -50,7 +50,14 @@ export async function benchBridge(url: string, rates: readonly number[], duratio
       child.stdin.write('report\n');
       while (!/report (.*)/.test(output)) await once(child.stdout, 'data');
       const report = JSON.parse(/report (.*)/.exec(output)![1]!) as { count: number; p50: number; p99: number };
-      results.push({ label: `pgpulse bridge @ ${rate.toLocaleString('en-US')}/s`, rowsPerSecond: achieved, delivered: report.count, published: total, p50Ms: report.p50, p99Ms: report.p99 });
+      results.push({
+        label: `pgpulse bridge @ ${rate.toLocaleString('en-US')}/s`,
+        rowsPerSecond: achieved,
+        delivered: report.count,
+        published: total,
+        p50Ms: report.p50,
+        p99Ms: report.p99,
+      });
     }
   } finally {
     child.kill('SIGTERM');
@@ -92,5 +99,12 @@ export async function benchNotifyPerRow(url: string, durationS: number): Promise
   await new Promise((r) => setTimeout(r, 500));
   await pool.end();
   await listen.end();
-  return { label: 'one INSERT + NOTIFY per row (4 clients)', rowsPerSecond: rate, delivered: latencies.length, published, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+  return {
+    label: 'one INSERT + NOTIFY per row (4 clients)',
+    rowsPerSecond: rate,
+    delivered: latencies.length,
+    published,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+  };
 }

@@ -33,7 +33,7 @@ if (variant === 'capture' || variant === 'worker' || variant === 'in-process') {
     maintenanceIntervalMs: 0,
     ...(variant === 'capture' ? {} : { writerMode: variant }),
   });
-  middleware = pulse.middleware() as Middleware;
+  middleware = pulse.middleware();
 } else if (variant === 'pino') {
   const logger = pinoHttp({ logger: pino(pino.destination({ dest: '/dev/null', sync: false })) });
   middleware = (req, res, next) => {
@@ -54,7 +54,7 @@ if (framework === 'express') {
   app.get('/users/:id', (_req, res) => void res.send('hello world'));
   listener = app;
 } else {
-  listener = middleware ? (req, res) => middleware!(req, res, () => hello(req, res)) : hello;
+  listener = middleware ? (req, res) => middleware(req, res, () => hello(req, res)) : hello;
 }
 
 let requests = 0;
@@ -67,15 +67,16 @@ server.keepAliveTimeout = 60_000;
 const delay = monitorEventLoopDelay({ resolution: 1 });
 let cpuAtListen: NodeJS.CpuUsage | undefined;
 let mainAtListen: number | undefined;
-server.listen(0, '127.0.0.1', async () => {
+async function onListening(): Promise<void> {
   // The writer worker is up before the clock starts (its start-up is not per-request work).
   await pulse?.flush();
   cpuAtListen = process.cpuUsage();
   mainAtListen = mainThreadCpuUs();
   delay.enable();
   console.log(`port ${(server.address() as AddressInfo).port}`);
-});
-process.once('SIGTERM', async () => {
+}
+server.listen(0, '127.0.0.1', () => void onListening());
+async function shutdown(): Promise<void> {
   delay.disable();
   server.close();
   if (pulse) await pulse.close();
@@ -91,4 +92,5 @@ process.once('SIGTERM', async () => {
   };
   console.log(`stats ${JSON.stringify(stats)}`);
   process.exit(0);
-});
+}
+process.once('SIGTERM', () => void shutdown());

@@ -36,7 +36,11 @@ async function truncate(url: string): Promise<void> {
  * (throughput figure). With `validated` each log goes through
  * `pubsub.broadcast` (zod parse) instead of `publish`.
  */
-export async function benchPipeline(url: string, rows: number, options: { notify: boolean; validated?: boolean; ratePerSecond?: number; maxPending?: number }): Promise<PipelineResult> {
+export async function benchPipeline(
+  url: string,
+  rows: number,
+  options: { notify: boolean; validated?: boolean; ratePerSecond?: number; maxPending?: number },
+): Promise<PipelineResult> {
   await truncate(url);
   const pulse = createPulse({ connectionString: url, notify: options.notify, maxBufferedRows: 1_000_000, nodeId: 'bench' });
   const writer = pulse.writer!;
@@ -55,12 +59,13 @@ export async function benchPipeline(url: string, rows: number, options: { notify
   const tick = 10;
   const perTick = options.ratePerSecond ? Math.max(1, Math.round((options.ratePerSecond * tick) / 1000)) : 1_000;
   const template = syntheticLog(0);
-  for (let i = 0; i < rows; ) {
+  for (let i = 0; i < rows;) {
     const tickStart = performance.now();
     const end = Math.min(rows, i + perTick);
     for (; i < end; i++) {
       if (i % 50 === 0) publishedAt.push(performance.now());
-      const log: RequestLog = i % 1000 === 0 ? syntheticLog(i) : { ...template, request_id: `r${i}`, path: `/users/${i % 10_000}`, duration_ms: 1 + (i % 97) * 0.37 };
+      const log: RequestLog =
+        i % 1000 === 0 ? syntheticLog(i) : { ...template, request_id: `r${i}`, path: `/users/${i % 10_000}`, duration_ms: 1 + (i % 97) * 0.37 };
       if (options.validated) pulse.pubsub.broadcast(log);
       else pulse.pubsub.publish(log);
     }

@@ -27,8 +27,38 @@ const quick = values.quick ?? false;
 const serverUrl = values['database-url'] ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const size = quick
-  ? { captureS: 0.5, warmupS: 0.25, rounds: 1, pipelineRows: 20_000, validatedRows: 5_000, pacedRows: 5_000, pacedRates: [5_000, 20_000], perRowRows: 500, valuesRows: 10_000, copyRows: 20_000, bridgeS: 0.5, bridgeRates: [1_000, 10_000], perRowS: 0.5, fanoutEvents: 20_000 }
-  : { captureS: 8, warmupS: 1, rounds: 3, pipelineRows: 1_000_000, validatedRows: 200_000, pacedRows: 1_000_000, pacedRates: [50_000, 100_000], perRowRows: 50_000, valuesRows: 500_000, copyRows: 1_000_000, bridgeS: 10, bridgeRates: [1_000, 10_000, 50_000], perRowS: 10, fanoutEvents: 1_000_000 };
+  ? {
+      captureS: 0.5,
+      warmupS: 0.25,
+      rounds: 1,
+      pipelineRows: 20_000,
+      validatedRows: 5_000,
+      pacedRows: 5_000,
+      pacedRates: [5_000, 20_000],
+      perRowRows: 500,
+      valuesRows: 10_000,
+      copyRows: 20_000,
+      bridgeS: 0.5,
+      bridgeRates: [1_000, 10_000],
+      perRowS: 0.5,
+      fanoutEvents: 20_000,
+    }
+  : {
+      captureS: 8,
+      warmupS: 1,
+      rounds: 3,
+      pipelineRows: 1_000_000,
+      validatedRows: 200_000,
+      pacedRows: 1_000_000,
+      pacedRates: [50_000, 100_000],
+      perRowRows: 50_000,
+      valuesRows: 500_000,
+      copyRows: 1_000_000,
+      bridgeS: 10,
+      bridgeRates: [1_000, 10_000, 50_000],
+      perRowS: 10,
+      fanoutEvents: 1_000_000,
+    };
 
 const lines: string[] = [];
 const out = (line = '') => {
@@ -46,7 +76,9 @@ console.error(`[bench] database ${new URL(database.url).pathname.slice(1)}`);
 try {
   await prepare(database.url);
   const pgVersion = await serverVersion(database.url);
-  out(`Run: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · ${cpus().length} cores (${cpus()[0]?.model.trim()}) · ${fmt(totalmem() / 2 ** 30)} GiB · Node ${process.version} · Postgres ${pgVersion} on loopback${quick ? ' · QUICK MODE (tiny sizes, figures meaningless)' : ''}`);
+  out(
+    `Run: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · ${cpus().length} cores (${cpus()[0]?.model.trim()}) · ${fmt(totalmem() / 2 ** 30)} GiB · Node ${process.version} · Postgres ${pgVersion} on loopback${quick ? ' · QUICK MODE (tiny sizes, figures meaningless)' : ''}`,
+  );
   out();
   step('capture overhead');
   reportCapture(await benchCaptureOverhead(database.url, { durationS: size.captureS, warmupS: size.warmupS, rounds: size.rounds }));
@@ -58,7 +90,9 @@ try {
   await fanout();
   step('done');
   const busy = Math.max(loadAtStart, loadavg()[0]!) > cpus().length;
-  out(`Load average (1 min) at start / end of the run: ${fmt(loadAtStart, 1)} / ${fmt(loadavg()[0]!, 1)} on ${cpus().length} cores${busy ? ' — above the core count: other processes competed for the CPU, so absolute rates are depressed (CPU µs per request/row much less so)' : ''}.`);
+  out(
+    `Load average (1 min) at start / end of the run: ${fmt(loadAtStart, 1)} / ${fmt(loadavg()[0]!, 1)} on ${cpus().length} cores${busy ? ' — above the core count: other processes competed for the CPU, so absolute rates are depressed (CPU µs per request/row much less so)' : ''}.`,
+  );
   out();
   out('### Targets');
   out();
@@ -83,9 +117,13 @@ async function prepare(url: string): Promise<void> {
 }
 
 function reportCapture(capture: CaptureResult[]): void {
-  out(`### 1. Capture overhead (hello world under autocannon, 10 connections, server in its own process, median of ${size.rounds} round${size.rounds > 1 ? 's' : ''})`);
+  out(
+    `### 1. Capture overhead (hello world under autocannon, 10 connections, server in its own process, median of ${size.rounds} round${size.rounds > 1 ? 's' : ''})`,
+  );
   out();
-  out('| server | variant | req/s | vs plain | p99 ms | event-loop CPU µs/req | added vs plain | process CPU µs/req (all threads) | added vs plain | event-loop delay p99 ms |');
+  out(
+    '| server | variant | req/s | vs plain | p99 ms | event-loop CPU µs/req | added vs plain | process CPU µs/req (all threads) | added vs plain | event-loop delay p99 ms |',
+  );
   out('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   const find = (framework: string, variant: string) => capture.find((c) => c.framework === framework && c.variant === variant)!;
   const labels = { plain: 'plain', pino: 'pino-http → /dev/null', capture: 'pgpulse capture only (store: false)' } as const;
@@ -102,7 +140,7 @@ function reportCapture(capture: CaptureResult[]): void {
   }
   out();
   out(
-    'Event-loop CPU is the main thread\'s own CPU time (utime + stime of `/proc/self/task/<pid>/stat`; Node 20 has no `process.threadCpuUsage()`), so it excludes the writer worker, GC helper threads and the libuv pool; process CPU is `process.cpuUsage()`, every thread of the app process (Postgres\'s own CPU is not included). Both are measured from listening to exit, so they include the warm-up and the writer\'s final flush, divided by all requests served. "Added" is the difference to the plain app of the same framework in the same run. Event-loop delay is the p99 of `monitorEventLoopDelay` (1 ms resolution) over the whole run.',
+    "Event-loop CPU is the main thread's own CPU time (utime + stime of `/proc/self/task/<pid>/stat`; Node 20 has no `process.threadCpuUsage()`), so it excludes the writer worker, GC helper threads and the libuv pool; process CPU is `process.cpuUsage()`, every thread of the app process (Postgres's own CPU is not included). Both are measured from listening to exit, so they include the warm-up and the writer's final flush, divided by all requests served. \"Added\" is the difference to the plain app of the same framework in the same run. Event-loop delay is the p99 of `monitorEventLoopDelay` (1 ms resolution) over the whole run.",
   );
   out();
   const frameworkNames = { node: 'node:http', express: 'Express' } as const;
@@ -144,15 +182,26 @@ async function ingest(url: string): Promise<void> {
   out();
   out('| method | rows | rows/s | vs COPY | broadcast→commit p50 / p99 ms | Node CPU µs/row | Postgres CPU µs/row |');
   out('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-  out(`| pgpulse \`publish\` → writer, max rate | ${fmt(maxRate.rows)} | ${fmt(maxRate.rowsPerSecond)} | ${ratio(maxRate.rowsPerSecond, copy)} | ${latencyCell(maxRate)} (queueing: up to 50,000 pending) | ${cpuCells(maxRate)} |`);
-  out(`| pgpulse \`broadcast\` (zod-validated) → writer, max rate | ${fmt(validated.rows)} | ${fmt(validated.rowsPerSecond)} | ${ratio(validated.rowsPerSecond, copy)} | ${latencyCell(validated)} (queueing) | ${cpuCells(validated)} |`);
-  for (const { rate, result } of paced) out(`| pgpulse \`publish\`, paced at ${fmt(rate)}/s | ${fmt(result.rows)} | ${fmt(result.rowsPerSecond)} | ${ratio(result.rowsPerSecond, copy)} | ${latencyCell(result)} | ${cpuCells(result)} |`);
-  out(`| pgpulse with NOTIFY bridge on, max rate | ${fmt(withBridge.rows)} | ${fmt(withBridge.rowsPerSecond)} | ${ratio(withBridge.rowsPerSecond, copy)} | bridge on = ${ratio(withBridge.rowsPerSecond, maxRate.rowsPerSecond)} of bridge off | ${cpuCells(withBridge)} |`);
+  out(
+    `| pgpulse \`publish\` → writer, max rate | ${fmt(maxRate.rows)} | ${fmt(maxRate.rowsPerSecond)} | ${ratio(maxRate.rowsPerSecond, copy)} | ${latencyCell(maxRate)} (queueing: up to 50,000 pending) | ${cpuCells(maxRate)} |`,
+  );
+  out(
+    `| pgpulse \`broadcast\` (zod-validated) → writer, max rate | ${fmt(validated.rows)} | ${fmt(validated.rowsPerSecond)} | ${ratio(validated.rowsPerSecond, copy)} | ${latencyCell(validated)} (queueing) | ${cpuCells(validated)} |`,
+  );
+  for (const { rate, result } of paced)
+    out(
+      `| pgpulse \`publish\`, paced at ${fmt(rate)}/s | ${fmt(result.rows)} | ${fmt(result.rowsPerSecond)} | ${ratio(result.rowsPerSecond, copy)} | ${latencyCell(result)} | ${cpuCells(result)} |`,
+    );
+  out(
+    `| pgpulse with NOTIFY bridge on, max rate | ${fmt(withBridge.rows)} | ${fmt(withBridge.rowsPerSecond)} | ${ratio(withBridge.rowsPerSecond, copy)} | bridge on = ${ratio(withBridge.rowsPerSecond, maxRate.rowsPerSecond)} of bridge off | ${cpuCells(withBridge)} |`,
+  );
   out(`| one INSERT per row (4 clients) | ${fmt(size.perRowRows)} | ${fmt(perRow)} | ${ratio(perRow, copy)} | | | |`);
   out(`| multi-row VALUES, 1,000 rows/statement | ${fmt(size.valuesRows)} | ${fmt(multiValues)} | ${ratio(multiValues, copy)} | | | |`);
   out(`| COPY FROM STDIN (pg-copy-streams), ceiling | ${fmt(size.copyRows)} | ${fmt(copy)} | 100% | | | |`);
   out();
-  out(`Memory (RSS of the publishing process, sampled each tenth of the run): max-rate ${fmt(maxRate.rows)} rows: ${rssSummary(maxRate)}; paced at ${fmt(paced.at(-1)!.rate)}/s: ${rssSummary(paced.at(-1)!.result)}. Dropped rows in all runs: ${[maxRate, validated, withBridge, ...paced.map((p) => p.result)].reduce((n, r) => n + r.dropped, 0)}.`);
+  out(
+    `Memory (RSS of the publishing process, sampled each tenth of the run): max-rate ${fmt(maxRate.rows)} rows: ${rssSummary(maxRate)}; paced at ${fmt(paced.at(-1)!.rate)}/s: ${rssSummary(paced.at(-1)!.result)}. Dropped rows in all runs: ${[maxRate, validated, withBridge, ...paced.map((p) => p.result)].reduce((n, r) => n + r.dropped, 0)}.`,
+  );
   out();
   const fastest = paced.at(-1)!;
   const onOff = withBridge.rowsPerSecond / maxRate.rowsPerSecond;
@@ -173,7 +222,8 @@ async function bridge(url: string): Promise<void> {
   out();
   out('| publisher | rows/s | delivered / published | p50 ms | p99 ms |');
   out('| --- | ---: | ---: | ---: | ---: |');
-  for (const r of [...results, naive]) out(`| ${r.label} | ${fmt(r.rowsPerSecond)} | ${fmt(r.delivered)} / ${fmt(r.published)} | ${fmt(r.p50Ms, 0)} | ${fmt(r.p99Ms, 0)} |`);
+  for (const r of [...results, naive])
+    out(`| ${r.label} | ${fmt(r.rowsPerSecond)} | ${fmt(r.delivered)} / ${fmt(r.published)} | ${fmt(r.p50Ms, 0)} | ${fmt(r.p99Ms, 0)} |`);
   out();
   const tenK = results.find((b) => b.label.includes('10,000'));
   targets.push(`| bridge p99 < 100 ms at 10k/s | ${tenK ? `${fmt(tenK.p99Ms, 0)} ms` : 'n/a'} | ${verdict(!!tenK && tenK.p99Ms < 100)} |`);

@@ -17,7 +17,9 @@ import { createBenchDatabase } from './lib/bench-database.js';
 import { fmt } from './lib/percentiles.js';
 import type { AnyKysely } from '../src/store/database.js';
 
-const { values } = parseArgs({ options: { rows: { type: 'string' }, quick: { type: 'boolean' }, keep: { type: 'boolean' }, 'database-url': { type: 'string' } } });
+const { values } = parseArgs({
+  options: { rows: { type: 'string' }, quick: { type: 'boolean' }, keep: { type: 'boolean' }, 'database-url': { type: 'string' } },
+});
 const quick = values.quick ?? false;
 const rows = Number(values.rows ?? (quick ? 200_000 : 10_000_000));
 const serverUrl = values['database-url'] ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -30,7 +32,9 @@ const lines: string[] = [];
 try {
   await migrate(db);
   const now = new Date();
-  await sql`select pgpulse.ensure_partition(d::date) from generate_series(${now}::timestamptz - interval '31 days', ${now}::timestamptz + interval '1 day', interval '1 day') d`.execute(db);
+  await sql`select pgpulse.ensure_partition(d::date) from generate_series(${now}::timestamptz - interval '31 days', ${now}::timestamptz + interval '1 day', interval '1 day') d`.execute(
+    db,
+  );
   let t0 = performance.now();
   const chunk = 1_000_000;
   for (let done = 0; done < rows; done += chunk) {
@@ -59,11 +63,17 @@ try {
   const counts = await sql<{ raw: string; rollups: string }>`
     select (select count(*) from pgpulse.request_logs) as raw, (select count(*) from pgpulse.rollups) as rollups`.execute(db);
 
-  lines.push(`${fmt(rows)} rows over 30 days (loaded in ${loadS} s; rollups built in bulk in ${rollupS} s: ${fmt(Number(counts.rows[0]!.rollups))} rollup rows). Median of 5 runs per range.`);
+  lines.push(
+    `${fmt(rows)} rows over 30 days (loaded in ${loadS} s; rollups built in bulk in ${rollupS} s: ${fmt(Number(counts.rows[0]!.rollups))} rollup rows). Median of 5 runs per range.`,
+  );
   lines.push('');
   lines.push('| range | rows in range | /api/stats median ms | max ms | p50 / p95 / p99 error vs exact | visitors error vs exact |');
   lines.push('| --- | ---: | ---: | ---: | ---: | ---: |');
-  for (const [label, ms] of [['1 hour', 3_600_000], ['1 day', 86_400_000], ['30 days', 30 * 86_400_000]] as const) {
+  for (const [label, ms] of [
+    ['1 hour', 3_600_000],
+    ['1 day', 86_400_000],
+    ['30 days', 30 * 86_400_000],
+  ] as const) {
     const params = { from: new Date(now.getTime() - ms), to: now, tz: 'Europe/Paris' };
     const times: number[] = [];
     let stats;
@@ -95,7 +105,8 @@ console.log(lines.join('\n'));
 if (!quick) {
   const file = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
   let text = await readFile(file, 'utf8');
-  if (!text.includes('<!-- scale:start -->')) text += '\n## Scale: stats over months of traffic (`npm run bench:scale`)\n\n<!-- scale:start -->\n<!-- scale:end -->\n';
+  if (!text.includes('<!-- scale:start -->'))
+    text += '\n## Scale: stats over months of traffic (`npm run bench:scale`)\n\n<!-- scale:start -->\n<!-- scale:end -->\n';
   const start = text.indexOf('<!-- scale:start -->');
   const end = text.indexOf('<!-- scale:end -->');
   await writeFile(file, `${text.slice(0, start)}<!-- scale:start -->\n${lines.join('\n')}\n${text.slice(end)}`);

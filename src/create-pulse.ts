@@ -88,7 +88,17 @@ export interface PulseStats {
 }
 
 /** Events the writer emits, forwarded on the Pulse. */
-const writerEvents = ['flushed', 'writeError', 'recovered', 'drop', 'rejected', 'notifyFailed', 'notifyPaused', 'notifySkipped', 'stepError'] as const satisfies readonly (keyof WriterEvents)[];
+const writerEvents = [
+  'flushed',
+  'writeError',
+  'recovered',
+  'drop',
+  'rejected',
+  'notifyFailed',
+  'notifyPaused',
+  'notifySkipped',
+  'stepError',
+] as const satisfies readonly (keyof WriterEvents)[];
 
 /**
  * The pgpulse instance of one app process: capture middleware, local PubSub and
@@ -173,13 +183,24 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     const attached = options.pool !== undefined || options.db !== undefined;
     // From pgpulse's TypeScript source (its own tests) a worker needs tsx in its thread: only when asked for.
     const mode = options.writerMode ?? (attached || !hasCompiledWriterWorker() ? 'in-process' : 'worker');
+    // Checked at runtime too: JavaScript callers get no type check.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- JavaScript callers
     if (mode !== 'worker' && mode !== 'in-process') throw new Error(`pgpulse: writerMode must be 'worker' or 'in-process', got ${String(mode)}`);
     const inProcess = () => new Writer(this.db, { ...options, nodeId: this.nodeId, copyPool: this.connection.pool });
     if (mode === 'in-process') return inProcess();
     if (attached || !options.connectionString) {
-      throw new Error("pgpulse: writerMode 'worker' needs connectionString; the app's own pool or db cannot be shared with a worker thread (use writerMode 'in-process')");
+      throw new Error(
+        "pgpulse: writerMode 'worker' needs connectionString; the app's own pool or db cannot be shared with a worker thread (use writerMode 'in-process')",
+      );
     }
-    return new WorkerWriter({ ...pickWriterOptions(options), nodeId: this.nodeId, connectionString: options.connectionString, poolSize: options.poolSize, fallback: inProcess, onPoolError: () => this.poolErrors++ });
+    return new WorkerWriter({
+      ...pickWriterOptions(options),
+      nodeId: this.nodeId,
+      connectionString: options.connectionString,
+      poolSize: options.poolSize,
+      fallback: inProcess,
+      onPoolError: () => this.poolErrors++,
+    });
   }
 
   /**
@@ -205,9 +226,10 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     await this.visitorIds.load();
     // A partition waiting behind a long reader must not fail the app's start-up:
     // it is retried at the next maintenance (counted in stats.maintenanceErrors).
-    if (this.writer) await this.maintain().catch((error: unknown) => {
-      if (!isLockTimeout(error)) throw error;
-    });
+    if (this.writer)
+      await this.maintain().catch((error: unknown) => {
+        if (!isLockTimeout(error)) throw error;
+      });
     return result;
   }
 
@@ -387,7 +409,7 @@ function pickWriterOptions(options: PulseOptions): Omit<WriterOptions, 'nodeId'>
       // not plain data: not a writer option
     }
   }
-  return picked as Omit<WriterOptions, 'nodeId'>;
+  return picked;
 }
 
 /** Creates the pgpulse instance for this process. */

@@ -7,7 +7,16 @@ export type { PulseHealth, WriterHealth } from './health/pulse-health.js';
 export type { PostgresHealth } from './health/check-postgres.js';
 export { pgpulseMetrics, PgpulseMetrics, type PulseMetricsSource, type ListenerMetricsSource, type DashboardMetricsSource } from './metrics/pgpulse-metrics.js';
 export { observeListener, type ObservedListener } from './metrics/listener-metrics.js';
-export { PubSub, type PulseMessage, type RequestSentMessage, type PulseHandler, type SubscribeOptions, type IterateOptions, type PubSubEvents, type PubSubStats } from './pubsub.js';
+export {
+  PubSub,
+  type PulseMessage,
+  type RequestSentMessage,
+  type PulseHandler,
+  type SubscribeOptions,
+  type IterateOptions,
+  type PubSubEvents,
+  type PubSubStats,
+} from './pubsub.js';
 export {
   requestLogSchema,
   parseRequestLog,
@@ -32,12 +41,6 @@ export { detectDeviceType } from './capture/device-type.js';
 export { userAgentInfo, type UserAgentInfo } from './capture/user-agent-info.js';
 export type { ConnectionOptions } from './store/connection.js';
 export type { PulseDatabase, RequestLogsTable } from './store/database.js';
-export {
-  encodeBridgeMessage,
-  decodeBridgeMessage,
-  DEFAULT_CHANNEL,
-  BRIDGE_MESSAGE_VERSION,
-  type BridgeMessage,
-} from './bridge/message.js';
+export { encodeBridgeMessage, decodeBridgeMessage, DEFAULT_CHANNEL, BRIDGE_MESSAGE_VERSION, type BridgeMessage } from './bridge/message.js';
 export { rebuildRollups, type RebuildRollupsOptions, type RebuildRollupsResult } from './store/rebuild-rollups.js';
 export { skipCapture, captureSkipped } from './skip-capture.js';

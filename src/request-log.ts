@@ -27,9 +27,10 @@ type DefaultedField = {
 }[RequestLogColumnName];
 
 /** Input accepted by {@link parseRequestLog}: optional fields may be omitted and dates may be ISO strings. */
-export type RequestLogInput = Omit<RequestLog, DefaultedField> & Partial<Omit<Pick<RequestLog, DefaultedField>, 'inserted_at'>> & {
-  inserted_at?: Date | string | number;
-};
+export type RequestLogInput = Omit<RequestLog, DefaultedField> &
+  Partial<Omit<Pick<RequestLog, DefaultedField>, 'inserted_at'>> & {
+    inserted_at?: Date | string | number;
+  };
 
 const validDate = z.coerce.date().refine((d) => !Number.isNaN(d.getTime()), { error: 'must be a valid date' });
 

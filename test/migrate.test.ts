@@ -28,7 +28,9 @@ describe('migrate', () => {
       expect(await pendingMigrations(dbs[0]!)).toEqual([]);
       const again = await migrate(dbs[0]!);
       expect(again.applied).toEqual([]);
-      const table = await sql<{ n: string }>`select count(*) as n from information_schema.columns where table_schema = 'pgpulse' and table_name = 'request_logs'`.execute(dbs[0]!);
+      const table = await sql<{
+        n: string;
+      }>`select count(*) as n from information_schema.columns where table_schema = 'pgpulse' and table_name = 'request_logs'`.execute(dbs[0]!);
       expect(Number(table.rows[0]!.n)).toBeGreaterThanOrEqual(16);
     } finally {
       await Promise.all(dbs.map((db) => db.destroy()));

@@ -33,7 +33,6 @@
   let renderScheduled = false;
   const shownIds = new Set(); // request ids in the table, so a row never shows twice
 
-
   function readView(search) {
     const filters = {};
     for (const key of FILTER_KEYS) if (search.has(key)) filters[key] = search.get(key);
@@ -194,7 +193,7 @@
     const change = (current - previous) / previous;
     const arrow = change > 0 ? '▲' : change < 0 ? '▼' : '=';
     node.textContent = `${arrow} ${Math.abs(change * 100).toFixed(1)}% vs previous period`;
-    if (Math.abs(change) >= 0.005) node.classList.add((change > 0) === higherIsBad ? 'worse' : 'better');
+    if (Math.abs(change) >= 0.005) node.classList.add(change > 0 === higherIsBad ? 'worse' : 'better');
   }
 
   function el(tag, text, className) {
@@ -251,9 +250,12 @@
   // One line of x-axis labels, as precise as the visible span needs.
   function timeLabels(u, splits) {
     const span = u.scales.x.max - u.scales.x.min;
-    const opts = span <= 600 ? { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }
-      : span <= 2 * 86_400 ? { hour: '2-digit', minute: '2-digit', hour12: false }
-      : { month: 'short', day: 'numeric' };
+    const opts =
+      span <= 600
+        ? { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }
+        : span <= 2 * 86_400
+          ? { hour: '2-digit', minute: '2-digit', hour12: false }
+          : { month: 'short', day: 'numeric' };
     return splits.map((s) => new Date(s * 1000).toLocaleString([], { ...opts, timeZone: view.tz }));
   }
 
@@ -308,22 +310,28 @@
     delta('delta-p95', t.p95, p ? p.p95 : null, true);
     $('card-requests').textContent = fmt.format(t.requests);
     // Visitors may be null or an estimate when long ranges are answered from rollup tables.
-    $('card-visitors').textContent = t.visitors === null || t.visitors === undefined ? '–' : `${stats.range.source === 'rollups' ? '≈' : ''}${fmt.format(t.visitors)}`;
+    $('card-visitors').textContent =
+      t.visitors === null || t.visitors === undefined ? '–' : `${stats.range.source === 'rollups' ? '≈' : ''}${fmt.format(t.visitors)}`;
     $('card-errors').textContent = `${(t.errorRate * 100).toFixed(2)}%`;
     $('card-p95').textContent = `${ms(t.p95)} ms`;
 
     const range = stats.range;
     const sampled = range.sampledPercent !== null && range.sampledPercent !== undefined && range.sampledPercent < 100;
-    $('stats-source').textContent = range.source === 'rollups'
-      ? `· from rollups, ${bucketLabel(range.bucketSeconds)} buckets${sampled ? `; paths, referrers and 404s from a ${range.sampledPercent.toFixed(1)}% sample` : ''}`
-      : `· exact, ${bucketLabel(range.bucketSeconds)} buckets`;
+    $('stats-source').textContent =
+      range.source === 'rollups'
+        ? `· from rollups, ${bucketLabel(range.bucketSeconds)} buckets${sampled ? `; paths, referrers and 404s from a ${range.sampledPercent.toFixed(1)}% sample` : ''}`
+        : `· exact, ${bucketLabel(range.bucketSeconds)} buckets`;
 
     const xs = stats.series.map((p) => p.t / 1000);
-    chart('chart-latency', [
-      { label: 'p50', stroke: '#3ecf8e', width: 2, spanGaps: true, points: { show: true, size: 5 } },
-      { label: 'p95', stroke: '#f5a524', width: 2, spanGaps: true, points: { show: true, size: 5 } },
-      { label: 'p99', stroke: '#f25f5c', width: 2, spanGaps: true, points: { show: true, size: 5 } },
-    ], [xs, stats.series.map((p) => p.p50), stats.series.map((p) => p.p95), stats.series.map((p) => p.p99)]);
+    chart(
+      'chart-latency',
+      [
+        { label: 'p50', stroke: '#3ecf8e', width: 2, spanGaps: true, points: { show: true, size: 5 } },
+        { label: 'p95', stroke: '#f5a524', width: 2, spanGaps: true, points: { show: true, size: 5 } },
+        { label: 'p99', stroke: '#f25f5c', width: 2, spanGaps: true, points: { show: true, size: 5 } },
+      ],
+      [xs, stats.series.map((p) => p.p50), stats.series.map((p) => p.p95), stats.series.map((p) => p.p99)],
+    );
     // The previous period is drawn on the same x positions (bucket i over bucket i), dashed.
     const overlay = view.compare && previous;
     const key = overlay ? 'chart-requests-compare' : 'chart-requests-plain';
@@ -347,14 +355,63 @@
     const routeFilter = (r) => ['route', r.route ?? ''];
     // Visitors where they are the natural measure (paths, referrers); '–' when the list came from a rollup sample.
     const visitors = (r) => (r.visitors === null || r.visitors === undefined ? '–' : fmt.format(r.visitors));
-    fillTable('top-routes', ['Route', 'Requests', 'p95 ms', '5xx'], stats.topRoutes, (r) => [route(r), fmt.format(r.requests), ms(r.p95), fmt.format(r.errors)], undefined, routeFilter);
-    fillTable('slowest-routes', ['Route', 'p50 ms', 'p95 ms', 'p99 ms'], stats.slowestRoutes, (r) => [route(r), ms(r.p50), ms(r.p95), ms(r.p99)], (r) => r.p95 || 0, routeFilter);
-    fillTable('top-paths', ['Path', 'Visitors', 'Requests'], stats.topPaths, (r) => [r.key, visitors(r), fmt.format(r.requests)], undefined, (r) => ['path', r.key]);
-    fillTable('referrers', ['Host', 'Visitors', 'Requests'], stats.referrers, (r) => [r.key, visitors(r), fmt.format(r.requests)], undefined, (r) => ['referrer', r.key]);
-    fillTable('devices', ['Device', 'Requests'], stats.devices, (r) => [r.key, fmt.format(r.requests)], undefined, (r) => ['device', r.key]);
-    fillTable('not-found', ['Path', 'Visitors', 'Requests'], stats.notFound, (r) => [r.key, visitors(r), fmt.format(r.requests)], undefined, (r) => ['path', r.key]);
+    fillTable(
+      'top-routes',
+      ['Route', 'Requests', 'p95 ms', '5xx'],
+      stats.topRoutes,
+      (r) => [route(r), fmt.format(r.requests), ms(r.p95), fmt.format(r.errors)],
+      undefined,
+      routeFilter,
+    );
+    fillTable(
+      'slowest-routes',
+      ['Route', 'p50 ms', 'p95 ms', 'p99 ms'],
+      stats.slowestRoutes,
+      (r) => [route(r), ms(r.p50), ms(r.p95), ms(r.p99)],
+      (r) => r.p95 || 0,
+      routeFilter,
+    );
+    fillTable(
+      'top-paths',
+      ['Path', 'Visitors', 'Requests'],
+      stats.topPaths,
+      (r) => [r.key, visitors(r), fmt.format(r.requests)],
+      undefined,
+      (r) => ['path', r.key],
+    );
+    fillTable(
+      'referrers',
+      ['Host', 'Visitors', 'Requests'],
+      stats.referrers,
+      (r) => [r.key, visitors(r), fmt.format(r.requests)],
+      undefined,
+      (r) => ['referrer', r.key],
+    );
+    fillTable(
+      'devices',
+      ['Device', 'Requests'],
+      stats.devices,
+      (r) => [r.key, fmt.format(r.requests)],
+      undefined,
+      (r) => ['device', r.key],
+    );
+    fillTable(
+      'not-found',
+      ['Path', 'Visitors', 'Requests'],
+      stats.notFound,
+      (r) => [r.key, visitors(r), fmt.format(r.requests)],
+      undefined,
+      (r) => ['path', r.key],
+    );
     const status = Object.entries(t.status).map(([key, requests]) => ({ key, requests }));
-    fillTable('status', ['Class', 'Requests'], status, (r) => [r.key, fmt.format(r.requests)], undefined, (r) => ['status', r.key]);
+    fillTable(
+      'status',
+      ['Class', 'Requests'],
+      status,
+      (r) => [r.key, fmt.format(r.requests)],
+      undefined,
+      (r) => ['status', r.key],
+    );
   }
 
   async function loadStats() {
@@ -407,7 +464,14 @@
     );
     tr.cells[2].title = row.path;
     tr.dataset.requestId = row.request_id;
-    liveRowData.set(tr, { route: row.route, path: row.path, referer: row.referer, device_type: row.device_type, status_code: row.status_code, node_id: row.node_id });
+    liveRowData.set(tr, {
+      route: row.route,
+      path: row.path,
+      referer: row.referer,
+      device_type: row.device_type,
+      status_code: row.status_code,
+      node_id: row.node_id,
+    });
     tr.hidden = !matchesFilters(row);
     if (fresh) tbody.prepend(tr);
     else tbody.append(tr);

@@ -50,7 +50,8 @@ const rows = Number(values.rows ?? (quick ? 20_000 : 200_000));
 const rounds = Number(values.rounds ?? (quick ? 1 : 4));
 const inFlight = Number(values['in-flight'] ?? 2);
 const writerCounts = (values.writers ?? '1,4,8').split(',').map((w) => Number(w.trim()));
-if (writerCounts.some((w) => !Number.isInteger(w) || w < 1)) throw new Error(`bench: --writers takes a list of positive integers such as 1,4,8, got ${values.writers}`);
+if (writerCounts.some((w) => !Number.isInteger(w) || w < 1))
+  throw new Error(`bench: --writers takes a list of positive integers such as 1,4,8, got ${values.writers}`);
 const serverUrl = values['database-url'] ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const log = (line: string) => console.error(`[bench:scale:ingest] ${line}`);
 const cores = availableParallelism();
@@ -137,8 +138,21 @@ async function writerRound(db: AnyKysely, url: string, logs: readonly RequestLog
 }
 
 const COLUMNS = [
-  'request_id', 'method', 'path', 'route', 'status_code', 'duration_ms', 'response_bytes', 'user_agent',
-  'referer', 'device_type', 'visitor_id', 'session_id', 'node_id', 'ip', 'inserted_at',
+  'request_id',
+  'method',
+  'path',
+  'route',
+  'status_code',
+  'duration_ms',
+  'response_bytes',
+  'user_agent',
+  'referer',
+  'device_type',
+  'visitor_id',
+  'session_id',
+  'node_id',
+  'ip',
+  'inserted_at',
 ] as const;
 
 const copyField = (v: unknown): string => {
@@ -160,7 +174,13 @@ async function copyRound(db: AnyKysely, url: string, chunks: readonly string[], 
     const seconds = (performance.now() - started) / 1000;
     const cpu = process.cpuUsage(cpuBefore);
     const postgresMs = (await backendCpuMs(url)) - postgresBefore;
-    return { rowsPerSecond: count / seconds, nodeUs: (cpu.user + cpu.system) / count, postgresUs: (postgresMs * 1000) / count, lockWaitShare: 0, lockEvents: {} };
+    return {
+      rowsPerSecond: count / seconds,
+      nodeUs: (cpu.user + cpu.system) / count,
+      postgresUs: (postgresMs * 1000) / count,
+      lockWaitShare: 0,
+      lockEvents: {},
+    };
   } finally {
     await client.end();
   }
@@ -183,7 +203,12 @@ try {
   const logs = Array.from({ length: rows }, (_, i) => syntheticLog(i, 'bench', new Date(start + (i * 60_000) / rows)));
   const chunks: string[] = [];
   for (let i = 0; i < logs.length; i += 1_000) {
-    chunks.push(logs.slice(i, i + 1_000).map((row) => `${COLUMNS.map((c) => copyField(row[c])).join('\t')}\n`).join(''));
+    chunks.push(
+      logs
+        .slice(i, i + 1_000)
+        .map((row) => `${COLUMNS.map((c) => copyField(row[c])).join('\t')}\n`)
+        .join(''),
+    );
   }
   const key = (writers: number, mode: Mode) => `${writers}:${mode}`;
   const results = new Map<string, RoundResult[]>();
@@ -209,7 +234,12 @@ try {
   const events = (list: readonly RoundResult[]) => {
     const names = [...new Set(list.flatMap((r) => Object.keys(r.lockEvents)))];
     const shares = names.map((name) => [name, med(list, (r) => r.lockEvents[name] ?? 0)] as const).filter(([, share]) => share >= 0.005);
-    return shares.length ? ` (${shares.sort((a, b) => b[1] - a[1]).map(([name, share]) => `${name} ${fmt(share * 100)}%`).join(', ')})` : '';
+    return shares.length
+      ? ` (${shares
+          .sort((a, b) => b[1] - a[1])
+          .map(([name, share]) => `${name} ${fmt(share * 100)}%`)
+          .join(', ')})`
+      : '';
   };
   const copyUs = med(copies, (r) => r.postgresUs);
   const copyRate = med(copies, (r) => r.rowsPerSecond);
@@ -228,8 +258,14 @@ try {
       const rate = med(list, (r) => r.rowsPerSecond);
       const busy = med(list, (r) => ((r.nodeUs + r.postgresUs) * r.rowsPerSecond) / 1e6 / cores);
       lines.push(
-        `| ${writers} | ${mode} | ${list.map((r) => fmt(r.rowsPerSecond)).join(', ')} | ${fmt(rate)} | ${fmt(med(list, (r) => r.nodeUs), 1)} | ` +
-          `${fmt(med(list, (r) => r.postgresUs), 1)} | ${fmt(med(list, (r) => r.postgresUs) / copyUs, 2)}× | ${fmt(busy * 100)}% | ${fmt(med(list, (r) => r.lockWaitShare) * 100)}%${events(list)} |`,
+        `| ${writers} | ${mode} | ${list.map((r) => fmt(r.rowsPerSecond)).join(', ')} | ${fmt(rate)} | ${fmt(
+          med(list, (r) => r.nodeUs),
+          1,
+        )} | ` +
+          `${fmt(
+            med(list, (r) => r.postgresUs),
+            1,
+          )} | ${fmt(med(list, (r) => r.postgresUs) / copyUs, 2)}× | ${fmt(busy * 100)}% | ${fmt(med(list, (r) => r.lockWaitShare) * 100)}%${events(list)} |`,
       );
     }
   }
@@ -252,7 +288,10 @@ try {
     `| lock-wait share < 10% with ${most} writers | ${fmt(lockShare * 100, 1)}%${events(of(most, 'on'))} | ${verdict(lockShare < 0.1)} |`,
     `| of which waits on rows (transactionid/tuple: hot rollup rows) < 10% with ${most} writers | ${fmt(rowLockShare * 100, 1)}% | ${verdict(rowLockShare < 0.1)} |`,
     `| rows/s grows with writers until the CPU is saturated | ${writerCounts.map((w, i) => `${w}: ${fmt(onRates[i]!)} (CPU ${fmt(onBusy[i]! * 100)}%)`).join(' → ')} | ${verdict(grows)} |`,
-    `| Postgres CPU per row ≤ 1.5× COPY's (${writerCounts[0]} writer) | ${fmt(ratio, 2)}× (${fmt(med(of(writerCounts[0]!, 'on'), (r) => r.postgresUs), 1)} vs ${fmt(copyUs, 1)} µs) | ${verdict(ratio <= 1.5)} |`,
+    `| Postgres CPU per row ≤ 1.5× COPY's (${writerCounts[0]} writer) | ${fmt(ratio, 2)}× (${fmt(
+      med(of(writerCounts[0]!, 'on'), (r) => r.postgresUs),
+      1,
+    )} vs ${fmt(copyUs, 1)} µs) | ${verdict(ratio <= 1.5)} |`,
     `| writer ingest ≥ 100,000 rows/s | ${fmt(best)} rows/s (best writer count; COPY ${fmt(copyRate)}) | ${verdict(best >= 100_000)} |`,
   );
 } finally {

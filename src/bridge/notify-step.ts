@@ -84,7 +84,9 @@ export function resolveNotifyOptions(notify: boolean | NotifyOptions | undefined
  * Creates the after-commit step that notifies listeners of a committed
  * batch. It never throws: failures are counted and reported.
  */
-export function createNotifyStep(options: ResolvedNotifyOptions & { nodeId: string; counters: NotifyCounters; report: (report: NotifyReport) => void }): AfterCommitStep {
+export function createNotifyStep(
+  options: ResolvedNotifyOptions & { nodeId: string; counters: NotifyCounters; report: (report: NotifyReport) => void },
+): AfterCommitStep {
   let pausedUntil = 0;
   let pauseReason: NotifySkipReason = 'queue_usage';
   const pause = (reason: NotifySkipReason) => {
@@ -115,7 +117,11 @@ export function createNotifyStep(options: ResolvedNotifyOptions & { nodeId: stri
       } catch (error) {
         options.counters.notificationsFailed++;
         const message = error instanceof Error ? error.message : String(error);
-        options.report({ type: 'failed', rows: rows.length, error: new Error(`pgpulse writer: NOTIFY after commit failed (the rows are committed): ${message}`, { cause: error }) });
+        options.report({
+          type: 'failed',
+          rows: rows.length,
+          error: new Error(`pgpulse writer: NOTIFY after commit failed (the rows are committed): ${message}`, { cause: error }),
+        });
         await readQueueUsage(db, options.counters);
         pause('after_failure');
       }

@@ -54,7 +54,12 @@ const headerName = z
 const captureOptionsSchema = z.object({
   ignoreDefaults: z.boolean().default(true),
   storeIp: z.boolean().default(false),
-  maxTextLength: z.number().int().min(1).default(MAX_TEXT_LENGTH).transform((n) => Math.min(n, MAX_TEXT_LENGTH)),
+  maxTextLength: z
+    .number()
+    .int()
+    .min(1)
+    .default(MAX_TEXT_LENGTH)
+    .transform((n) => Math.min(n, MAX_TEXT_LENGTH)),
   storeRefererQuery: z.boolean().default(false),
   requestIdHeader: z.union([headerName, z.literal(false)], { error: 'must be an HTTP header name or false' }).default('x-request-id'),
   genRequestId: z.custom<() => string>((value) => typeof value === 'function', 'must be a function returning a string').optional(),

@@ -63,6 +63,8 @@ export function expressRoute(req: RoutedRequest): string | null {
 
 function joinRoute(baseUrl: string | undefined, path: unknown): string | null {
   if (path === undefined || path === null) return null;
+  // Express route paths are strings, RegExps or arrays of them; their String() form is what gets stored.
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string
   const pattern = typeof path === 'string' ? path : String(path);
   return (baseUrl ?? '') + pattern;
 }
@@ -73,7 +75,7 @@ function idString(id: unknown): string | undefined {
 
 /** Express/Connect and bare node:http: `req.route`, `req.id` (request-id middlewares) and `app.set('trust proxy', …)`. */
 export const expressReader: FrameworkReader = {
-  route: (_source, view) => (view.routePath === undefined ? expressRoute(view.req as RoutedRequest) : joinRoute(view.baseUrl, view.routePath)),
+  route: (_source, view) => (view.routePath === undefined ? expressRoute(view.req) : joinRoute(view.baseUrl, view.routePath)),
   requestId: (_source, view) => idString((view.req as { id?: unknown }).id),
   trust: (_source, view) => {
     const app = (view.req as RoutedRequest).app;
@@ -192,6 +194,7 @@ export function trackResponse(
   res: ServerResponse,
   reader: FrameworkReader = expressReader,
   source?: unknown,
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- request-like objects of test harnesses may carry no socket
   remoteAddress: string | undefined = req.socket?.remoteAddress,
 ): void {
   const response = res as TrackedServerResponse;
@@ -203,9 +206,12 @@ export function trackResponse(
     routed.originalUrl ?? req.url,
     remoteAddress,
     performance.now(),
+    // The originals, called later with `.call(res, …)`.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
     res.write as Write,
+    // eslint-disable-next-line @typescript-eslint/unbound-method
     res.end as End,
-    reader as FrameworkReader,
+    reader,
     source,
   );
   res.write = countingWrite as ServerResponse['write'];

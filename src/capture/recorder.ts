@@ -107,7 +107,8 @@ export class Recorder {
     for (const item of batch) {
       try {
         const request = 'toCapturedRequest' in item ? item.toCapturedRequest() : item;
-        if (this.ignoreMatcher !== undefined && this.ignores({ method: request.method ?? 'GET', path: targetPath(request.url), headers: request.headers })) continue;
+        if (this.ignoreMatcher !== undefined && this.ignores({ method: request.method ?? 'GET', path: targetPath(request.url), headers: request.headers }))
+          continue;
         this.pubsub.publish(deriveLog(request, this.context, wallNow - (monotonicNow - request.startMs)));
         this.captured++;
       } catch (error) {
@@ -121,7 +122,9 @@ export class Recorder {
     this.failures++;
     if (!this.onFailure) return;
     try {
-      this.onFailure(new Error(`pgpulse capture: a request could not be recorded: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+      this.onFailure(
+        new Error(`pgpulse capture: a request could not be recorded: ${error instanceof Error ? error.message : String(error)}`, { cause: error }),
+      );
     } catch {
       // A throwing event listener must not reach the app's request.
     }

@@ -5,6 +5,8 @@
  */
 export function sanitizeText(value: unknown, maxLength: number): string | null {
   if (value === undefined || value === null) return null;
+  // Header values are strings (or numbers); anything else is stored in its String() form.
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string
   let text = Array.isArray(value) ? String(value[0] ?? '') : String(value);
   if (text === '') return null;
   if (text.length > maxLength) text = text.slice(0, maxLength);

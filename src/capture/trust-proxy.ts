@@ -28,7 +28,13 @@ export function compileTrustProxy(value: TrustProxy | undefined): TrustFunction 
     if (!Number.isInteger(value) || value < 0) throw new RangeError(`pgpulse: trustProxy as a hop count must be a whole number ≥ 0, got ${value}`);
     return value === 0 ? trustNone : (_address, hopIndex) => hopIndex < value;
   }
-  const list = typeof value === 'string' ? value.split(',').map((entry) => entry.trim()).filter(Boolean) : [...value];
+  const list =
+    typeof value === 'string'
+      ? value
+          .split(',')
+          .map((entry) => entry.trim())
+          .filter(Boolean)
+      : [...value];
   try {
     return proxyaddr.compile(list);
   } catch (error) {

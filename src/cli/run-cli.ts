@@ -10,7 +10,10 @@ const commands: Record<string, Command> = {
     summary: 'recompute rollups of a range from raw rows (after deleting rows by hand)',
     run: async (a) => (await import('./commands/rebuild-rollups.js')).rebuildRollupsCommand(a),
   },
-  dashboard: { summary: 'serve the live dashboard (fed by the NOTIFY bridge)', run: async (a) => (await import('./commands/dashboard.js')).dashboardCommand(a) },
+  dashboard: {
+    summary: 'serve the live dashboard (fed by the NOTIFY bridge)',
+    run: async (a) => (await import('./commands/dashboard.js')).dashboardCommand(a),
+  },
   tail: { summary: 'print fresh rows as NDJSON (from the NOTIFY bridge)', run: async (a) => (await import('./commands/tail.js')).tailCommand(a) },
   demo: { summary: 'sample app + synthetic traffic + dashboard, on embedded Postgres', run: async (a) => (await import('./commands/demo.js')).demoCommand(a) },
 };

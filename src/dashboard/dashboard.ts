@@ -137,8 +137,12 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
   private async route(req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): Promise<void> {
     const target = requestTarget(req, this.basePath);
     if (this.basePath && target.requestedPath !== this.basePath && !target.requestedPath.startsWith(`${this.basePath}/`)) {
-      if (next) return next();
-      return sendJson(res, 404, { error: `pgpulse dashboard: no route ${req.method} ${target.requestedPath} (the dashboard is under ${this.basePath}/)` });
+      if (next) {
+        next();
+        return;
+      }
+      sendJson(res, 404, { error: `pgpulse dashboard: no route ${req.method} ${target.requestedPath} (the dashboard is under ${this.basePath}/)` });
+      return;
     }
     if (target.path === '/' && !target.requestedPath.endsWith('/')) {
       skipCapture(req);
@@ -151,18 +155,26 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
       await this.serveHealth(res);
       return;
     }
-    if (next && !isDashboardPath(target.path)) return next();
+    if (next && !isDashboardPath(target.path)) {
+      next();
+      return;
+    }
     skipCapture(req);
     if (this.options.token === undefined) this.warnIfPublic(req);
     else if (!(await this.gate(req, res, target))) return;
-    if (req.method === 'POST' && target.path === '/api/logout') return this.logout(res, target);
+    if (req.method === 'POST' && target.path === '/api/logout') {
+      this.logout(res, target);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
     }
     switch (target.path) {
-      case '/api/stream':
-        return this.hub.attach(res, header(req, 'last-event-id'));
+      case '/api/stream': {
+        this.hub.attach(res, header(req, 'last-event-id'));
+        return;
+      }
       case '/api/stats':
         return this.serveStats(req, res, target);
       case '/api/export':
@@ -180,6 +192,7 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
   private async gate(req: IncomingMessage, res: ServerResponse, target: RequestTarget): Promise<boolean> {
     const token = this.options.token!;
     if (validSession(cookieValue(req.headers.cookie, SESSION_COOKIE), token)) return true;
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a destroyed request's socket may be gone
     const client = req.socket?.remoteAddress ?? 'unknown';
     const wait = this.failures.retryAfterMs(client);
     if (wait > 0) {
@@ -214,7 +227,10 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
     if (!ok) {
       this.failures.fail(client);
       this.counters.unauthorized++;
-      if (json) return sendUnauthorized(res);
+      if (json) {
+        sendUnauthorized(res);
+        return;
+      }
       res.writeHead(303, { location: '../?login=failed', 'cache-control': 'no-store', ...SECURITY_HEADERS }).end();
       return;
     }
@@ -237,9 +253,11 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
 
   /** A dashboard without a token answering another machine is public: say so once. */
   private warnIfPublic(req: IncomingMessage): void {
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a destroyed request's socket may be gone
     if (this.warnedPublic || isLoopbackAddress(req.socket?.remoteAddress)) return;
     this.warnedPublic = true;
     process.emitWarning(
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a destroyed request's socket may be gone
       `pgpulse dashboard: serving ${req.socket?.remoteAddress ?? 'a remote client'} without a token; anyone who can reach it sees your traffic. Set the \`token\` option.`,
       { code: 'PGPULSE_DASHBOARD_PUBLIC' },
     );
@@ -249,16 +267,21 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
     const parsed = parseStatsParams(target.search);
     if (!parsed.ok) return sendJson(res, 400, { error: 'invalid stats query', issues: parsed.issues });
     const ownHosts = [...(this.options.ownHosts ?? []), ...(req.headers.host ? [req.headers.host] : [])];
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-argument -- the app's Kysely (any schema); stats run raw SQL only
     return this.query(res, 'stats', () => queryStats(this.options.db, parsed.params, { timeoutMs: this.options.statsTimeoutMs, ownHosts }));
   }
 
   private async serveExport(req: IncomingMessage, res: ServerResponse, target: RequestTarget): Promise<void> {
     const format = target.search.get('format') ?? 'csv';
     if (!(exportFormats as readonly string[]).includes(format)) {
-      return sendJson(res, 400, { error: 'invalid export query', issues: [{ path: 'format', message: 'must be csv or ndjson' }] });
+      sendJson(res, 400, { error: 'invalid export query', issues: [{ path: 'format', message: 'must be csv or ndjson' }] });
+      return;
     }
     const parsed = parseStatsParams(target.search);
-    if (!parsed.ok) return sendJson(res, 400, { error: 'invalid export query', issues: parsed.issues });
+    if (!parsed.ok) {
+      sendJson(res, 400, { error: 'invalid export query', issues: parsed.issues });
+      return;
+    }
     const stamp = (d: Date) => d.toISOString().replace(/[:.]/g, '-');
     res.writeHead(200, {
       'content-type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
@@ -318,7 +341,11 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
     if (target.path === '/login.html') return false;
     const asset = await staticAsset(target.path);
     if (!asset) return false;
-    const headers: Record<string, string> = { 'content-type': asset.type, 'cache-control': target.path === '/' ? 'no-store' : 'max-age=300', ...SECURITY_HEADERS };
+    const headers: Record<string, string> = {
+      'content-type': asset.type,
+      'cache-control': target.path === '/' ? 'no-store' : 'max-age=300',
+      ...SECURITY_HEADERS,
+    };
     res.writeHead(200, headers);
     res.end(req.method === 'HEAD' ? undefined : asset.body);
     return true;

@@ -16,6 +16,11 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 
 /** 401 with a `WWW-Authenticate` challenge. */
 export function sendUnauthorized(res: ServerResponse): void {
-  res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8', 'www-authenticate': 'Bearer realm="pgpulse"', 'cache-control': 'no-store', ...SECURITY_HEADERS });
+  res.writeHead(401, {
+    'content-type': 'text/plain; charset=utf-8',
+    'www-authenticate': 'Bearer realm="pgpulse"',
+    'cache-control': 'no-store',
+    ...SECURITY_HEADERS,
+  });
   res.end('pgpulse dashboard: a valid token is required (send Authorization: Bearer <token>, or sign in on the page)');
 }

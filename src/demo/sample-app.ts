@@ -50,7 +50,12 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
       res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"internal"}');
       return;
     }
-    const body = JSON.stringify({ route: outcome.route, path, at: new Date().toISOString(), items: Array.from({ length: Math.floor(Math.random() * 20) }, (_, i) => i) });
+    const body = JSON.stringify({
+      route: outcome.route,
+      path,
+      at: new Date().toISOString(),
+      items: Array.from({ length: Math.floor(Math.random() * 20) }, (_, i) => i),
+    });
     res.writeHead(200, { 'content-type': 'application/json' }).end(body);
   }, outcome.delayMs).unref();
 }

@@ -22,7 +22,16 @@ export function randomUserAgent(): string {
 /** Countries of the synthetic visitors (sent as `CF-IPCountry`). */
 export const countries = ['US', 'US', 'US', 'DE', 'GB', 'FR', 'IN', 'BR', 'JP', 'CA'] as const;
 
-export const referrers = [null, null, null, 'https://www.google.com/', 'https://news.ycombinator.com/', 'https://duckduckgo.com/', 'https://twitter.com/', 'https://github.com/'] as const;
+export const referrers = [
+  null,
+  null,
+  null,
+  'https://www.google.com/',
+  'https://news.ycombinator.com/',
+  'https://duckduckgo.com/',
+  'https://twitter.com/',
+  'https://github.com/',
+] as const;
 
 export const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
 

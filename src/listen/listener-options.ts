@@ -114,9 +114,12 @@ export const listenerOptionsSchema = z
     poolSize: z.number().int().positive().default(2),
     applicationName: z.string().max(63).default('pgpulse-listen'),
     logger: z
-      .custom<PulseLogger>((v) => typeof v === 'object' && v !== null && typeof (v as PulseLogger).warn === 'function' && typeof (v as PulseLogger).error === 'function', {
-        message: 'must be a logger with warn and error methods',
-      })
+      .custom<PulseLogger>(
+        (v) => typeof v === 'object' && v !== null && typeof (v as PulseLogger).warn === 'function' && typeof (v as PulseLogger).error === 'function',
+        {
+          error: 'must be a logger with warn and error methods',
+        },
+      )
       .optional(),
   })
   .refine((o) => o.listenConnectionString ?? o.connectionString, {

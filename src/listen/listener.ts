@@ -431,7 +431,13 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
         for (;;) {
           const keys = await fetchCatchUpKeys(this.pool, watermark, reason === 'periodic' ? upTo : undefined, cursor, this.options.catchUpPageSize);
           const missing = keys.filter((k) => !this.deliveredRows.has(k.txId, k.id) && (this.options.nodeId === undefined || k.nodeId !== this.options.nodeId));
-          if (missing.length > 0) rows += this.deliverAll(await fetchByIds(this.pool, missing.map((k) => k.id)));
+          if (missing.length > 0)
+            rows += this.deliverAll(
+              await fetchByIds(
+                this.pool,
+                missing.map((k) => k.id),
+              ),
+            );
           const last = keys.at(-1);
           if (!last || keys.length < this.options.catchUpPageSize) break;
           cursor = { txId: last.txId.toString(), id: last.id };
@@ -508,6 +514,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
       try {
         return await query();
       } catch (error) {
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() may have aborted during the query
         if (this.abort.signal.aborted) return undefined;
         const retryInMs = this.backoff(attempt);
         this.report(phase, error, retryInMs);
@@ -519,7 +526,9 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
 
   private report(phase: ListenerPhase, error: unknown, retryInMs?: number): void {
     if (this.listenerCount('listenerError') === 0) return;
-    const wrapped = new Error(`pgpulse listener: ${phase.replace('_', '-')} failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+    const wrapped = new Error(`pgpulse listener: ${phase.replace('_', '-')} failed: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
     try {
       this.emit('listenerError', retryInMs === undefined ? { error: wrapped, phase } : { error: wrapped, phase, retryInMs });
     } catch {

@@ -116,8 +116,7 @@ export class PgListenTransport implements ListenTransport {
     if (attempt === 1) {
       this.downSince = Date.now();
       const error =
-        this.socketLoss ??
-        new Error(`pgpulse listener: the LISTEN connection did not answer the connection check within ${this.options.checkTimeoutMs} ms`);
+        this.socketLoss ?? new Error(`pgpulse listener: the LISTEN connection did not answer the connection check within ${this.options.checkTimeoutMs} ms`);
       this.socketLoss = undefined;
       this.handlers.onDisconnect(error);
     } else {

@@ -176,6 +176,7 @@ export class WalTransport implements ListenTransport {
     this.reconnecting = loop;
   }
 
+  /* eslint-disable @typescript-eslint/no-unnecessary-condition -- close() sets `closed` during the awaits */
   private async reconnect(old: Stream, downSince: number): Promise<void> {
     await this.retire(old);
     for (let attempt = 1; !this.closed; attempt++) {
@@ -194,7 +195,7 @@ export class WalTransport implements ListenTransport {
         if (!this.closed) this.handlers.onReconnectFailed(error as Error, attempt);
       }
     }
-  }
+  } /* eslint-enable @typescript-eslint/no-unnecessary-condition */
 
   /** Stops a stream for good; its temporary slot goes with its session. Sockets of a silent connection are destroyed. */
   private async retire(stream: Stream | undefined): Promise<void> {

@@ -40,7 +40,16 @@ function statusClass(code: number): number {
 }
 
 function emptyRollup(grain: RollupGrain, bucket: number, route: string): RollupRow {
-  return { grain, bucket, route, requests: 0, status: [0, 0, 0, 0, 0, 0], durationSum: 0, devices: { desktop: 0, mobile: 0, tablet: 0, bot: 0 }, histogram: new Map() };
+  return {
+    grain,
+    bucket,
+    route,
+    requests: 0,
+    status: [0, 0, 0, 0, 0, 0],
+    durationSum: 0,
+    devices: { desktop: 0, mobile: 0, tablet: 0, bot: 0 },
+    histogram: new Map(),
+  };
 }
 
 function addTo(rollup: RollupRow, status: number, durationMs: number, device: DeviceType, latency: number): void {
@@ -77,10 +86,28 @@ export function rollupBatch(rows: readonly RequestLog[]): { rollups: RollupRow[]
     const route = row.route ?? '';
     const status = statusClass(row.status_code);
     const latency = latencyBucket(row.duration_ms);
-    addTo(entry(minutes, minute, () => emptyRollup('minute', minute, ALL_ROUTES)), status, row.duration_ms, row.device_type, latency);
-    addTo(entry(hours, hour, () => emptyRollup('hour', hour, ALL_ROUTES)), status, row.duration_ms, row.device_type, latency);
+    addTo(
+      entry(minutes, minute, () => emptyRollup('minute', minute, ALL_ROUTES)),
+      status,
+      row.duration_ms,
+      row.device_type,
+      latency,
+    );
+    addTo(
+      entry(hours, hour, () => emptyRollup('hour', hour, ALL_ROUTES)),
+      status,
+      row.duration_ms,
+      row.device_type,
+      latency,
+    );
     const perRoute = entry(hourRoutes, hour, () => new Map<string, RollupRow>());
-    addTo(entry(perRoute, route, () => emptyRollup('hour', hour, route)), status, row.duration_ms, row.device_type, latency);
+    addTo(
+      entry(perRoute, route, () => emptyRollup('hour', hour, route)),
+      status,
+      row.duration_ms,
+      row.device_type,
+      latency,
+    );
     if (row.visitor_id) {
       const packed = hllRegister(row.visitor_id);
       hllSet(entry(minuteSketches, minute, (): SketchRow => ({ grain: 'minute', bucket: minute, registers: new Uint8Array(HLL_REGISTERS) })).registers, packed);

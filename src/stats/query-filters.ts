@@ -4,7 +4,18 @@ import { REFERRER_HOST_SQL, type StatsFilters } from './stats-filters.js';
 
 /** Host names as the referrer SQL yields them: lower case, no `www.`, no port. */
 export function normalizeHosts(hosts: readonly string[] | undefined): string[] {
-  return [...new Set((hosts ?? []).map((h) => h.toLowerCase().replace(/:\d+$/, '').replace(/^www\./, '')).filter(Boolean))];
+  return [
+    ...new Set(
+      (hosts ?? [])
+        .map((h) =>
+          h
+            .toLowerCase()
+            .replace(/:\d+$/, '')
+            .replace(/^www\./, ''),
+        )
+        .filter(Boolean),
+    ),
+  ];
 }
 
 /** The filters of the params, without the range. */

@@ -39,4 +39,3 @@ export async function queryStats(db: Kysely<PulseDatabase>, params: StatsParams,
     return queryRawStats(trx, params, ownHosts);
   });
 }
-

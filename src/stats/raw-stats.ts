@@ -26,8 +26,9 @@ async function runStatsQueries(db: Kysely<PulseDatabase>, params: StatsParams, o
   const where = sql`inserted_at >= ${from} and inserted_at < ${to} and ${filterCondition(params)}`;
   const bucket = bucketExpression(size, from, tz);
 
-  const [totals, series, topRoutes, slowestRoutes, topPaths, referrers, devices, notFound, browsers, operatingSystems, countries, refererHosts] = await Promise.all([
-    sql<Record<string, unknown>>`
+  const [totals, series, topRoutes, slowestRoutes, topPaths, referrers, devices, notFound, browsers, operatingSystems, countries, refererHosts] =
+    await Promise.all([
+      sql<Record<string, unknown>>`
       select count(*)::int as requests, count(distinct visitor_id)::int as visitors, count(distinct session_id)::int as sessions,
         count(*) filter (where status_code < 200)::int as s1,
         count(*) filter (where status_code between 200 and 299)::int as s2,
@@ -36,24 +37,24 @@ async function runStatsQueries(db: Kysely<PulseDatabase>, params: StatsParams, o
         count(*) filter (where status_code >= 500)::int as s5,
         avg(duration_ms) as avg_ms, ${PERCENTILES} as pct
       from pgpulse.request_logs where ${where}`.execute(db),
-    sql<Record<string, unknown>>`
+      sql<Record<string, unknown>>`
       with agg as (
         select ${bucket} as t, count(*)::int as requests, count(distinct visitor_id)::int as visitors,
           count(*) filter (where status_code >= 500)::int as errors, ${PERCENTILES} as pct
         from pgpulse.request_logs where ${where} group by 1)
       select extract(epoch from b.t) * 1000 as t, agg.requests, agg.visitors, agg.errors, agg.pct
       from (${bucketSeries(size, from, to, tz)}) b left join agg on agg.t = b.t order by b.t`.execute(db),
-    routeStats(db, where, sql`count(*) desc`),
-    routeStats(db, where, sql`(${PERCENTILES})[2] desc nulls last`),
-    countBy(db, sql`path`, where),
-    countBy(db, REFERRER_HOST_SQL, sql`${where} and ${referrerHostCondition(ownHosts)}`),
-    countBy(db, sql`device_type`, where, false),
-    countBy(db, sql`path`, sql`${where} and status_code = 404`),
-    countBy(db, sql`browser`, sql`${where} and browser is not null`),
-    countBy(db, sql`os`, sql`${where} and os is not null`),
-    countBy(db, sql`country`, sql`${where} and country is not null`),
-    countBy(db, sql`referer_host`, sql`${where} and referer_host is not null`),
-  ]);
+      routeStats(db, where, sql`count(*) desc`),
+      routeStats(db, where, sql`(${PERCENTILES})[2] desc nulls last`),
+      countBy(db, sql`path`, where),
+      countBy(db, REFERRER_HOST_SQL, sql`${where} and ${referrerHostCondition(ownHosts)}`),
+      countBy(db, sql`device_type`, where, false),
+      countBy(db, sql`path`, sql`${where} and status_code = 404`),
+      countBy(db, sql`browser`, sql`${where} and browser is not null`),
+      countBy(db, sql`os`, sql`${where} and os is not null`),
+      countBy(db, sql`country`, sql`${where} and country is not null`),
+      countBy(db, sql`referer_host`, sql`${where} and referer_host is not null`),
+    ]);
 
   const t = totals.rows[0] ?? {};
   const requests = num(t.requests);

@@ -15,7 +15,10 @@ const NOTHING = sql`select null::timestamptz as bucket, null::text as route, 0 a
   0::float8 as duration_sum, 0 as desktop, 0 as mobile, 0 as tablet, 0 as bot, ''::text as hist_idx, ''::text as hist_cnt where false`;
 
 function within(column: RawBuilder<unknown>, intervals: readonly Interval[]): RawBuilder<unknown> {
-  return sql`(${sql.join(intervals.map(([lo, hi]) => sql`(${column} >= ${lo} and ${column} < ${hi})`), sql` or `)})`;
+  return sql`(${sql.join(
+    intervals.map(([lo, hi]) => sql`(${column} >= ${lo} and ${column} < ${hi})`),
+    sql` or `,
+  )})`;
 }
 
 function unionAll(parts: RawBuilder<unknown>[]): RawBuilder<unknown> {

@@ -95,7 +95,9 @@ export async function queryRollupStats(db: Kysely<PulseDatabase>, params: StatsP
     sql<{ t: string }>`select extract(epoch from b.t) * 1000 as t from (${bucketSeries(seriesSize, from, to, tz)}) b order by 1`.execute(db),
     sql<Cell>`select extract(epoch from ${t}) * 1000 as t, c.* from (${seriesCells(cover, grain, route)}) c`.execute(db),
     route === null ? sql<Cell>`select null as t, c.* from (${routeCells(rollupCover(from, to, 'hour', false))}) c`.execute(db) : undefined,
-    route === null ? sql<{ t: string; hll: Buffer }>`select extract(epoch from ${t}) * 1000 as t, hll from (${sketchCells(cover, grain)}) s`.execute(db) : undefined,
+    route === null
+      ? sql<{ t: string; hll: Buffer }>`select extract(epoch from ${t}) * 1000 as t, hll from (${sketchCells(cover, grain)}) s`.execute(db)
+      : undefined,
   ]);
 
   // Each cell's histogram text is parsed once, into its chart bucket; the total merges the buckets.
@@ -135,7 +137,16 @@ export async function queryRollupStats(db: Kysely<PulseDatabase>, params: StatsP
     .filter((d) => d.requests > 0)
     .sort((a, b) => b.requests - a.requests);
   return {
-    range: { from: from.toISOString(), to: to.toISOString(), tz, route, filters: filtersOf(params), bucketSeconds: seriesSize, source: 'rollups', sampledPercent: percent },
+    range: {
+      from: from.toISOString(),
+      to: to.toISOString(),
+      tz,
+      route,
+      filters: filtersOf(params),
+      bucketSeconds: seriesSize,
+      source: 'rollups',
+      sampledPercent: percent,
+    },
     totals: {
       requests,
       visitors: route === null ? hllEstimate(allVisitors) : null,
@@ -147,8 +158,14 @@ export async function queryRollupStats(db: Kysely<PulseDatabase>, params: StatsP
       ...percentiles(total.histogram),
     },
     series: points,
-    topRoutes: routeStats.slice().sort((a, b) => b.requests - a.requests || String(a.route).localeCompare(String(b.route))).slice(0, TOP_N),
-    slowestRoutes: routeStats.slice().sort((a, b) => (b.p95 ?? -1) - (a.p95 ?? -1)).slice(0, TOP_N),
+    topRoutes: routeStats
+      .slice()
+      .sort((a, b) => b.requests - a.requests || String(a.route).localeCompare(String(b.route)))
+      .slice(0, TOP_N),
+    slowestRoutes: routeStats
+      .slice()
+      .sort((a, b) => (b.p95 ?? -1) - (a.p95 ?? -1))
+      .slice(0, TOP_N),
     ...sampled,
     devices,
   };
@@ -167,7 +184,14 @@ function routeStatsFrom(cells: readonly Cell[]): RouteStat[] {
 
 type SampledList = 'topPaths' | 'referrers' | 'notFound' | 'browsers' | 'operatingSystems' | 'countries' | 'refererHosts';
 
-async function sampledTopLists(db: Kysely<PulseDatabase>, from: Date, to: Date, route: string | null, percent: number, ownHosts: readonly string[]): Promise<Pick<Stats, SampledList>> {
+async function sampledTopLists(
+  db: Kysely<PulseDatabase>,
+  from: Date,
+  to: Date,
+  route: string | null,
+  percent: number,
+  ownHosts: readonly string[],
+): Promise<Pick<Stats, SampledList>> {
   // A fixed seed picks the same pages on every refresh: they stay cached (a cold
   // sample of 30 days of 10M rows reads ~450 random pages, ~50-70 ms; warm ~17 ms)
   // and the top lists do not jitter between refreshes.

@@ -48,7 +48,8 @@ export function filterCondition(filters: StatsFilters): RawBuilder<unknown> {
   const parts: RawBuilder<unknown>[] = [];
   if (filters.route !== undefined) parts.push(filters.route === '' ? sql`route is null` : sql`route = ${filters.route}`);
   if (filters.path !== undefined) parts.push(sql`path = ${filters.path}`);
-  if (filters.referrer !== undefined) parts.push(filters.referrer === DIRECT ? sql`referer is null` : sql`${REFERRER_HOST_SQL} = ${filters.referrer.replace(/^www\./, '')}`);
+  if (filters.referrer !== undefined)
+    parts.push(filters.referrer === DIRECT ? sql`referer is null` : sql`${REFERRER_HOST_SQL} = ${filters.referrer.replace(/^www\./, '')}`);
   if (filters.device !== undefined) parts.push(sql`device_type = ${filters.device}`);
   if (filters.status !== undefined) {
     const low = Number(filters.status[0]) * 100;

@@ -72,10 +72,12 @@ export interface ColumnDefinition<T extends PgTypeName = PgTypeName, S extends z
 type Extra<S extends z.ZodType> = Pick<ColumnDefinition<PgTypeName, S>, 'inputDefault' | 'private' | 'origin'>;
 
 /** A NOT NULL column; `extra` keeps its literal type, so `RequestLogInput` knows which fields have defaults. */
-const required = <T extends PgTypeName, S extends z.ZodType, const E extends Extra<S> = Record<never, never>>(type: T, schema: S, extra?: E) =>
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- `{}`: no extra properties unless given
+const required = <T extends PgTypeName, S extends z.ZodType, const E extends Extra<S> = {}>(type: T, schema: S, extra?: E) =>
   ({ type, schema, nullable: false, ...extra }) as { type: T; schema: S; nullable: false } & E;
 /** A nullable column (its schema accepts null; a missing input field defaults to null). */
-const nullable = <T extends PgTypeName, S extends z.ZodType, const E extends Extra<z.ZodNullable<S>> = Record<never, never>>(type: T, schema: S, extra?: E) =>
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- `{}`: no extra properties unless given
+const nullable = <T extends PgTypeName, S extends z.ZodType, const E extends Extra<z.ZodNullable<S>> = {}>(type: T, schema: S, extra?: E) =>
   ({ type, schema: schema.nullable(), nullable: true, ...extra }) as { type: T; schema: z.ZodNullable<S>; nullable: true } & E;
 
 /** The columns of a RequestLog, in table order (`id` and `tx_id` are set by Postgres). */

@@ -51,15 +51,14 @@ export function copyText(rows: readonly RequestLog[], ids?: readonly number[]): 
  * to that client (so steps written for Kysely run in the same transaction as
  * the COPY). Rolls back when `work` throws.
  */
-export async function withCopyTransaction<T>(
-  pool: pg.Pool,
-  work: (client: pg.PoolClient, trx: Transaction<PulseDatabase>) => Promise<T>,
-): Promise<T> {
+export async function withCopyTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient, trx: Transaction<PulseDatabase>) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
     const single = new Kysely<PulseDatabase>({
-      dialect: new PostgresDialect({ pool: { connect: () => Promise.resolve({ query: client.query.bind(client), release: () => {} }), end: () => Promise.resolve() } as never }),
+      dialect: new PostgresDialect({
+        pool: { connect: () => Promise.resolve({ query: client.query.bind(client), release: () => {} }), end: () => Promise.resolve() },
+      }),
     });
     return await single.transaction().execute((trx) => work(client, trx));
   } catch (error) {

@@ -27,7 +27,8 @@ export interface PartitionMaintenanceResult {
  */
 export async function maintainPartitions(db: AnyKysely, options: PartitionMaintenanceOptions = {}): Promise<PartitionMaintenanceResult> {
   const daysAhead = options.daysAhead ?? 3;
-  if (!Number.isInteger(daysAhead) || daysAhead < 0 || daysAhead > 365) throw new RangeError(`pgpulse: daysAhead must be an integer from 0 to 365, got ${daysAhead}`);
+  if (!Number.isInteger(daysAhead) || daysAhead < 0 || daysAhead > 365)
+    throw new RangeError(`pgpulse: daysAhead must be an integer from 0 to 365, got ${daysAhead}`);
   const retentionDays = options.retentionDays;
   if (retentionDays !== undefined && (!Number.isInteger(retentionDays) || retentionDays < 1)) {
     throw new RangeError(`pgpulse: retentionDays must be a whole number of days ≥ 1, got ${retentionDays}`);

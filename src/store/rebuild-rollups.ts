@@ -31,7 +31,10 @@ export interface RebuildRollupsResult {
  * rebuild also counts, so the rollups stay exact.
  */
 export async function rebuildRollups(db: AnyKysely, options: RebuildRollupsOptions = {}): Promise<RebuildRollupsResult> {
-  for (const [name, value] of [['from', options.from], ['to', options.to]] as const) {
+  for (const [name, value] of [
+    ['from', options.from],
+    ['to', options.to],
+  ] as const) {
     if (value !== undefined && !Number.isFinite(value.getTime())) throw new RangeError(`pgpulse rebuildRollups: ${name} is not a valid date`);
   }
   let from = options.from?.getTime();

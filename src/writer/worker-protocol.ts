@@ -11,9 +11,7 @@ export interface WorkerInit {
 /** Messages from the main thread to the writer worker. */
 export type ToWorker =
   /** RequestLogs, `v8.serialize`d as one array (cheaper than structured clone of each object). */
-  | { type: 'rows'; data: Uint8Array; count: number }
-  | { type: 'flush'; id: number }
-  | { type: 'close' };
+  { type: 'rows'; data: Uint8Array; count: number } | { type: 'flush'; id: number } | { type: 'close' };
 
 /** An Error as it crosses the thread boundary. */
 export interface SerializedError {
@@ -26,8 +24,7 @@ export interface SerializedError {
 export const relayedEvents = ['flushed', 'writeError', 'recovered', 'drop', 'rejected', 'notifyFailed', 'notifyPaused', 'notifySkipped', 'stepError'] as const;
 type RelayedName = (typeof relayedEvents)[number];
 /** Fails to compile when the Writer gains an event the worker would not relay. */
-const allRelayed: Exclude<keyof WriterEvents, RelayedName> extends never ? true : never = true;
-void allRelayed;
+export const allRelayed: Exclude<keyof WriterEvents, RelayedName> extends never ? true : never = true;
 
 /** An event of the worker's Writer; an `error` in its info crosses as a {@link SerializedError}. */
 export interface RelayedEvent {
@@ -38,11 +35,7 @@ export interface RelayedEvent {
 
 /** What the writer worker reports. */
 export type WorkerReport =
-  | { type: 'ready' }
-  | { type: 'event'; event: RelayedEvent }
-  | { type: 'flushed'; id: number }
-  | { type: 'poolError'; message: string }
-  | { type: 'closed' };
+  { type: 'ready' } | { type: 'event'; event: RelayedEvent } | { type: 'flushed'; id: number } | { type: 'poolError'; message: string } | { type: 'closed' };
 
 /** Messages from the writer worker; each carries its Writer's stats and how many rows it has received. */
 export type FromWorker = WorkerReport & { stats: WriterStats; received: number };

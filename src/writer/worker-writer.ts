@@ -80,7 +80,7 @@ export function writerWorkerEntry(): { filename: string | URL; eval: boolean } {
 function tsxEsmApi(): string {
   try {
     const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
-    const exports = JSON.parse(readFileSync(manifest, 'utf8')).exports as Record<string, { import?: { default?: string } }>;
+    const { exports } = JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import?: { default?: string } }> };
     const entry = exports['./esm/api']?.import?.default;
     if (entry) return pathToFileURL(join(dirname(manifest), entry)).href;
   } catch {
@@ -180,10 +180,14 @@ export class WorkerWriter extends EventEmitter<WriterEvents> implements PulseWri
     try {
       await new Promise<void>((resolve, reject) => {
         this.flushes.set(id, resolve);
-        signal?.addEventListener('abort', () => {
-          this.flushes.delete(id);
-          reject(new Error('pgpulse flush aborted', { cause: signal.reason }));
-        }, { once: true });
+        signal?.addEventListener(
+          'abort',
+          () => {
+            this.flushes.delete(id);
+            reject(new Error('pgpulse flush aborted', { cause: signal.reason }));
+          },
+          { once: true },
+        );
         this.send({ type: 'flush', id });
       });
     } finally {
@@ -207,6 +211,7 @@ export class WorkerWriter extends EventEmitter<WriterEvents> implements PulseWri
       const guard = setTimeout(() => void this.worker.terminate(), this.closeTimeoutMs + 5_000);
       await this.exited;
       clearTimeout(guard);
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set when the worker failed, meanwhile
       if (this.fallback) await (this.fallback as Writer).close();
     })();
     return this.closing;

@@ -8,7 +8,7 @@ import { deserialize } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { connect } from '../store/connection.js';
 import type { RequestLog } from '../request-log.js';
-import { relayedEvents, type FromWorker, type SerializedError, type ToWorker, type WorkerInit, type WorkerReport } from './worker-protocol.js';
+import { relayedEvents, type SerializedError, type ToWorker, type WorkerInit, type WorkerReport } from './worker-protocol.js';
 import { Writer } from './writer.js';
 
 const port = parentPort;
@@ -17,7 +17,7 @@ const init = workerData as WorkerInit;
 let received = 0;
 
 function post(message: WorkerReport): void {
-  port!.postMessage({ ...message, stats: { ...writer.stats }, received } as FromWorker);
+  port!.postMessage({ ...message, stats: { ...writer.stats }, received });
 }
 
 function serializeError(error: Error): SerializedError {
@@ -26,11 +26,15 @@ function serializeError(error: Error): SerializedError {
   return {
     message: error.message,
     ...(typeof code === 'string' ? { code } : {}),
-    ...(cause && typeof cause.message === 'string' ? { cause: { message: cause.message, ...(typeof cause.code === 'string' ? { code: cause.code } : {}) } } : {}),
+    ...(cause && typeof cause.message === 'string'
+      ? { cause: { message: cause.message, ...(typeof cause.code === 'string' ? { code: cause.code } : {}) } }
+      : {}),
   };
 }
 
-const connection = connect({ connectionString: init.connectionString, poolSize: init.poolSize }, (error) => post({ type: 'poolError', message: error.message }));
+const connection = connect({ connectionString: init.connectionString, poolSize: init.poolSize }, (error) =>
+  post({ type: 'poolError', message: error.message }),
+);
 // COPY through the worker's own pool, as the in-process writer does through the pool pgpulse opened.
 const writer = new Writer(connection.db, { ...init.options, copyPool: connection.pool });
 for (const name of relayedEvents) {
@@ -57,7 +61,7 @@ port.on('message', (message: ToWorker) => {
         .catch(() => undefined)
         .then(() => {
           post({ type: 'closed' });
-          port!.close();
+          port.close();
         });
       return;
   }

@@ -2,7 +2,14 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
-import { createNotifyStep, resolveNotifyOptions, type NotifyCounters, type NotifyOptions, type NotifyReport, type NotifySkipReason } from '../bridge/notify-step.js';
+import {
+  createNotifyStep,
+  resolveNotifyOptions,
+  type NotifyCounters,
+  type NotifyOptions,
+  type NotifyReport,
+  type NotifySkipReason,
+} from '../bridge/notify-step.js';
 import type { PulseDatabase } from '../store/database.js';
 import type { RequestLog } from '../request-log.js';
 import { preferredShard } from '../rollups/rollup-shard.js';
@@ -369,7 +376,9 @@ export class Writer extends EventEmitter<WriterEvents> implements PulseWriter {
       try {
         await step.run(this.db, context);
       } catch (error) {
-        const wrapped = new Error(`pgpulse writer: after-commit step "${step.name}" failed (the rows are committed): ${describeError(error)}`, { cause: error });
+        const wrapped = new Error(`pgpulse writer: after-commit step "${step.name}" failed (the rows are committed): ${describeError(error)}`, {
+          cause: error,
+        });
         if (this.listenerCount('stepError') > 0) this.emit('stepError', { step: step.name, error: wrapped });
       }
     }

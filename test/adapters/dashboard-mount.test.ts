@@ -31,10 +31,13 @@ const frameworks: Record<string, (pulse: Pulse, order: Order) => Promise<{ base:
     app.get('/hello/:name', (_req, res) => void res.send('hi'));
     const server = createServer(app);
     const base = await listen(server);
-    return { base, stop: async () => {
-      await dashboard.close();
-      await closeServer(server);
-    } };
+    return {
+      base,
+      stop: async () => {
+        await dashboard.close();
+        await closeServer(server);
+      },
+    };
   },
   fastify: async (pulse, order) => {
     const app = Fastify();
@@ -57,10 +60,13 @@ const frameworks: Record<string, (pulse: Pulse, order: Order) => Promise<{ base:
     const base = await new Promise<string>((resolve) => {
       server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve(`http://127.0.0.1:${info.port}`)) as Server;
     });
-    return { base, stop: async () => {
-      await dashboard.dashboard.close();
-      await closeServer(server);
-    } };
+    return {
+      base,
+      stop: async () => {
+        await dashboard.dashboard.close();
+        await closeServer(server);
+      },
+    };
   },
 };
 
@@ -116,7 +122,10 @@ describe('dashboard mounted in each framework, never recorded', () => {
           await eventually(async () => (await pulse.db.selectFrom('pgpulse.request_logs').select('path').execute()).some((r) => r.path === '/hello/world'));
           await pulse.flush();
           const paths = (await pulse.db.selectFrom('pgpulse.request_logs').select('path').execute()).map((r) => r.path);
-          expect(paths.filter((p) => p.startsWith('/pgpulse')), 'dashboard requests recorded').toEqual([]);
+          expect(
+            paths.filter((p) => p.startsWith('/pgpulse')),
+            'dashboard requests recorded',
+          ).toEqual([]);
           expect(paths).toContain('/hello/world');
         } finally {
           await stop();
@@ -161,4 +170,3 @@ describe('dashboard mounted in each framework, never recorded', () => {
     }
   });
 });
-

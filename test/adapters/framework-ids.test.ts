@@ -61,7 +61,7 @@ describe("each framework's own request id, and the Fastify plugin's lifecycle", 
     });
     app.use(pulse.middleware());
     app.get('/e/id', (_req, res) => void res.send('ok'));
-    const server = app.listen(0, '127.0.0.1') as Server;
+    const server = app.listen(0, '127.0.0.1');
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
     try {
       const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -72,7 +72,7 @@ describe("each framework's own request id, and the Fastify plugin's lifecycle", 
     }
   });
 
-  it("Hono: the requestId variable (hono/request-id)", async () => {
+  it('Hono: the requestId variable (hono/request-id)', async () => {
     const app = new Hono();
     app.use(requestId({ generator: () => 'hono-id-1' }));
     app.use(pgpulseHono(pulse));
@@ -91,7 +91,13 @@ describe("each framework's own request id, and the Fastify plugin's lifecycle", 
 
   it('bare node:http: requestIdHeader and genRequestId', async () => {
     let n = 0;
-    const own = createPulse({ connectionString: database.url, nodeId: 'ids-2', requestIdHeader: 'x-correlation-id', genRequestId: () => `gen-${++n}`, maintenanceIntervalMs: 0 });
+    const own = createPulse({
+      connectionString: database.url,
+      nodeId: 'ids-2',
+      requestIdHeader: 'x-correlation-id',
+      genRequestId: () => `gen-${++n}`,
+      maintenanceIntervalMs: 0,
+    });
     const { createServer } = await import('node:http');
     const server = createServer(own.wrap((_req, res) => res.end('ok')));
     try {

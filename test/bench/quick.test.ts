@@ -36,7 +36,8 @@ describe('bench quick mode', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pgpulse-bench-'));
     // The bench measures the package as shipped (dist/); build it when absent.
-    if (!existsSync(join(root, 'dist/create-pulse.js'))) await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json']);
+    if (!existsSync(join(root, 'dist/create-pulse.js')))
+      await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json']);
   }, 120_000);
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -49,8 +50,10 @@ describe('bench quick mode', () => {
     const result = await run(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', '--database-url', adminUrl, '--out', out]);
     expect(result.code, result.output).toBe(0);
     const tables = await readFile(out, 'utf8');
-    for (const heading of ['### 1. Capture overhead', '### 2. Ingest', '### 3. NOTIFY bridge', '### 4. Local PubSub fan-out', '### Targets']) expect(tables).toContain(heading);
-    for (const row of ['| node:http | plain |', '| Express 5 | pino-http', 'COPY FROM STDIN', 'pgpulse bridge @ 10,000/s', '| 100 |']) expect(tables).toContain(row);
+    for (const heading of ['### 1. Capture overhead', '### 2. Ingest', '### 3. NOTIFY bridge', '### 4. Local PubSub fan-out', '### Targets'])
+      expect(tables).toContain(heading);
+    for (const row of ['| node:http | plain |', '| Express 5 | pino-http', 'COPY FROM STDIN', 'pgpulse bridge @ 10,000/s', '| 100 |'])
+      expect(tables).toContain(row);
     expect(tables).toContain('QUICK MODE');
     expect(tables).not.toMatch(/\| NaN|undefined/);
     expect(await benchSection()).toBe(sectionBefore);

@@ -16,7 +16,14 @@ describe('NOTIFY bridge message', () => {
   it('falls back to id ranges, then to the transaction id alone', () => {
     const big = [stored(10, { user_agent: 'x'.repeat(20_000) }), stored(11), stored(13)];
     const byIds = decodeBridgeMessage(encodeBridgeMessage({ nodeId: 'origin', batchId: 'b', txId: '42', rows: big }));
-    expect(byIds).toMatchObject({ n: 3, tx: '42', ids: [[10, 11], [13, 13]] });
+    expect(byIds).toMatchObject({
+      n: 3,
+      tx: '42',
+      ids: [
+        [10, 11],
+        [13, 13],
+      ],
+    });
     const scattered = Array.from({ length: 2_000 }, (_, i) => stored(1 + i * 2));
     const byTx = decodeBridgeMessage(encodeBridgeMessage({ nodeId: 'origin', batchId: 'b', txId: '42', rows: scattered }));
     expect(byTx).toMatchObject({ n: 2_000, ids: [] });

@@ -67,7 +67,13 @@ describe('bridge with a full NOTIFY queue (Postgres 17, max_notify_queue_pages=6
   it('commits every row while the queue fills, and the listener delivers each exactly once', async () => {
     // A polite writer (defaults: pause at 50% queue usage) and a stubborn one that notifies until Postgres refuses.
     const polite = createPulse({ connectionString: database.url, nodeId: 'polite', notify: true, maxRows: 2, maxBufferedRows: 10_000 });
-    const stubborn = createPulse({ connectionString: database.url, nodeId: 'stubborn', notify: { maxQueueUsage: 1, pauseMs: 20 }, maxRows: 2, maxBufferedRows: 10_000 });
+    const stubborn = createPulse({
+      connectionString: database.url,
+      nodeId: 'stubborn',
+      notify: { maxQueueUsage: 1, pauseMs: 20 },
+      maxRows: 2,
+      maxBufferedRows: 10_000,
+    });
     const failures: string[] = [];
     let skippedEvents = 0;
     let pausedEvents = 0;

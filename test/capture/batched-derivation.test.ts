@@ -39,7 +39,10 @@ describe('capture derives logs in batches off the request path', () => {
   it('broadcasts complete, schema-valid logs with wall-clock start times', async () => {
     const before = Date.now();
     const paths = Array.from({ length: 300 }, (_, i) => `/b/${i}?q=${i}`);
-    await hammer(base, paths, 25, (i) => ({ 'user-agent': i % 2 ? 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile' : 'curl/8.0', referer: 'https://example.com/x' }));
+    await hammer(base, paths, 25, (i) => ({
+      'user-agent': i % 2 ? 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile' : 'curl/8.0',
+      referer: 'https://example.com/x',
+    }));
     await pulse.flush();
     const after = Date.now();
     expect(seen).toHaveLength(300);

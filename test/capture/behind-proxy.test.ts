@@ -16,56 +16,65 @@ const PROXY = '127.0.0.1';
  * on distinct loopback addresses forge X-Forwarded-For; every framework, with
  * its own trust setting, must give exactly one visitor per real client.
  */
-describe.skipIf(nginxMissing)(`behind nginx: one visitor per real client, whatever X-Forwarded-For says${nginxMissing ? ` (skipped: ${nginxMissing})` : ''}`, () => {
-  let database: TestDatabase;
-  let nginx: RunningNginx;
-  const pulses = new Map<AdapterName, Pulse>();
-  const apps: RunningApp[] = [];
+describe.skipIf(nginxMissing)(
+  `behind nginx: one visitor per real client, whatever X-Forwarded-For says${nginxMissing ? ` (skipped: ${nginxMissing})` : ''}`,
+  () => {
+    let database: TestDatabase;
+    let nginx: RunningNginx;
+    const pulses = new Map<AdapterName, Pulse>();
+    const apps: RunningApp[] = [];
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    for (const name of adapterNames) {
-      // Express and Fastify use their own trust settings; bare node:http and Hono use pgpulse's trustProxy.
-      const ownTrust = name === 'express' || name === 'fastify';
-      const pulse = createPulse({ connectionString: database.url, nodeId: name, storeIp: true, maintenanceIntervalMs: 0, ...(ownTrust ? {} : { trustProxy: PROXY }) });
-      await pulse.migrate();
-      pulses.set(name, pulse);
-      apps.push(await startApp(name, pulse, ownTrust ? { trustProxy: PROXY } : {}));
-    }
-    nginx = await startNginx(apps.map((app) => app.port));
-  }, 60_000);
+    beforeAll(async () => {
+      database = await createTestDatabase();
+      for (const name of adapterNames) {
+        // Express and Fastify use their own trust settings; bare node:http and Hono use pgpulse's trustProxy.
+        const ownTrust = name === 'express' || name === 'fastify';
+        const pulse = createPulse({
+          connectionString: database.url,
+          nodeId: name,
+          storeIp: true,
+          maintenanceIntervalMs: 0,
+          ...(ownTrust ? {} : { trustProxy: PROXY }),
+        });
+        await pulse.migrate();
+        pulses.set(name, pulse);
+        apps.push(await startApp(name, pulse, ownTrust ? { trustProxy: PROXY } : {}));
+      }
+      nginx = await startNginx(apps.map((app) => app.port));
+    }, 60_000);
 
-  afterAll(async () => {
-    await nginx?.stop();
-    for (const app of apps) await app.close();
-    for (const pulse of pulses.values()) await pulse.close();
-    await database?.drop();
-  });
+    afterAll(async () => {
+      await nginx?.stop();
+      for (const app of apps) await app.close();
+      for (const pulse of pulses.values()) await pulse.close();
+      await database?.drop();
+    });
 
-  it('stores the real client address and one visitor per client in every framework', async () => {
-    for (const [i, app] of apps.entries()) {
-      for (const [c, client] of CLIENTS.entries()) {
-        for (let r = 0; r < REQUESTS_PER_CLIENT; r++) {
-          const forged = r % 2 === 0 ? `6.6.${c}.${r}` : `10.0.0.${r}, 203.0.113.${c}`;
-          const response = await send(`http://127.0.0.1:${nginx.ports[i]}/users/${r}`, {
-            localAddress: client,
-            headers: { 'user-agent': UA, 'x-forwarded-for': forged, 'x-request-id': `${app.name}-${client}-${r}` },
-          });
-          expect(response.status, `${app.name} via nginx`).toBe(200);
+    it('stores the real client address and one visitor per client in every framework', async () => {
+      for (const [i, app] of apps.entries()) {
+        for (const [c, client] of CLIENTS.entries()) {
+          for (let r = 0; r < REQUESTS_PER_CLIENT; r++) {
+            const forged = r % 2 === 0 ? `6.6.${c}.${r}` : `10.0.0.${r}, 203.0.113.${c}`;
+            const response = await send(`http://127.0.0.1:${nginx.ports[i]}/users/${r}`, {
+              localAddress: client,
+              headers: { 'user-agent': UA, 'x-forwarded-for': forged, 'x-request-id': `${app.name}-${client}-${r}` },
+            });
+            expect(response.status, `${app.name} via nginx`).toBe(200);
+          }
         }
       }
-    }
-    for (const pulse of pulses.values()) await pulse.flush();
-    const rows = await pulses.get('node:http')!.db.selectFrom('pgpulse.request_logs').select(['node_id', 'ip', 'visitor_id', 'request_id']).execute();
-    for (const name of adapterNames) {
-      const own = rows.filter((row) => row.node_id === name);
-      expect(own, name).toHaveLength(CLIENTS.length * REQUESTS_PER_CLIENT);
-      for (const row of own) expect(row.request_id.startsWith(`${name}-${row.ip}-`), `${name}: ${row.request_id} stored as ${row.ip}`).toBe(true);
-      expect(new Set(own.map((row) => row.ip)), name).toEqual(new Set(CLIENTS));
-      expect(new Set(own.map((row) => row.visitor_id)).size, `${name} visitors`).toBe(CLIENTS.length);
-    }
-    // Same salt, same address, same user agent: the same visitor whichever framework served it.
-    const visitorOf = (name: AdapterName, ip: string) => rows.find((row) => row.node_id === name && row.ip === ip)!.visitor_id;
-    for (const client of CLIENTS) expect(new Set(adapterNames.map((name) => visitorOf(name, client))).size).toBe(1);
-  });
-});
+      for (const pulse of pulses.values()) await pulse.flush();
+      const rows = await pulses.get('node:http')!.db.selectFrom('pgpulse.request_logs').select(['node_id', 'ip', 'visitor_id', 'request_id']).execute();
+      for (const name of adapterNames) {
+        const own = rows.filter((row) => row.node_id === name);
+        expect(own, name).toHaveLength(CLIENTS.length * REQUESTS_PER_CLIENT);
+        for (const row of own) expect(row.request_id.startsWith(`${name}-${row.ip}-`), `${name}: ${row.request_id} stored as ${row.ip}`).toBe(true);
+        expect(new Set(own.map((row) => row.ip)), name).toEqual(new Set(CLIENTS));
+        expect(new Set(own.map((row) => row.visitor_id)).size, `${name} visitors`).toBe(CLIENTS.length);
+      }
+      // Same salt, same address, same user agent: the same visitor whichever framework served it.
+      const visitorOf = (name: AdapterName, ip: string) => rows.find((row) => row.node_id === name && row.ip === ip)!.visitor_id;
+      for (const client of CLIENTS) expect(new Set(adapterNames.map((name) => visitorOf(name, client))).size).toBe(1);
+    });
+  },
+);

@@ -92,7 +92,13 @@ describe('conformance: the same request gives the same row in every adapter', ()
     const all = await waitFor(rows, (r) => r.length >= adapterNames.length * (scenarios.length + 1), 'all rows');
     expect(all).toHaveLength(adapterNames.length * (scenarios.length + 1));
     expect(all.filter((r) => r.request_id.startsWith('ignored'))).toEqual([]);
-    for (const name of adapterNames) expect(all.filter((r) => r.node_id === name).map((r) => r.request_id).sort()).toEqual([...scenarios.map((s) => s.id), 'abort'].sort());
+    for (const name of adapterNames)
+      expect(
+        all
+          .filter((r) => r.node_id === name)
+          .map((r) => r.request_id)
+          .sort(),
+      ).toEqual([...scenarios.map((s) => s.id), 'abort'].sort());
   });
 
   it.each(scenarios.map((s) => [s.id, s] as const))('%s: identical rows, as expected', async (_id, scenario) => {

@@ -51,7 +51,11 @@ describe('deriveLog', () => {
     let n = 0;
     const generated = contextFor({ requestIdHeader: false, genRequestId: () => `gen-${++n}` });
     expect(deriveLog(captured({ headers }), generated, AT).request_id).toBe('gen-1');
-    const throwing = contextFor({ genRequestId: () => { throw new Error('boom'); } });
+    const throwing = contextFor({
+      genRequestId: () => {
+        throw new Error('boom');
+      },
+    });
     expect(deriveLog(captured(), throwing, AT).request_id).toMatch(/^[0-9a-f-]{36}$/);
   });
 

@@ -54,9 +54,21 @@ describe('derived columns (migration 0005)', () => {
     await send(`${plainBase}/d`, { headers: { 'user-agent': FIREFOX_LINUX, 'cf-ipcountry': 'FR' } });
     await pulse.flush();
     await plain.flush();
-    const rows = await pulse.db.selectFrom('pgpulse.request_logs').select(['path', 'browser', 'os', 'country', 'referer', 'referer_host', 'device_type']).orderBy('path').execute();
+    const rows = await pulse.db
+      .selectFrom('pgpulse.request_logs')
+      .select(['path', 'browser', 'os', 'country', 'referer', 'referer_host', 'device_type'])
+      .orderBy('path')
+      .execute();
     expect(rows).toEqual([
-      { path: '/a', browser: 'Firefox', os: 'Linux', country: 'DE', referer: 'https://News.Example.org/item', referer_host: 'news.example.org', device_type: 'desktop' },
+      {
+        path: '/a',
+        browser: 'Firefox',
+        os: 'Linux',
+        country: 'DE',
+        referer: 'https://News.Example.org/item',
+        referer_host: 'news.example.org',
+        device_type: 'desktop',
+      },
       { path: '/b', browser: 'Safari', os: 'iOS', country: 'JP', referer: null, referer_host: null, device_type: 'mobile' },
       { path: '/c', browser: null, os: null, country: null, referer: null, referer_host: null, device_type: 'bot' },
       { path: '/d', browser: 'Firefox', os: 'Linux', country: null, referer: null, referer_host: null, device_type: 'desktop' },
@@ -67,7 +79,12 @@ describe('derived columns (migration 0005)', () => {
     const to = new Date(Date.now() + 60_000);
     const keyed = (list: { key: string | null; requests: number }[]) => list.map(({ key, requests }) => ({ key, requests }));
     const stats = await queryRawStats(pulse.db, params(new Date(started.getTime() - 60_000), to));
-    const raw = { browsers: keyed(stats.browsers), operatingSystems: keyed(stats.operatingSystems), countries: keyed(stats.countries), refererHosts: keyed(stats.refererHosts) };
+    const raw = {
+      browsers: keyed(stats.browsers),
+      operatingSystems: keyed(stats.operatingSystems),
+      countries: keyed(stats.countries),
+      refererHosts: keyed(stats.refererHosts),
+    };
     expect(raw.browsers).toEqual([
       { key: 'Firefox', requests: 2 },
       { key: 'Safari', requests: 1 },
@@ -83,7 +100,12 @@ describe('derived columns (migration 0005)', () => {
     expect(raw.refererHosts).toEqual([{ key: 'news.example.org', requests: 1 }]);
     const long = await queryRollupStats(pulse.db, params(new Date(started.getTime() - 3 * 3_600_000), to));
     expect(long.range.source).toBe('rollups');
-    expect({ browsers: keyed(long.browsers), operatingSystems: keyed(long.operatingSystems), countries: keyed(long.countries), refererHosts: keyed(long.refererHosts) }).toEqual({
+    expect({
+      browsers: keyed(long.browsers),
+      operatingSystems: keyed(long.operatingSystems),
+      countries: keyed(long.countries),
+      refererHosts: keyed(long.refererHosts),
+    }).toEqual({
       browsers: raw.browsers,
       operatingSystems: raw.operatingSystems,
       countries: raw.countries,

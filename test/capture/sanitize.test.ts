@@ -35,7 +35,13 @@ describe('clientIp', () => {
     expect(clientIp(header, '127.0.0.1', compileTrustProxy(2))).toBe('7.7.7.7');
     expect(clientIp(header, '127.0.0.1', compileTrustProxy(['127.0.0.1', '198.51.100.0/24']))).toBe('7.7.7.7');
     expect(clientIp(header, '127.0.0.1', compileTrustProxy('10.0.0.0/8'))).toBe('127.0.0.1');
-    expect(clientIp(header, '127.0.0.1', compileTrustProxy((address) => address === '127.0.0.1'))).toBe('198.51.100.7');
+    expect(
+      clientIp(
+        header,
+        '127.0.0.1',
+        compileTrustProxy((address) => address === '127.0.0.1'),
+      ),
+    ).toBe('198.51.100.7');
     expect(clientIp(header, '::ffff:127.0.0.1', compileTrustProxy('loopback'))).toBe('198.51.100.7');
   });
 

@@ -36,18 +36,43 @@ const CRAWLERS = [
 
 const BROWSERS = [
   ['Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36', 'desktop', 'Chrome', 'Windows'],
-  ['Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91', 'desktop', 'Edge', 'Windows'],
+  [
+    'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91',
+    'desktop',
+    'Edge',
+    'Windows',
+  ],
   ['Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0', 'desktop', 'Firefox', 'Windows'],
   ['Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15', 'desktop', 'Safari', 'macOS'],
   ['Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36', 'desktop', 'Chrome', 'Linux'],
   ['Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0', 'desktop', 'Firefox', 'Linux'],
-  ['Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1', 'mobile', 'Safari', 'iOS'],
-  ['Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1', 'mobile', 'Chrome', 'iOS'],
+  [
+    'Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1',
+    'mobile',
+    'Safari',
+    'iOS',
+  ],
+  [
+    'Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1',
+    'mobile',
+    'Chrome',
+    'iOS',
+  ],
   ['Mozilla/5.0 (iPad; CPU OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1', 'tablet', 'Safari', 'iOS'],
   ['Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36', 'mobile', 'Chrome', 'Android'],
-  ['Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S911B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36', 'mobile', 'Samsung Internet', 'Android'],
+  [
+    'Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S911B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36',
+    'mobile',
+    'Samsung Internet',
+    'Android',
+  ],
   ['Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36', 'tablet', 'Chrome', 'Android'],
-  ['Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 OPR/106.0.0.0', 'desktop', 'Opera', 'Windows'],
+  [
+    'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 OPR/106.0.0.0',
+    'desktop',
+    'Opera',
+    'Windows',
+  ],
   ['Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36', 'desktop', 'Chrome', 'Chrome OS'],
 ] as const;
 
@@ -64,7 +89,10 @@ describe('userAgentInfo', () => {
     const ua = BROWSERS[0][0];
     expect(userAgentInfo(ua)).toBe(userAgentInfo(ua));
     expect(userAgentInfo(null)).toEqual({ device_type: 'desktop', browser: null, os: null });
-    expect(userAgentInfo('Mozilla/5.0 (PlayStation; PlayStation 5/2.26) AppleWebKit/605.1.15 (KHTML, like Gecko)')).toMatchObject({ device_type: 'desktop', os: 'Other' });
+    expect(userAgentInfo('Mozilla/5.0 (PlayStation; PlayStation 5/2.26) AppleWebKit/605.1.15 (KHTML, like Gecko)')).toMatchObject({
+      device_type: 'desktop',
+      os: 'Other',
+    });
   });
 });
 
@@ -82,7 +110,10 @@ describe('countryFrom', () => {
 
 describe('refererParts', () => {
   it('cuts query and fragment and extracts the host', () => {
-    expect(refererParts('https://user@WWW.Example.COM.:8080/a/b?q=1#x', false, 1000)).toEqual({ referer: 'https://user@WWW.Example.COM.:8080/a/b', referer_host: 'www.example.com' });
+    expect(refererParts('https://user@WWW.Example.COM.:8080/a/b?q=1#x', false, 1000)).toEqual({
+      referer: 'https://user@WWW.Example.COM.:8080/a/b',
+      referer_host: 'www.example.com',
+    });
     expect(refererParts('https://[2001:db8::1]:443/x', false, 1000).referer_host).toBe('[2001:db8::1]');
     expect(refererParts('android-app://com.google.android.gm/', false, 1000).referer_host).toBe('com.google.android.gm');
     expect(refererParts('not a url', false, 1000)).toEqual({ referer: 'not a url', referer_host: null });

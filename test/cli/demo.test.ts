@@ -13,7 +13,11 @@ const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 /** Postgres processes serving the given data directory (only ours, whatever else runs on the machine). */
 const postgresProcessesFor = (dir: string): string[] => {
   try {
-    return execFileSync('pgrep', ['-f', `bin/postgres -D ${dir}/`]).toString().trim().split('\n').filter(Boolean);
+    return execFileSync('pgrep', ['-f', `bin/postgres -D ${dir}/`])
+      .toString()
+      .trim()
+      .split('\n')
+      .filter(Boolean);
   } catch {
     return []; // pgrep exits 1 when nothing matches
   }
@@ -103,7 +107,12 @@ describe('pgpulse demo', () => {
 
   it('Ctrl-C in a terminal (SIGINT to the whole process group) flushes every row, exits 0 and leaves nothing behind', async () => {
     // detached = own process group, like a shell job: the signal reaches every process in it.
-    const child = track(spawn(process.execPath, ['--import', 'tsx', main, 'demo', '--port', '0', '--history', '0'], { detached: true, env: { ...process.env, DATABASE_URL: '', PGPULSE_TOKEN: '' } }));
+    const child = track(
+      spawn(process.execPath, ['--import', 'tsx', main, 'demo', '--port', '0', '--history', '0'], {
+        detached: true,
+        env: { ...process.env, DATABASE_URL: '', PGPULSE_TOKEN: '' },
+      }),
+    );
     const result = collect(child);
     const [, , dir] = await waitForOutput(result, embeddedLine, 120_000);
     await waitForOutput(result, /[1-9]\d* rows written to Postgres/, 30_000);

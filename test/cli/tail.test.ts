@@ -59,7 +59,9 @@ describe('pgpulse tail', () => {
   it('streams committed rows as NDJSON and exits cleanly on SIGTERM', async () => {
     tail = spawnTail(['--database-url', database.url, '--listen-database-url', database.url]);
     await tail.listening;
-    const logs = Array.from({ length: 25 }, (_, i) => makeLog({ path: `/tail/${i}`, node_id: 'tail-test-writer', user_agent: i === 3 ? 'u'.repeat(20_000) : 'ua' }));
+    const logs = Array.from({ length: 25 }, (_, i) =>
+      makeLog({ path: `/tail/${i}`, node_id: 'tail-test-writer', user_agent: i === 3 ? 'u'.repeat(20_000) : 'ua' }),
+    );
     for (const log of logs) pulse.pubsub.broadcast(log);
     await pulse.flush();
     await eventually(() => tail!.rows.length === logs.length, 15_000, 'NDJSON rows');

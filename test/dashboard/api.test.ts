@@ -150,7 +150,12 @@ describe('dashboard API', () => {
     expect(loginPage.headers.get('content-security-policy')).toContain("default-src 'self'");
 
     const form = (token: string) =>
-      fetch(`${base}/api/session`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }) });
+      fetch(`${base}/api/session`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token }),
+      });
     const failed = await form('nope');
     expect(failed.status).toBe(303);
     expect(failed.headers.get('location')).toBe('../?login=failed');
@@ -167,7 +172,11 @@ describe('dashboard API', () => {
     expect((await fetch(`${base}/api/recent`, { headers: session })).status).toBe(200);
     expect((await fetch(`${base}/`, { headers: session })).status).toBe(200);
     expect((await fetch(`${base}/api/recent`, { headers: { cookie: `${session.cookie.slice(0, -1)}x` } })).status, 'forged session').toBe(401);
-    const json = await fetch(`${base}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: TOKEN }) });
+    const json = await fetch(`${base}/api/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: TOKEN }),
+    });
     expect(json.status).toBe(204);
     const logout = await fetch(`${base}/api/logout`, { method: 'POST', redirect: 'manual', headers: session });
     expect(logout.headers.get('set-cookie')).toMatch(/^pgpulse_session=; .*Max-Age=0/);
@@ -287,7 +296,8 @@ describe('dashboard API', () => {
       });
     for (const path of ['//evil.example', '//evil.example?x=1', '/\\evil.example', '///evil.example']) {
       const { status, location } = await raw(path);
-      if (location !== undefined) expect(new URL(location, `http://127.0.0.1:${port}${path.startsWith('//') ? '/x' : path}`).host, path).toBe(`127.0.0.1:${port}`);
+      if (location !== undefined)
+        expect(new URL(location, `http://127.0.0.1:${port}${path.startsWith('//') ? '/x' : path}`).host, path).toBe(`127.0.0.1:${port}`);
       expect(location ?? '', path).not.toMatch(/^(\/\/|\/\\|[a-z]+:)/i);
       expect([308, 404], path).toContain(status);
     }

@@ -51,7 +51,14 @@ function seedPreviousHour(pulse: Pulse): void {
   const now = Date.now();
   for (let minute = 118; minute >= 62; minute--) {
     for (let i = 0; i < 8; i++) {
-      pulse.pubsub.publish(makeLog({ inserted_at: new Date(now - minute * 60_000 + i * 5_000), route: ROUTES[(minute + i) % ROUTES.length]!, path: '/earlier', duration_ms: 3 + (i % 5) }));
+      pulse.pubsub.publish(
+        makeLog({
+          inserted_at: new Date(now - minute * 60_000 + i * 5_000),
+          route: ROUTES[(minute + i) % ROUTES.length]!,
+          path: '/earlier',
+          duration_ms: 3 + (i % 5),
+        }),
+      );
     }
   }
 }
@@ -98,7 +105,8 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
       });
     });
     base = await listen(server);
-    for (let i = 0; i < 60; i++) await fetch(`${base}/orders/${i}`, { headers: { 'user-agent': i % 2 ? 'Mozilla/5.0 (iPhone) Mobile' : 'Mozilla/5.0 (X11; Linux)' } });
+    for (let i = 0; i < 60; i++)
+      await fetch(`${base}/orders/${i}`, { headers: { 'user-agent': i % 2 ? 'Mozilla/5.0 (iPhone) Mobile' : 'Mozilla/5.0 (X11; Linux)' } });
     await fetch(`${base}/missing`);
     await pulse.flush();
     browser = await launchChromium();
@@ -202,7 +210,10 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
     expect(await page.locator('#chips li').count()).toBe(2);
     // The live table only shows matching rows.
     await fetch(`${base}/orders/77`, { headers: { 'x-request-id': 'not-matching' } });
-    await page.locator('#live-table tr[data-request-id="not-matching"]').waitFor({ state: 'attached', timeout: 5_000 }).catch(() => undefined);
+    await page
+      .locator('#live-table tr[data-request-id="not-matching"]')
+      .waitFor({ state: 'attached', timeout: 5_000 })
+      .catch(() => undefined);
     expect(await page.locator('#live-table tr[data-request-id="not-matching"]:visible').count()).toBe(0);
     await page.locator('#chips button[aria-label^="Remove filter Route"]').click();
     await expect.poll(() => new URL(page.url()).searchParams.has('route')).toBe(false);
@@ -268,7 +279,7 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
     const download = page.waitForEvent('download');
     await page.locator('#top-routes').locator('xpath=..').locator('button.csv').click();
     const file = await download;
-    const csv = await readFile((await file.path())!, 'utf8');
+    const csv = await readFile(await file.path(), 'utf8');
     expect(csv.split('\r\n')[0]).toBe('Route,Requests,p95 ms,5xx');
     expect(csv).toContain('/checkout');
     await page.locator('.breakdowns').screenshot({ path: `${screenshots}dashboard-breakdowns.png` });
@@ -329,7 +340,9 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
       if (i % 200 === 199) await new Promise((r) => setTimeout(r, 100));
     }
     await page.locator('#live-table tr[data-request-id="burst-5999"]').waitFor({ timeout: 10_000 });
-    await expect.poll(async () => Number((await page.locator('#live-count').textContent())?.replace(/\D/g, '')), { timeout: 10_000 }).toBeGreaterThanOrEqual(rows);
+    await expect
+      .poll(async () => Number((await page.locator('#live-count').textContent())?.replace(/\D/g, '')), { timeout: 10_000 })
+      .toBeGreaterThanOrEqual(rows);
     expect(await page.locator('#live-table tbody tr').count()).toBe(100);
     expect(await page.locator('#live-table tbody tr').first().getAttribute('data-request-id')).toBe('burst-5999');
     expect(errors).toEqual([]);

@@ -38,7 +38,9 @@ describe('GET /api/export', () => {
         'Mozilla/5.0', case when i % 3 = 0 then 'https://www.news.example/a?b=c' end, case when i % 4 = 0 then 'mobile' else 'desktop' end,
         'v' || (i % 5000), 's' || (i % 9000), 'node-' || (i % 2), '10.0.0.' || (i % 200), ${new Date(from)}::timestamptz + (i * interval '250 ms')
       from generate_series(1, ${ROWS - 1}) i`.execute(pulse.db);
-    pulse.pubsub.publish(makeLog({ request_id: 'hostile', path: '/a,"b"\nc', user_agent: '=HYPERLINK("http://evil")', inserted_at: new Date(from + 1), ip: '10.9.9.9' }));
+    pulse.pubsub.publish(
+      makeLog({ request_id: 'hostile', path: '/a,"b"\nc', user_agent: '=HYPERLINK("http://evil")', inserted_at: new Date(from + 1), ip: '10.9.9.9' }),
+    );
     await pulse.flush();
     dashboard = createDashboard({ db: pulse.db, pubsub: pulse.pubsub, token: TOKEN });
     server = createServer(dashboard.handler);
@@ -80,10 +82,14 @@ describe('GET /api/export', () => {
       }
     }
     const growthMb = (peak - baseline) / 1e6;
-    console.log(`[export] ${ROWS} rows, ${(bytes / 1e6).toFixed(1)} MB of CSV, peak retained heap growth ${growthMb.toFixed(1)} MB (client and server in this process)`);
+    console.log(
+      `[export] ${ROWS} rows, ${(bytes / 1e6).toFixed(1)} MB of CSV, peak retained heap growth ${growthMb.toFixed(1)} MB (client and server in this process)`,
+    );
     // Header + one line per row + the newline quoted inside the hostile path.
     expect(lines).toBe(ROWS + 2);
-    expect(head.split('\r\n')[0]).toBe('id,request_id,inserted_at,method,path,route,status_code,duration_ms,response_bytes,user_agent,referer,device_type,visitor_id,session_id,node_id');
+    expect(head.split('\r\n')[0]).toBe(
+      'id,request_id,inserted_at,method,path,route,status_code,duration_ms,response_bytes,user_agent,referer,device_type,visitor_id,session_id,node_id',
+    );
     expect(head).toContain(`"/a,""b""\nc"`);
     expect(head).toContain(`"'=HYPERLINK(""http://evil"")"`);
     expect(head).not.toContain('10.0.0.');
@@ -94,10 +100,15 @@ describe('GET /api/export', () => {
   });
 
   it('exports NDJSON with the same filters as the stats, and ignores unknown parameters', async () => {
-    const response = await fetch(`${base}/api/export?format=ndjson&from=${from}&to=${to}&device=mobile&status=5xx&referrer=news.example&_=${Date.now()}`, { headers: auth });
+    const response = await fetch(`${base}/api/export?format=ndjson&from=${from}&to=${to}&device=mobile&status=5xx&referrer=news.example&_=${Date.now()}`, {
+      headers: auth,
+    });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');
-    const rows = (await response.text()).trim().split('\n').map((line) => JSON.parse(line));
+    const rows = (await response.text())
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     const expected = await sql<{ n: number }>`select count(*)::int as n from pgpulse.request_logs
       where device_type = 'mobile' and status_code >= 500 and referer like 'https://www.news.example/%'`.execute(pulse.db);
     expect(rows.length).toBe(expected.rows[0]!.n);
@@ -120,10 +131,18 @@ describe('GET /api/export', () => {
     const reader = response.body!.getReader();
     await reader.read();
     controller.abort();
-    await eventually(async () => {
-      const open = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where datname = current_database() and query like 'fetch%pgpulse_export%' and state <> 'idle'`.execute(pulse.db);
-      return open.rows[0]!.n === 0;
-    }, 10_000, 'export transaction ended');
+    await eventually(
+      async () => {
+        const open = await sql<{
+          n: number;
+        }>`select count(*)::int as n from pg_stat_activity where datname = current_database() and query like 'fetch%pgpulse_export%' and state <> 'idle'`.execute(
+          pulse.db,
+        );
+        return open.rows[0]!.n === 0;
+      },
+      10_000,
+      'export transaction ended',
+    );
     // The pool still answers (the export's connection came back).
     const stats = await fetch(`${base}/api/stats?from=${from}&to=${from + 600_000}`, { headers: auth });
     expect(stats.status).toBe(200);

@@ -18,7 +18,10 @@ describe('SseHub', () => {
     const hub = new SseHub(pubsub, { flushIntervalMs: 5, ...options });
     const server: Server = createServer((req, res) => hub.attach(res, req.headers['last-event-id'] as string | undefined));
     const base = await listen(server);
-    cleanup.push(() => hub.close(), () => closeServer(server));
+    cleanup.push(
+      () => hub.close(),
+      () => closeServer(server),
+    );
     return { pubsub, hub, base };
   }
 

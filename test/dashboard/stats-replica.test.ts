@@ -62,8 +62,14 @@ describe('dashboard stats from a read replica', () => {
       const body = (await response.json()) as { totals: { requests: number } };
       expect(body.totals.requests).toBe(25);
 
-      const onReplica = await query<{ application_name: string }>(replicaUrl, 'select application_name from pg_stat_activity where datname = current_database()');
-      const onPrimary = await query<{ application_name: string }>(database.url, 'select application_name from pg_stat_activity where datname = current_database()');
+      const onReplica = await query<{ application_name: string }>(
+        replicaUrl,
+        'select application_name from pg_stat_activity where datname = current_database()',
+      );
+      const onPrimary = await query<{ application_name: string }>(
+        database.url,
+        'select application_name from pg_stat_activity where datname = current_database()',
+      );
       expect(onReplica.map((r) => r.application_name)).toContain('pgpulse-dashboard');
       expect(onPrimary.map((r) => r.application_name)).not.toContain('pgpulse-dashboard');
       expect(onPrimary.map((r) => r.application_name)).toContain('pgpulse-listen');

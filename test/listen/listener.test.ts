@@ -48,7 +48,8 @@ describe('NOTIFY bridge listener', () => {
     await pulse.flush();
     const { listener, rows } = track(await startListener(database.url));
     const big = 'x'.repeat(20_000);
-    for (let i = 0; i < 30; i++) pulse.pubsub.broadcast(makeLog({ path: `/p/${i}`, user_agent: i % 10 === 0 ? big : 'ua', ip: '10.0.0.1', node_id: i === 5 ? 'other-node' : 'writer-a' }));
+    for (let i = 0; i < 30; i++)
+      pulse.pubsub.broadcast(makeLog({ path: `/p/${i}`, user_agent: i % 10 === 0 ? big : 'ua', ip: '10.0.0.1', node_id: i === 5 ? 'other-node' : 'writer-a' }));
     await pulse.flush();
     const expected = await storedIds(`path like '/p/%'`);
     await eventually(() => rows.length >= expected.length, 10_000, 'rows delivered');
@@ -113,7 +114,9 @@ describe('NOTIFY bridge listener', () => {
   });
 
   it('catches up rows committed while its backend was terminated, exactly once', async () => {
-    const { listener, rows } = track(await startListener(database.url, { minReconnectDelayMs: 1_000, maxReconnectDelayMs: 1_000, applicationName: 'pgpulse-listen-catchup' }));
+    const { listener, rows } = track(
+      await startListener(database.url, { minReconnectDelayMs: 1_000, maxReconnectDelayMs: 1_000, applicationName: 'pgpulse-listen-catchup' }),
+    );
     const events: string[] = [];
     listener.on('disconnected', () => events.push('disconnected'));
     listener.on('reconnected', () => events.push('reconnected'));
@@ -127,7 +130,9 @@ describe('NOTIFY bridge listener', () => {
     })();
     for (let round = 0; round < 2; round++) {
       await new Promise((r) => setTimeout(r, 150));
-      await sql.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pgpulse-listen-catchup' and datname = current_database()`);
+      await sql.query(
+        `select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pgpulse-listen-catchup' and datname = current_database()`,
+      );
       await eventually(() => events.filter((e) => e === 'disconnected').length === round + 1, 10_000, 'disconnect');
       // Rows committed now can only arrive by catch-up: the listener waits ≥ 750 ms before reconnecting.
       for (let i = 0; i < 20; i++) pulse.pubsub.broadcast(makeLog({ path: `/gap/${round}/${i}` }));

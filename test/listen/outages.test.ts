@@ -69,7 +69,14 @@ describe.each(['notify', 'wal'] as const)('listener through outages (%s transpor
     await postgres.stop();
     await postgres.start();
     database = await createTestDatabase(postgres.url);
-    pulse = createPulse({ connectionString: database.url, nodeId: 'outage-writer', notify: transport === 'notify', maxWaitMs: 5, minBackoffMs: 20, maxBackoffMs: 200 });
+    pulse = createPulse({
+      connectionString: database.url,
+      nodeId: 'outage-writer',
+      notify: transport === 'notify',
+      maxWaitMs: 5,
+      minBackoffMs: 20,
+      maxBackoffMs: 200,
+    });
     await pulse.migrate();
     sql = new pg.Pool({ connectionString: database.url, max: 2 });
     sql.on('error', () => {});

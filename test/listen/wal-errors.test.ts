@@ -94,7 +94,10 @@ describe('wal transport: what the server must allow', () => {
       expect(error.message).toMatch(/publication "pgpulse_request_logs" does not exist/);
       expect(error.message).toMatch(/CREATE PUBLICATION pgpulse_request_logs FOR TABLE pgpulse\.request_logs/);
     } finally {
-      await adminQuery(url, `create publication pgpulse_request_logs for table pgpulse.request_logs with (publish = 'insert', publish_via_partition_root = true)`);
+      await adminQuery(
+        url,
+        `create publication pgpulse_request_logs for table pgpulse.request_logs with (publish = 'insert', publish_via_partition_root = true)`,
+      );
     }
   });
 

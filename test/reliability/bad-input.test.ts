@@ -57,16 +57,22 @@ describe('bad input', () => {
 
   it('RequestLog schema: any value is either a valid log or an InvalidRequestLogError', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.anything(), validLog.map((l) => ({ ...l, status_code: l.status_code * 7 }))), (value) => {
-        tried.schemaInputs++;
-        try {
-          const parsed = parseRequestLog(value);
-          expect(parsed.status_code).toBeGreaterThanOrEqual(100);
-        } catch (error) {
-          expect(error).toBeInstanceOf(InvalidRequestLogError);
-          expect((error as Error).message).toMatch(/^Invalid RequestLog: /);
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.anything(),
+          validLog.map((l) => ({ ...l, status_code: l.status_code * 7 })),
+        ),
+        (value) => {
+          tried.schemaInputs++;
+          try {
+            const parsed = parseRequestLog(value);
+            expect(parsed.status_code).toBeGreaterThanOrEqual(100);
+          } catch (error) {
+            expect(error).toBeInstanceOf(InvalidRequestLogError);
+            expect((error as Error).message).toMatch(/^Invalid RequestLog: /);
+          }
+        },
+      ),
       { numRuns: 2_000 },
     );
   });
@@ -99,7 +105,9 @@ describe('bad input', () => {
       fc.string({ unit: 'binary', maxLength: 8000 }),
       fc.json(),
       fc.anything().map((v) => JSON.stringify(v) ?? 'undefined'),
-      fc.record({ v: fc.constantFrom(1, 2, '1'), o: fc.string(), b: fc.string(), n: fc.integer(), tx: fc.string(), ids: fc.anything() }).map((v) => JSON.stringify(v)),
+      fc
+        .record({ v: fc.constantFrom(1, 2, '1'), o: fc.string(), b: fc.string(), n: fc.integer(), tx: fc.string(), ids: fc.anything() })
+        .map((v) => JSON.stringify(v)),
     );
     fc.assert(
       fc.property(payloads, (payload) => {
@@ -132,7 +140,12 @@ describe('bad input', () => {
 
   it('stats query parameters: arbitrary query strings parse or yield a 400 issue list, never a throw', () => {
     const keys = fc.constantFrom('from', 'to', 'tz', 'route', 'token', 'limit', "from'; drop table x;--", '__proto__', 'constructor');
-    const valuesArb = fc.oneof(fc.string({ unit: 'binary', maxLength: 300 }), fc.integer().map(String), fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.constantFrom('Europe/Paris', 'UTC', 'Mars/Base', '1e309', '-1'));
+    const valuesArb = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 300 }),
+      fc.integer().map(String),
+      fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+      fc.constantFrom('Europe/Paris', 'UTC', 'Mars/Base', '1e309', '-1'),
+    );
     fc.assert(
       fc.property(fc.array(fc.tuple(keys, valuesArb), { maxLength: 6 }), (pairs) => {
         tried.statsParamInputs++;
@@ -157,7 +170,10 @@ describe('bad input', () => {
 
     beforeAll(async () => {
       server = createServer(pulse.wrap((_req, res) => res.end('ok')));
-      bigServer = createServer({ maxHeaderSize: 256 * 1024 }, pulse.wrap((_req, res) => res.end('ok')));
+      bigServer = createServer(
+        { maxHeaderSize: 256 * 1024 },
+        pulse.wrap((_req, res) => res.end('ok')),
+      );
       base = await listen(server);
       bigBase = await listen(bigServer);
     });
@@ -168,7 +184,9 @@ describe('bad input', () => {
 
     it('a 64 KB user agent: refused by a default server (431) without harm, stored whole when the app allows big headers', async () => {
       const ua = 'A'.repeat(64 * 1024);
-      const refused = await fetch(`${base}/big`, { headers: { 'user-agent': ua } }).then((r) => r.status).catch(() => 'reset');
+      const refused = await fetch(`${base}/big`, { headers: { 'user-agent': ua } })
+        .then((r) => r.status)
+        .catch(() => 'reset');
       expect([431, 'reset']).toContain(refused);
       const accepted = await fetch(`${bigBase}/big`, { headers: { 'user-agent': ua } });
       expect(accepted.status).toBe(200);
@@ -199,7 +217,13 @@ describe('bad input', () => {
             socket.on('data', (d) => (data += d.toString('latin1')));
             socket.on('error', () => resolve('error'));
             socket.on('close', () => resolve(data.split('\r\n')[0] ?? ''));
-            socket.write(Buffer.concat([Buffer.from('GET '), target, Buffer.from(' HTTP/1.1\r\nHost: x\r\nUser-Agent: \'"; select pg_sleep(10); --\r\nConnection: close\r\n\r\n')]));
+            socket.write(
+              Buffer.concat([
+                Buffer.from('GET '),
+                target,
+                Buffer.from(' HTTP/1.1\r\nHost: x\r\nUser-Agent: \'"; select pg_sleep(10); --\r\nConnection: close\r\n\r\n'),
+              ]),
+            );
           }),
         );
         tried.rawRequests++;

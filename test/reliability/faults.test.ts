@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse, type PulseOptions } from '../../src/create-pulse.js';
 import { writerModes } from '../../src/writer/pulse-writer.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createTestDatabase } from '../support/database.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../support/embedded-postgres.js';
 import { closeServer, hammer, listen } from '../support/http.js';
 
@@ -38,7 +38,9 @@ async function steadyTraffic(base: string, ratePerS: number, ms: number): Promis
           if (r.status === 200) ok++;
           else failed++;
         })
-        .catch(() => void failed++)
+        .catch(() => {
+          failed++;
+        })
         .finally(() => inflight.delete(p));
       inflight.add(p);
     }
@@ -90,7 +92,13 @@ describe.each(writerModes)('faults (writer %s)', (writerMode) => {
       const after = await steadyTraffic(base, RATE_PER_S, 1_000);
       await pulse.flush();
       const served = before.ok + during.ok + after.ok;
-      const figures = { served, failed: before.failed + during.failed + after.failed, duringOutage: during.ok, rows: await countRows(pulse), ...pulse.stats.writer };
+      const figures = {
+        served,
+        failed: before.failed + during.failed + after.failed,
+        duringOutage: during.ok,
+        rows: await countRows(pulse),
+        ...pulse.stats.writer,
+      };
       console.log('[reliability] outage', JSON.stringify(figures));
       expect(figures.failed).toBe(0);
       // Traffic really flowed while Postgres was down (how much depends on the machine, so no rate is asserted).
@@ -109,7 +117,11 @@ describe.each(writerModes)('faults (writer %s)', (writerMode) => {
     pulse.writer!.on('drop', (info) => dropEvents.push(info.count));
     try {
       await postgres.stop();
-      const statuses = await hammer(base, Array.from({ length: 1_000 }, (_, i) => `/x/${i}`), 20);
+      const statuses = await hammer(
+        base,
+        Array.from({ length: 1_000 }, (_, i) => `/x/${i}`),
+        20,
+      );
       await postgres.start();
       await pulse.flush();
       expect(statuses.every((s) => s === 200)).toBe(true);
@@ -154,10 +166,14 @@ describe.each(writerModes)('faults (writer %s)', (writerMode) => {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     try {
-      const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+      const [line] = (await once(child.stdout, 'data')) as [Buffer];
       const port = /ready (\d+)/.exec(line.toString())?.[1];
       expect(port).toBeDefined();
-      await hammer(`http://127.0.0.1:${port}`, Array.from({ length: 250 }, (_, i) => `/buffered/${i}`), 10);
+      await hammer(
+        `http://127.0.0.1:${port}`,
+        Array.from({ length: 250 }, (_, i) => `/buffered/${i}`),
+        10,
+      );
       const client = new pg.Client({ connectionString: database.url });
       await client.connect();
       expect(Number((await client.query('select count(*) as n from pgpulse.request_logs')).rows[0].n)).toBe(0);

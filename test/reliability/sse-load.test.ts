@@ -36,64 +36,68 @@ describe('SSE load', () => {
     await database.drop();
   });
 
-  it(`${CLIENTS} clients connecting and dropping for ${LOOP_MS / 1000} s: memory and file descriptors return to baseline`, async () => {
-    const agent = new Agent({ connections: CLIENTS * 2, pipelining: 0 });
-    const settle = async () => {
-      await eventually(() => dashboard.stats.clients === 0, 20_000, 'all SSE clients gone');
-      await new Promise((r) => setTimeout(r, 500));
-      global.gc?.();
-    };
-    // Warm up so the baseline includes lazily created structures.
-    const warm = await undiciFetch(`${base}/api/stream`, { dispatcher: agent });
-    warm.body?.cancel().catch(() => undefined);
-    await settle();
-    const baselineFds = openFds();
-    const baselineHeap = process.memoryUsage().heapUsed;
+  it(
+    `${CLIENTS} clients connecting and dropping for ${LOOP_MS / 1000} s: memory and file descriptors return to baseline`,
+    async () => {
+      const agent = new Agent({ connections: CLIENTS * 2, pipelining: 0 });
+      const settle = async () => {
+        await eventually(() => dashboard.stats.clients === 0, 20_000, 'all SSE clients gone');
+        await new Promise((r) => setTimeout(r, 500));
+        global.gc?.();
+      };
+      // Warm up so the baseline includes lazily created structures.
+      const warm = await undiciFetch(`${base}/api/stream`, { dispatcher: agent });
+      warm.body?.cancel().catch(() => undefined);
+      await settle();
+      const baselineFds = openFds();
+      const baselineHeap = process.memoryUsage().heapUsed;
 
-    let connections = 0;
-    let eventsSeen = 0;
-    const until = Date.now() + LOOP_MS;
-    const publisher = setInterval(() => {
-      for (let i = 0; i < 20; i++) pulse.pubsub.publish(makeLog());
-    }, 10);
-    const client = async () => {
-      while (Date.now() < until) {
-        const controller = new AbortController();
-        try {
-          const response = await undiciFetch(`${base}/api/stream`, { dispatcher: agent, signal: controller.signal });
-          connections++;
-          const reader = response.body!.getReader();
-          const stopAt = Date.now() + 100 + Math.random() * 500;
-          while (Date.now() < stopAt) {
-            const { done, value } = await reader.read();
-            if (done) break;
-            eventsSeen += value.length > 0 ? 1 : 0;
+      let connections = 0;
+      let eventsSeen = 0;
+      const until = Date.now() + LOOP_MS;
+      const publisher = setInterval(() => {
+        for (let i = 0; i < 20; i++) pulse.pubsub.publish(makeLog());
+      }, 10);
+      const client = async () => {
+        while (Date.now() < until) {
+          const controller = new AbortController();
+          try {
+            const response = await undiciFetch(`${base}/api/stream`, { dispatcher: agent, signal: controller.signal });
+            connections++;
+            const reader = response.body!.getReader();
+            const stopAt = Date.now() + 100 + Math.random() * 500;
+            while (Date.now() < stopAt) {
+              const { done, value } = await reader.read();
+              if (done) break;
+              eventsSeen += value.length > 0 ? 1 : 0;
+            }
+          } catch {
+            // aborted
+          } finally {
+            controller.abort();
           }
-        } catch {
-          // aborted
-        } finally {
-          controller.abort();
         }
-      }
-    };
-    let peakClients = 0;
-    const sampler = setInterval(() => (peakClients = Math.max(peakClients, dashboard.stats.clients)), 100);
-    await Promise.all(Array.from({ length: CLIENTS }, client));
-    clearInterval(publisher);
-    clearInterval(sampler);
-    await agent.close();
-    await settle();
+      };
+      let peakClients = 0;
+      const sampler = setInterval(() => (peakClients = Math.max(peakClients, dashboard.stats.clients)), 100);
+      await Promise.all(Array.from({ length: CLIENTS }, client));
+      clearInterval(publisher);
+      clearInterval(sampler);
+      await agent.close();
+      await settle();
 
-    const fds = openFds();
-    const heapGrowthMiB = (process.memoryUsage().heapUsed - baselineHeap) / 2 ** 20;
-    console.log(
-      `[reliability] SSE load: ${connections} connections in ${LOOP_MS / 1000} s, peak ${peakClients} concurrent, ${eventsSeen} reads, fds ${baselineFds} → ${fds}, heap growth ${heapGrowthMiB.toFixed(1)} MiB, slow clients dropped ${dashboard.stats.slowClientsDropped}`,
-    );
-    expect(connections).toBeGreaterThan(CLIENTS);
-    // 1,000 loops run at once; how many are attached at the same instant depends on connect churn and machine load.
-    expect(peakClients).toBeGreaterThan(100);
-    expect(dashboard.stats.clients).toBe(0);
-    expect(fds).toBeLessThanOrEqual(baselineFds + 5);
-    expect(heapGrowthMiB).toBeLessThan(32);
-  }, LOOP_MS + 120_000);
+      const fds = openFds();
+      const heapGrowthMiB = (process.memoryUsage().heapUsed - baselineHeap) / 2 ** 20;
+      console.log(
+        `[reliability] SSE load: ${connections} connections in ${LOOP_MS / 1000} s, peak ${peakClients} concurrent, ${eventsSeen} reads, fds ${baselineFds} → ${fds}, heap growth ${heapGrowthMiB.toFixed(1)} MiB, slow clients dropped ${dashboard.stats.slowClientsDropped}`,
+      );
+      expect(connections).toBeGreaterThan(CLIENTS);
+      // 1,000 loops run at once; how many are attached at the same instant depends on connect churn and machine load.
+      expect(peakClients).toBeGreaterThan(100);
+      expect(dashboard.stats.clients).toBe(0);
+      expect(fds).toBeLessThanOrEqual(baselineFds + 5);
+      expect(heapGrowthMiB).toBeLessThan(32);
+    },
+    LOOP_MS + 120_000,
+  );
 });

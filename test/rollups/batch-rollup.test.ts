@@ -51,7 +51,9 @@ describe('rollupBatch', () => {
     const inHour = rows.filter((r) => r.inserted_at.getTime() < Date.parse('2031-05-06T11:00:00Z'));
     expect(all.requests).toBe(inHour.length);
     expect(all.status[5]).toBe(inHour.filter((r) => r.status_code >= 500).length);
-    expect(all.histogram.get(latencyBucket(inHour[0]!.duration_ms))).toBe(inHour.filter((r) => latencyBucket(r.duration_ms) === latencyBucket(inHour[0]!.duration_ms)).length);
+    expect(all.histogram.get(latencyBucket(inHour[0]!.duration_ms))).toBe(
+      inHour.filter((r) => latencyBucket(r.duration_ms) === latencyBucket(inHour[0]!.duration_ms)).length,
+    );
   });
 
   it('answers rows and sketches sorted by grain, bucket and route (the lock order of concurrent writers)', () => {

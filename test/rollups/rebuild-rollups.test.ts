@@ -105,7 +105,9 @@ describe('fresh rollups after deletes', () => {
     await sql`truncate pgpulse.request_logs`.execute(pulse.db);
     const result = await rebuildRollups(pulse.db);
     expect(result.chunks).toBeGreaterThan(0);
-    const left = await sql<{ n: string }>`select (select count(*) from pgpulse.rollups) + (select count(*) from pgpulse.visitor_sketches) as n`.execute(pulse.db);
+    const left = await sql<{ n: string }>`select (select count(*) from pgpulse.rollups) + (select count(*) from pgpulse.visitor_sketches) as n`.execute(
+      pulse.db,
+    );
     expect(Number(left.rows[0]!.n)).toBe(0);
     expect(await rebuildRollups(pulse.db)).toEqual({ from: null, to: null, chunks: 0 });
   });
@@ -125,13 +127,14 @@ describe('fresh rollups after deletes', () => {
     for (const at of [old, old + HOUR, recent]) pulse.pubsub.broadcast(makeLog({ inserted_at: new Date(at) }));
     await pulse.flush();
     await maintainPartitions(pulse.db);
-    const count = async (from: number, to: number) =>
-      [...(await rolledPerHour(pulse, from, to)).values()].reduce((a, n) => a + n, 0);
+    const count = async (from: number, to: number) => [...(await rolledPerHour(pulse, from, to)).values()].reduce((a, n) => a + n, 0);
     expect(await count(old - DAY, old + DAY)).toBe(2);
     const result = await maintainPartitions(pulse.db, { retentionDays: 10 });
     expect(result.dropped).toBeGreaterThanOrEqual(1);
     expect(await count(old - DAY, old + DAY)).toBe(0);
-    const sketches = await sql<{ n: number }>`select count(*)::int as n from pgpulse.visitor_sketches where bucket < ${new Date(Date.now() - 10 * DAY)}`.execute(pulse.db);
+    const sketches = await sql<{
+      n: number;
+    }>`select count(*)::int as n from pgpulse.visitor_sketches where bucket < ${new Date(Date.now() - 10 * DAY)}`.execute(pulse.db);
     expect(sketches.rows[0]!.n).toBe(0);
     expect(await count(recent - DAY, recent + DAY)).toBe(1);
     const stats = await queryStats(pulse.db, { from: new Date(old - DAY), to: new Date(old + DAY), tz: 'UTC' });

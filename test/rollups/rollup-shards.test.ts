@@ -66,9 +66,9 @@ describe('rollup shards', () => {
       { shard: 5, requests: 2 },
       { shard: 6, requests: 2 },
     ]);
-    const sketches = await sql<{ n: number }>`select count(*)::int as n from pgpulse.visitor_sketches where grain = 'hour' and bucket = '2032-01-01T10:00:00Z'`.execute(
-      pulse.db,
-    );
+    const sketches = await sql<{
+      n: number;
+    }>`select count(*)::int as n from pgpulse.visitor_sketches where grain = 'hour' and bucket = '2032-01-01T10:00:00Z'`.execute(pulse.db);
     expect(sketches.rows[0]!.n).toBe(2);
   });
 
@@ -89,7 +89,9 @@ describe('rollup shards', () => {
     }
     await Promise.all(writers.map((w) => w.close()));
     const shards = await sql<{ n: number }>`
-      select count(distinct shard)::int as n from pgpulse.rollups where bucket >= ${new Date(start)} and bucket < ${new Date(start + 3 * HOUR)}`.execute(pulse.db);
+      select count(distinct shard)::int as n from pgpulse.rollups where bucket >= ${new Date(start)} and bucket < ${new Date(start + 3 * HOUR)}`.execute(
+      pulse.db,
+    );
     expect(shards.rows[0]!.n).toBeGreaterThan(1);
     const params = { from: new Date(start), to: new Date(start + 3 * HOUR), tz: 'UTC' };
     const rolled = await queryStats(pulse.db, params);
@@ -131,7 +133,9 @@ describe('migration 0007', () => {
       expect(after.rows).toEqual(before.rows.map((r) => ({ ...(r as object), shard: 0 })));
       const sketchesAfter = await sql`select * from pgpulse.visitor_sketches order by grain, bucket`.execute(db);
       expect(sketchesAfter.rows).toEqual(sketchesBefore.rows.map((r) => ({ ...(r as object), shard: 0 })));
-      const indexes = await sql<{ name: string }>`select indexname as name from pg_indexes where schemaname = 'pgpulse' and tablename = 'request_logs'`.execute(db);
+      const indexes = await sql<{ name: string }>`select indexname as name from pg_indexes where schemaname = 'pgpulse' and tablename = 'request_logs'`.execute(
+        db,
+      );
       expect(indexes.rows.map((r) => r.name)).not.toContain('request_logs_route_inserted_at_idx');
     } finally {
       await db.destroy();

@@ -133,7 +133,9 @@ describe('rollups', () => {
   it('rebuild_rollups in SQL reproduces what the writer maintained (same buckets, same sketches, shards added up)', async () => {
     const snapshot = async () => ({
       rollups: mergeShards((await sql`select * from pgpulse.rollups order by grain, bucket, route, shard`.execute(pulse.db)).rows as Record<string, unknown>[]),
-      sketches: mergeSketches((await sql`select grain, bucket, hll from pgpulse.visitor_sketches order by grain, bucket, shard`.execute(pulse.db)).rows as SketchDbRow[]),
+      sketches: mergeSketches(
+        (await sql`select grain, bucket, hll from pgpulse.visitor_sketches order by grain, bucket, shard`.execute(pulse.db)).rows as SketchDbRow[],
+      ),
     });
     const before = await snapshot();
     await sql`select pgpulse.rebuild_rollups('-infinity', 'infinity')`.execute(pulse.db);

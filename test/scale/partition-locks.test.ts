@@ -56,7 +56,9 @@ describe('creating partitions next to a busy app', () => {
     } finally {
       await reader.end();
     }
-    const row = await sql<{ part: string }>`select tableoid::regclass::text as part from pgpulse.request_logs where request_id = 'during-maintenance'`.execute(db);
+    const row = await sql<{ part: string }>`select tableoid::regclass::text as part from pgpulse.request_logs where request_id = 'during-maintenance'`.execute(
+      db,
+    );
     expect(row.rows[0]!.part).toMatch(/^pgpulse\.request_logs_p\d{8}$/);
   });
 
@@ -92,7 +94,9 @@ describe('creating partitions next to a busy app', () => {
 
   it('attached partitions have the parent indexes, defaults and checks', async () => {
     const indexes = await sql<{ indexdef: string }>`
-      select indexdef from pg_indexes where schemaname = 'pgpulse' and tablename = ${`request_logs_p${new Date(Date.now() + 8 * 86_400_000).toISOString().slice(0, 10).replaceAll('-', '')}`} order by 1`.execute(db);
+      select indexdef from pg_indexes where schemaname = 'pgpulse' and tablename = ${`request_logs_p${new Date(Date.now() + 8 * 86_400_000).toISOString().slice(0, 10).replaceAll('-', '')}`} order by 1`.execute(
+      db,
+    );
     const defs = indexes.rows.map((r) => `${r.indexdef.startsWith('CREATE UNIQUE') ? 'unique ' : ''}${r.indexdef.replace(/^.* USING /, '')}`).sort();
     // 0007 dropped (route, inserted_at): route-filtered long ranges read hour rollups.
     expect(defs).toEqual(['btree (inserted_at)', 'btree (tx_id)', 'unique btree (id, inserted_at)']);

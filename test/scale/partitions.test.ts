@@ -108,13 +108,21 @@ describe('migrating the unpartitioned 0001 layout', () => {
         await sql`insert into pgpulse.request_logs (request_id, method, path, status_code, duration_ms, device_type, node_id, inserted_at)
                   values (${`legacy-${i}`}, 'GET', '/legacy', 200, 1.5, 'desktop', 'old-node', ${at})`.execute(db);
       }
-      const before = await sql<{ id: string; request_id: string; inserted_at: Date }>`select id, request_id, inserted_at from pgpulse.request_logs order by id`.execute(db);
+      const before = await sql<{
+        id: string;
+        request_id: string;
+        inserted_at: Date;
+      }>`select id, request_id, inserted_at from pgpulse.request_logs order by id`.execute(db);
       const result = await migrate(db);
       expect(result.applied.slice(0, 3)).toEqual(['0002_partition_request_logs.sql', '0003_rollups.sql', '0004_partition_attach.sql']);
       expect(result.applied).toContain('0007_rollup_shards.sql');
       const rolled = await sql<{ n: number }>`select sum(requests)::int as n from pgpulse.rollups where grain = 'hour' and route = chr(1) || 'all'`.execute(db);
       expect(rolled.rows[0]!.n).toBe(4);
-      const after = await sql<{ id: string; request_id: string; inserted_at: Date }>`select id, request_id, inserted_at from pgpulse.request_logs order by id`.execute(db);
+      const after = await sql<{
+        id: string;
+        request_id: string;
+        inserted_at: Date;
+      }>`select id, request_id, inserted_at from pgpulse.request_logs order by id`.execute(db);
       expect(after.rows).toEqual(before.rows);
       const pulse = createPulse({ db });
       pulse.pubsub.broadcast(makeLog({ request_id: 'new' }));

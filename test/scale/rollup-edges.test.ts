@@ -12,8 +12,7 @@ const relative = (a: number | null, b: number | null) => Math.abs((a ?? 0) - (b 
 
 /** Everything rollups answer exactly, in a comparable shape. */
 function exactParts(stats: Stats) {
-  const byRoute = (routes: Stats['topRoutes']) =>
-    Object.fromEntries(routes.map((r) => [String(r.route), { requests: r.requests, errors: r.errors }]));
+  const byRoute = (routes: Stats['topRoutes']) => Object.fromEntries(routes.map((r) => [String(r.route), { requests: r.requests, errors: r.errors }]));
   return {
     requests: stats.totals.requests,
     status: stats.totals.status,

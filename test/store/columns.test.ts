@@ -13,7 +13,12 @@ describe('request column list', () => {
       select column_name, data_type, is_nullable from information_schema.columns
       where table_schema = 'pgpulse' and table_name = 'request_logs' order by ordinal_position`.execute(database.db);
     const table = result.rows.filter((c) => !(c.column_name in generatedColumns));
-    expect(result.rows.map((c) => c.column_name).filter((name) => name in generatedColumns).sort()).toEqual(Object.keys(generatedColumns).sort());
+    expect(
+      result.rows
+        .map((c) => c.column_name)
+        .filter((name) => name in generatedColumns)
+        .sort(),
+    ).toEqual(Object.keys(generatedColumns).sort());
     expect(table.map((c) => c.column_name)).toEqual(requestLogColumnNames);
     for (const column of table) {
       const listed = requestLogColumns[column.column_name as keyof typeof requestLogColumns];

@@ -57,9 +57,9 @@ describe('Writer with COPY (copyPool)', () => {
     for (const log of logs) writer.add(log);
     await writer.close();
     const rows = await db.selectFrom('pgpulse.request_logs').selectAll().orderBy('id').execute();
-    expect(rows.map((row) => ({ ...row, id: undefined, tx_id: undefined, response_bytes: row.response_bytes === null ? null : Number(row.response_bytes) }))).toEqual(
-      logs.map((log) => ({ ...log, id: undefined, tx_id: undefined })),
-    );
+    expect(
+      rows.map((row) => ({ ...row, id: undefined, tx_id: undefined, response_bytes: row.response_bytes === null ? null : Number(row.response_bytes) })),
+    ).toEqual(logs.map((log) => ({ ...log, id: undefined, tx_id: undefined })));
     const rolled = await sql<{ n: number }>`select sum(requests)::int as n from pgpulse.rollups where grain = 'minute'`.execute(db);
     expect(rolled.rows[0]!.n).toBe(2);
   });
@@ -91,7 +91,9 @@ describe('Writer with COPY (copyPool)', () => {
     expect(new Set(rows.rows.map((r) => r.tx)).size).toBe(3);
     expect(writer.stats.notifications).toBe(3);
     // New rows without explicit ids continue after the reserved ones.
-    await sql`insert into pgpulse.request_logs (request_id, method, path, status_code, duration_ms, device_type, node_id) values ('x', 'GET', '/x', 200, 1, 'desktop', 'n')`.execute(db);
+    await sql`insert into pgpulse.request_logs (request_id, method, path, status_code, duration_ms, device_type, node_id) values ('x', 'GET', '/x', 200, 1, 'desktop', 'n')`.execute(
+      db,
+    );
     const last = await sql<{ id: string }>`select id from pgpulse.request_logs where request_id = 'x'`.execute(db);
     expect(Number(last.rows[0]!.id)).toBeGreaterThan(Number(rows.rows.at(-1)!.id));
   });

@@ -56,7 +56,9 @@ describe('read path uses indexes of request_logs', () => {
     pulse = createPulse({ connectionString: database.url, notify: true });
     await pulse.migrate();
     for (let i = 0; i < 3_000; i++) {
-      pulse.pubsub.broadcast(makeLog({ inserted_at: new Date(start + (i * 30 * HOUR) / 3_000), route: ['/a', '/b', null][i % 3]!, referer: i % 4 ? null : 'https://x/' }));
+      pulse.pubsub.broadcast(
+        makeLog({ inserted_at: new Date(start + (i * 30 * HOUR) / 3_000), route: ['/a', '/b', null][i % 3]!, referer: i % 4 ? null : 'https://x/' }),
+      );
     }
     await pulse.flush();
     pool = new pg.Pool({ connectionString: database.url, max: 2 });
@@ -118,7 +120,9 @@ describe('read path uses indexes of request_logs', () => {
       await client.query('begin');
       await client.query('set local enable_seqscan = off');
       for (const query of reads) {
-        const explained = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(CompiledQuery.raw(`explain (format json) ${query.text}`).sql, [...query.values]);
+        const explained = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(CompiledQuery.raw(`explain (format json) ${query.text}`).sql, [
+          ...query.values,
+        ]);
         const scans = requestLogScans(explained.rows[0]!['QUERY PLAN'][0].Plan);
         expect(scans.length, `${query.what}: ${query.text}`).toBeGreaterThan(0);
         for (const scan of scans) if (/^Seq Scan/.test(scan)) offenders.push(`${query.what}: ${scan}\n${query.text}`);

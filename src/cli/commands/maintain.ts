@@ -29,7 +29,12 @@ function wholeNumber(value: string | undefined, name: string): number | undefine
 export async function maintainCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { 'database-url': { type: 'string' }, 'retention-days': { type: 'string' }, 'days-ahead': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      'database-url': { type: 'string' },
+      'retention-days': { type: 'string' },
+      'days-ahead': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
     strict: true,
   });
   if (values.help) {

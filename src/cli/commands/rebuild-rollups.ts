@@ -25,7 +25,10 @@ function isoTime(value: string | undefined, name: string): Date | undefined {
   if (value === undefined) return undefined;
   const at = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}(:?\d{2})?)?)?$/.test(value) ? new Date(value) : new Date(Number.NaN);
   if (!Number.isFinite(at.getTime())) {
-    throw new CliError(`pgpulse rebuild-rollups: --${name} must be an ISO 8601 date or time (e.g. 2026-11-01T10:00Z), got ${JSON.stringify(value)}`, exitCodes.usage);
+    throw new CliError(
+      `pgpulse rebuild-rollups: --${name} must be an ISO 8601 date or time (e.g. 2026-11-01T10:00Z), got ${JSON.stringify(value)}`,
+      exitCodes.usage,
+    );
   }
   return at;
 }
@@ -50,7 +53,11 @@ export async function rebuildRollupsCommand(argv: string[]): Promise<number> {
   pool.on('error', () => {});
   const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
   try {
-    const result = await rebuildRollups(db, { from, to, onChunk: (c) => console.error(`pgpulse rebuild-rollups: rebuilt ${c.from.toISOString()} – ${c.to.toISOString()}`) });
+    const result = await rebuildRollups(db, {
+      from,
+      to,
+      onChunk: (c) => console.error(`pgpulse rebuild-rollups: rebuilt ${c.from.toISOString()} – ${c.to.toISOString()}`),
+    });
     console.log(
       result.from && result.to
         ? `pgpulse rebuild-rollups: rebuilt ${result.from.toISOString()} to ${result.to.toISOString()} (${result.chunks} day chunk(s)) on ${redactUrl(url)}`
