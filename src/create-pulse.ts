@@ -22,7 +22,7 @@ import type { PulseLogger } from './events/logger.js';
 import type { PulseEvents } from './events/pulse-events.js';
 import { checkPostgres } from './health/check-postgres.js';
 import type { PulseHealth } from './health/pulse-health.js';
-import { pgpulseMetrics, type PgpulseMetrics } from './metrics/pgpulse-metrics.js';
+import { loadPromClient, pgpulseMetrics, type PgpulseMetrics } from './metrics/pgpulse-metrics.js';
 
 export interface PulseOptions extends ConnectionOptions, CaptureOptions, Omit<WriterOptions, 'nodeId' | 'copyPool'> {
   /** Identifies this process in rows and NOTIFY messages. Default `hostname:pid`. */
@@ -123,7 +123,8 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
   private readonly maintenanceTimer: NodeJS.Timeout | undefined;
   private readonly maintenanceStart: NodeJS.Timeout | undefined;
   private readonly retentionDays: number | undefined;
-  private readonly pgpulseMetrics: PgpulseMetrics;
+  /** Undefined when prom-client (an optional peer dependency) is not installed and no registry was passed. */
+  private readonly pgpulseMetrics: PgpulseMetrics | undefined;
   private readonly removeMetrics: () => void;
   private readonly healthMaxPendingRows: number;
   private readonly healthTimeoutMs: number;
@@ -156,18 +157,19 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       });
     }
     void this.visitorIds.load();
-    this.pgpulseMetrics = pgpulseMetrics(options.registry);
-    this.removeMetrics = this.pgpulseMetrics.addPulse({
-      stats: () => this.stats,
-      watch: ({ flushed, drop }) => {
-        this.on('flushed', flushed);
-        this.on('drop', drop);
-        return () => {
-          this.off('flushed', flushed);
-          this.off('drop', drop);
-        };
-      },
-    });
+    this.pgpulseMetrics = options.registry || loadPromClient() ? pgpulseMetrics(options.registry) : undefined;
+    this.removeMetrics =
+      this.pgpulseMetrics?.addPulse({
+        stats: () => this.stats,
+        watch: ({ flushed, drop }) => {
+          this.on('flushed', flushed);
+          this.on('drop', drop);
+          return () => {
+            this.off('flushed', flushed);
+            this.off('drop', drop);
+          };
+        },
+      }) ?? (() => undefined);
     this.retentionDays = options.retentionDays;
     const intervalMs = options.maintenanceIntervalMs ?? 6 * 3_600_000;
     if (options.store !== false && intervalMs > 0) {
@@ -311,6 +313,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
 
   /** The prom-client registry pgpulse's metrics are on (`options.registry` or a private one). */
   get registry(): Registry {
+    if (!this.pgpulseMetrics) throw new Error('pgpulse metrics need prom-client, an optional peer dependency: npm i prom-client');
     return this.pgpulseMetrics.registry;
   }
 
@@ -319,7 +322,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
    * (content type `registry.contentType`). With the app's own registry, this
    * includes the app's metrics too.
    */
-  metrics(): Promise<string> {
+  async metrics(): Promise<string> {
     return this.registry.metrics();
   }
 

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
-import { pgpulseMetrics } from '../metrics/pgpulse-metrics.js';
+import { loadPromClient, pgpulseMetrics } from '../metrics/pgpulse-metrics.js';
 import type { PubSub } from '../pubsub.js';
 import { SECURITY_HEADERS, sendJson, sendUnauthorized } from './http-responses.js';
 import { recentLimit, recentRows } from '../store/recent-rows.js';
@@ -81,8 +81,8 @@ export interface Dashboard extends AsyncDisposable, Pick<EventEmitter<DashboardE
   /** Serves the page, `/api/stats`, `/api/export`, `/api/recent` and `/api/stream`; other paths go to `next` (or 404). */
   readonly handler: DashboardHandler;
   readonly stats: DashboardStats;
-  /** Registry served at `/metrics`. */
-  readonly registry: Registry;
+  /** Registry served at `/metrics`; undefined when prom-client (an optional peer dependency) is not installed and none was passed. */
+  readonly registry: Registry | undefined;
   /** Ends live streams and unsubscribes. Idempotent. */
   close(): Promise<void>;
 }
@@ -95,14 +95,15 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
   private warnedPublic = false;
   private readonly basePath: string;
   private closing: Promise<void> | undefined;
-  readonly registry: Registry;
+  /** Undefined when prom-client (an optional peer dependency) is not installed and no registry was passed: `/metrics` then answers 501. */
+  readonly registry: Registry | undefined;
   private readonly removeMetrics: () => void;
 
   constructor(private readonly options: DashboardOptions) {
     super();
-    const metrics = pgpulseMetrics(options.registry);
-    this.registry = metrics.registry;
-    this.removeMetrics = metrics.addDashboard(this);
+    const metrics = options.registry || loadPromClient() ? pgpulseMetrics(options.registry) : undefined;
+    this.registry = metrics?.registry;
+    this.removeMetrics = metrics?.addDashboard(this) ?? (() => undefined);
     this.hub = new SseHub(options.pubsub, options);
     this.hub.on('slowClientDropped', (info) => this.listenerCount('slowClientDropped') > 0 && this.emit('slowClientDropped', info));
     this.hub.on('replayGap', (info) => this.listenerCount('replayGap') > 0 && this.emit('replayGap', info));
@@ -317,6 +318,10 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
   }
 
   private async serveMetrics(res: ServerResponse): Promise<void> {
+    if (!this.registry) {
+      sendJson(res, 501, { error: 'metrics need prom-client, an optional peer dependency: npm i prom-client' });
+      return;
+    }
     const text = await this.registry.metrics();
     res.writeHead(200, { 'content-type': this.registry.contentType, 'cache-control': 'no-store', ...SECURITY_HEADERS });
     res.end(text);

@@ -5,8 +5,36 @@
  * are fed by the sources' events (`flushed`, `query`). One set of metrics per
  * registry: several pulses, listeners or dashboards on the same registry add up.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { createRequire } from 'node:module';
+import type * as PromClient from 'prom-client';
+import type { Histogram, Registry } from 'prom-client';
 import type { DropReason, WriterStats } from '../writer/writer.js';
+
+let loaded: typeof PromClient | null | undefined;
+
+/**
+ * prom-client, when the app has it installed, else undefined. It is an
+ * optional peer dependency (with its tdigest/bintrees and OpenTelemetry
+ * dependencies it would double pgpulse's install), loaded on first use with a
+ * synchronous require (it is CommonJS).
+ */
+export function loadPromClient(): typeof PromClient | undefined {
+  if (loaded === undefined) {
+    try {
+      loaded = createRequire(import.meta.url)('prom-client') as typeof PromClient;
+    } catch {
+      loaded = null;
+    }
+  }
+  return loaded ?? undefined;
+}
+
+/** prom-client, or a clear error saying how to get it. */
+function promClient(): typeof PromClient {
+  const client = loadPromClient();
+  if (!client) throw new Error('pgpulse metrics need prom-client, an optional peer dependency: npm i prom-client');
+  return client;
+}
 
 /** What the metrics read from a Pulse: its stats, writer events and (when the bridge is on) NOTIFY queue usage. */
 export interface PulseMetricsSource {
@@ -62,7 +90,7 @@ export class PgpulseMetrics {
       return total;
     };
     const counter = <S>(name: string, help: string, sources: Set<S>, read: (source: S) => number | undefined) =>
-      new Counter({
+      new (promClient().Counter)({
         name,
         help,
         registers,
@@ -72,7 +100,7 @@ export class PgpulseMetrics {
         },
       });
     const gauge = <S>(name: string, help: string, sources: Set<S>, read: (source: S) => number | undefined) =>
-      new Gauge({
+      new (promClient().Gauge)({
         name,
         help,
         registers,
@@ -97,7 +125,7 @@ export class PgpulseMetrics {
     );
     gauge('pgpulse_buffer_rows', 'Rows buffered or in flight in the writer.', this.pulses, (s) => pulse(s).writer?.pending);
     const drops = this.drops;
-    new Counter({
+    new (promClient().Counter)({
       name: 'pgpulse_rows_dropped_total',
       help: 'Rows dropped, by reason (drop events).',
       labelNames: ['reason'],
@@ -111,8 +139,13 @@ export class PgpulseMetrics {
           );
       },
     });
-    this.writeSeconds = new Histogram({ name: 'pgpulse_write_duration_seconds', help: 'Time to commit one batch.', buckets: WRITE_SECONDS, registers });
-    this.batchRows = new Histogram({ name: 'pgpulse_write_batch_rows', help: 'Rows per committed batch.', buckets: BATCH_ROWS, registers });
+    this.writeSeconds = new (promClient().Histogram)({
+      name: 'pgpulse_write_duration_seconds',
+      help: 'Time to commit one batch.',
+      buckets: WRITE_SECONDS,
+      registers,
+    });
+    this.batchRows = new (promClient().Histogram)({ name: 'pgpulse_write_batch_rows', help: 'Rows per committed batch.', buckets: BATCH_ROWS, registers });
 
     counter('pgpulse_notifications_sent_total', 'NOTIFY bridge messages sent.', this.pulses, (s) => pulse(s).writer?.notifications);
     counter(
@@ -128,7 +161,7 @@ export class PgpulseMetrics {
       (s) => pulse(s).writer?.notificationsFailed,
     );
     const pulses = this.pulses;
-    new Gauge({
+    new (promClient().Gauge)({
       name: 'pgpulse_notify_queue_usage_ratio',
       help: 'Fraction (0-1) of the cluster-wide NOTIFY queue in use, as last seen by the bridge (highest of the pulses).',
       registers,
@@ -156,7 +189,7 @@ export class PgpulseMetrics {
     counter('pgpulse_listener_disconnects_total', 'Times the LISTEN connection was lost.', this.listeners, (s) => s.stats.disconnects);
     counter('pgpulse_listener_malformed_total', 'Payloads on the channel that were not pgpulse messages.', this.listeners, (s) => s.stats.malformed);
     const listeners = this.listeners;
-    new Gauge({
+    new (promClient().Gauge)({
       name: 'pgpulse_listener_lag_seconds',
       help: 'Seconds between the end of the last delivered request and its delivery by the listener (highest of the listeners).',
       registers,
@@ -170,7 +203,7 @@ export class PgpulseMetrics {
     gauge('pgpulse_dashboard_sse_clients', 'Browsers connected to the live stream.', this.dashboards, (s) => s.stats.clients);
     counter('pgpulse_dashboard_stats_query_errors_total', 'Dashboard stats or recent-rows queries that failed.', this.dashboards, (s) => s.stats.queryErrors);
     counter('pgpulse_dashboard_unauthorized_total', 'Dashboard requests refused for a missing or wrong token.', this.dashboards, (s) => s.stats.unauthorized);
-    this.querySeconds = new Histogram({
+    this.querySeconds = new (promClient().Histogram)({
       name: 'pgpulse_dashboard_stats_query_duration_seconds',
       help: 'Time to answer one dashboard stats query (GET /api/stats).',
       buckets: QUERY_SECONDS,
@@ -223,7 +256,7 @@ const byRegistry = new WeakMap<Registry, PgpulseMetrics>();
  * The pgpulse metrics of `registry` (created and registered on first use), or
  * of a new private registry when none is given.
  */
-export function pgpulseMetrics(registry: Registry = new Registry()): PgpulseMetrics {
+export function pgpulseMetrics(registry: Registry = new (promClient().Registry)()): PgpulseMetrics {
   let metrics = byRegistry.get(registry);
   if (!metrics) {
     metrics = new PgpulseMetrics(registry);

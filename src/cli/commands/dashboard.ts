@@ -1,12 +1,11 @@
 import { parseArgs } from 'node:util';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import { Registry } from 'prom-client';
 import { DEFAULT_CHANNEL } from '../../bridge/message.js';
 import { startDashboardServer, startMetricsServer, type MetricsServer } from '../../dashboard/index.js';
 import { checkPostgres } from '../../health/check-postgres.js';
 import { observeListener } from '../../metrics/listener-metrics.js';
-import { pgpulseMetrics } from '../../metrics/pgpulse-metrics.js';
+import { loadPromClient, pgpulseMetrics } from '../../metrics/pgpulse-metrics.js';
 import { createListener } from '../../listen/index.js';
 import { checkReachable, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
@@ -108,8 +107,10 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   });
   listener.on('disconnected', ({ error }) => console.error(`pgpulse dashboard: LISTEN connection lost (${error.message}); reconnecting`));
   listener.on('reconnected', ({ downMs }) => console.error(`pgpulse dashboard: bridge reconnected after ${downMs} ms`));
-  const registry = new Registry();
-  const stopListenerMetrics = observeListener(pgpulseMetrics(registry), listener);
+  // Metrics only where prom-client (an optional peer dependency) is installed.
+  const metrics = loadPromClient() ? pgpulseMetrics() : undefined;
+  const registry = metrics?.registry;
+  const stopListenerMetrics = metrics ? observeListener(metrics, listener) : () => undefined;
   // Ready when Postgres answers and the LISTEN connection is up (it reconnects by itself).
   const health = async () => {
     const postgres = await checkPostgres(db, 2_000);
@@ -127,6 +128,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
       },
     );
     if (metricsPort !== undefined) {
+      if (!registry) throw new CliError('pgpulse dashboard: --metrics-port needs prom-client, an optional peer dependency: npm i prom-client', exitCodes.usage);
       metricsServer = await startMetricsServer({ registry, token, host: values.host, port: metricsPort, health }).catch(async (error: unknown) => {
         await server.close();
         throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });
