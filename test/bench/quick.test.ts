@@ -63,5 +63,5 @@ describe('bench quick mode', () => {
     // A hang guard, not a timing check: quick mode starts 10 server processes
     // (5 capture variants × 2 frameworks), which takes over 90 s when the
     // rest of the suite shares the 2 cores.
-  }, 300_000);
+  }, 600_000);
 });
