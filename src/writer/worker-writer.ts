@@ -21,7 +21,7 @@ import { Worker } from 'node:worker_threads';
 import type { RequestLog } from '../request-log.js';
 import type { PulseWriter, WriterMode } from './pulse-writer.js';
 import { relayedEvents, type FromWorker, type RelayedEvent, type SerializedError, type ToWorker, type WorkerInit } from './worker-protocol.js';
-import { writerLimits, type DropReason, type Writer, type WriterEvents, type WriterOptions, type WriterStats } from './writer.js';
+import { emptyWriterStats, writerLimits, type DropReason, type Writer, type WriterEvents, type WriterOptions, type WriterStats } from './writer.js';
 
 export interface WorkerWriterOptions extends WriterOptions {
   /** The worker opens its own pool to this URL. */
@@ -33,19 +33,6 @@ export interface WorkerWriterOptions extends WriterOptions {
   /** Called for errors of idle connections in the worker's pool. */
   onPoolError?: (error: Error) => void;
 }
-
-const zeroStats = (): WriterStats => ({
-  written: 0,
-  batches: 0,
-  dropped: 0,
-  rejected: 0,
-  retries: 0,
-  pending: 0,
-  notifications: 0,
-  notificationsSkipped: 0,
-  notificationsFailed: 0,
-  notifyQueueUsage: -1,
-});
 
 /** Counters of the worker and of the fallback writer added up; gauges (`notifyQueueUsage`) from whichever runs now. */
 function addStats(worker: WriterStats, fallback: WriterStats | undefined): WriterStats {
@@ -105,7 +92,7 @@ export class WorkerWriter extends EventEmitter<WriterEvents> implements PulseWri
   private postScheduled = false;
   private sent = 0;
   private received = 0;
-  private workerStats = zeroStats();
+  private workerStats = emptyWriterStats();
   private localDropped = 0;
   private fallback: Writer | undefined;
   private readonly flushes = new Map<number, () => void>();

@@ -83,6 +83,22 @@ export interface WriterStats extends NotifyCounters {
  * still unwritten when close timed out, or held by a writer worker thread that
  * died (`worker_failed`, see `writerMode`).
  */
+/** Counters of a writer that has done nothing yet (in-process, or the worker's before its first report). */
+export function emptyWriterStats(): WriterStats {
+  return {
+    written: 0,
+    batches: 0,
+    dropped: 0,
+    rejected: 0,
+    retries: 0,
+    pending: 0,
+    notifications: 0,
+    notificationsSkipped: 0,
+    notificationsFailed: 0,
+    notifyQueueUsage: -1,
+  };
+}
+
 export type DropReason = 'buffer_full' | 'closed' | 'close_timeout' | 'worker_failed';
 
 export interface WriterEvents {
@@ -112,18 +128,7 @@ export interface WriterEvents {
  */
 export class Writer extends EventEmitter<WriterEvents> implements PulseWriter {
   readonly mode = 'in-process' as const;
-  readonly stats: WriterStats = {
-    written: 0,
-    batches: 0,
-    dropped: 0,
-    rejected: 0,
-    retries: 0,
-    pending: 0,
-    notifications: 0,
-    notificationsSkipped: 0,
-    notificationsFailed: 0,
-    notifyQueueUsage: -1,
-  };
+  readonly stats: WriterStats = emptyWriterStats();
   private buffer: RequestLog[] = [];
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
