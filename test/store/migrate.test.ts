@@ -1,9 +1,9 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PulseDatabase } from '../src/store/database.js';
-import { migrate, pendingMigrations } from '../src/store/migrate.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import type { PulseDatabase } from '../../src/store/database.js';
+import { migrate, pendingMigrations } from '../../src/store/migrate.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 function open(url: string): Kysely<PulseDatabase> {
   return new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 2 }) }) });
