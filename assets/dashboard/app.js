@@ -85,9 +85,46 @@
     return q.toString();
   }
 
-  function toLocalInput(ms) {
-    const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
-    return d.toISOString().slice(0, 16);
+  // The From/To inputs hold wall-clock times in the SELECTED time zone, not the browser's.
+  const zoneFormats = new Map();
+  /** Year, month, day, hour, minute, second of instant `ms` on the clocks of `tz`. */
+  function wallClock(ms, tz) {
+    let format = zoneFormats.get(tz);
+    if (!format) {
+      const two = '2-digit';
+      format = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: two, day: two, hour: two, minute: two, second: two });
+      zoneFormats.set(tz, format);
+    }
+    const parts = {};
+    for (const { type, value } of format.formatToParts(ms)) parts[type] = value;
+    return parts;
+  }
+
+  /** How far the clocks of `tz` are ahead of UTC at instant `ms`, in ms (+05:30 → 19,800,000). */
+  function zoneOffset(ms, tz) {
+    const p = wallClock(ms, tz);
+    return Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute), Number(p.second)) - Math.floor(ms / 1000) * 1000;
+  }
+
+  /** The `datetime-local` value showing instant `ms` in `tz`. */
+  function toZoneInput(ms, tz) {
+    const p = wallClock(ms, tz);
+    return `${p.year.padStart(4, '0')}-${p.month}-${p.day}T${p.hour}:${p.minute}`;
+  }
+
+  /**
+   * The instant a `datetime-local` value means in `tz` (NaN if unreadable). A time that
+   * happens twice (clocks going back) is the earlier one; a time skipped by clocks going
+   * forward is read with the offset before the change (02:30 becomes 03:30), as Temporal does.
+   */
+  function fromZoneInput(value, tz) {
+    const m = /^(\d{4,})-(\d\d)-(\d\d)T(\d\d):(\d\d)(?::(\d\d))?/.exec(value);
+    if (!m) return NaN;
+    const wall = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6] || 0));
+    const before = zoneOffset(wall - 86_400_000, tz);
+    const after = zoneOffset(wall + 86_400_000, tz);
+    const matching = [wall - before, wall - after].filter((t) => t + zoneOffset(t, tz) === wall).sort((a, b) => a - b);
+    return matching.length ? matching[0] : wall - before;
   }
 
   function applyView() {
@@ -97,8 +134,8 @@
       b.setAttribute('aria-pressed', String(active));
     });
     const range = currentRange();
-    $('range-from').value = toLocalInput(range.from);
-    $('range-to').value = toLocalInput(range.to);
+    $('range-from').value = toZoneInput(range.from, view.tz);
+    $('range-to').value = toZoneInput(range.to, view.tz);
     $('custom-range').classList.toggle('active', !!view.fixed);
     $('tz').value = view.tz;
     $('compare').checked = view.compare;
@@ -551,8 +588,8 @@
   }
   $('custom-range').addEventListener('submit', (event) => {
     event.preventDefault();
-    const from = new Date($('range-from').value).getTime();
-    const to = new Date($('range-to').value).getTime();
+    const from = fromZoneInput($('range-from').value, view.tz);
+    const to = fromZoneInput($('range-to').value, view.tz);
     if (!(from < to)) return showError('The custom range must end after it starts.');
     changeView((v) => {
       v.fixed = { from, to };
