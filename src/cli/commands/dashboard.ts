@@ -15,7 +15,7 @@ import type { PulseDatabase } from '../../store/database.js';
 
 export const dashboardHelp = `Usage: pgpulse dashboard [--database-url URL] [--listen-database-url URL] [--transport notify|wal] [--stats-database-url URL]
                          [--channel NAME] [--port 4000] [--host 127.0.0.1] [--token T] [--base-path /pgpulse]
-                         [--metrics-port N]
+                         [--metrics-port N] [--own-host HOST]...
 
 Serves the live dashboard as its own process: history from Postgres, fresh rows
 pushed live from the NOTIFY bridge (apps must run pgpulse with notify: true).
@@ -35,6 +35,10 @@ ${transportHelp}
   --base-path PATH           serve under this sub-path, for a reverse proxy that does not strip it (default: /)
   --metrics-port N           also serve GET /metrics (and /healthz) on this port, same host and token
                              (default: none; /metrics and /healthz are always on the dashboard port)
+  --own-host HOST            the app's own host name, left out of the referrers panel (internal
+                             navigation is not a referral); repeat it or separate with commas,
+                             e.g. --own-host shop.example.com,admin.example.com (default: none; only
+                             the dashboard's own Host, which a standalone dashboard does not share)
   -h, --help                 Show this help`;
 
 function parsePort(value: string | undefined, flag = '--port'): number {
@@ -55,6 +59,19 @@ export function parseBasePath(value: string | undefined): string {
   return trimmed;
 }
 
+/** `--own-host`: host names (optionally with a port), from repeated flags and comma-separated lists. */
+export function parseOwnHosts(values: readonly string[] | undefined): string[] {
+  const hosts = (values ?? []).flatMap((value) => value.split(',')).map((host) => host.trim());
+  for (const host of hosts) {
+    if (!/^(?:\[[\da-f:.]+\]|[\w.-]+)(?::\d{1,5})?$/i.test(host))
+      throw new CliError(
+        `pgpulse dashboard: --own-host must be a host name such as shop.example.com (no scheme or path), got ${JSON.stringify(host)}`,
+        exitCodes.usage,
+      );
+  }
+  return hosts;
+}
+
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
@@ -73,6 +90,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
       token: { type: 'string' },
       'base-path': { type: 'string' },
       'metrics-port': { type: 'string' },
+      'own-host': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -88,6 +106,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   const metricsPort = values['metrics-port'] === undefined ? undefined : parsePort(values['metrics-port'], '--metrics-port');
   const token = values.token ?? (process.env.PGPULSE_TOKEN || undefined);
   const basePath = parseBasePath(values['base-path']);
+  const ownHosts = parseOwnHosts(values['own-host']);
   await checkReachable(url, 'dashboard');
   await requireMigrated(url, 'dashboard');
   if (statsUrl !== url) {
@@ -122,7 +141,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   let metricsServer: MetricsServer | undefined;
   try {
     await listener.start();
-    const server = await startDashboardServer({ db, pubsub: listener.pubsub, token, host: values.host, port, basePath, registry, health }).catch(
+    const server = await startDashboardServer({ db, pubsub: listener.pubsub, token, host: values.host, port, basePath, ownHosts, registry, health }).catch(
       (error: unknown) => {
         throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });
       },
