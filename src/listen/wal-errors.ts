@@ -7,6 +7,11 @@
 
 const MANAGED_FLAGS = 'on Amazon RDS/Aurora set the parameter rds.logical_replication = 1, on Cloud SQL the flag cloudsql.logical_decoding = on';
 
+/** Where a managed service sets a server parameter that needs a restart. */
+function managedParameter(name: string): string {
+  return `on Amazon RDS/Aurora the parameter group's ${name}, on Cloud SQL the flag ${name}`;
+}
+
 interface PgLikeError {
   code?: string;
   message?: string;
@@ -26,7 +31,7 @@ export function explainWalError(error: unknown, publication: string): Error {
   }
   if (e.setting === 'publication') {
     return explain(
-      `publication "${publication}" does not exist: run \`pgpulse migrate\` as a role with CREATE on the database that owns pgpulse.request_logs ` +
+      `publication "${publication}" does not exist: run \`pgpulse migrate\` as a role that owns pgpulse.request_logs and has CREATE on the database ` +
         `(migration 0010 creates it), or CREATE PUBLICATION ${publication} FOR TABLE pgpulse.request_logs WITH (publish = 'insert', publish_via_partition_root = true)`,
     );
   }
@@ -36,10 +41,16 @@ export function explainWalError(error: unknown, publication: string): Error {
     );
   }
   if (e.code === '53400' || /replication slots are in use|all replication slots/i.test(message)) {
-    return explain(`all replication slots are in use: raise max_replication_slots (restart needed), or stop unused slots (${message})`);
+    return explain(
+      `all replication slots are in use: raise max_replication_slots (restart needed; ${managedParameter('max_replication_slots')}), ` +
+        `or drop unused slots (see pg_replication_slots); each wal listener holds one temporary slot while connected (Postgres: ${message})`,
+    );
   }
   if (/max_wal_senders|number of requested standby connections|WAL senders/i.test(message)) {
-    return explain(`all WAL senders are in use: raise max_wal_senders (restart needed) (${message})`);
+    return explain(
+      `all WAL senders are in use: raise max_wal_senders (restart needed; ${managedParameter('max_wal_senders')}), ` +
+        `or stop a replication client (see pg_stat_replication: replicas, subscriptions, other listeners); each wal listener holds one WAL sender while connected (Postgres: ${message})`,
+    );
   }
   if (/logical decoding requires wal_level|wal_level >= logical/i.test(message)) {
     return explain(`wal_level must be logical (restart needed; ${MANAGED_FLAGS}): ${message}`);
