@@ -38,7 +38,11 @@ export interface ListenerStats {
   duplicatesSkipped: number;
   /** Rows dropped because their origin is this listener's `nodeId`. */
   ownOrigin: number;
-  /** Payloads that are not pgpulse messages (garbage, other versions); ignored. */
+  /**
+   * Payloads that are not pgpulse messages (garbage, other versions), and
+   * WAL messages or rows the `wal` transport could not decode; ignored (an
+   * undecodable WAL message also replaces the stream, see `disconnects`).
+   */
   malformed: number;
   /** Rows a message announced that were no longer in the table when fetched. */
   missing: number;
@@ -73,7 +77,11 @@ export interface ListenerEvents {
    * catch-up (emitted only when it found rows, e.g. when NOTIFY was skipped).
    */
   caughtUp: [info: { rows: number; durationMs: number; reason: CatchUpReason }];
-  /** A payload was not a pgpulse message; `payload` is its first 200 characters. */
+  /**
+   * A payload was not a pgpulse message, or (`wal` transport) a WAL message
+   * or row could not be decoded; `payload` is its first 200 characters (a
+   * description with the first bytes in hex, for a WAL message).
+   */
   malformed: [info: { payload: string; error: Error }];
   /** Something failed and is being retried (`retryInMs`) or was skipped. */
   listenerError: [info: { error: Error; phase: ListenerPhase; retryInMs?: number }];
@@ -153,6 +161,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     const handlers: TransportHandlers = {
       onNotification: (channel, payload) => this.onNotification(channel, payload),
       onRows: (rows) => this.onRows(rows),
+      onMalformed: (payload, error) => this.onMalformed(payload, error),
       onDisconnect: (error) => this.onDisconnect(error),
       onReconnectFailed: (error) => this.report('connect', error),
       onReconnect: (info) => this.onReconnect(info),
@@ -341,8 +350,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     try {
       message = decodeBridgeMessage(payload);
     } catch (error) {
-      this.counters.malformed++;
-      if (this.listenerCount('malformed') > 0) this.emit('malformed', { payload: payload.slice(0, 200), error: error as Error });
+      this.onMalformed(payload, error as Error);
       return;
     }
     if (this.options.nodeId !== undefined && message.o === this.options.nodeId) {
@@ -352,11 +360,31 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     this.queue.push(() => this.handleMessage(message));
   }
 
-  /** The rows of one committed transaction, from the WAL. */
+  /** A payload (or WAL message) that could not be decoded: counted, reported, skipped. */
+  private onMalformed(payload: string, error: Error): void {
+    this.counters.malformed++;
+    if (this.listenerCount('malformed') > 0) this.emit('malformed', { payload: payload.slice(0, 200), error });
+  }
+
+  /**
+   * The rows of one committed transaction, from the WAL. A row without a
+   * usable `tx_id` or `id` (e.g. a publication column list that leaves them
+   * out) is malformed; the periodic catch-up delivers it from the table.
+   */
   private onRows(rows: readonly Record<string, unknown>[]): void {
     this.counters.streamed += rows.length;
     this.queue.push(() => {
-      for (const r of rows) this.deliverStreamed(BigInt(r.tx_id as string), toStoredRow(r));
+      for (const r of rows) {
+        let txId: bigint;
+        try {
+          if (typeof r.tx_id !== 'string' || (typeof r.id !== 'string' && typeof r.id !== 'number')) throw new Error('row without tx_id or id');
+          txId = BigInt(r.tx_id);
+        } catch (error) {
+          this.onMalformed(`WAL row ${JSON.stringify(r).slice(0, 180)}`, error as Error);
+          continue;
+        }
+        this.deliverStreamed(txId, toStoredRow(r));
+      }
     });
   }
 

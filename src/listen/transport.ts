@@ -21,6 +21,12 @@ export interface TransportHandlers {
    * them from the WAL decodes them (column name to value, int8 and xid8 as text).
    */
   onRows(rows: readonly Record<string, unknown>[]): void;
+  /**
+   * A message of the stream could not be decoded (`payload` describes it).
+   * The transport replaces the stream (an `onDisconnect` follows), so the
+   * rows of that transaction come by catch-up.
+   */
+  onMalformed(payload: string, error: Error): void;
   /** The stream was lost after `connect()` resolved; the transport reconnects by itself, forever. */
   onDisconnect(error: Error): void;
   /** A reconnect attempt failed; another follows. */

@@ -105,9 +105,16 @@ export class WalTransport implements ListenTransport {
       stream.lastHeardAt = Date.now();
       if (shouldRespond && !stream.lost) void service.acknowledge(lsnBefore(lsn)).catch(() => {});
     });
-    service.on('data', (_lsn: string, message: PgoutputMessage) => {
+    // Runs inside pg's socket handler: a throw here would be an uncaught exception in the host app.
+    service.on('data', (lsn: string, message: PgoutputMessage | MalformedMessage) => {
       stream.lastHeardAt = Date.now();
-      if (!stream.lost) this.onMessage(stream, message);
+      if (stream.lost) return;
+      try {
+        if (isMalformed(message)) this.onMalformed(stream, `${message.payload} at ${lsn}`, message.error);
+        else this.onMessage(stream, message);
+      } catch (error) {
+        this.onMalformed(stream, `pgoutput message '${message.tag}' at ${lsn}`, error as Error);
+      }
     });
     let failure: Error | undefined;
     const subscribed = service.subscribe(plugin, plugin.slotName).then(
@@ -159,6 +166,19 @@ export class WalTransport implements ListenTransport {
       const rows = stream.pending;
       stream.pending = [];
       if (rows.length > 0) this.handlers.onRows(rows);
+    }
+  }
+
+  /**
+   * A message that could not be decoded: the stream's state (the relations
+   * it described) can no longer be trusted, so it is replaced by a new slot
+   * and a catch-up, which delivers the rows of the transaction it was part of.
+   */
+  private onMalformed(stream: Stream, payload: string, error: Error): void {
+    try {
+      this.handlers.onMalformed(payload, error);
+    } finally {
+      this.onLost(stream, new Error(`undecodable pgoutput message, replacing the stream: ${error.message}`, { cause: error }));
     }
   }
 
@@ -230,6 +250,23 @@ function destroyAll(sockets: Set<Socket>): void {
   sockets.clear();
 }
 
+/** What the library's pgoutput parser returns. */
+type ParsedMessage = ReturnType<PgoutputPlugin['parse']>;
+
+/** Tag of what {@link TemporarySlotPlugin.parse} returns for a message it cannot decode. */
+const MALFORMED = 'pgpulse:malformed';
+
+/** A message the pgoutput parser could not decode, described for the `malformed` event. */
+interface MalformedMessage {
+  tag: typeof MALFORMED;
+  payload: string;
+  error: Error;
+}
+
+function isMalformed(message: PgoutputMessage | MalformedMessage): message is MalformedMessage {
+  return message.tag === MALFORMED;
+}
+
 /** The pgoutput messages this transport reads (the parser's output, narrowed). */
 interface PgoutputMessage {
   tag: string;
@@ -249,6 +286,23 @@ class TemporarySlotPlugin extends PgoutputPlugin {
 
   constructor(private readonly publication: string) {
     super({ protoVersion: 1, publicationNames: [publication] });
+  }
+
+  /**
+   * Parses one pgoutput message; one it cannot decode (a relation it was not
+   * told about, an unknown tag, a short buffer) becomes a {@link MalformedMessage}
+   * instead of a throw, which would escape from pg's socket handler.
+   */
+  override parse(buffer: Buffer): ParsedMessage {
+    try {
+      return super.parse(buffer);
+    } catch (error) {
+      const tag = buffer.length > 0 ? String.fromCharCode(buffer[0]!) : 'none';
+      const payload = `pgoutput message '${tag}' of ${buffer.length} bytes (${buffer.subarray(0, 32).toString('hex')})`;
+      const malformed: MalformedMessage = { tag: MALFORMED, payload, error: error instanceof Error ? error : new Error(String(error)) };
+      // The library passes what parse() returns to the 'data' listeners untouched; ours tells the two apart by tag.
+      return malformed as unknown as ParsedMessage;
+    }
   }
 
   override async start(client: pg.Client, slotName: string): Promise<unknown> {
