@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { CliError, exitCodes } from './exit-codes.js';
-import type { PulseDatabase } from '../store/database.js';
+import { connect, type Connection } from '../store/connection.js';
+import { pendingMigrations } from '../store/migrate.js';
 
 /** `--database-url` or `DATABASE_URL`; a usage error naming both when neither is set. */
 export function requireDatabaseUrl(flag: string | undefined, command: string): string {
@@ -40,13 +41,19 @@ export async function checkReachable(url: string, command: string): Promise<void
   }
 }
 
+/**
+ * A command's connection to `url`, opened through the store's `connect()`:
+ * `poolSize` connections (default 1), an idle connection's failure ignored
+ * (the next query reports it). Close it when done.
+ */
+export function openDatabase(url: string, options: { poolSize?: number; applicationName?: string } = {}): Connection {
+  return connect({ connectionString: url, poolSize: options.poolSize ?? 1 }, () => {}, { applicationName: options.applicationName });
+}
+
 /** Throws exit code 4 naming `pgpulse migrate` when the schema is missing or behind. */
 export async function requireMigrated(url: string, command: string): Promise<void> {
-  const { Kysely, PostgresDialect } = await import('kysely');
-  const { pendingMigrations } = await import('../store/migrate.js');
-  const pool = new pg.Pool({ connectionString: url, max: 1 });
-  pool.on('error', () => {});
-  const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
+  const connection = openDatabase(url);
+  const { db } = connection;
   try {
     const pending = await pendingMigrations(db);
     if (pending.length > 0) {
@@ -56,6 +63,6 @@ export async function requireMigrated(url: string, command: string): Promise<voi
       );
     }
   } finally {
-    await db.destroy();
+    await connection.close();
   }
 }

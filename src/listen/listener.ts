@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
+import { sql, type Kysely } from 'kysely';
 import { logListenerEvents } from '../events/log-listener-events.js';
 import { decodeBridgeMessage, fromRowTuple, type BridgeMessage } from '../bridge/message.js';
 import { PubSub } from '../pubsub.js';
 import type { StoredRequestLog } from '../request-log.js';
 import { DeliveredRows } from './delivered-rows.js';
+import { connect, type Connection } from '../store/connection.js';
+import type { PulseDatabase } from '../store/database.js';
 import { fetchBackfillPage, fetchByIdRanges, fetchByIds, fetchByTx, fetchCatchUpKeys, toStoredRow, type TxRow } from '../store/fetch-rows.js';
 import { resolveListenerOptions, type ListenerOptions, type ResolvedListenerOptions } from './listener-options.js';
 import { PgListenTransport } from './pg-listen-transport.js';
@@ -122,7 +124,9 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     heartbeats: 0,
   };
   private readonly options: ResolvedListenerOptions;
-  private readonly pool: pg.Pool;
+  /** The query pool: fetches, catch-up, snapshots, the LISTEN probe. */
+  private readonly connection: Connection;
+  private readonly db: Kysely<PulseDatabase>;
   private readonly queue = new SerialQueue((error) => this.report('deliver', error));
   private readonly deliveredRows = new DeliveredRows();
   private readonly abort = new AbortController();
@@ -150,14 +154,12 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     super();
     this.options = resolveListenerOptions(options);
     this.pubsub = this.options.pubsub ?? new PubSub();
-    this.pool = new pg.Pool({
-      connectionString: this.options.connectionString,
-      max: this.options.poolSize,
-      application_name: `${this.options.applicationName}-query`,
-      connectionTimeoutMillis: this.options.connectTimeoutMs,
-      query_timeout: this.options.queryTimeoutMs,
+    this.connection = connect({ connectionString: this.options.connectionString, poolSize: this.options.poolSize }, (error) => this.report('pool', error), {
+      applicationName: `${this.options.applicationName}-query`,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      queryTimeoutMs: this.options.queryTimeoutMs,
     });
-    this.pool.on('error', (error) => this.report('pool', error));
+    this.db = this.connection.db;
     const handlers: TransportHandlers = {
       onNotification: (channel, payload) => this.onNotification(channel, payload),
       onRows: (rows) => this.onRows(rows),
@@ -206,7 +208,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
       await this.starting?.catch(() => {});
       await this.transport.close();
       await this.queue.idle();
-      await this.pool.end();
+      await this.connection.close();
     })();
     return this.closing;
   }
@@ -300,7 +302,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     });
     try {
       try {
-        await this.pool.query('select pg_notify($1, $2)', [this.probeChannel, token]);
+        await sql`select pg_notify(${this.probeChannel}, ${token})`.execute(this.db);
       } catch (error) {
         this.report('connect', new Error(`LISTEN probe not sent, check skipped: ${(error as Error).message}`, { cause: error }));
         return;
@@ -320,7 +322,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
 
   /** `pg_current_snapshot()` on the query pool. */
   private async snapshot(): Promise<Snapshot> {
-    const result = await this.pool.query<{ snapshot: string }>('select pg_current_snapshot()::text as snapshot');
+    const result = await sql<{ snapshot: string }>`select pg_current_snapshot()::text as snapshot`.execute(this.db);
     return parseSnapshot(result.rows[0]!.snapshot);
   }
 
@@ -407,7 +409,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
       return;
     }
     const rows = await this.retrying('fetch', () =>
-      message.ids.length > 0 ? fetchByIdRanges(this.pool, message.tx, message.ids) : fetchByTx(this.pool, message.tx),
+      message.ids.length > 0 ? fetchByIdRanges(this.db, message.tx, message.ids) : fetchByTx(this.db, message.tx),
     );
     if (!rows) return;
     this.counters.fetched += rows.length;
@@ -457,12 +459,12 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
       if (upTo && upTo.text !== watermark.text) {
         let cursor = { txId: '0', id: 0 };
         for (;;) {
-          const keys = await fetchCatchUpKeys(this.pool, watermark, reason === 'periodic' ? upTo : undefined, cursor, this.options.catchUpPageSize);
+          const keys = await fetchCatchUpKeys(this.db, watermark, reason === 'periodic' ? upTo : undefined, cursor, this.options.catchUpPageSize);
           const missing = keys.filter((k) => !this.deliveredRows.has(k.txId, k.id) && (this.options.nodeId === undefined || k.nodeId !== this.options.nodeId));
           if (missing.length > 0)
             rows += this.deliverAll(
               await fetchByIds(
-                this.pool,
+                this.db,
                 missing.map((k) => k.id),
               ),
             );
@@ -487,7 +489,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
   private async backfill(snapshot: Snapshot, since: Date): Promise<void> {
     let afterId = 0;
     for (;;) {
-      const page = await this.retrying('backfill', () => fetchBackfillPage(this.pool, snapshot.text, since, afterId, this.options.catchUpPageSize));
+      const page = await this.retrying('backfill', () => fetchBackfillPage(this.db, snapshot.text, since, afterId, this.options.catchUpPageSize));
       if (!page) return;
       this.counters.backfilled += this.deliverAll(page);
       const last = page.at(-1);

@@ -22,8 +22,21 @@ export interface Connection {
   close(): Promise<void>;
 }
 
-/** Opens or attaches to Postgres as the options say. */
-export function connect(options: ConnectionOptions, onPoolError: (error: Error) => void): Connection {
+/** How the pool pgpulse opens for `connectionString` is set up (internal: callers inside pgpulse, not an option). */
+export interface PoolSettings {
+  /** `application_name` of its connections; undefined leaves it unset. */
+  applicationName?: string | undefined;
+  /** Timeout of one connection attempt, in milliseconds; undefined waits as long as node-postgres does. */
+  connectTimeoutMs?: number | undefined;
+  /** Client-side timeout of one query, in milliseconds; undefined means none. */
+  queryTimeoutMs?: number | undefined;
+}
+
+/**
+ * Opens or attaches to Postgres as the options say: the one way pgpulse gets a
+ * `Kysely<PulseDatabase>` (createPulse, the listener's query pool, the CLI).
+ */
+export function connect(options: ConnectionOptions, onPoolError: (error: Error) => void, settings: PoolSettings = { applicationName: 'pgpulse' }): Connection {
   const given = [options.connectionString, options.pool, options.db].filter((v) => v !== undefined).length;
   if (given !== 1) {
     throw new Error(`pgpulse: pass exactly one of connectionString, pool or db (got ${given})`);
@@ -35,7 +48,13 @@ export function connect(options: ConnectionOptions, onPoolError: (error: Error) 
     // Kysely would end the pool on destroy(), so an attached pool's Kysely is simply dropped.
     return { db: new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool: options.pool }) }), pool: options.pool, close: async () => {} };
   }
-  const pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 4, application_name: 'pgpulse' });
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.poolSize ?? 4,
+    application_name: settings.applicationName,
+    connectionTimeoutMillis: settings.connectTimeoutMs,
+    query_timeout: settings.queryTimeoutMs,
+  });
   // Idle clients emit 'error' when Postgres restarts; without a listener that would crash the app.
   pool.on('error', onPoolError);
   // A client checked out between queries (e.g. inside the writer's transaction) has no

@@ -1,6 +1,7 @@
-import type pg from 'pg';
+import { sql, type Kysely } from 'kysely';
 import type { StoredRequestLog } from '../request-log.js';
 import { fromDatabase, requestLogColumnNames } from './columns.js';
+import type { PulseDatabase } from './database.js';
 import type { Snapshot } from '../listen/snapshot.js';
 
 /** A delivered row with the id of the transaction that inserted it. */
@@ -13,7 +14,7 @@ export interface TxRow {
 type DbRow = Record<string, unknown> & { id: string; tx_id: string };
 
 /** Every column of the list, then `id` and the transaction id as text. */
-const COLUMNS = `id, ${requestLogColumnNames.join(', ')}, tx_id::text as tx_id`;
+const COLUMNS = sql.raw(`id, ${requestLogColumnNames.join(', ')}, tx_id::text as tx_id`);
 
 /** Converts a `pgpulse.request_logs` row (int8 as text) into a StoredRequestLog. */
 export function toStoredRow(r: Record<string, unknown>): StoredRequestLog {
@@ -27,20 +28,17 @@ function toTxRow(r: DbRow): TxRow {
 }
 
 /** Rows of transaction `txId` within inclusive id ranges, by id. */
-export async function fetchByIdRanges(pool: pg.Pool, txId: string, ranges: readonly (readonly [number, number])[]): Promise<TxRow[]> {
-  const result = await pool.query<DbRow>(
-    `select ${COLUMNS} from unnest($1::int8[], $2::int8[]) as r(lo, hi)
+export async function fetchByIdRanges(db: Kysely<PulseDatabase>, txId: string, ranges: readonly (readonly [number, number])[]): Promise<TxRow[]> {
+  const result = await sql<DbRow>`select ${COLUMNS} from unnest(${ranges.map((r) => r[0])}::int8[], ${ranges.map((r) => r[1])}::int8[]) as r(lo, hi)
        join pgpulse.request_logs l on l.id between r.lo and r.hi
-      where l.tx_id = $3::xid8
-      order by l.id`,
-    [ranges.map((r) => r[0]), ranges.map((r) => r[1]), txId],
-  );
+      where l.tx_id = ${txId}::xid8
+      order by l.id`.execute(db);
   return result.rows.map(toTxRow);
 }
 
 /** Every row transaction `txId` inserted, by id. */
-export async function fetchByTx(pool: pg.Pool, txId: string): Promise<TxRow[]> {
-  const result = await pool.query<DbRow>(`select ${COLUMNS} from pgpulse.request_logs where tx_id = $1::xid8 order by id`, [txId]);
+export async function fetchByTx(db: Kysely<PulseDatabase>, txId: string): Promise<TxRow[]> {
+  const result = await sql<DbRow>`select ${COLUMNS} from pgpulse.request_logs where tx_id = ${txId}::xid8 order by id`.execute(db);
   return result.rows.map(toTxRow);
 }
 
@@ -66,31 +64,30 @@ export interface RowKey {
  * With `upTo`, only transactions visible in that snapshot.
  */
 export async function fetchCatchUpKeys(
-  pool: pg.Pool,
+  db: Kysely<PulseDatabase>,
   watermark: Snapshot,
   upTo: Snapshot | undefined,
   cursor: CatchUpCursor,
   limit: number,
 ): Promise<RowKey[]> {
-  const result = await pool.query<{ tx_id: string; id: string; node_id: string }>(
-    `select tx_id::text as tx_id, id, node_id from (
+  const after = sql`(${cursor.txId}::xid8, ${cursor.id}::int8)`;
+  const upToText = upTo?.text ?? null;
+  const result = await sql<{ tx_id: string; id: string; node_id: string }>`select tx_id::text as tx_id, id, node_id from (
         select tx_id, id, node_id from pgpulse.request_logs
-         where tx_id = any($1::xid8[]) and (tx_id, id) > ($3::xid8, $4::int8)
+         where tx_id = any(${[...watermark.xip].map(String)}::xid8[]) and (tx_id, id) > ${after}
         union all
         select tx_id, id, node_id from pgpulse.request_logs
-         where tx_id >= $2::xid8 and (tx_id, id) > ($3::xid8, $4::int8)
+         where tx_id >= ${watermark.xmax.toString()}::xid8 and (tx_id, id) > ${after}
       ) k
-      where $6::pg_snapshot is null or pg_visible_in_snapshot(k.tx_id, $6::pg_snapshot)
+      where ${upToText}::pg_snapshot is null or pg_visible_in_snapshot(k.tx_id, ${upToText}::pg_snapshot)
       order by k.tx_id, k.id
-      limit $5`,
-    [[...watermark.xip].map(String), watermark.xmax.toString(), cursor.txId, cursor.id, limit, upTo?.text ?? null],
-  );
+      limit ${limit}`.execute(db);
   return result.rows.map((r) => ({ txId: BigInt(r.tx_id), id: Number(r.id), nodeId: r.node_id }));
 }
 
 /** Whole rows by id, by id. */
-export async function fetchByIds(pool: pg.Pool, ids: readonly number[]): Promise<TxRow[]> {
-  const result = await pool.query<DbRow>(`select ${COLUMNS} from pgpulse.request_logs where id = any($1::int8[]) order by id`, [ids]);
+export async function fetchByIds(db: Kysely<PulseDatabase>, ids: readonly number[]): Promise<TxRow[]> {
+  const result = await sql<DbRow>`select ${COLUMNS} from pgpulse.request_logs where id = any(${ids}::int8[]) order by id`.execute(db);
   return result.rows.map(toTxRow);
 }
 
@@ -98,15 +95,12 @@ export async function fetchByIds(pool: pg.Pool, ids: readonly number[]): Promise
  * One page of rows inserted at or after `since` by transactions visible in
  * `snapshot` (a stable set, so paging by id is safe).
  */
-export async function fetchBackfillPage(pool: pg.Pool, snapshot: string, since: Date, afterId: number, limit: number): Promise<TxRow[]> {
-  const result = await pool.query<DbRow>(
-    `select ${COLUMNS} from pgpulse.request_logs
-      where inserted_at >= $1
-        and pg_visible_in_snapshot(tx_id, $2::pg_snapshot)
-        and id > $3
+export async function fetchBackfillPage(db: Kysely<PulseDatabase>, snapshot: string, since: Date, afterId: number, limit: number): Promise<TxRow[]> {
+  const result = await sql<DbRow>`select ${COLUMNS} from pgpulse.request_logs
+      where inserted_at >= ${since}
+        and pg_visible_in_snapshot(tx_id, ${snapshot}::pg_snapshot)
+        and id > ${afterId}
       order by id
-      limit $4`,
-    [since, snapshot, afterId, limit],
-  );
+      limit ${limit}`.execute(db);
   return result.rows.map(toTxRow);
 }

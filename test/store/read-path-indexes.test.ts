@@ -76,15 +76,6 @@ describe('read path uses indexes of request_logs', () => {
     await database.drop();
   });
 
-  /** A pg.Pool stand-in that records the listener's statements and runs them. */
-  const recordingPool = (what: string) =>
-    ({
-      query: (text: string, values: unknown[]) => {
-        captured.push({ what, text, values });
-        return pool.query(text, values);
-      },
-    }) as unknown as pg.Pool;
-
   it('captures the statements of the dashboard, tail and listener, and none of them scans request_logs sequentially', async () => {
     const at = (h: number) => new Date(start + h * HOUR);
     label = 'stats, 10 minutes, raw rows';
@@ -103,13 +94,19 @@ describe('read path uses indexes of request_logs', () => {
       select tx_id::text as tx, min(id)::text as lo, max(id)::text as hi from pgpulse.request_logs group by tx_id order by tx_id desc limit 1`.execute(db);
     const { tx: txId, lo, hi } = tx.rows[0]!;
     const snapshot = (await sql<{ s: string }>`select pg_current_snapshot()::text as s`.execute(db)).rows[0]!.s;
-    await fetchByIdRanges(recordingPool('listener fetch by ids'), txId, [[Number(lo), Number(hi)]]);
-    await fetchByTx(recordingPool('listener fetch by transaction'), txId);
+    label = 'listener fetch by ids';
+    await fetchByIdRanges(db, txId, [[Number(lo), Number(hi)]]);
+    label = 'listener fetch by transaction';
+    await fetchByTx(db, txId);
     const watermark = parseSnapshot(snapshot);
-    await fetchCatchUpKeys(recordingPool('listener / tail catch-up'), watermark, undefined, { txId: '0', id: 0 }, 5_000);
-    await fetchCatchUpKeys(recordingPool('listener periodic catch-up'), watermark, watermark, { txId: '0', id: 0 }, 5_000);
-    await fetchByIds(recordingPool('listener catch-up rows by id'), [Number(lo), Number(hi)]);
-    await fetchBackfillPage(recordingPool('tail --since backfill'), snapshot, at(20), 0, 5_000);
+    label = 'listener / tail catch-up';
+    await fetchCatchUpKeys(db, watermark, undefined, { txId: '0', id: 0 }, 5_000);
+    label = 'listener periodic catch-up';
+    await fetchCatchUpKeys(db, watermark, watermark, { txId: '0', id: 0 }, 5_000);
+    label = 'listener catch-up rows by id';
+    await fetchByIds(db, [Number(lo), Number(hi)]);
+    label = 'tail --since backfill';
+    await fetchBackfillPage(db, snapshot, at(20), 0, 5_000);
 
     const reads = captured.filter((q) => q.what !== '' && /pgpulse\.request_logs/.test(q.text));
     const labels = new Set(reads.map((q) => q.what));

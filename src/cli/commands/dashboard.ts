@@ -1,17 +1,14 @@
 import { parseArgs } from 'node:util';
-import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
 import { DEFAULT_CHANNEL } from '../../bridge/message.js';
 import { startDashboardServer, startMetricsServer, type MetricsServer } from '../../dashboard/index.js';
 import { checkPostgres } from '../../health/check-postgres.js';
 import { observeListener } from '../../metrics/listener-metrics.js';
 import { loadPromClient, pgpulseMetrics } from '../../metrics/pgpulse-metrics.js';
 import { createListener } from '../../listen/index.js';
-import { checkReachable, requireDatabaseUrl, requireMigrated } from '../database-url.js';
+import { checkReachable, openDatabase, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { parseTransport, transportHelp } from '../transport-option.js';
 import { stopRequested } from '../stop-requested.js';
-import type { PulseDatabase } from '../../store/database.js';
 
 export const dashboardHelp = `Usage: pgpulse dashboard [--database-url URL] [--listen-database-url URL] [--transport notify|wal] [--stats-database-url URL]
                          [--channel NAME] [--port 4000] [--host 127.0.0.1] [--token T] [--base-path /pgpulse]
@@ -115,9 +112,8 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   }
 
   // Stats and recent rows only read: a replica serves them. The listener (LISTEN, catch-up) needs the primary.
-  const pool = new pg.Pool({ connectionString: statsUrl, max: 4, application_name: 'pgpulse-dashboard' });
-  pool.on('error', () => {});
-  const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
+  const connection = openDatabase(statsUrl, { poolSize: 4, applicationName: 'pgpulse-dashboard' });
+  const { db } = connection;
   const listener = createListener({
     transport: parseTransport(values.transport, 'dashboard'),
     connectionString: url,
@@ -171,6 +167,6 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
     await metricsServer?.close();
     stopListenerMetrics();
     await listener.close();
-    await db.destroy();
+    await connection.close();
   }
 }

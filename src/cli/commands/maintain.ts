@@ -1,10 +1,7 @@
 import { parseArgs } from 'node:util';
-import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
 import { maintainPartitions } from '../../store/maintain-partitions.js';
-import { checkReachable, redactUrl, requireDatabaseUrl, requireMigrated } from '../database-url.js';
+import { checkReachable, openDatabase, redactUrl, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
-import type { PulseDatabase } from '../../store/database.js';
 
 export const maintainHelp = `Usage: pgpulse maintain [--database-url URL] [--retention-days N] [--days-ahead 3]
 
@@ -47,14 +44,13 @@ export async function maintainCommand(argv: string[]): Promise<number> {
   if (retentionDays === 0) throw new CliError('pgpulse maintain: --retention-days must be at least 1', exitCodes.usage);
   await checkReachable(url, 'maintain');
   await requireMigrated(url, 'maintain');
-  const pool = new pg.Pool({ connectionString: url, max: 1 });
-  pool.on('error', () => {});
-  const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
+  const connection = openDatabase(url);
+  const { db } = connection;
   try {
     const result = await maintainPartitions(db, { retentionDays, daysAhead });
     console.log(`pgpulse maintain: ${result.created} partition(s) created, ${result.dropped} dropped on ${redactUrl(url)}`);
     return exitCodes.ok;
   } finally {
-    await db.destroy();
+    await connection.close();
   }
 }

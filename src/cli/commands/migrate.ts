@@ -1,11 +1,8 @@
 import { parseArgs } from 'node:util';
-import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
 import { migrate } from '../../store/migrate.js';
 import { maintainPartitions } from '../../store/maintain-partitions.js';
-import { checkReachable, redactUrl, requireDatabaseUrl } from '../database-url.js';
+import { checkReachable, openDatabase, redactUrl, requireDatabaseUrl } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
-import type { PulseDatabase } from '../../store/database.js';
 
 export const migrateHelp = `Usage: pgpulse migrate [--database-url URL]
 
@@ -24,9 +21,8 @@ export async function migrateCommand(argv: string[]): Promise<number> {
   }
   const url = requireDatabaseUrl(values['database-url'], 'migrate');
   await checkReachable(url, 'migrate');
-  const pool = new pg.Pool({ connectionString: url, max: 1 });
-  pool.on('error', () => {});
-  const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
+  const connection = openDatabase(url);
+  const { db } = connection;
   try {
     const result = await migrate(db);
     await maintainPartitions(db);
@@ -39,6 +35,6 @@ export async function migrateCommand(argv: string[]): Promise<number> {
   } catch (error) {
     throw new CliError((error as Error).message, exitCodes.failure, { cause: error });
   } finally {
-    await db.destroy();
+    await connection.close();
   }
 }

@@ -1,10 +1,7 @@
 import { parseArgs } from 'node:util';
-import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
 import { rebuildRollups } from '../../store/rebuild-rollups.js';
-import { checkReachable, redactUrl, requireDatabaseUrl, requireMigrated } from '../database-url.js';
+import { checkReachable, openDatabase, redactUrl, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
-import type { PulseDatabase } from '../../store/database.js';
 
 export const rebuildRollupsHelp = `Usage: pgpulse rebuild-rollups [--database-url URL] [--from TIME] [--to TIME]
 
@@ -49,9 +46,8 @@ export async function rebuildRollupsCommand(argv: string[]): Promise<number> {
   if (from && to && from >= to) throw new CliError('pgpulse rebuild-rollups: --from must be before --to', exitCodes.usage);
   await checkReachable(url, 'rebuild-rollups');
   await requireMigrated(url, 'rebuild-rollups');
-  const pool = new pg.Pool({ connectionString: url, max: 1 });
-  pool.on('error', () => {});
-  const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
+  const connection = openDatabase(url);
+  const { db } = connection;
   try {
     const result = await rebuildRollups(db, {
       from,
@@ -65,6 +61,6 @@ export async function rebuildRollupsCommand(argv: string[]): Promise<number> {
     );
     return exitCodes.ok;
   } finally {
-    await db.destroy();
+    await connection.close();
   }
 }
