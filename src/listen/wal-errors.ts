@@ -35,6 +35,22 @@ export function explainWalError(error: unknown, publication: string): Error {
         `(migration 0010 creates it), or CREATE PUBLICATION ${publication} FOR TABLE pgpulse.request_logs WITH (publish = 'insert', publish_via_partition_root = true)`,
     );
   }
+  const alter = `ALTER PUBLICATION ${publication}`;
+  const options = `${alter} SET (publish = 'insert', publish_via_partition_root = true)`;
+  if (e.setting === 'publication_root') {
+    return explain(
+      `publication "${publication}" does not publish pgpulse.request_logs as one relation (the table is not in it, or publish_via_partition_root is off ` +
+        `and rows would arrive as day partitions): ${alter} SET TABLE pgpulse.request_logs; ${options}`,
+    );
+  }
+  if (e.setting === 'publication_insert') {
+    return explain(`publication "${publication}" does not publish inserts: ${options}`);
+  }
+  if (e.setting === 'publication_columns') {
+    return explain(
+      `publication "${publication}" leaves out columns of pgpulse.request_logs (${e.value}): ${alter} SET TABLE pgpulse.request_logs (no column list)`,
+    );
+  }
   if (/must be superuser or replication role|permission denied to start WAL sender|REPLICATION attribute/i.test(message)) {
     return explain(
       `the role lacks the REPLICATION attribute: ALTER ROLE … WITH REPLICATION (on RDS: GRANT rds_replication TO …; on Cloud SQL: ALTER USER … WITH REPLICATION)`,

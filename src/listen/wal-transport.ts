@@ -317,22 +317,56 @@ class TemporarySlotPlugin extends PgoutputPlugin {
     }
   }
 
-  /** Checks the settings the stream needs, so the error names the one to change. */
+  /**
+   * Checks the settings the stream needs, so the error names the one to
+   * change: `wal_level`, and a publication that streams every column of
+   * inserts into `pgpulse.request_logs` as that one relation (published
+   * partition by partition, its rows would be ignored and only the periodic
+   * catch-up would deliver them).
+   */
   private async preflight(client: pg.Client): Promise<void> {
-    const result = await client.query<{ wal_level: string; publication: boolean }>(
-      `select current_setting('wal_level') as wal_level, exists(select 1 from pg_publication where pubname = '${this.publication}') as publication`,
+    // A walsender speaks only the simple query protocol: no parameters (`publication` is a checked identifier).
+    const published = `from pg_publication_tables t where t.pubname = p.pubname and t.schemaname = 'pgpulse' and t.tablename = 'request_logs'`;
+    const result = await client.query<PreflightRow>(
+      `select current_setting('wal_level') as wal_level,
+              p.pubname is not null as found,
+              coalesce(p.pubinsert, false) as inserts,
+              exists(select 1 ${published}) as root,
+              (select string_agg(a.attname, ', ' order by a.attnum) from pg_attribute a
+                where a.attrelid = to_regclass('pgpulse.request_logs') and a.attnum > 0 and not a.attisdropped
+                  and exists(select 1 ${published} and not coalesce((to_jsonb(t) -> 'attnames') ? a.attname, true))) as left_out
+         from (select 1) one left join pg_publication p on p.pubname = '${this.publication}'`,
     );
     const row = result.rows[0];
     if (row?.wal_level !== 'logical') throw new WalSettingError('wal_level', row?.wal_level ?? 'unknown');
-    if (!row.publication) throw new WalSettingError('publication', this.publication);
+    if (!row.found) throw new WalSettingError('publication', this.publication);
+    if (!row.root) throw new WalSettingError('publication_root', this.publication);
+    if (!row.inserts) throw new WalSettingError('publication_insert', this.publication);
+    if (row.left_out) throw new WalSettingError('publication_columns', row.left_out);
   }
 }
+
+/** What {@link TemporarySlotPlugin.preflight} reads. */
+interface PreflightRow {
+  wal_level: string;
+  /** The publication exists. */
+  found: boolean;
+  /** It publishes inserts. */
+  inserts: boolean;
+  /** It publishes `pgpulse.request_logs` as itself (not its partitions). */
+  root: boolean;
+  /** Columns of the table its column list leaves out (Postgres 15+), comma-separated; null when none. */
+  left_out: string | null;
+}
+
+/** What the preflight found wrong: `value` is the current wal_level, the publication's name, or the columns left out. */
+export type WalSetting = 'wal_level' | 'publication' | 'publication_root' | 'publication_insert' | 'publication_columns';
 
 /** A server setting (or missing object) that prevents streaming the WAL. */
 export class WalSettingError extends Error {
   override readonly name = 'WalSettingError';
   constructor(
-    readonly setting: 'wal_level' | 'publication',
+    readonly setting: WalSetting,
     readonly value: string,
   ) {
     super(`${setting}: ${value}`);

@@ -101,6 +101,38 @@ describe('wal transport: what the server must allow', () => {
     }
   });
 
+  it('a publication that would not stream every column of inserts as pgpulse.request_logs is named with the statement that fixes it', async () => {
+    const restore = `alter publication pgpulse_request_logs set table pgpulse.request_logs; alter publication pgpulse_request_logs set (publish = 'insert', publish_via_partition_root = true)`;
+    try {
+      // Published partition by partition: rows would arrive as request_logs_p… and be ignored.
+      await adminQuery(url, `alter publication pgpulse_request_logs set (publish_via_partition_root = false)`);
+      expect((await startError(url)).message).toMatch(
+        /publication "pgpulse_request_logs" does not publish pgpulse\.request_logs as one relation .*ALTER PUBLICATION pgpulse_request_logs SET TABLE pgpulse\.request_logs; ALTER PUBLICATION pgpulse_request_logs SET \(publish = 'insert', publish_via_partition_root = true\)/,
+      );
+      await adminQuery(url, restore);
+      await adminQuery(url, `create table public.not_pgpulse (id int); alter publication pgpulse_request_logs set table public.not_pgpulse`);
+      expect((await startError(url)).message).toMatch(/does not publish pgpulse\.request_logs as one relation \(the table is not in it/);
+      await adminQuery(url, restore);
+      await adminQuery(url, `alter publication pgpulse_request_logs set (publish = 'update')`);
+      expect((await startError(url)).message).toMatch(
+        /publication "pgpulse_request_logs" does not publish inserts: ALTER PUBLICATION pgpulse_request_logs SET \(publish = 'insert'/,
+      );
+      await adminQuery(url, restore);
+      // A column list (Postgres 15+) without tx_id and most columns.
+      await adminQuery(url, `alter publication pgpulse_request_logs set table pgpulse.request_logs (id, request_id, path)`);
+      expect((await startError(url)).message).toMatch(
+        /publication "pgpulse_request_logs" leaves out columns of pgpulse\.request_logs \(method, route, .*tx_id.*\): ALTER PUBLICATION pgpulse_request_logs SET TABLE pgpulse\.request_logs \(no column list\)/,
+      );
+    } finally {
+      await adminQuery(url, restore);
+      await adminQuery(url, 'drop table if exists public.not_pgpulse');
+    }
+    // Restored: the listener starts.
+    const listener = createListener({ transport: 'wal', connectionString: url });
+    await listener.start();
+    await listener.close();
+  });
+
   it('exhausted replication slots are named (max_replication_slots)', async () => {
     const held = [`held_a`, `held_b`];
     for (const slot of held) await adminQuery(url, `select pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
