@@ -187,7 +187,12 @@ export class PgpulseMetrics {
     );
     counter('pgpulse_listener_reconnects_total', 'Times the LISTEN connection was re-established.', this.listeners, (s) => s.stats.reconnects);
     counter('pgpulse_listener_disconnects_total', 'Times the LISTEN connection was lost.', this.listeners, (s) => s.stats.disconnects);
-    counter('pgpulse_listener_malformed_total', 'Payloads on the channel that were not pgpulse messages.', this.listeners, (s) => s.stats.malformed);
+    counter(
+      'pgpulse_listener_malformed_total',
+      'Payloads on the channel that were not pgpulse messages, and WAL messages or rows the wal transport could not decode.',
+      this.listeners,
+      (s) => s.stats.malformed,
+    );
     const listeners = this.listeners;
     new (promClient().Gauge)({
       name: 'pgpulse_listener_lag_seconds',
