@@ -63,7 +63,10 @@ export interface ListenerOptions {
   /**
    * Dedupe window: when more row ids than this are tracked (rows delivered
    * since the last watermark advance), a heartbeat runs at once to advance the
-   * watermark and prune them. Default 50,000 rows.
+   * watermark and prune them. With `transport: 'wal'`, also the most rows of
+   * one transaction held from the stream until its commit: the rows of a
+   * larger one (a bulk import, maintenance moving rows out of the default
+   * partition) come by the periodic catch-up instead. Default 50,000 rows.
    */
   maxTrackedRows?: number;
   /** Rows read per catch-up or backfill query. Default 5,000 rows. */

@@ -23,6 +23,11 @@ export interface ListenerStats {
   notifications: number;
   /** Rows received from the WAL stream (`transport: 'wal'`), before dedupe. */
   streamed: number;
+  /**
+   * Rows of WAL transactions larger than `maxTrackedRows` (`transport: 'wal'`):
+   * not buffered from the stream, delivered by the periodic catch-up instead.
+   */
+  streamSkipped: number;
   /** Rows published to the PubSub. */
   delivered: number;
   /** Rows fetched from Postgres because a message carried ids, not rows. */
@@ -110,6 +115,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
   private readonly counters: Omit<ListenerStats, 'tracked' | 'queued'> = {
     notifications: 0,
     streamed: 0,
+    streamSkipped: 0,
     delivered: 0,
     fetched: 0,
     caughtUp: 0,
@@ -164,6 +170,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
       onNotification: (channel, payload) => this.onNotification(channel, payload),
       onRows: (rows) => this.onRows(rows),
       onMalformed: (payload, error) => this.onMalformed(payload, error),
+      onRowsSkipped: (count) => void (this.counters.streamSkipped += count),
       onDisconnect: (error) => this.onDisconnect(error),
       onReconnectFailed: (error) => this.report('connect', error),
       onReconnect: (info) => this.onReconnect(info),
@@ -229,6 +236,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
           checkIntervalMs: o.heartbeatIntervalMs,
           checkTimeoutMs: o.heartbeatTimeoutMs,
           retryDelayMs: (attempt) => this.backoff(attempt),
+          maxTransactionRows: o.maxTrackedRows,
         },
         handlers,
       );

@@ -22,6 +22,11 @@ export interface TransportHandlers {
    */
   onRows(rows: readonly Record<string, unknown>[]): void;
   /**
+   * One committed transaction inserted more rows than the transport buffers
+   * (`count`); they are not handed over, the listener's catch-up delivers them.
+   */
+  onRowsSkipped(count: number): void;
+  /**
    * A message of the stream could not be decoded (`payload` describes it).
    * The transport replaces the stream (an `onDisconnect` follows), so the
    * rows of that transaction come by catch-up.

@@ -21,6 +21,12 @@ export interface WalTransportOptions {
   checkTimeoutMs: number;
   /** Delay before reconnect attempt `attempt` (1-based), in milliseconds. */
   retryDelayMs: (attempt: number) => number;
+  /**
+   * Most rows of one transaction held until its commit; a larger transaction
+   * (a bulk import, maintenance moving a day out of the default partition) is
+   * not buffered but left to the listener's catch-up, which pages through it.
+   */
+  maxTransactionRows: number;
 }
 
 /** One stream: a replication connection with its temporary slot. */
@@ -32,6 +38,8 @@ interface Stream {
   lost: boolean;
   /** Inserts of the transaction being received, handed over at its commit. */
   pending: WalRow[];
+  /** Inserts of the transaction being received that were not buffered (it exceeded `maxTransactionRows`); 0 while it has not. */
+  skipped: number;
 }
 
 /** A row of `pgpulse.request_logs` as pgoutput decoded it (text columns parsed by pg's type parsers). */
@@ -95,7 +103,7 @@ export class WalTransport implements ListenTransport {
       },
     };
     const service = new LogicalReplicationService(clientConfig, { acknowledge: { auto: true, timeoutSeconds: 1 } });
-    const stream: Stream = { service, sockets, lastHeardAt: Date.now(), timer: undefined, lost: false, pending: [] };
+    const stream: Stream = { service, sockets, lastHeardAt: Date.now(), timer: undefined, lost: false, pending: [], skipped: 0 };
     const plugin = new TemporarySlotPlugin(this.options.publication);
     const started = new Promise<void>((resolve) => service.once('start', () => resolve()));
     service.on('error', (error: Error) => this.onLost(stream, error));
@@ -156,16 +164,28 @@ export class WalTransport implements ListenTransport {
     stream.timer.unref();
   }
 
-  /** Buffers the inserts of one transaction and hands them over at its commit. */
+  /** Buffers the inserts of one transaction and hands them over at its commit (up to `maxTransactionRows`). */
   private onMessage(stream: Stream, message: PgoutputMessage): void {
     if (message.tag === 'begin') {
       stream.pending = [];
+      stream.skipped = 0;
     } else if (message.tag === 'insert') {
-      if (message.relation?.schema === 'pgpulse' && message.relation.name === 'request_logs' && message.new) stream.pending.push(message.new);
+      if (message.relation?.schema !== 'pgpulse' || message.relation.name !== 'request_logs' || !message.new) return;
+      if (stream.skipped > 0) {
+        stream.skipped++;
+      } else if (stream.pending.length >= this.options.maxTransactionRows) {
+        stream.skipped = stream.pending.length + 1;
+        stream.pending = [];
+      } else {
+        stream.pending.push(message.new);
+      }
     } else if (message.tag === 'commit') {
       const rows = stream.pending;
+      const skipped = stream.skipped;
       stream.pending = [];
-      if (rows.length > 0) this.handlers.onRows(rows);
+      stream.skipped = 0;
+      if (skipped > 0) this.handlers.onRowsSkipped(skipped);
+      else if (rows.length > 0) this.handlers.onRows(rows);
     }
   }
 

@@ -2,7 +2,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import { createListener, type Listener } from '../../src/listen/index.js';
+import { createListener, type Listener, type ListenerOptions } from '../../src/listen/index.js';
 import type { StoredRequestLog } from '../../src/request-log.js';
 import { requestLogColumnNames } from '../../src/store/columns.js';
 import { adminQuery, withDatabase } from '../support/database.js';
@@ -110,8 +110,9 @@ describe('wal transport stream robustness', () => {
   });
 
   /** Starts a wal listener collecting what it delivers. */
-  async function listen(listenConnectionString = url): Promise<{ listener: Listener; rows: StoredRequestLog[] }> {
+  async function listen(listenConnectionString = url, options: Partial<ListenerOptions> = {}): Promise<{ listener: Listener; rows: StoredRequestLog[] }> {
     const l = createListener({
+      ...options,
       transport: 'wal',
       connectionString: url,
       listenConnectionString,
@@ -214,6 +215,23 @@ describe('wal transport stream robustness', () => {
       await sql.query(`drop table public.wal_test_other`);
       await sql.query(`alter table pgpulse.request_logs drop column wal_test_extra`);
     }
+  });
+
+  it('a transaction larger than maxTrackedRows is not buffered from the stream: the catch-up delivers it, once', async () => {
+    const { listener: l, rows } = await listen(url, { maxTrackedRows: 100 });
+    await write('large-small', 5);
+    await sql.query(
+      `insert into pgpulse.request_logs (request_id, method, path, status_code, duration_ms, device_type, node_id)
+       select 'large-' || i, 'GET', '/large-bulk/' || i, 200, 1, 'desktop', 'stream-writer' from generate_series(1, 250) i`,
+    );
+    await write('large-after', 5);
+    await exactlyOnce(l, rows, 'large-small', 5);
+    await exactlyOnce(l, rows, 'large-bulk', 250);
+    await exactlyOnce(l, rows, 'large-after', 5);
+    expect(l.stats.streamSkipped).toBe(250);
+    expect(l.stats.streamed).toBe(10);
+    expect(l.stats.caughtUpPeriodic).toBeGreaterThanOrEqual(250);
+    expect(l.stats.disconnects).toBe(0);
   });
 
   it('partitions attached by maintenance mid-stream: rows moved out of the default partition are not delivered again', async () => {
