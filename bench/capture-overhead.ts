@@ -29,7 +29,7 @@ export interface CaptureResult {
 }
 
 /** What the server child prints on SIGTERM. */
-interface ServerStats {
+export interface ServerStats {
   requests: number;
   cpuUs: number;
   mainCpuUs: number | null;
@@ -40,6 +40,48 @@ interface ServerStats {
 
 const serverScript = fileURLToPath(new URL('./http-server.ts', import.meta.url));
 
+/** A hello-world server child (`http-server.ts`) in one variant. */
+export interface BenchServer {
+  /** URL of its hello-world route. */
+  url: string;
+  /** Restarts its counters (after a warm-up); resolves once it did. */
+  reset(): Promise<void>;
+  /** SIGTERM: it flushes, exits and reports what it counted since listening or the last reset. */
+  stop(): Promise<ServerStats>;
+}
+
+/** Starts `http-server.ts` in its own process (`nodeArgs` go to its node, e.g. `--cpu-prof`); resolves once it listens. */
+export async function startBenchServer(framework: string, variant: string, databaseUrl: string, nodeArgs: readonly string[] = []): Promise<BenchServer> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', serverScript, framework, variant, databaseUrl], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  const waitFor = async (pattern: RegExp, from: number): Promise<RegExpExecArray> => {
+    for (;;) {
+      const match = pattern.exec(output.slice(from));
+      if (match) return match;
+      if (child.exitCode !== null) throw new Error(`bench server ${framework}/${variant} exited (${child.exitCode}): ${output}`);
+      await once(child.stdout, 'data');
+    }
+  };
+  const port = Number((await waitFor(/port (\d+)/, 0))[1]);
+  return {
+    url: `http://127.0.0.1:${port}${framework === 'express' ? '/users/42' : '/'}`,
+    async reset() {
+      const from = output.length;
+      child.kill('SIGUSR2');
+      await waitFor(/^reset$/m, from);
+    },
+    async stop() {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+      return JSON.parse(/stats (.*)/.exec(output)![1]!) as ServerStats;
+    },
+  };
+}
+
 interface Run {
   rps: number;
   p99: number;
@@ -47,18 +89,10 @@ interface Run {
 }
 
 async function runOnce(framework: string, variant: string, databaseUrl: string, durationS: number, warmupS: number): Promise<Run> {
-  const child = spawn(process.execPath, ['--import', 'tsx', serverScript, framework, variant, databaseUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  while (!/port (\d+)/.test(output)) await once(child.stdout, 'data');
-  const port = Number(/port (\d+)/.exec(output)![1]);
-  const path = framework === 'express' ? '/users/42' : '/';
-  await autocannon({ url: `http://127.0.0.1:${port}${path}`, connections: 10, duration: warmupS }); // warm-up
-  const result = await autocannon({ url: `http://127.0.0.1:${port}${path}`, connections: 10, duration: durationS });
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  await exited;
-  const stats = JSON.parse(/stats (.*)/.exec(output)![1]!) as ServerStats;
+  const server = await startBenchServer(framework, variant, databaseUrl);
+  await autocannon({ url: server.url, connections: 10, duration: warmupS }); // warm-up
+  const result = await autocannon({ url: server.url, connections: 10, duration: durationS });
+  const stats = await server.stop();
   return { rps: result.requests.average, p99: result.latency.p99, stats };
 }
 

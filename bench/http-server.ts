@@ -3,9 +3,10 @@
  * the variants. Usage: http-server.ts <node|express> <variant> [databaseUrl]
  * with variant plain | pino | capture (store: false) | worker (writer in its
  * worker thread) | in-process (writer on the event loop).
- * Prints `port <n>` when listening; on SIGTERM flushes and prints `stats <json>`:
- * requests served and, since it started listening (so including the writer's
- * final flush): CPU of the whole process (all threads, `process.cpuUsage()`),
+ * Prints `port <n>` when listening; on SIGUSR2 restarts its counters (after a
+ * warm-up) and prints `reset`; on SIGTERM flushes and prints `stats <json>`:
+ * requests served and, since it started listening or was last reset (so
+ * including the writer's final flush): CPU of the whole process (all threads, `process.cpuUsage()`),
  * CPU of the main thread alone (the event loop, from /proc), and the p99 of
  * the event-loop delay (`monitorEventLoopDelay`, 1 ms resolution).
  */
@@ -67,14 +68,23 @@ server.keepAliveTimeout = 60_000;
 const delay = monitorEventLoopDelay({ resolution: 1 });
 let cpuAtListen: NodeJS.CpuUsage | undefined;
 let mainAtListen: number | undefined;
+function startCounting(): void {
+  requests = 0;
+  cpuAtListen = process.cpuUsage();
+  mainAtListen = mainThreadCpuUs();
+  delay.reset();
+  delay.enable();
+}
 async function onListening(): Promise<void> {
   // The writer worker is up before the clock starts (its start-up is not per-request work).
   await pulse?.flush();
-  cpuAtListen = process.cpuUsage();
-  mainAtListen = mainThreadCpuUs();
-  delay.enable();
+  startCounting();
   console.log(`port ${(server.address() as AddressInfo).port}`);
 }
+process.on('SIGUSR2', () => {
+  startCounting();
+  console.log('reset');
+});
 server.listen(0, '127.0.0.1', () => void onListening());
 async function shutdown(): Promise<void> {
   delay.disable();

@@ -10,17 +10,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
-import { migrate } from '../dist/index.js';
-import { maintainPartitions } from '../dist/store/maintain-partitions.js';
 import { benchBridge, benchNotifyPerRow } from './bridge.js';
 import { benchCaptureOverhead, type CaptureResult } from './capture-overhead.js';
 import { benchFanout } from './fanout.js';
 import { benchCopy, benchInsertPerRow, benchMultiRowValues, benchPipeline, type PipelineResult } from './ingest.js';
-import { createBenchDatabase, serverVersion } from './lib/bench-database.js';
+import { createBenchDatabase, prepareBenchDatabase, serverVersion } from './lib/bench-database.js';
 import { fmt, ratio } from './lib/percentiles.js';
-import type { AnyKysely } from '../src/store/database.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, 'database-url': { type: 'string' }, out: { type: 'string' } } });
 const quick = values.quick ?? false;
@@ -74,7 +69,7 @@ const loadAtStart = loadavg()[0]!;
 const database = await createBenchDatabase(serverUrl);
 console.error(`[bench] database ${new URL(database.url).pathname.slice(1)}`);
 try {
-  await prepare(database.url);
+  await prepareBenchDatabase(database.url);
   const pgVersion = await serverVersion(database.url);
   out(
     `Run: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · ${cpus().length} cores (${cpus()[0]?.model.trim()}) · ${fmt(totalmem() / 2 ** 30)} GiB · Node ${process.version} · Postgres ${pgVersion} on loopback${quick ? ' · QUICK MODE (tiny sizes, figures meaningless)' : ''}`,
@@ -104,17 +99,6 @@ try {
   await database.drop();
 }
 await save();
-
-/** Schema plus today's partitions, as `pulse.migrate()` leaves them (rows never land in the default partition). */
-async function prepare(url: string): Promise<void> {
-  const db: AnyKysely = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
-  try {
-    await migrate(db);
-    await maintainPartitions(db);
-  } finally {
-    await db.destroy();
-  }
-}
 
 function reportCapture(capture: CaptureResult[]): void {
   out(

@@ -1,5 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { migrate } from '../../dist/index.js';
+import { maintainPartitions } from '../../dist/store/maintain-partitions.js';
+import type { AnyKysely } from '../../src/store/database.js';
 
 /** A throwaway database on the bench server. */
 export interface BenchDatabase {
@@ -34,5 +38,16 @@ export async function serverVersion(url: string): Promise<string> {
     return (await client.query('show server_version')).rows[0].server_version as string;
   } finally {
     await client.end();
+  }
+}
+
+/** Schema plus today's partitions, as `pulse.migrate()` leaves them (rows never land in the default partition). */
+export async function prepareBenchDatabase(url: string): Promise<void> {
+  const db: AnyKysely = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
+  try {
+    await migrate(db);
+    await maintainPartitions(db);
+  } finally {
+    await db.destroy();
   }
 }
