@@ -451,7 +451,10 @@
     );
   }
 
+  let statsLoads = 0; // numbers each load, so an answer to an older view never overwrites a newer one
+
   async function loadStats() {
+    const load = ++statsLoads;
     const range = currentRange();
     const length = range.to - range.from;
     const query = apiQuery(range);
@@ -463,10 +466,12 @@
         api(`api/stats?${query}`),
         api(`api/stats?${apiQuery({ from: range.from - length, to: range.from })}`).catch(() => null),
       ]);
+      // A slow answer (say the 30-day range just left) arriving after a newer one is dropped.
+      if (load !== statsLoads) return;
       renderStats(stats, previous);
       showError('');
     } catch (error) {
-      showError(`Could not load stats: ${error.message}`);
+      if (load === statsLoads) showError(`Could not load stats: ${error.message}`);
     }
   }
 
