@@ -5,7 +5,7 @@ import { userAgentInfo } from '../capture/user-agent-info.js';
 import type { Pulse } from '../create-pulse.js';
 import { completeRequestLog, type RequestLog } from '../request-log.js';
 import { sampleOutcome } from './sample-app.js';
-import { countries, pick, randomPath, randomUserAgent, referrers, trafficShape } from './synthetic-traffic.js';
+import { countries, pick, randomPath, randomReferrer, randomUserAgent, trafficShape } from './synthetic-traffic.js';
 
 export interface BackfillOptions {
   /** How far back the synthetic history reaches, in minutes. */
@@ -16,15 +16,17 @@ export interface BackfillOptions {
   chunkRows?: number;
   /** Stops early (rows already handed over are still written). */
   signal?: AbortSignal;
+  /** Base URL of the app: a quarter of the referrers are then links within it. Default none. */
+  appUrl?: string;
 }
 
 const hash = (text: string) => createHash('sha256').update(text).digest('base64url').slice(0, 22);
 
 /** One synthetic row as the sample app would have produced it at `at`. */
-function historicRow(at: Date, visitor: { ua: string; n: number; country: string }, nodeId: string): RequestLog {
+function historicRow(at: Date, visitor: { ua: string; n: number; country: string }, nodeId: string, appUrl: string | undefined): RequestLog {
   const path = randomPath().split('?')[0]!;
   const outcome = sampleOutcome(path);
-  const referer = refererParts(pick(referrers), false, 2048);
+  const referer = refererParts(randomReferrer(appUrl), false, 2048);
   const agent = userAgentInfo(visitor.ua);
   return completeRequestLog({
     request_id: randomUUID(),
@@ -67,7 +69,7 @@ export async function backfillHistory(pulse: Pulse, options: BackfillOptions): P
     const expected = options.ratePerSecond * trafficShape(second / 8) * (0.75 + 0.25 * Math.sin(second / 900));
     const count = Math.floor(expected) + (Math.random() < expected % 1 ? 1 : 0);
     for (let i = 0; i < count; i++) {
-      writer.add(historicRow(new Date(now - second * 1000 + Math.floor(Math.random() * 1000)), pick(visitors), pulse.nodeId));
+      writer.add(historicRow(new Date(now - second * 1000 + Math.floor(Math.random() * 1000)), pick(visitors), pulse.nodeId, options.appUrl));
     }
     pending += count;
     // Generating rows is CPU work: let the live app and the dashboard answer in between.

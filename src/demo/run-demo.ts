@@ -16,7 +16,8 @@ export interface DemoOptions {
   ratePerSecond?: number;
   /**
    * Minutes of synthetic history written before live traffic starts, so the
-   * charts have a past. Default 60 min on embedded Postgres, 0 with `databaseUrl`.
+   * charts have a past and the 1-hour view a previous hour to compare with.
+   * Default 120 min on embedded Postgres, 0 with `databaseUrl`.
    */
   historyMinutes?: number;
   /** Dashboard token. Default none. */
@@ -72,9 +73,11 @@ async function listen(app: Server): Promise<string> {
   return `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
 }
 
-async function startDashboard(pulse: Pulse, options: DemoOptions, log: (line: string) => void): Promise<DashboardServer> {
+async function startDashboard(pulse: Pulse, appUrl: string, options: DemoOptions, log: (line: string) => void): Promise<DashboardServer> {
   const wanted = options.port ?? 4000;
-  const start = (port: number) => startDashboardServer({ db: pulse.db, pubsub: pulse.pubsub, token: options.token, port });
+  // Standalone, the dashboard's Host is its own, not the app's: links within the app are not referrals.
+  const ownHosts = [new URL(appUrl).host];
+  const start = (port: number) => startDashboardServer({ db: pulse.db, pubsub: pulse.pubsub, token: options.token, port, ownHosts });
   try {
     return await start(wanted);
   } catch (error) {
@@ -86,11 +89,18 @@ async function startDashboard(pulse: Pulse, options: DemoOptions, log: (line: st
 }
 
 /** Writes the synthetic history in the background; resolves with the rows handed to the writer. */
-async function backfill(pulse: Pulse, options: DemoOptions, embedded: boolean, signal: AbortSignal, log: (line: string) => void): Promise<number> {
-  const minutes = options.historyMinutes ?? (embedded ? 60 : 0);
+async function backfill(
+  pulse: Pulse,
+  appUrl: string,
+  options: DemoOptions,
+  embedded: boolean,
+  signal: AbortSignal,
+  log: (line: string) => void,
+): Promise<number> {
+  const minutes = options.historyMinutes ?? (embedded ? 120 : 0);
   if (minutes <= 0) return 0;
   log(`pgpulse demo: writing ${minutes} min of synthetic history in the background, so the charts have a past…`);
-  const rows = await backfillHistory(pulse, { minutes, ratePerSecond: options.ratePerSecond ?? 20, signal });
+  const rows = await backfillHistory(pulse, { minutes, ratePerSecond: options.ratePerSecond ?? 20, signal, appUrl });
   if (!signal.aborted) log(`pgpulse demo: history written (${rows} rows); the dashboard picks it up within seconds`);
   return rows;
 }
@@ -128,7 +138,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     const migration = await pulse.migrate();
     log(`pgpulse demo: schema ready (${migration.applied.length ? `applied ${migration.applied.join(', ')}` : 'already up to date'})`);
     const appUrl = await listen(app);
-    dashboard = await startDashboard(pulse, options, log);
+    dashboard = await startDashboard(pulse, appUrl, options, log);
     trafficDone = driveTraffic({ baseUrl: appUrl, ratePerSecond: options.ratePerSecond, signal: abort.signal }, traffic);
     const intervalMs = options.progressIntervalMs ?? 5_000;
     let previousSent = 0;
@@ -140,7 +150,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     log(`pgpulse demo: sample shop app at ${appUrl} (try ${appUrl}/products/42), ~${options.ratePerSecond ?? 20} synthetic requests/s`);
     log(`pgpulse demo: dashboard at ${dashboard.url}  ← open this in your browser${options.token ? ' (it asks for the token once)' : ''}`);
     log('pgpulse demo: press Ctrl-C to stop');
-    historyDone = backfill(pulse, options, postgres.embedded !== undefined, abort.signal, log).then(
+    historyDone = backfill(pulse, appUrl, options, postgres.embedded !== undefined, abort.signal, log).then(
       (rows) => (historyRows = rows),
       (error: unknown) => {
         log(`pgpulse demo: could not write the history: ${error instanceof Error ? error.message : String(error)}`);

@@ -1,10 +1,13 @@
 /** User agents with their share of visitors: mostly desktop and mobile, some tablets and bots. */
 const userAgents = [
-  ['Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36', 24],
+  ['Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36', 20],
+  ['Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0', 6],
   ['Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15', 14],
   ['Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0', 6],
   ['Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1', 18],
-  ['Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36', 14],
+  ['Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36', 11],
+  ['Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36', 4],
+  ['Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36', 2],
   ['Mozilla/5.0 (iPad; CPU OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1', 8],
   ['Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)', 6],
   ['Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)', 3],
@@ -19,21 +22,34 @@ export function randomUserAgent(): string {
   return userAgents[0][0];
 }
 
-/** Countries of the synthetic visitors (sent as `CF-IPCountry`). */
-export const countries = ['US', 'US', 'US', 'DE', 'GB', 'FR', 'IN', 'BR', 'JP', 'CA'] as const;
+/** Countries of the synthetic visitors (sent as `CF-IPCountry`), repeated by share. */
+export const countries = ['US', 'US', 'US', 'US', 'DE', 'DE', 'GB', 'GB', 'FR', 'IN', 'IN', 'BR', 'JP', 'CA', 'NL', 'AU', 'ES', 'PL'] as const;
 
+/** Referrers of the synthetic visitors, repeated by share (null = none, typed in or a bookmark). */
 export const referrers = [
   null,
   null,
   null,
   'https://www.google.com/',
-  'https://news.ycombinator.com/',
+  'https://www.google.com/search',
+  'https://www.google.de/',
+  'https://news.ycombinator.com/item',
   'https://duckduckgo.com/',
+  'https://www.bing.com/search',
   'https://twitter.com/',
-  'https://github.com/',
+  'https://t.co/x1',
+  'https://github.com/pgpulse/pgpulse',
+  'https://www.reddit.com/r/node/',
+  'https://www.linkedin.com/feed/',
 ] as const;
 
 export const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
+
+/** A referrer for a request to the app at `baseUrl`: one in four is a link within the app itself. */
+export function randomReferrer(baseUrl?: string): string | null {
+  if (baseUrl !== undefined && Math.random() < 0.25) return `${baseUrl}${pick(['/', '/products', '/cart'])}`;
+  return pick(referrers);
+}
 
 /** A plausible request path: popular pages often, ids spread, some 404s. */
 export function randomPath(): string {
@@ -87,7 +103,7 @@ export async function driveTraffic(options: TrafficOptions, stats: TrafficStats)
     const perTick = Math.max(0, Math.round((rate * trafficShape((Date.now() - started) / 1000)) / 10 + (Math.random() - 0.5)));
     for (let i = 0; i < perTick; i++) {
       const visitor = pick(visitors);
-      const referer = pick(referrers);
+      const referer = randomReferrer(options.baseUrl);
       const request = fetch(options.baseUrl + randomPath(), {
         // As a CDN would send it: the demo app trusts CF-IPCountry (trustCountryHeaders).
         headers: { 'user-agent': visitor.ua, 'x-forwarded-for': visitor.ip, 'cf-ipcountry': visitor.country, ...(referer ? { referer } : {}) },

@@ -21,8 +21,9 @@ Options:
   --port N             dashboard port (default: 4000; a free one, said so, if 4000 is in use; 0 = any)
   --rate N             average synthetic requests per second (default: 20)
   --duration SECONDS   stop by itself after this long (default: run until Ctrl-C)
-  --history MINUTES    synthetic history written first, so the charts have a past
-                       (default: 60 on embedded Postgres, 0 with --database-url)
+  --history MINUTES    synthetic history written first, so the charts have a past and the
+                       1-hour view a previous hour to compare with
+                       (default: 120 on embedded Postgres, 0 with --database-url)
   --token T            protect the dashboard with a token (default: $PGPULSE_TOKEN; none)
   -h, --help           Show this help
 
