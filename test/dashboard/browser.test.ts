@@ -14,7 +14,8 @@ import { makeLog } from '../support/fixtures.js';
 import { closeServer, listen } from '../support/http.js';
 
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
-const screenshots = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+// The README's screenshots come from the demo's data (test/demo/demo-browser.test.ts); these are for looking at.
+const screenshots = fileURLToPath(new URL('../../test-results/', import.meta.url));
 const TOKEN = 'browser-token';
 const ROUTES = ['/products/:id', '/cart', '/checkout', '/api/search', '/orders/:id'] as const;
 
