@@ -76,7 +76,7 @@ describe.runIf(browserAvailable)('npm run demo, driven in headless Chromium', ()
     await page.locator('.breakdowns').screenshot({ path: `${screenshots}dashboard-breakdowns.png` });
     await page.setViewportSize({ width: 1400, height: 1_000 });
     for (const id of await breakdownTables(page)) {
-      const shown = await page.locator(`#${id} tbody tr`).evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent)));
+      const shown = await page.locator(`#${id} tbody tr`).evaluateAll((rows) => rows.map((r) => Array.from(r.querySelectorAll('td'), (td) => td.textContent)));
       const headers = await page.locator(`#${id} thead th`).allTextContents();
       const download = page.waitForEvent('download');
       await page.locator(`#${id}`).locator('xpath=..').locator('button.csv').click();
