@@ -37,7 +37,7 @@ import { maintainPartitions } from '../dist/store/maintain-partitions.js';
 import { Writer } from '../dist/writer/writer.js';
 import { fmt, percentile } from './lib/percentiles.js';
 import { syntheticLog } from './lib/synthetic-log.js';
-import type { AnyKysely } from '../src/store/database.js';
+import type { PulseDatabase } from '../src/store/database.js';
 
 const { values } = parseArgs({
   options: {
@@ -146,7 +146,7 @@ function startNode(url: string, index: number, notify: boolean, maxWaitMs: numbe
   const pool = new pg.Pool({ connectionString: url, max: 2, application_name: WRITER_APP });
   // An idle connection ended by the server must not crash the bench; the writer reports its own errors.
   pool.on('error', () => {});
-  const db: AnyKysely = new Kysely({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
   const writer = new Writer(db, { nodeId: `fleet-${index}`, copyPool: pool, notify, maxRows: 2_000, maxWaitMs, maxWritesInFlight: 2 });
   return {
     writer,
@@ -379,7 +379,7 @@ try {
   const dbUrl = url.toString();
   const pool = new pg.Pool({ connectionString: dbUrl, max: 2 });
   pool.on('error', () => {});
-  const db: AnyKysely = new Kysely({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
   await migrate(db);
   await maintainPartitions(db);
   await db.destroy();

@@ -15,7 +15,7 @@ import { queryStats } from '../dist/dashboard/index.js';
 import { migrate } from '../dist/index.js';
 import { createBenchDatabase } from './lib/bench-database.js';
 import { fmt } from './lib/percentiles.js';
-import type { AnyKysely } from '../src/store/database.js';
+import type { PulseDatabase } from '../src/store/database.js';
 
 const { values } = parseArgs({
   options: { rows: { type: 'string' }, quick: { type: 'boolean' }, keep: { type: 'boolean' }, 'database-url': { type: 'string' } },
@@ -27,7 +27,7 @@ const log = (line: string) => console.error(`[bench:scale] ${line}`);
 const seconds = (t0: number) => ((performance.now() - t0) / 1000).toFixed(1);
 
 const database = await createBenchDatabase(serverUrl);
-const db: AnyKysely = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: 4 }) }) });
+const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: 4 }) }) });
 const lines: string[] = [];
 try {
   await migrate(db);

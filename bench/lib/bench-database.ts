@@ -3,7 +3,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { migrate } from '../../dist/index.js';
 import { maintainPartitions } from '../../dist/store/maintain-partitions.js';
-import type { AnyKysely } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/store/database.js';
 
 /** A throwaway database on the bench server. */
 export interface BenchDatabase {
@@ -43,7 +43,7 @@ export async function serverVersion(url: string): Promise<string> {
 
 /** Schema plus today's partitions, as `pulse.migrate()` leaves them (rows never land in the default partition). */
 export async function prepareBenchDatabase(url: string): Promise<void> {
-  const db: AnyKysely = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
+  const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
   try {
     await migrate(db);
     await maintainPartitions(db);

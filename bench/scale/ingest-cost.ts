@@ -33,7 +33,7 @@ import { backendCpuMs } from '../lib/backend-cpu.js';
 import { createBenchDatabase, serverVersion } from '../lib/bench-database.js';
 import { fmt } from '../lib/percentiles.js';
 import { syntheticLog } from '../lib/synthetic-log.js';
-import type { AnyKysely } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/store/database.js';
 
 const { values } = parseArgs({
   options: {
@@ -98,13 +98,13 @@ function sampleLockWaits(url: string): { stop(): Promise<{ share: number; events
   };
 }
 
-async function freshTables(db: AnyKysely): Promise<void> {
+async function freshTables(db: Kysely<PulseDatabase>): Promise<void> {
   await sql`truncate pgpulse.request_logs, pgpulse.rollups, pgpulse.visitor_sketches`.execute(db);
   await sql`checkpoint`.execute(db);
 }
 
 /** Writes `logs` through `writers` fresh Writers at once; throughput and CPU per row. */
-async function writerRound(db: AnyKysely, url: string, logs: readonly RequestLog[], writers: number, mode: Mode): Promise<RoundResult> {
+async function writerRound(db: Kysely<PulseDatabase>, url: string, logs: readonly RequestLog[], writers: number, mode: Mode): Promise<RoundResult> {
   await freshTables(db);
   const all = Array.from(
     { length: writers },
@@ -162,7 +162,7 @@ const copyField = (v: unknown): string => {
 };
 
 /** COPY FROM STDIN of the same rows on one connection (text prepared beforehand): Postgres' own cost per row. */
-async function copyRound(db: AnyKysely, url: string, chunks: readonly string[], count: number): Promise<RoundResult> {
+async function copyRound(db: Kysely<PulseDatabase>, url: string, chunks: readonly string[], count: number): Promise<RoundResult> {
   await freshTables(db);
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -194,7 +194,7 @@ const median = (samples: readonly number[]) => {
 
 const database = await createBenchDatabase(serverUrl);
 const pool = new pg.Pool({ connectionString: database.url, max: Math.max(...writerCounts) * inFlight + 1 });
-const db: AnyKysely = new Kysely({ dialect: new PostgresDialect({ pool }) });
+const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
 const lines: string[] = [];
 try {
   await migrate(db);

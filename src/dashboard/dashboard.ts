@@ -16,11 +16,13 @@ import { FailureLimiter } from './failure-limiter.js';
 import { isLoopbackAddress } from './loopback.js';
 import { readForm } from './read-form.js';
 import { cookieValue, presentedToken, SESSION_COOKIE, SESSION_TTL_MS, sessionValue, tokensEqual, validSession } from './token-gate.js';
-import type { AnyKysely } from '../store/database.js';
+import type { Kysely } from 'kysely';
+import { asPulseDatabase } from '../store/connection.js';
+import type { AnySchemaKysely, PulseDatabase } from '../store/database.js';
 
 export interface DashboardOptions extends SseHubOptions {
   /** Where stats are read (for an app, `pulse.db`). */
-  db: AnyKysely;
+  db: AnySchemaKysely;
   /** Source of live rows: the app's `pulse.pubsub`, or a bridge listener's. */
   pubsub: PubSub;
   /**
@@ -94,6 +96,8 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
   private readonly failures = new FailureLimiter();
   private warnedPublic = false;
   private readonly basePath: string;
+  /** `options.db`, typed by pgpulse's tables. */
+  private readonly db: Kysely<PulseDatabase>;
   private closing: Promise<void> | undefined;
   /** Undefined when prom-client (an optional peer dependency) is not installed and no registry was passed: `/metrics` then answers 501. */
   readonly registry: Registry | undefined;
@@ -108,6 +112,7 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
     this.hub.on('slowClientDropped', (info) => this.listenerCount('slowClientDropped') > 0 && this.emit('slowClientDropped', info));
     this.hub.on('replayGap', (info) => this.listenerCount('replayGap') > 0 && this.emit('replayGap', info));
     this.basePath = (options.basePath ?? '').replace(/\/+$/, '');
+    this.db = asPulseDatabase(options.db);
   }
 
   readonly handler: DashboardHandler = (req, res, next) => {
@@ -181,7 +186,7 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
       case '/api/export':
         return this.serveExport(req, res, target);
       case '/api/recent':
-        return this.query(res, 'recent', async () => ({ rows: await recentRows(this.options.db, recentLimit(target.search.get('limit'))) }));
+        return this.query(res, 'recent', async () => ({ rows: await recentRows(this.db, recentLimit(target.search.get('limit'))) }));
       case '/metrics':
         return this.serveMetrics(res);
     }
@@ -268,8 +273,7 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
     const parsed = parseStatsParams(target.search);
     if (!parsed.ok) return sendJson(res, 400, { error: 'invalid stats query', issues: parsed.issues });
     const ownHosts = [...(this.options.ownHosts ?? []), ...(req.headers.host ? [req.headers.host] : [])];
-    // eslint-disable-next-line @typescript-eslint/no-unsafe-argument -- the app's Kysely (any schema); stats run raw SQL only
-    return this.query(res, 'stats', () => queryStats(this.options.db, parsed.params, { timeoutMs: this.options.statsTimeoutMs, ownHosts }));
+    return this.query(res, 'stats', () => queryStats(this.db, parsed.params, { timeoutMs: this.options.statsTimeoutMs, ownHosts }));
   }
 
   private async serveExport(req: IncomingMessage, res: ServerResponse, target: RequestTarget): Promise<void> {
@@ -294,7 +298,7 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
     const abort = new AbortController();
     res.once('close', () => abort.abort());
     try {
-      await exportRows(this.options.db, parsed.params, format as ExportFormat, res, { timeoutMs: this.options.statsTimeoutMs ?? 15_000, signal: abort.signal });
+      await exportRows(this.db, parsed.params, format as ExportFormat, res, { timeoutMs: this.options.statsTimeoutMs ?? 15_000, signal: abort.signal });
       res.end();
     } catch (error) {
       // Headers are gone: cut the response so the client sees an incomplete download, not a short file.

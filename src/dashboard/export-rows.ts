@@ -1,9 +1,9 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { StatsParams } from '../stats/stats-params.js';
 import { filterCondition } from '../stats/stats-filters.js';
-import type { AnyKysely } from '../store/database.js';
+import type { PulseDatabase } from '../store/database.js';
 
 /** Formats `GET /api/export` writes. */
 export const exportFormats = ['csv', 'ndjson'] as const;
@@ -46,7 +46,13 @@ export interface ExportOptions {
  * (no driver-specific cursor class), and each chunk waits for the socket to
  * drain before the next FETCH. Returns the number of rows written.
  */
-export async function exportRows(db: AnyKysely, params: StatsParams, format: ExportFormat, res: ServerResponse, options: ExportOptions): Promise<number> {
+export async function exportRows(
+  db: Kysely<PulseDatabase>,
+  params: StatsParams,
+  format: ExportFormat,
+  res: ServerResponse,
+  options: ExportOptions,
+): Promise<number> {
   let rows = 0;
   await db.transaction().execute(async (trx) => {
     await sql`set transaction read only`.execute(trx);

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import { bucketSeconds } from './bucket-size.js';
 import { REFERRER_HOST_SQL } from './stats-filters.js';
 import { bucketExpression, bucketSeries } from './bucket-sql.js';
@@ -9,7 +9,7 @@ import { hllEstimate, hllMerge, HLL_REGISTERS } from '../rollups/hyperloglog.js'
 import { addSparse, densePercentiles, denseHistogram, type DenseHistogram } from '../rollups/latency-histogram.js';
 import { routeCells, seriesCells, sketchCells } from './rollup-cells.js';
 import { rollupCover } from './rollup-cover.js';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase, RollupsTable } from '../store/database.js';
 
 /**
  * Top paths, referrers and 404s of a rollup range are estimated from a
@@ -25,27 +25,19 @@ function percentiles(histogram: DenseHistogram | undefined) {
   return { p50: p50 ?? null, p95: p95 ?? null, p99: p99 ?? null };
 }
 
-/** One cell of {@link seriesCells} or {@link routeCells} as read by Node. */
-interface Cell {
+/**
+ * One cell of {@link seriesCells} or {@link routeCells} as read by Node: the
+ * route and counters of `pgpulse.rollups` (summed), the bucket start and the
+ * merged histogram as text.
+ */
+type Cell = Omit<Selectable<RollupsTable>, 'grain' | 'bucket' | 'shard' | 'hist_idx' | 'hist_cnt'> & {
   /** Bucket start in epoch ms; `numeric` in Postgres, so a string from pg. */
   t: string | null;
-  route: string;
-  requests: number;
-  s1: number;
-  s2: number;
-  s3: number;
-  s4: number;
-  s5: number;
-  duration_sum: number;
-  desktop: number;
-  mobile: number;
-  tablet: number;
-  bot: number;
   hist_idx: string | null;
   hist_cnt: string | null;
-}
+};
 
-const counters = ['requests', 's1', 's2', 's3', 's4', 's5', 'duration_sum', 'desktop', 'mobile', 'tablet', 'bot'] as const;
+const counters = ['requests', 's1', 's2', 's3', 's4', 's5', 'duration_sum', 'desktop', 'mobile', 'tablet', 'bot'] as const satisfies readonly (keyof Cell)[];
 type Sums = Record<(typeof counters)[number], number>;
 
 /** Running sums and histogram of a group of cells (a chart bucket, a route, the whole range). */

@@ -1,6 +1,6 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import type { PulseDatabase, AnyKysely } from './database.js';
+import type { AnySchemaKysely, PulseDatabase } from './database.js';
 
 /** Where pgpulse gets its Postgres connections: one of the three. */
 export interface ConnectionOptions {
@@ -9,7 +9,7 @@ export interface ConnectionOptions {
   /** The app's existing pool; pgpulse never ends it. */
   pool?: pg.Pool;
   /** The app's existing Kysely instance; pgpulse never destroys it. */
-  db?: AnyKysely;
+  db?: AnySchemaKysely;
   /** Connections in the pool pgpulse opens for `connectionString`. Default 4. */
   poolSize?: number;
 }
@@ -42,7 +42,7 @@ export function connect(options: ConnectionOptions, onPoolError: (error: Error) 
     throw new Error(`pgpulse: pass exactly one of connectionString, pool or db (got ${given})`);
   }
   if (options.db) {
-    return { db: (options.db as Kysely<PulseDatabase>).withoutPlugins(), close: async () => {} };
+    return { db: asPulseDatabase(options.db).withoutPlugins(), close: async () => {} };
   }
   if (options.pool) {
     // Kysely would end the pool on destroy(), so an attached pool's Kysely is simply dropped.
@@ -63,4 +63,11 @@ export function connect(options: ConnectionOptions, onPoolError: (error: Error) 
   const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
   let closing: Promise<void> | undefined;
   return { db, pool, close: () => (closing ??= db.destroy()) };
+}
+
+/** A Kysely instance over any schema (e.g. the app's), typed by pgpulse's tables: the same instance, plugins included. */
+export function asPulseDatabase(db: AnySchemaKysely): Kysely<PulseDatabase> {
+  // The one place a foreign schema is re-typed: Kysely<T> is invariant in T, so no assignment can do it.
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- an app's Kysely instance, typed by pgpulse's tables
+  return db as Kysely<PulseDatabase>;
 }

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Kysely } from 'kysely';
+import type { ColumnType, Generated, QueryExecutorProvider } from 'kysely';
 import type { RequestLogKyselyColumns } from './columns.js';
 
 /** Kysely row type of `pgpulse.request_logs`: the column list plus what Postgres generates. */
@@ -18,6 +18,8 @@ export interface RollupsTable {
   bucket: ColumnType<Date, Date | string, Date | string>;
   /** Route pattern, '' when unknown, `\u0001all` for all routes together. */
   route: string;
+  /** Rollup shard (0–31) the writing transaction claimed (migration 0007); readers add shards up. */
+  shard: Generated<number>;
   requests: number;
   s1: number;
   s2: number;
@@ -37,6 +39,8 @@ export interface RollupsTable {
 export interface VisitorSketchesTable {
   grain: RollupGrainColumn;
   bucket: ColumnType<Date, Date | string, Date | string>;
+  /** Rollup shard (0–31), as in `pgpulse.rollups`; readers merge shards. */
+  shard: Generated<number>;
   hll: Buffer;
 }
 
@@ -62,8 +66,10 @@ export interface PulseDatabase {
 }
 
 /**
- * A Kysely instance over any schema, such as the app's own `Kysely<AppDatabase>`:
- * code that takes one runs only raw `sql` through it, never the query builder.
+ * A Kysely instance over any schema, such as the app's own `Kysely<AppDatabase>`,
+ * where a public option or function accepts one. pgpulse types it by its own
+ * tables with `asPulseDatabase()` before running anything through it.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- Kysely<T> is invariant in T; `any` is Kysely's way to accept a foreign schema
-export type AnyKysely = Kysely<any>;
+export interface AnySchemaKysely extends QueryExecutorProvider {
+  withoutPlugins(): AnySchemaKysely;
+}

@@ -1,6 +1,6 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { utcDay } from '../shared/time.js';
-import type { AnyKysely } from './database.js';
+import type { PulseDatabase } from './database.js';
 
 export interface PartitionMaintenanceOptions {
   /** Daily partitions created ahead of today (UTC). Default 3 days. */
@@ -25,7 +25,7 @@ export interface PartitionMaintenanceResult {
  * partition of their own, and applies retention (to rows and rollups). Safe to run from several
  * nodes at once (advisory lock in SQL) and as often as you like.
  */
-export async function maintainPartitions(db: AnyKysely, options: PartitionMaintenanceOptions = {}): Promise<PartitionMaintenanceResult> {
+export async function maintainPartitions(db: Kysely<PulseDatabase>, options: PartitionMaintenanceOptions = {}): Promise<PartitionMaintenanceResult> {
   const daysAhead = options.daysAhead ?? 3;
   if (!Number.isInteger(daysAhead) || daysAhead < 0 || daysAhead > 365)
     throw new RangeError(`pgpulse: daysAhead must be an integer from 0 to 365, got ${daysAhead}`);

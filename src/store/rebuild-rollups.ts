@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import type { AnyKysely } from './database.js';
+import { asPulseDatabase } from './connection.js';
+import type { AnySchemaKysely } from './database.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
@@ -30,7 +31,8 @@ export interface RebuildRollupsResult {
  * day's rebuild (their rows stay buffered) instead of adding rows that the
  * rebuild also counts, so the rollups stay exact.
  */
-export async function rebuildRollups(db: AnyKysely, options: RebuildRollupsOptions = {}): Promise<RebuildRollupsResult> {
+export async function rebuildRollups(anyDb: AnySchemaKysely, options: RebuildRollupsOptions = {}): Promise<RebuildRollupsResult> {
+  const db = asPulseDatabase(anyDb);
   for (const [name, value] of [
     ['from', options.from],
     ['to', options.to],

@@ -1,6 +1,6 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { fromDatabase, requestLogColumnNames, requestLogColumns } from './columns.js';
-import type { AnyKysely } from './database.js';
+import type { PulseDatabase } from './database.js';
 
 /** Columns browsers may see: all but the private ones (the raw IP). */
 const publicColumnNames = requestLogColumnNames.filter((name) => !('private' in requestLogColumns[name]));
@@ -13,7 +13,7 @@ export const MAX_RECENT_ROWS = 200;
 export type RecentRow = Record<string, unknown> & { id: number };
 
 /** Newest rows, for the live table's first paint. Uses the `inserted_at` index. */
-export async function recentRows(db: AnyKysely, limit: number): Promise<RecentRow[]> {
+export async function recentRows(db: Kysely<PulseDatabase>, limit: number): Promise<RecentRow[]> {
   const result = await sql<Record<string, unknown>>`
     select id, ${PUBLIC_COLUMNS} from pgpulse.request_logs order by inserted_at desc, id desc limit ${limit}`.execute(db);
   return result.rows.map((r) => {

@@ -5,10 +5,10 @@ import { createPulse } from '../../src/create-pulse.js';
 import { migrate } from '../../src/store/migrate.js';
 import { maintainPartitions } from '../../src/store/maintain-partitions.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import type { AnyKysely, PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/store/database.js';
 
 /** Backends of this database currently waiting for a heavyweight lock. */
-async function lockWaiters(db: AnyKysely): Promise<number> {
+async function lockWaiters(db: Kysely<PulseDatabase>): Promise<number> {
   const result = await sql<{ n: number }>`
     select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`.execute(db);
   return result.rows[0]!.n;
@@ -29,7 +29,7 @@ async function openReader(url: string): Promise<pg.Client> {
 
 describe('creating partitions next to a busy app', () => {
   let database: TestDatabase;
-  let db: AnyKysely;
+  let db: Kysely<PulseDatabase>;
 
   beforeAll(async () => {
     database = await createTestDatabase();

@@ -10,19 +10,19 @@ import { maintainPartitions } from '../../src/store/maintain-partitions.js';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
-import type { AnyKysely, PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/store/database.js';
 
 const DAY = 86_400_000;
 const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10).replaceAll('-', '');
 
-async function partitions(db: AnyKysely): Promise<string[]> {
+async function partitions(db: Kysely<PulseDatabase>): Promise<string[]> {
   const result = await sql<{ name: string }>`
     select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
     where i.inhparent = 'pgpulse.request_logs'::regclass order by 1`.execute(db);
   return result.rows.map((r) => r.name);
 }
 
-async function partitionOf(db: AnyKysely, requestId: string): Promise<string> {
+async function partitionOf(db: Kysely<PulseDatabase>, requestId: string): Promise<string> {
   const result = await sql<{ part: string }>`select tableoid::regclass::text as part from pgpulse.request_logs where request_id = ${requestId}`.execute(db);
   return result.rows[0]!.part;
 }

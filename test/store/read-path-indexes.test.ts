@@ -8,7 +8,7 @@ import { fetchBackfillPage, fetchByIdRanges, fetchByIds, fetchByTx, fetchCatchUp
 import { parseSnapshot } from '../../src/listen/snapshot.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
-import type { AnyKysely, PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/store/database.js';
 
 const HOUR = 3_600_000;
 
@@ -47,7 +47,7 @@ describe('read path uses indexes of request_logs', () => {
   let pulse: Pulse;
   const captured: Captured[] = [];
   let label = '';
-  let db: AnyKysely;
+  let db: Kysely<PulseDatabase>;
   let pool: pg.Pool;
   const start = Date.now() - 30 * HOUR;
 
