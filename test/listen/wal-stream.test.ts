@@ -5,6 +5,7 @@ import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createListener, type Listener, type ListenerOptions } from '../../src/listen/index.js';
 import type { StoredRequestLog } from '../../src/request-log.js';
 import { requestLogColumnNames } from '../../src/store/columns.js';
+import { toStoredRow } from '../../src/store/fetch-rows.js';
 import { adminQuery, withDatabase } from '../support/database.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../support/embedded-postgres.js';
 import { eventually, makeLog } from '../support/fixtures.js';
@@ -179,6 +180,29 @@ describe('wal transport stream robustness', () => {
     },
     60_000,
   );
+
+  it('a row from the WAL equals the same row read by SQL, column by column (both go through the column list)', async () => {
+    // No periodic catch-up within the test: every row comes from the stream.
+    const { listener: l, rows } = await listen(url, { heartbeatIntervalMs: 600_000 });
+    await write('same-a', 3);
+    await write('same-b', 3, {
+      route: null,
+      response_bytes: 9_007_199_254_740_000,
+      referer: 'https://ref.example/page?q=1',
+      referer_host: 'ref.example',
+      browser: 'Firefox',
+      os: 'Linux',
+      country: 'DE',
+      ip: '203.0.113.9',
+      inserted_at: new Date('2026-11-30T08:00:00.123Z'),
+    });
+    await eventually(() => rows.length === 6 && l.stats.queued === 0, 10_000, 'rows streamed');
+    expect(l.stats.streamed).toBe(6);
+    expect(l.stats.caughtUp).toBe(0);
+    const bySql = await sql.query(`select * from pgpulse.request_logs where path like '/same-%' order by id`);
+    expect([...rows].sort((a, b) => a.id - b.id)).toEqual(bySql.rows.map(toStoredRow));
+    expect(rows.find((r) => r.path === '/same-b/0')).toMatchObject({ response_bytes: 9_007_199_254_740_000, country: 'DE', route: null });
+  });
 
   it('rows decode by the column list while the table gains columns and other tables share the publication', async () => {
     const { listener: l, rows } = await listen();
