@@ -36,6 +36,8 @@ interface Stream {
   lastHeardAt: number;
   timer: NodeJS.Timeout | undefined;
   lost: boolean;
+  /** Why it was lost, when it was (not set by a deliberate stop). */
+  lostError?: Error;
   /** Inserts of the transaction being received, handed over at its commit. */
   pending: WalRow[];
   /** Inserts of the transaction being received that were not buffered (it exceeded `maxTransactionRows`); 0 while it has not. */
@@ -147,6 +149,12 @@ export class WalTransport implements ListenTransport {
       await this.retire(stream);
       throw new Error('pgpulse listener: closed while connecting');
     }
+    // Lost before it was ours to replace (an error or a malformed message in
+    // the same read as the start): onLost could not reconnect it, so this attempt fails.
+    if (stream.lost) {
+      await this.retire(stream);
+      throw explainWalError(stream.lostError ?? new Error('the replication stream ended as it started'), this.options.publication);
+    }
     this.watch(stream);
     return stream;
   }
@@ -205,6 +213,7 @@ export class WalTransport implements ListenTransport {
   private onLost(stream: Stream, error: Error): void {
     if (stream.lost) return;
     stream.lost = true;
+    stream.lostError = error;
     clearInterval(stream.timer);
     if (this.closed || this.stream !== stream) return;
     this.stream = undefined;

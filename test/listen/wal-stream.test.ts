@@ -10,8 +10,21 @@ import { adminQuery, withDatabase } from '../support/database.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../support/embedded-postgres.js';
 import { eventually, makeLog } from '../support/fixtures.js';
 
-/** How the proxy damages the next pgoutput Insert it forwards. */
-type Damage = 'unknown-relation' | 'unknown-tag';
+/**
+ * How the proxy damages the stream: the next pgoutput Insert it forwards gets
+ * an unknown relation id or an unknown tag, or (`after-start`) the next
+ * replication start is followed, in the same read, by a message with an unknown tag.
+ */
+type Damage = 'unknown-relation' | 'unknown-tag' | 'after-start';
+
+/** A CopyData XLogData message (zero positions and time) carrying `payload` as its pgoutput message. */
+function xLogData(payload: Buffer): Buffer {
+  const header = Buffer.alloc(1 + 4 + 1 + 24);
+  header[0] = 0x64;
+  header.writeUInt32BE(4 + 1 + 24 + payload.length, 1);
+  header[5] = 0x77;
+  return Buffer.concat([header, payload]);
+}
 
 /**
  * TCP proxy to Postgres that reads the server's messages (type byte, int32
@@ -40,19 +53,26 @@ async function startDamagingProxy(
     upstream.on('data', (chunk: Buffer) => {
       pending = Buffer.concat([pending, chunk]);
       let end = 0;
+      const out: Buffer[] = [];
       while (pending.length - end >= 5) {
         const length = pending.readUInt32BE(end + 1);
         if (pending.length - end < 1 + length) break;
         const message = pending.subarray(end, end + 1 + length);
+        out.push(message);
         // 'd' CopyData holding 'w' XLogData (25-byte header) whose pgoutput message is 'I' Insert.
-        if (armed && message[0] === 0x64 && message[5] === 0x77 && message[30] === 0x49) {
+        if ((armed === 'unknown-relation' || armed === 'unknown-tag') && message[0] === 0x64 && message[5] === 0x77 && message[30] === 0x49) {
           if (armed === 'unknown-relation') message.writeUInt32BE(0x7fff_fff0, 31);
           else message[30] = 0x5a;
           armed = undefined;
         }
+        // 'W' CopyBothResponse: the replication stream starts.
+        if (armed === 'after-start' && message[0] === 0x57) {
+          out.push(xLogData(Buffer.from('Z')));
+          armed = undefined;
+        }
         end += 1 + length;
       }
-      client.write(pending.subarray(0, end));
+      client.write(Buffer.concat(out));
       pending = pending.subarray(end);
     });
   });
@@ -202,6 +222,33 @@ describe('wal transport stream robustness', () => {
     const bySql = await sql.query(`select * from pgpulse.request_logs where path like '/same-%' order by id`);
     expect([...rows].sort((a, b) => a.id - b.id)).toEqual(bySql.rows.map(toStoredRow));
     expect(rows.find((r) => r.path === '/same-b/0')).toMatchObject({ response_bytes: 9_007_199_254_740_000, country: 'DE', route: null });
+  });
+
+  it('a stream lost in the same read as its start is not taken for a live one: the attempt fails and the next one streams', async () => {
+    const proxy = await startDamagingProxy(new URL(url));
+    try {
+      const { listener: l, rows } = await listen(proxy.url(url));
+      const refused: string[] = [];
+      l.on('listenerError', ({ error, phase }) => phase === 'connect' && refused.push(error.message));
+      await write('start-before', 5);
+      await eventually(() => l.stats.streamed === 5, 10_000, 'rows streamed before');
+      proxy.damageNextInsert('after-start');
+      const walsender = await sql.query<{ pid: number }>(
+        `select pid from pg_stat_activity where backend_type = 'walsender' and application_name = 'pgpulse-listen'`,
+      );
+      for (const { pid } of walsender.rows) await sql.query('select pg_terminate_backend($1)', [pid]);
+      await eventually(() => l.stats.reconnects === 1, 10_000, 'reconnected');
+      expect(l.stats.malformed).toBe(1);
+      expect(refused).toEqual([expect.stringMatching(/undecodable pgoutput message.*unknown pgoutput message/)]);
+      await write('start-after', 5);
+      await eventually(() => l.stats.streamed === 10, 10_000, 'rows streamed on the new stream');
+      await exactlyOnce(l, rows, 'start-before', 5);
+      await exactlyOnce(l, rows, 'start-after', 5);
+      expect(l.stats.disconnects).toBe(1);
+    } finally {
+      await listener?.close();
+      await proxy.close();
+    }
   });
 
   it('rows decode by the column list while the table gains columns and other tables share the publication', async () => {
