@@ -1,4 +1,5 @@
 import type { ConnectionOptions } from '../store/connection.js';
+import type { PackedRows } from './packed-rows.js';
 import type { WriterEvents, WriterOptions, WriterStats } from './writer.js';
 
 /** What the main thread gives a writer worker at start (`workerData`). */
@@ -10,8 +11,12 @@ export interface WorkerInit {
 
 /** Messages from the main thread to the writer worker. */
 export type ToWorker =
-  /** RequestLogs, `v8.serialize`d as one array (cheaper than structured clone of each object). */
-  { type: 'rows'; data: Uint8Array; count: number } | { type: 'flush'; id: number } | { type: 'close' };
+  /** RequestLogs packed column by column (see packed-rows.ts). */
+  | { type: 'packed'; rows: PackedRows }
+  /** RequestLogs that do not pack, `v8.serialize`d as one array (cheaper than structured clone of each object). */
+  | { type: 'rows'; data: Uint8Array; count: number }
+  | { type: 'flush'; id: number }
+  | { type: 'close' };
 
 /** An Error as it crosses the thread boundary. */
 export interface SerializedError {

@@ -1,7 +1,8 @@
 /**
  * The writer in a `worker_threads` worker (`writerMode: 'worker'`, the default
- * with `connectionString`). The main thread only queues rows and, once per
- * turn of the event loop, hands them over as one `v8.serialize`d array; the
+ * with `connectionString`). The main thread only queues rows and hands them
+ * over packed column by column (packed-rows.ts) every {@link POST_INTERVAL_MS} (or as soon
+ * as `maxRows` are queued, and at once on `flush()`/`close()`); the
  * worker runs the ordinary {@link Writer} (batching, SQL serialising, rollups,
  * NOTIFY, retries with bounded memory) on its own pool and relays its events
  * and stats back.
@@ -19,9 +20,19 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serialize } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { RequestLog } from '../request-log.js';
+import { packRows } from './packed-rows.js';
 import type { PulseWriter, WriterMode } from './pulse-writer.js';
 import { relayedEvents, type FromWorker, type RelayedEvent, type SerializedError, type ToWorker, type WorkerInit } from './worker-protocol.js';
 import { emptyWriterStats, writerLimits, type DropReason, type Writer, type WriterEvents, type WriterOptions, type WriterStats } from './writer.js';
+
+/**
+ * Longest rows wait on the main thread before they are posted to the worker,
+ * in ms (at most `maxWaitMs`). Every message costs a `postMessage` on the
+ * event loop and wakes the worker, whatever its size: posting per turn of the
+ * event loop (a few rows each under load) cost both threads more CPU than
+ * the rows themselves.
+ */
+export const POST_INTERVAL_MS = 10;
 
 export interface WorkerWriterOptions extends WriterOptions {
   /** The worker opens its own pool to this URL. */
@@ -89,7 +100,7 @@ export class WorkerWriter extends EventEmitter<WriterEvents> implements PulseWri
   private readonly started: Promise<void>;
   private readonly exited: Promise<void>;
   private outbox: RequestLog[] = [];
-  private postScheduled = false;
+  private postTimer: NodeJS.Timeout | undefined;
   private sent = 0;
   private received = 0;
   private workerStats = emptyWriterStats();
@@ -103,6 +114,9 @@ export class WorkerWriter extends EventEmitter<WriterEvents> implements PulseWri
   private closing: Promise<void> | undefined;
   private readonly maxBufferedRows: number;
   private readonly closeTimeoutMs: number;
+  /** Rows that are posted at once, without waiting for the interval (the worker's `maxRows`). */
+  private readonly postRowsAt: number;
+  private readonly postIntervalMs: number;
   private readonly post = () => this.postRows();
 
   constructor(private readonly options: WorkerWriterOptions) {
@@ -110,6 +124,8 @@ export class WorkerWriter extends EventEmitter<WriterEvents> implements PulseWri
     const limits = writerLimits(options);
     this.maxBufferedRows = limits.maxBufferedRows;
     this.closeTimeoutMs = limits.closeTimeoutMs;
+    this.postRowsAt = limits.maxRows;
+    this.postIntervalMs = Math.min(POST_INTERVAL_MS, limits.maxWaitMs);
     const { connectionString, poolSize, fallback: _fallback, onPoolError: _onPoolError, ...writerOptions } = options;
     const init: WorkerInit = { connectionString, poolSize, options: writerOptions };
     const entry = writerWorkerEntry();
@@ -149,10 +165,12 @@ export class WorkerWriter extends EventEmitter<WriterEvents> implements PulseWri
     if (this.closed) return this.drop(1, 'closed');
     if (this.outbox.length >= this.maxBufferedRows) return this.drop(1, 'buffer_full');
     this.outbox.push(row);
-    if (this.ready && !this.postScheduled) {
-      this.postScheduled = true;
-      // After the current batch of PubSub deliveries: one message per recorder batch.
-      queueMicrotask(this.post);
+    if (!this.ready) return; // posted once the worker is ready
+    if (this.outbox.length >= this.postRowsAt) this.postRows();
+    else if (this.postTimer === undefined) {
+      this.postTimer = setTimeout(this.post, this.postIntervalMs);
+      // Like the in-process writer's timers: pending rows do not keep the app alive (close() flushes them).
+      this.postTimer.unref();
     }
   }
 
@@ -205,16 +223,19 @@ export class WorkerWriter extends EventEmitter<WriterEvents> implements PulseWri
   }
 
   private postRows(): void {
-    this.postScheduled = false;
+    clearTimeout(this.postTimer);
+    this.postTimer = undefined;
     if (!this.ready || this.fallback || this.workerClosed || this.outbox.length === 0) return;
     const rows = this.outbox;
     this.outbox = [];
     this.sent += rows.length;
-    this.send({ type: 'rows', data: serialize(rows), count: rows.length });
+    const packed = packRows(rows);
+    if (packed) this.send({ type: 'packed', rows: packed }, [packed.numbers.buffer, packed.textKinds.buffer]);
+    else this.send({ type: 'rows', data: serialize(rows), count: rows.length });
   }
 
-  private send(message: ToWorker): void {
-    this.worker.postMessage(message);
+  private send(message: ToWorker, transfer?: ArrayBuffer[]): void {
+    this.worker.postMessage(message, transfer);
   }
 
   private onMessage(message: FromWorker): void {

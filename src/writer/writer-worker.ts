@@ -1,6 +1,6 @@
 /**
  * Entry of the writer's `worker_threads` worker (see `writerMode`): receives
- * batches of RequestLogs from the main thread and runs the ordinary
+ * batches of RequestLogs from the main thread (packed, see packed-rows.ts) and runs the ordinary
  * {@link Writer} (batching, serialising, rollups, NOTIFY, retries) on its own
  * pool, off the app's event loop. Its events and stats are relayed back.
  */
@@ -8,6 +8,7 @@ import { deserialize } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { connect } from '../store/connection.js';
 import type { RequestLog } from '../request-log.js';
+import { unpackRows } from './packed-rows.js';
 import { relayedEvents, type SerializedError, type ToWorker, type WorkerInit, type WorkerReport } from './worker-protocol.js';
 import { Writer } from './writer.js';
 
@@ -44,6 +45,12 @@ for (const name of relayedEvents) {
 
 port.on('message', (message: ToWorker) => {
   switch (message.type) {
+    case 'packed': {
+      const rows = unpackRows(message.rows);
+      received += rows.length;
+      for (const row of rows) writer.add(row);
+      return;
+    }
     case 'rows': {
       const rows = deserialize(message.data) as RequestLog[];
       received += rows.length;
