@@ -35,6 +35,25 @@ export interface RollupsTable {
   hist_cnt: number[];
 }
 
+/** Kysely row type of `pgpulse.dimension_rollups`: aggregates of one (grain, bucket, dimension, value). */
+export interface DimensionRollupsTable {
+  grain: RollupGrainColumn;
+  bucket: ColumnType<Date, Date | string, Date | string>;
+  /** `browser`, `os`, `country`, `device` or `node`. */
+  dimension: string;
+  value: string;
+  shard: number;
+  requests: number;
+  s1: number;
+  s2: number;
+  s3: number;
+  s4: number;
+  s5: number;
+  duration_sum: number;
+  hist_idx: number[];
+  hist_cnt: number[];
+}
+
 /** Kysely row type of `pgpulse.visitor_sketches`: HyperLogLog registers of one (grain, bucket). */
 export interface VisitorSketchesTable {
   grain: RollupGrainColumn;
@@ -60,6 +79,7 @@ export interface MigrationsTable {
 export interface PulseDatabase {
   'pgpulse.request_logs': RequestLogsTable;
   'pgpulse.rollups': RollupsTable;
+  'pgpulse.dimension_rollups': DimensionRollupsTable;
   'pgpulse.visitor_sketches': VisitorSketchesTable;
   'pgpulse.visitor_salts': VisitorSaltsTable;
   'pgpulse.migrations': MigrationsTable;

@@ -53,6 +53,7 @@ export async function maintainPartitions(db: Kysely<PulseDatabase>, options: Par
     const cutoff = sql`(${today}::date - ${retentionDays}::int)::timestamp at time zone 'UTC'`;
     await sql`delete from pgpulse.rollups where bucket < ${cutoff}`.execute(db);
     await sql`delete from pgpulse.visitor_sketches where bucket < ${cutoff}`.execute(db);
+    await sql`delete from pgpulse.dimension_rollups where bucket < ${cutoff}`.execute(db);
   }
   return { created, dropped };
 }

@@ -23,7 +23,7 @@ export interface RebuildRollupsResult {
 }
 
 /**
- * Recomputes the minute and hour rollups and visitor sketches of a range from
+ * Recomputes the minute and hour rollups, dimension rollups and visitor sketches of a range from
  * the raw rows (`pgpulse.rebuild_rollups`), e.g. after rows were deleted or
  * truncated by hand. The range is widened to whole hours, so no bucket is
  * left half rebuilt. Each day is rebuilt in its own transaction that locks the
@@ -57,7 +57,7 @@ export async function rebuildRollups(anyDb: AnySchemaKysely, options: RebuildRol
   for (let lo = start; lo < end; lo = Math.min(end, Math.floor(lo / DAY_MS) * DAY_MS + DAY_MS)) {
     const hi = Math.min(end, Math.floor(lo / DAY_MS) * DAY_MS + DAY_MS);
     await db.transaction().execute(async (trx) => {
-      await sql`lock table pgpulse.rollups, pgpulse.visitor_sketches in share row exclusive mode`.execute(trx);
+      await sql`lock table pgpulse.rollups, pgpulse.visitor_sketches, pgpulse.dimension_rollups in share row exclusive mode`.execute(trx);
       await sql`select pgpulse.rebuild_rollups(${new Date(lo)}::timestamptz, ${new Date(hi)}::timestamptz)`.execute(trx);
     });
     chunks++;

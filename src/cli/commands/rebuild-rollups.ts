@@ -5,7 +5,8 @@ import { CliError, exitCodes } from '../exit-codes.js';
 
 export const rebuildRollupsHelp = `Usage: pgpulse rebuild-rollups [--database-url URL] [--from TIME] [--to TIME]
 
-Recomputes the minute and hour rollups (and visitor sketches) of a range from
+Recomputes the minute and hour rollups (per route, per browser, OS, country,
+device and node, and the visitor sketches) of a range from
 the raw rows in pgpulse.request_logs. Run it after deleting or truncating rows
 by hand, so long-range dashboard stats stop counting them (retention by
 \`pgpulse maintain --retention-days\` drops the matching rollups by itself).
