@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { StatsParams } from './stats-params.js';
-import { REFERRER_HOST_SQL, type StatsFilters } from './stats-filters.js';
+import { filterKeys, REFERRER_HOST_SQL, type StatsFilters } from './stats-filters.js';
 
 /** Host names as the referrer SQL yields them: lower case, no `www.`, no port. */
 export function normalizeHosts(hosts: readonly string[] | undefined): string[] {
@@ -20,8 +20,7 @@ export function normalizeHosts(hosts: readonly string[] | undefined): string[] {
 
 /** The filters of the params, without the range. */
 export function filtersOf(params: StatsParams): StatsFilters {
-  const { route, path, referrer, device, status, node } = params;
-  return Object.fromEntries(Object.entries({ route, path, referrer, device, status, node }).filter(([, v]) => v !== undefined));
+  return Object.fromEntries(filterKeys.filter((key) => params[key] !== undefined).map((key) => [key, params[key]]));
 }
 
 /** Referrer hosts of rows with a referrer from another site, for the referrers list. */

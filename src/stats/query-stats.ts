@@ -20,7 +20,7 @@ export const RAW_MAX_RANGE_MS = 15 * 60_000;
 /**
  * Dashboard statistics over `[from, to)`, bucketed in the caller's time zone:
  * exact from raw rows up to {@link RAW_MAX_RANGE_MS} (or with filters rollups
- * have no dimension for), from rollups beyond. Every value reaches Postgres as a bind parameter.
+ * have no key for, see `rollupSelection`), from rollups beyond. Every value reaches Postgres as a bind parameter.
  * The queries share one read-only transaction (one pooled connection, so a
  * dashboard never starves the app's writer) with a statement timeout.
  */
@@ -31,9 +31,9 @@ export async function queryStats(db: Kysely<PulseDatabase>, params: StatsParams,
     await sql`set transaction read only`.execute(trx);
     await sql`select set_config('statement_timeout', ${String(timeoutMs)}, true)`.execute(trx);
     // Long ranges read rollups: a few thousand rows instead of millions. Filters
-    // other than a route have no rollup dimension, so they read raw rows.
+    // rollups have no key for (several at once, path, referrer, status…) read raw rows.
     const ownHosts = normalizeHosts(options.ownHosts);
-    if (params.to.getTime() - params.from.getTime() > RAW_MAX_RANGE_MS && !needsRawRows(params) && params.route !== '') {
+    if (params.to.getTime() - params.from.getTime() > RAW_MAX_RANGE_MS && !needsRawRows(params)) {
       return queryRollupStats(trx, params, ownHosts);
     }
     return queryRawStats(trx, params, ownHosts);

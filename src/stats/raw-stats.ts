@@ -26,7 +26,7 @@ async function runStatsQueries(db: Kysely<PulseDatabase>, params: StatsParams, o
   const where = sql`inserted_at >= ${from} and inserted_at < ${to} and ${filterCondition(params)}`;
   const bucket = bucketExpression(size, from, tz);
 
-  const [totals, series, topRoutes, slowestRoutes, topPaths, referrers, devices, notFound, browsers, operatingSystems, countries, refererHosts] =
+  const [totals, series, topRoutes, slowestRoutes, topPaths, referrers, devices, notFound, browsers, operatingSystems, countries, refererHosts, nodes] =
     await Promise.all([
       sql<Record<string, unknown>>`
       select count(*)::int as requests, count(distinct visitor_id)::int as visitors, count(distinct session_id)::int as sessions,
@@ -54,6 +54,7 @@ async function runStatsQueries(db: Kysely<PulseDatabase>, params: StatsParams, o
       countBy(db, sql`os`, sql`${where} and os is not null`),
       countBy(db, sql`country`, sql`${where} and country is not null`),
       countBy(db, sql`referer_host`, sql`${where} and referer_host is not null`),
+      countBy(db, sql`node_id`, where, false),
     ]);
 
   const t = totals.rows[0] ?? {};
@@ -81,6 +82,7 @@ async function runStatsQueries(db: Kysely<PulseDatabase>, params: StatsParams, o
     operatingSystems,
     countries,
     refererHosts,
+    nodes,
   };
 }
 
@@ -91,7 +93,7 @@ async function routeStats(db: Kysely<PulseDatabase>, where: RawBuilder<unknown>,
   return result.rows.map((r) => ({ route: (r.route as string | null) ?? null, requests: num(r.requests), errors: num(r.errors), ...pct(r.pct) }));
 }
 
-/** Top values of `column` by requests, with distinct visitors when `visitors` (devices keep requests only, as rollups do). */
+/** Top values of `column` by requests, with distinct visitors when `visitors` (devices and nodes keep requests only). */
 async function countBy(db: Kysely<PulseDatabase>, column: RawBuilder<unknown>, where: RawBuilder<unknown>, visitors = true): Promise<CountStat[]> {
   const result = await sql<{ key: string | null; requests: number; visitors: number }>`
     select ${column} as key, count(*)::int as requests${visitors ? sql`, count(distinct visitor_id)::int as visitors` : sql``} from pgpulse.request_logs where ${where}

@@ -1,21 +1,30 @@
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import { bucketSeconds } from './bucket-size.js';
-import { REFERRER_HOST_SQL } from './stats-filters.js';
+import { filterCondition, REFERRER_HOST_SQL, rollupSelection } from './stats-filters.js';
 import { bucketExpression, bucketSeries } from './bucket-sql.js';
 import { filtersOf, referrerHostCondition } from './query-filters.js';
 import { num, TOP_N, type CountStat, type RouteStat, type Stats } from './stats.js';
 import type { StatsParams } from './stats-params.js';
 import { hllEstimate, hllMerge, HLL_REGISTERS } from '../rollups/hyperloglog.js';
 import { addSparse, densePercentiles, denseHistogram, type DenseHistogram } from '../rollups/latency-histogram.js';
-import { routeCells, seriesCells, sketchCells } from './rollup-cells.js';
+import { dimensionTopCells, routeCells, seriesCells, sketchCells } from './rollup-cells.js';
+import { ALL_ROUTES, type RollupDimension } from '../rollups/batch-rollup.js';
 import { rollupCover } from './rollup-cover.js';
 import type { PulseDatabase, RollupsTable } from '../store/database.js';
 
 /**
- * Top paths, referrers and 404s of a rollup range are estimated from a
+ * Top paths, referrers and 404s of a rollup range (and with a filter the other
+ * breakdowns) are estimated from a
  * `TABLESAMPLE SYSTEM` sample of about this many raw rows (counts scaled up).
  */
 export const SAMPLE_ROWS = 25_000;
+
+/**
+ * With a filter the sample reads more rows to keep about {@link SAMPLE_ROWS}
+ * selected ones, but never more than about this many rows of the range: a rare
+ * value gets fewer sampled rows instead of a scan of the whole range.
+ */
+export const MAX_SAMPLE_SCAN_ROWS = 250_000;
 
 const QUANTILES = [0.5, 0.95, 0.99] as const;
 
@@ -64,32 +73,49 @@ function sumOf<K>(map: Map<K, CellSum>, key: K): CellSum {
 }
 
 /**
- * Dashboard statistics from `pgpulse.rollups` and `pgpulse.visitor_sketches`:
+ * Dashboard statistics from `pgpulse.rollups`, `pgpulse.dimension_rollups` and
+ * `pgpulse.visitor_sketches`, for no filter, a route filter or one filter on a
+ * rollup dimension (browser, os, country, device, node; see `rollupSelection`):
  * minute rollups when the chart buckets are under an hour, hour rollups
  * otherwise. The range is read exactly (see {@link rollupCover}): whole
  * buckets from rollups, the partial ones at its edges from minute rollups and
  * raw rows, so counts equal those of raw rows. Percentiles come from
  * log-bucketed histograms (within 2% of exact), visitors from HyperLogLog
- * sketches (about ±3%); top paths, referrers and 404s from a sample of about
- * {@link SAMPLE_ROWS} raw rows of the range.
+ * sketches (about ±3%; none with a filter). Without a filter, browsers, OS,
+ * countries and nodes are exact from the dimension rollups (requests only);
+ * top paths, referrers and 404s, and with a filter the other breakdowns and
+ * routes, come from a sample of about {@link SAMPLE_ROWS} raw rows of the range.
  */
 export async function queryRollupStats(db: Kysely<PulseDatabase>, params: StatsParams, ownHosts: readonly string[] = []): Promise<Stats> {
   const { from, to, tz } = params;
-  const route = params.route ?? null;
+  const selection = rollupSelection(params);
+  if (selection === null) throw new RangeError('pgpulse stats: these filters need raw rows (see needsRawRows)');
+  const route = selection.kind === 'route' ? selection.route : null;
+  const all = selection.kind === 'all';
   const size = bucketSeconds(from, to);
-  // Minute rollups only exist for all routes together; a route filter reads hour rollups.
+  // Minute rollups exist for all routes together and per dimension value; a route filter reads hour rollups.
   const grain = size < 3_600 && route === null ? 'minute' : 'hour';
   const seriesSize = Math.max(size, grain === 'hour' ? 3_600 : 60);
   const cover = rollupCover(from, to, grain, route === null);
   const t = bucketExpression(seriesSize, from, tz, sql`bucket`);
 
-  const [buckets, cells, routes, sketches] = await Promise.all([
+  const [buckets, cells, routes, sketches, dimensionTops, rangeRows] = await Promise.all([
     sql<{ t: string }>`select extract(epoch from b.t) * 1000 as t from (${bucketSeries(seriesSize, from, to, tz)}) b order by 1`.execute(db),
-    sql<Cell>`select extract(epoch from ${t}) * 1000 as t, c.* from (${seriesCells(cover, grain, route)}) c`.execute(db),
-    route === null ? sql<Cell>`select null as t, c.* from (${routeCells(rollupCover(from, to, 'hour', false))}) c`.execute(db) : undefined,
-    route === null
-      ? sql<{ t: string; hll: Buffer }>`select extract(epoch from ${t}) * 1000 as t, hll from (${sketchCells(cover, grain)}) s`.execute(db)
+    sql<Cell>`select extract(epoch from ${t}) * 1000 as t, c.* from (${seriesCells(cover, grain, selection)}) c`.execute(db),
+    all ? sql<Cell>`select null as t, c.* from (${routeCells(rollupCover(from, to, 'hour', false))}) c`.execute(db) : undefined,
+    all ? sql<{ t: string; hll: Buffer }>`select extract(epoch from ${t}) * 1000 as t, hll from (${sketchCells(cover, grain)}) s`.execute(db) : undefined,
+    all
+      ? sql<{
+          dimension: RollupDimension;
+          value: string;
+          requests: number;
+        }>`${dimensionTopCells(rollupCover(from, to, 'hour', true), BREAKDOWN_DIMENSIONS, TOP_N)}`.execute(db)
       : undefined,
+    // Rows of the range (whole hours around it), to bound the sample of a filtered read.
+    all
+      ? undefined
+      : sql<{ n: string | null }>`select sum(requests) as n from pgpulse.rollups where grain = 'hour' and route = ${ALL_ROUTES}
+          and bucket >= date_trunc('hour', ${from}::timestamptz, 'UTC') and bucket < ${to}`.execute(db),
   ]);
 
   // Each cell's histogram text is parsed once, into its chart bucket; the total merges the buckets.
@@ -113,7 +139,7 @@ export async function queryRollupStats(db: Kysely<PulseDatabase>, params: StatsP
     return {
       t: at,
       requests: cell?.sums.requests ?? 0,
-      visitors: route === null ? (sketch ? hllEstimate(sketch) : 0) : null,
+      visitors: all ? (sketch ? hllEstimate(sketch) : 0) : null,
       errors: cell?.sums.s5 ?? 0,
       ...percentiles(cell?.histogram),
     };
@@ -121,13 +147,34 @@ export async function queryRollupStats(db: Kysely<PulseDatabase>, params: StatsP
 
   const sums = total.sums;
   const requests = sums.requests;
-  const percent = requests <= SAMPLE_ROWS ? 100 : Math.max(0.01, (SAMPLE_ROWS / requests) * 100);
-  const sampled = await sampledTopLists(db, from, to, route, percent, ownHosts);
-  const routeStats = routes ? routeStatsFrom(routes.rows) : [];
-  const devices: CountStat[] = (['desktop', 'mobile', 'tablet', 'bot'] as const)
-    .map((key) => ({ key, requests: sums[key] }))
-    .filter((d) => d.requests > 0)
-    .sort((a, b) => b.requests - a.requests);
+  // The sample reads `percent` of all rows of the range and keeps the selected ones: about
+  // SAMPLE_ROWS of them, reading at most about MAX_SAMPLE_SCAN_ROWS.
+  const scanned = num(rangeRows?.rows[0]?.n ?? requests);
+  const share = Math.min(requests <= SAMPLE_ROWS ? 1 : SAMPLE_ROWS / requests, scanned <= MAX_SAMPLE_SCAN_ROWS ? 1 : MAX_SAMPLE_SCAN_ROWS / scanned);
+  const percent = Math.max(0.01, share * 100);
+  const condition = all ? sql`true` : filterCondition(params);
+  const [sampled, sampledRoutes] = await Promise.all([
+    sampledTopLists(db, from, to, condition, percent, ownHosts, all ? SAMPLED_UNFILTERED : SAMPLED_FILTERED),
+    selection.kind === 'dimension' ? sampledRouteStats(db, from, to, condition, percent) : undefined,
+  ]);
+  const routeStats = routes ? routeStatsFrom(routes.rows) : (sampledRoutes ?? []);
+  const only = (key: string): CountStat[] => (requests > 0 ? [{ key, requests, visitors: null }] : []);
+  const exactTop = (dimension: RollupDimension): CountStat[] =>
+    (dimensionTops?.rows ?? []).filter((r) => r.dimension === dimension).map((r) => ({ key: r.value, requests: num(r.requests), visitors: null }));
+  const breakdown = (dimension: RollupDimension, list: keyof Pick<Stats, 'browsers' | 'operatingSystems' | 'countries' | 'nodes'>): CountStat[] => {
+    if (all) return exactTop(dimension);
+    if (selection.kind === 'dimension' && selection.dimension === dimension) return only(selection.value);
+    return sampled[list] ?? [];
+  };
+  const devices: CountStat[] =
+    selection.kind === 'dimension'
+      ? selection.dimension === 'device'
+        ? only(selection.value).map(({ key, requests: n }) => ({ key, requests: n }))
+        : (sampled.devices ?? [])
+      : (['desktop', 'mobile', 'tablet', 'bot'] as const)
+          .map((key) => ({ key, requests: sums[key] }))
+          .filter((d) => d.requests > 0)
+          .sort((a, b) => b.requests - a.requests);
   return {
     range: {
       from: from.toISOString(),
@@ -141,7 +188,7 @@ export async function queryRollupStats(db: Kysely<PulseDatabase>, params: StatsP
     },
     totals: {
       requests,
-      visitors: route === null ? hllEstimate(allVisitors) : null,
+      visitors: all ? hllEstimate(allVisitors) : null,
       sessions: null,
       errorRate: requests ? sums.s5 / requests : 0,
       clientErrorRate: requests ? sums.s4 / requests : 0,
@@ -158,10 +205,20 @@ export async function queryRollupStats(db: Kysely<PulseDatabase>, params: StatsP
       .slice()
       .sort((a, b) => (b.p95 ?? -1) - (a.p95 ?? -1))
       .slice(0, TOP_N),
-    ...sampled,
+    topPaths: sampled.topPaths,
+    referrers: sampled.referrers,
+    notFound: sampled.notFound,
+    refererHosts: sampled.refererHosts,
+    browsers: breakdown('browser', 'browsers'),
+    operatingSystems: breakdown('os', 'operatingSystems'),
+    countries: breakdown('country', 'countries'),
+    nodes: breakdown('node', 'nodes'),
     devices,
   };
 }
+
+/** Breakdowns the dimension rollups answer exactly when there is no filter (devices come from `pgpulse.rollups`). */
+const BREAKDOWN_DIMENSIONS = ['browser', 'os', 'country', 'node'] as const satisfies readonly RollupDimension[];
 
 function routeStatsFrom(cells: readonly Cell[]): RouteStat[] {
   const perRoute = new Map<string, CellSum>();
@@ -174,48 +231,72 @@ function routeStatsFrom(cells: readonly Cell[]): RouteStat[] {
   }));
 }
 
-type SampledList = 'topPaths' | 'referrers' | 'notFound' | 'browsers' | 'operatingSystems' | 'countries' | 'refererHosts';
+/** Top lists a sample answers: without a filter only those rollups have no key for; with one, every breakdown but the filtered one. */
+const SAMPLED_UNFILTERED = ['topPaths', 'referrers', 'notFound', 'refererHosts'] as const;
+const SAMPLED_FILTERED = [...SAMPLED_UNFILTERED, 'browsers', 'operatingSystems', 'countries', 'nodes', 'devices'] as const;
+type SampledList = (typeof SAMPLED_FILTERED)[number];
+
+/** The sample of the range: `percent` of its rows' pages, the same pages on every call. */
+function sampleOf(from: Date, to: Date, condition: RawBuilder<unknown>, percent: number, columns: RawBuilder<unknown>): RawBuilder<unknown> {
+  // A fixed seed picks the same pages on every refresh: they stay cached (a cold
+  // sample of 30 days of 10M rows reads ~450 random pages, ~50-70 ms; warm ~17 ms)
+  // and the top lists do not jitter between refreshes.
+  const sample = percent >= 100 ? sql`` : sql`tablesample system (${percent}) repeatable (0)`;
+  return sql`select ${columns} from pgpulse.request_logs ${sample} where inserted_at >= ${from} and inserted_at < ${to} and ${condition}`;
+}
 
 async function sampledTopLists(
   db: Kysely<PulseDatabase>,
   from: Date,
   to: Date,
-  route: string | null,
+  condition: RawBuilder<unknown>,
   percent: number,
   ownHosts: readonly string[],
-): Promise<Pick<Stats, SampledList>> {
-  // A fixed seed picks the same pages on every refresh: they stay cached (a cold
-  // sample of 30 days of 10M rows reads ~450 random pages, ~50-70 ms; warm ~17 ms)
-  // and the top lists do not jitter between refreshes.
-  const sample = percent >= 100 ? sql`` : sql`tablesample system (${percent}) repeatable (0)`;
+  lists: readonly SampledList[],
+): Promise<Pick<Stats, (typeof SAMPLED_UNFILTERED)[number]> & Partial<Pick<Stats, SampledList>>> {
   const scale = 100 / percent;
   const top = (kind: string, column: string, filter: string) =>
     sql`(select ${kind}::text as kind, ${sql.ref(column)} as key, count(*)::int as n from recent where ${sql.raw(filter)} group by 2 order by 3 desc, 2 limit ${TOP_N})`;
-  const result = await sql<{ kind: string; key: string; n: number }>`
-    with recent as materialized (
-      select path, referer, status_code, browser, os, country, referer_host from pgpulse.request_logs ${sample}
-      where inserted_at >= ${from} and inserted_at < ${to}${route === null ? sql`` : sql` and route = ${route}`})
+  const queries: Record<SampledList, RawBuilder<unknown>> = {
+    topPaths: top('topPaths', 'path', 'true'),
+    referrers: sql`(select 'referrers', ${REFERRER_HOST_SQL}, count(*)::int from recent where ${referrerHostCondition(ownHosts)} group by 2 order by 3 desc, 2 limit ${TOP_N})`,
+    notFound: top('notFound', 'path', 'status_code = 404'),
+    refererHosts: top('refererHosts', 'referer_host', 'referer_host is not null'),
+    browsers: top('browsers', 'browser', 'browser is not null'),
+    operatingSystems: top('operatingSystems', 'os', 'os is not null'),
+    countries: top('countries', 'country', 'country is not null'),
+    nodes: top('nodes', 'node_id', 'true'),
+    devices: top('devices', 'device_type', 'true'),
+  };
+  const result = await sql<{ kind: SampledList; key: string; n: number }>`
+    with recent as materialized (${sampleOf(from, to, condition, percent, sql`path, referer, status_code, browser, os, country, referer_host, node_id, device_type`)})
     ${sql.join(
-      [
-        top('path', 'path', 'true'),
-        sql`(select 'referer', ${REFERRER_HOST_SQL}, count(*)::int from recent where ${referrerHostCondition(ownHosts)} group by 2 order by 3 desc, 2 limit ${TOP_N})`,
-        top('not_found', 'path', 'status_code = 404'),
-        top('browser', 'browser', 'browser is not null'),
-        top('os', 'os', 'os is not null'),
-        top('country', 'country', 'country is not null'),
-        top('referer_host', 'referer_host', 'referer_host is not null'),
-      ],
+      lists.map((list) => queries[list]),
       sql` union all `,
     )}`.execute(db);
-  const list = (kind: string): CountStat[] =>
-    result.rows.filter((r) => r.kind === kind).map((r) => ({ key: r.key, requests: Math.round(num(r.n) * scale), visitors: null }));
-  return {
-    topPaths: list('path'),
-    referrers: list('referer'),
-    notFound: list('not_found'),
-    browsers: list('browser'),
-    operatingSystems: list('os'),
-    countries: list('country'),
-    refererHosts: list('referer_host'),
-  };
+  const out: Partial<Record<SampledList, CountStat[]>> = {};
+  for (const list of lists) out[list] = [];
+  for (const r of result.rows) {
+    const requests = Math.round(num(r.n) * scale);
+    // Devices carry requests only, as everywhere else.
+    out[r.kind]!.push(r.kind === 'devices' ? { key: r.key, requests } : { key: r.key, requests, visitors: null });
+  }
+  return out as Pick<Stats, (typeof SAMPLED_UNFILTERED)[number]> & Partial<Pick<Stats, SampledList>>;
+}
+
+/** Routes of the selected rows, from the sample: requests and errors scaled up, percentiles of the sampled durations. */
+async function sampledRouteStats(db: Kysely<PulseDatabase>, from: Date, to: Date, condition: RawBuilder<unknown>, percent: number): Promise<RouteStat[]> {
+  const scale = 100 / percent;
+  const result = await sql<{ route: string | null; n: number; errors: number; pct: (number | null)[] | null }>`
+    select route, count(*)::int as n, count(*) filter (where status_code >= 500)::int as errors,
+      percentile_cont(array[0.5, 0.95, 0.99]::float8[]) within group (order by duration_ms) as pct
+    from (${sampleOf(from, to, condition, percent, sql`route, status_code, duration_ms`)}) s group by route`.execute(db);
+  return result.rows.map((r) => ({
+    route: r.route,
+    requests: Math.round(num(r.n) * scale),
+    errors: Math.round(num(r.errors) * scale),
+    p50: r.pct?.[0] ?? null,
+    p95: r.pct?.[1] ?? null,
+    p99: r.pct?.[2] ?? null,
+  }));
 }

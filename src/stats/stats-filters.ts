@@ -1,6 +1,7 @@
 import { sql, type RawBuilder } from 'kysely';
 import { z } from 'zod';
 import { deviceTypes } from '../request-log.js';
+import { rollupDimensions, type RollupDimension } from '../rollups/batch-rollup.js';
 
 /** Status classes a filter can select. */
 export const statusClasses = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
@@ -20,6 +21,16 @@ export const filterShape = {
   device: z.enum(deviceTypes).optional(),
   status: z.enum(statusClasses).optional(),
   node: z.string().min(1).max(200).optional(),
+  /** Browser family as stored, e.g. `Chrome`. */
+  browser: z.string().min(1).max(32).optional(),
+  /** OS family as stored, e.g. `macOS`. */
+  os: z.string().min(1).max(32).optional(),
+  /** ISO 3166-1 alpha-2 country code (any case), e.g. `de`. */
+  country: z
+    .string()
+    .regex(/^[A-Za-z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code such as DE')
+    .transform((code) => code.toUpperCase())
+    .optional(),
 };
 
 export type StatsFilters = { [K in keyof typeof filterShape]?: z.output<(typeof filterShape)[K]> };
@@ -33,9 +44,34 @@ export const filterKeys = Object.keys(filterShape) as (keyof StatsFilters)[];
  */
 export const REFERRER_HOST_SQL = sql`regexp_replace(lower(substring(referer from '^[A-Za-z][A-Za-z0-9+.-]*://([^/:?#@]+)')), '^www\\.', '')`;
 
-/** Filters other than `route` cannot be answered from rollups: their queries read raw rows. */
+/** Request-row column of each rollup dimension. */
+export const DIMENSION_COLUMNS: Record<RollupDimension, string> = { browser: 'browser', os: 'os', country: 'country', device: 'device_type', node: 'node_id' };
+
+/**
+ * What rollups can answer: everything (no filter), one route (per-route hour
+ * rollups), or one value of a rollup dimension (`pgpulse.dimension_rollups`).
+ */
+export type RollupSelection = { kind: 'all' } | { kind: 'route'; route: string } | { kind: 'dimension'; dimension: RollupDimension; value: string };
+
+const isDimension = (key: string): key is RollupDimension => (rollupDimensions as readonly string[]).includes(key);
+
+/**
+ * The rollups that answer these filters, or null when they need raw rows: more
+ * than one filter, `route=` (rows without a route), or a filter without rollups
+ * (path, referrer, status and any other).
+ */
+export function rollupSelection(filters: StatsFilters): RollupSelection | null {
+  const set = filterKeys.filter((key) => filters[key] !== undefined);
+  if (set.length === 0) return { kind: 'all' };
+  const key = set[0]!;
+  if (set.length > 1) return null;
+  if (key === 'route') return filters.route ? { kind: 'route', route: filters.route } : null;
+  return isDimension(key) ? { kind: 'dimension', dimension: key, value: String(filters[key]) } : null;
+}
+
+/** Whether the filters cannot be answered from rollups (see {@link rollupSelection}): their queries read raw rows. */
 export function needsRawRows(filters: StatsFilters): boolean {
-  return filterKeys.some((key) => key !== 'route' && filters[key] !== undefined);
+  return rollupSelection(filters) === null;
 }
 
 /** Whether any filter is set. */
@@ -56,5 +92,8 @@ export function filterCondition(filters: StatsFilters): RawBuilder<unknown> {
     parts.push(sql`status_code between ${low} and ${low + 99}`);
   }
   if (filters.node !== undefined) parts.push(sql`node_id = ${filters.node}`);
+  if (filters.browser !== undefined) parts.push(sql`browser = ${filters.browser}`);
+  if (filters.os !== undefined) parts.push(sql`os = ${filters.os}`);
+  if (filters.country !== undefined) parts.push(sql`country = ${filters.country}`);
   return parts.length === 0 ? sql`true` : sql.join(parts, sql` and `);
 }

@@ -10,7 +10,7 @@ export interface Percentiles {
 
 export interface StatsTotals extends Percentiles {
   requests: number;
-  /** Unique visitors (an HLL estimate, ±3%, when answered from rollups). */
+  /** Unique visitors (an HLL estimate, ±3%, when answered from rollups; null there with a filter). */
   visitors: number | null;
   /** Sessions; null when answered from rollups. */
   sessions: number | null;
@@ -26,7 +26,7 @@ export interface SeriesPoint extends Percentiles {
   /** Bucket start, epoch ms. */
   t: number;
   requests: number;
-  /** Null when answered from rollups with a route filter. */
+  /** Null when answered from rollups with a filter. */
   visitors: number | null;
   errors: number;
 }
@@ -40,7 +40,7 @@ export interface RouteStat extends Percentiles {
 export interface CountStat {
   key: string | null;
   requests: number;
-  /** Distinct visitors; null when answered from rollups (top lists there come from a sample). */
+  /** Distinct visitors, exact from raw rows; null when answered from rollups (dimension rollups count requests only; other lists come from a sample). */
   visitors?: number | null;
 }
 
@@ -56,7 +56,12 @@ export interface Stats {
     bucketSeconds: number;
     /** `raw` rows, or `rollups` (per minute or hour) for ranges over an hour. */
     source: 'raw' | 'rollups';
-    /** When answered from rollups, top paths, referrers, 404s, browsers, OS, countries and referrer hosts are estimated from a sample of this percentage of rows. */
+    /**
+     * When answered from rollups, top paths, referrers, 404s and referrer hosts
+     * (and with a filter, routes and the other breakdowns) are estimated from a
+     * sample of this percentage of rows; without a filter browsers, OS,
+     * countries, devices and nodes are exact.
+     */
     sampledPercent: number | null;
   };
   totals: StatsTotals;
@@ -75,6 +80,8 @@ export interface Stats {
   countries: CountStat[];
   /** Referrer hosts (`referer_host` column). */
   refererHosts: CountStat[];
+  /** Nodes (`node_id` column), requests only. */
+  nodes: CountStat[];
 }
 
 /** Rows of a top list. */
