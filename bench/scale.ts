@@ -3,7 +3,10 @@
  * (generated inside Postgres), builds the rollups in bulk, then times
  * `GET /api/stats` queries for 1 hour, 1 day and 30 days and compares their
  * percentiles and visitor counts with exact answers from raw rows.
- * `npm run bench:scale` writes the table into BENCHMARKS.md; `--quick` (CI)
+ * `--filters` adds a table of filtered `/api/stats` queries (one dimension
+ * value, answered from the dimension rollups, and filters that read raw rows)
+ * over 1 day and 30 days.
+ * `npm run bench:scale` writes the tables into BENCHMARKS.md; `--quick` (CI)
  * runs 200,000 rows and writes nothing.
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -11,14 +14,21 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { queryStats } from '../dist/dashboard/index.js';
+import { parseStatsParams, queryStats } from '../dist/dashboard/index.js';
+import { filterCondition } from '../dist/stats/stats-filters.js';
 import { migrate } from '../dist/index.js';
 import { createBenchDatabase } from './lib/bench-database.js';
 import { fmt } from './lib/percentiles.js';
 import type { PulseDatabase } from '../src/store/database.js';
 
 const { values } = parseArgs({
-  options: { rows: { type: 'string' }, quick: { type: 'boolean' }, keep: { type: 'boolean' }, 'database-url': { type: 'string' } },
+  options: {
+    rows: { type: 'string' },
+    quick: { type: 'boolean' },
+    keep: { type: 'boolean' },
+    filters: { type: 'boolean' },
+    'database-url': { type: 'string' },
+  },
 });
 const quick = values.quick ?? false;
 const rows = Number(values.rows ?? (quick ? 200_000 : 10_000_000));
@@ -29,6 +39,7 @@ const seconds = (t0: number) => ((performance.now() - t0) / 1000).toFixed(1);
 const database = await createBenchDatabase(serverUrl);
 const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: 4 }) }) });
 const lines: string[] = [];
+const filterLines: string[] = [];
 try {
   await migrate(db);
   const now = new Date();
@@ -41,7 +52,7 @@ try {
     const n = Math.min(chunk, rows - done);
     await sql`
       insert into pgpulse.request_logs (request_id, method, path, route, status_code, duration_ms, response_bytes, user_agent, referer,
-                                        device_type, visitor_id, session_id, node_id, inserted_at)
+                                        device_type, visitor_id, session_id, node_id, inserted_at, browser, os, country)
       select 'r' || g, case when g % 10 = 0 then 'POST' else 'GET' end,
         (array['/products/', '/users/', '/api/orders/', '/search', '/', '/cart', '/checkout', '/blog/'])[1 + g % 8] || (g % 997),
         (array['/products/:id', '/users/:id', '/api/orders/:id', '/search', '/', '/cart', '/checkout', '/blog/:slug'])[1 + g % 8],
@@ -49,8 +60,12 @@ try {
         exp(1.5 + random() * 2.5 + (g % 8 = 6)::int * 1.5), 500 + g % 5000, 'Mozilla/5.0',
         case when g % 4 = 0 then (array['https://www.google.com/', 'https://news.ycombinator.com/', 'https://duckduckgo.com/'])[1 + g % 3] end,
         (array['desktop', 'mobile', 'tablet', 'bot'])[1 + (g % 10 > 5)::int + (g % 10 = 9)::int * 2],
-        'v' || abs(hashint8(g) % 200000), 's' || (g % 400000), 'bench',
-        ${now}::timestamptz - random() * interval '30 days'
+        'v' || abs(hashint8(g) % 200000), 's' || (g % 400000), 'bench-' || (g % 4),
+        ${now}::timestamptz - random() * interval '30 days',
+        case when g % 10 <> 9 then (array['Chrome', 'Safari', 'Firefox', 'Edge', 'Samsung Internet'])[1 + (g / 7) % 5] end,
+        case when g % 10 <> 9 then (array['Windows', 'macOS', 'iOS', 'Android', 'Linux'])[1 + (g / 11) % 5] end,
+        -- skewed: US about a third, the last codes rare (NZ about 0.3%)
+        (array['US', 'DE', 'FR', 'GB', 'JP', 'BR', 'IN', 'CA', 'NL', 'ES', 'SE', 'NZ'])[1 + floor(12 * power(random(), 2.5))::int]
       from generate_series(${done + 1}::bigint, ${done + n}::bigint) g`.execute(db);
     log(`${fmt(done + n)} rows loaded (${seconds(t0)} s)`);
   }
@@ -60,11 +75,12 @@ try {
   const rollupS = seconds(t0);
   log(`rollups built in ${rollupS} s`);
   await sql`analyze`.execute(db);
-  const counts = await sql<{ raw: string; rollups: string }>`
-    select (select count(*) from pgpulse.request_logs) as raw, (select count(*) from pgpulse.rollups) as rollups`.execute(db);
+  const counts = await sql<{ raw: string; rollups: string; dimensions: string }>`
+    select (select count(*) from pgpulse.request_logs) as raw, (select count(*) from pgpulse.rollups) as rollups,
+      (select count(*) from pgpulse.dimension_rollups) as dimensions`.execute(db);
 
   lines.push(
-    `${fmt(rows)} rows over 30 days (loaded in ${loadS} s; rollups built in bulk in ${rollupS} s: ${fmt(Number(counts.rows[0]!.rollups))} rollup rows). Median of 5 runs per range.`,
+    `${fmt(rows)} rows over 30 days (loaded in ${loadS} s; rollups built in bulk in ${rollupS} s: ${fmt(Number(counts.rows[0]!.rollups))} rollup rows, ${fmt(Number(counts.rows[0]!.dimensions))} dimension rollup rows). Median of 5 runs per range.`,
   );
   lines.push('');
   lines.push('| range | rows in range | /api/stats median ms | max ms | p50 / p95 / p99 error vs exact | visitors error vs exact |');
@@ -96,12 +112,14 @@ try {
     );
     log(lines[lines.length - 1]!);
   }
+  if (values.filters) await measureFilters(now);
 } finally {
   await db.destroy();
   if (values.keep) log(`kept database ${database.url}`);
   else await database.drop();
 }
 console.log(lines.join('\n'));
+if (filterLines.length > 0) console.log(`\n${filterLines.join('\n')}`);
 if (!quick) {
   const file = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
   let text = await readFile(file, 'utf8');
@@ -109,6 +127,72 @@ if (!quick) {
     text += '\n## Scale: stats over months of traffic (`npm run bench:scale`)\n\n<!-- scale:start -->\n<!-- scale:end -->\n';
   const start = text.indexOf('<!-- scale:start -->');
   const end = text.indexOf('<!-- scale:end -->');
-  await writeFile(file, `${text.slice(0, start)}<!-- scale:start -->\n${lines.join('\n')}\n${text.slice(end)}`);
+  text = `${text.slice(0, start)}<!-- scale:start -->\n${lines.join('\n')}\n${text.slice(end)}`;
+  if (filterLines.length > 0) {
+    if (!text.includes('<!-- scale-filters:start -->'))
+      text += '\n### Filtered stats at scale (`npm run bench:scale -- --filters`)\n\n<!-- scale-filters:start -->\n<!-- scale-filters:end -->\n';
+    const fStart = text.indexOf('<!-- scale-filters:start -->');
+    const fEnd = text.indexOf('<!-- scale-filters:end -->');
+    text = `${text.slice(0, fStart)}<!-- scale-filters:start -->\n${filterLines.join('\n')}\n${text.slice(fEnd)}`;
+  }
+  await writeFile(file, text);
   log('wrote BENCHMARKS.md');
+}
+
+/**
+ * Filtered `/api/stats` over 1 day and 30 days: one value of a rollup
+ * dimension (dimension rollups), a route (per-route rollups), and filters that
+ * read raw rows (status, path, two filters at once). Median and max of 5 runs,
+ * and whether the totals equal raw rows.
+ */
+async function measureFilters(now: Date): Promise<void> {
+  filterLines.push(
+    `Filtered \`GET /api/stats\` over the same ${fmt(rows)} rows. Median of 5 runs; "exact" compares requests and status classes with raw rows.`,
+  );
+  filterLines.push('');
+  filterLines.push('| range | filter | answered from | rows matched | median ms | max ms | totals exact |');
+  filterLines.push('| --- | --- | --- | ---: | ---: | ---: | --- |');
+  const filters: Record<string, string>[] = [
+    { browser: 'Firefox' },
+    { os: 'iOS' },
+    { country: 'DE' },
+    { country: 'NZ' },
+    { device: 'mobile' },
+    { node: 'bench-2' },
+    { route: '/cart' },
+    { status: '5xx' },
+    { path: '/search0' },
+    { browser: 'Chrome', country: 'US' },
+  ];
+  for (const [label, ms] of [
+    ['1 day', 86_400_000],
+    ['30 days', 30 * 86_400_000],
+  ] as const) {
+    for (const filter of filters) {
+      const parsed = parseStatsParams(new URLSearchParams({ from: String(now.getTime() - ms), to: String(now.getTime()), tz: 'Europe/Paris', ...filter }));
+      if (!parsed.ok) throw new Error(`bad filter ${JSON.stringify(filter)}: ${JSON.stringify(parsed.issues)}`);
+      const params = parsed.params;
+      const times: number[] = [];
+      let stats;
+      for (let i = 0; i < 5; i++) {
+        const t = performance.now();
+        stats = await queryStats(db, params);
+        times.push(performance.now() - t);
+      }
+      times.sort((a, b) => a - b);
+      if (!stats) throw new Error('no stats measured');
+      const exact = await sql<{ n: number; s: number[] }>`
+        select count(*)::int as n, array[count(*) filter (where status_code < 200), count(*) filter (where status_code between 200 and 299),
+          count(*) filter (where status_code between 300 and 399), count(*) filter (where status_code between 400 and 499),
+          count(*) filter (where status_code >= 500)]::int[] as s
+        from pgpulse.request_logs where inserted_at >= ${params.from} and inserted_at < ${params.to} and ${filterCondition(params)}`.execute(db);
+      const e = exact.rows[0]!;
+      const same = stats.totals.requests === e.n && JSON.stringify(Object.values(stats.totals.status)) === JSON.stringify(e.s);
+      const name = Object.entries(filter)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' & ');
+      filterLines.push(`| ${label} | ${name} | ${stats.range.source} | ${fmt(e.n)} | ${fmt(times[2]!, 0)} | ${fmt(times[4]!, 0)} | ${same ? 'yes' : 'NO'} |`);
+      log(filterLines[filterLines.length - 1]!);
+    }
+  }
 }

@@ -153,11 +153,8 @@ export async function queryRollupStats(db: Kysely<PulseDatabase>, params: StatsP
   const share = Math.min(requests <= SAMPLE_ROWS ? 1 : SAMPLE_ROWS / requests, scanned <= MAX_SAMPLE_SCAN_ROWS ? 1 : MAX_SAMPLE_SCAN_ROWS / scanned);
   const percent = Math.max(0.01, share * 100);
   const condition = all ? sql`true` : filterCondition(params);
-  const [sampled, sampledRoutes] = await Promise.all([
-    sampledTopLists(db, from, to, condition, percent, ownHosts, all ? SAMPLED_UNFILTERED : SAMPLED_FILTERED),
-    selection.kind === 'dimension' ? sampledRouteStats(db, from, to, condition, percent) : undefined,
-  ]);
-  const routeStats = routes ? routeStatsFrom(routes.rows) : (sampledRoutes ?? []);
+  const sampled = await sampledTopLists(db, from, to, condition, percent, ownHosts, all ? SAMPLED_UNFILTERED : SAMPLED_FILTERED);
+  const routeStats = routes ? routeStatsFrom(routes.rows) : (sampled.routes ?? []);
   const only = (key: string): CountStat[] => (requests > 0 ? [{ key, requests, visitors: null }] : []);
   const exactTop = (dimension: RollupDimension): CountStat[] =>
     (dimensionTops?.rows ?? []).filter((r) => r.dimension === dimension).map((r) => ({ key: r.value, requests: num(r.requests), visitors: null }));
@@ -231,10 +228,11 @@ function routeStatsFrom(cells: readonly Cell[]): RouteStat[] {
   }));
 }
 
-/** Top lists a sample answers: without a filter only those rollups have no key for; with one, every breakdown but the filtered one. */
+/** Top lists a sample answers: without a filter only those rollups have no key for; with one, every breakdown (and routes). */
 const SAMPLED_UNFILTERED = ['topPaths', 'referrers', 'notFound', 'refererHosts'] as const;
-const SAMPLED_FILTERED = [...SAMPLED_UNFILTERED, 'browsers', 'operatingSystems', 'countries', 'nodes', 'devices'] as const;
+const SAMPLED_FILTERED = [...SAMPLED_UNFILTERED, 'browsers', 'operatingSystems', 'countries', 'nodes', 'devices', 'routes'] as const;
 type SampledList = (typeof SAMPLED_FILTERED)[number];
+type SampledLists = Pick<Stats, (typeof SAMPLED_UNFILTERED)[number]> & Partial<Pick<Stats, Exclude<SampledList, 'routes'>>> & { routes?: RouteStat[] };
 
 /** The sample of the range: `percent` of its rows' pages, the same pages on every call. */
 function sampleOf(from: Date, to: Date, condition: RawBuilder<unknown>, percent: number, columns: RawBuilder<unknown>): RawBuilder<unknown> {
@@ -245,6 +243,10 @@ function sampleOf(from: Date, to: Date, condition: RawBuilder<unknown>, percent:
   return sql`select ${columns} from pgpulse.request_logs ${sample} where inserted_at >= ${from} and inserted_at < ${to} and ${condition}`;
 }
 
+/**
+ * Top lists of the sampled rows, in one scan of the sample: counts scaled up;
+ * `routes` also carries errors and the percentiles of the sampled durations.
+ */
 async function sampledTopLists(
   db: Kysely<PulseDatabase>,
   from: Date,
@@ -253,13 +255,14 @@ async function sampledTopLists(
   percent: number,
   ownHosts: readonly string[],
   lists: readonly SampledList[],
-): Promise<Pick<Stats, (typeof SAMPLED_UNFILTERED)[number]> & Partial<Pick<Stats, SampledList>>> {
+): Promise<SampledLists> {
   const scale = 100 / percent;
+  const none = sql`null::int as errors, null::float8[] as pct`;
   const top = (kind: string, column: string, filter: string) =>
-    sql`(select ${kind}::text as kind, ${sql.ref(column)} as key, count(*)::int as n from recent where ${sql.raw(filter)} group by 2 order by 3 desc, 2 limit ${TOP_N})`;
+    sql`(select ${kind}::text as kind, ${sql.ref(column)}::text as key, count(*)::int as n, ${none} from recent where ${sql.raw(filter)} group by 2 order by 3 desc, 2 limit ${TOP_N})`;
   const queries: Record<SampledList, RawBuilder<unknown>> = {
     topPaths: top('topPaths', 'path', 'true'),
-    referrers: sql`(select 'referrers', ${REFERRER_HOST_SQL}, count(*)::int from recent where ${referrerHostCondition(ownHosts)} group by 2 order by 3 desc, 2 limit ${TOP_N})`,
+    referrers: sql`(select 'referrers', ${REFERRER_HOST_SQL}, count(*)::int, ${none} from recent where ${referrerHostCondition(ownHosts)} group by 2 order by 3 desc, 2 limit ${TOP_N})`,
     notFound: top('notFound', 'path', 'status_code = 404'),
     refererHosts: top('refererHosts', 'referer_host', 'referer_host is not null'),
     browsers: top('browsers', 'browser', 'browser is not null'),
@@ -267,36 +270,30 @@ async function sampledTopLists(
     countries: top('countries', 'country', 'country is not null'),
     nodes: top('nodes', 'node_id', 'true'),
     devices: top('devices', 'device_type', 'true'),
+    // Every route of the sample: callers sort them by requests and by p95.
+    routes: sql`(select 'routes', route, count(*)::int, count(*) filter (where status_code >= 500)::int,
+      percentile_cont(array[0.5, 0.95, 0.99]::float8[]) within group (order by duration_ms) from recent group by 2)`,
   };
-  const result = await sql<{ kind: SampledList; key: string; n: number }>`
-    with recent as materialized (${sampleOf(from, to, condition, percent, sql`path, referer, status_code, browser, os, country, referer_host, node_id, device_type`)})
+  const columns = sql`path, referer, status_code, browser, os, country, referer_host, node_id, device_type, route, duration_ms`;
+  const result = await sql<{ kind: SampledList; key: string; n: number; errors: number | null; pct: (number | null)[] | null }>`
+    with recent as materialized (${sampleOf(from, to, condition, percent, columns)})
     ${sql.join(
       lists.map((list) => queries[list]),
       sql` union all `,
     )}`.execute(db);
-  const out: Partial<Record<SampledList, CountStat[]>> = {};
+  const out: Partial<Record<SampledList, (CountStat | RouteStat)[]>> = {};
   for (const list of lists) out[list] = [];
   for (const r of result.rows) {
     const requests = Math.round(num(r.n) * scale);
-    // Devices carry requests only, as everywhere else.
-    out[r.kind]!.push(r.kind === 'devices' ? { key: r.key, requests } : { key: r.key, requests, visitors: null });
+    let entry: CountStat | RouteStat;
+    if (r.kind === 'routes') {
+      entry = { route: r.key, requests, errors: Math.round(num(r.errors) * scale), p50: r.pct?.[0] ?? null, p95: r.pct?.[1] ?? null, p99: r.pct?.[2] ?? null };
+    } else if (r.kind === 'devices') {
+      entry = { key: r.key, requests }; // devices carry requests only, as everywhere else
+    } else {
+      entry = { key: r.key, requests, visitors: null };
+    }
+    out[r.kind]!.push(entry);
   }
-  return out as Pick<Stats, (typeof SAMPLED_UNFILTERED)[number]> & Partial<Pick<Stats, SampledList>>;
-}
-
-/** Routes of the selected rows, from the sample: requests and errors scaled up, percentiles of the sampled durations. */
-async function sampledRouteStats(db: Kysely<PulseDatabase>, from: Date, to: Date, condition: RawBuilder<unknown>, percent: number): Promise<RouteStat[]> {
-  const scale = 100 / percent;
-  const result = await sql<{ route: string | null; n: number; errors: number; pct: (number | null)[] | null }>`
-    select route, count(*)::int as n, count(*) filter (where status_code >= 500)::int as errors,
-      percentile_cont(array[0.5, 0.95, 0.99]::float8[]) within group (order by duration_ms) as pct
-    from (${sampleOf(from, to, condition, percent, sql`route, status_code, duration_ms`)}) s group by route`.execute(db);
-  return result.rows.map((r) => ({
-    route: r.route,
-    requests: Math.round(num(r.n) * scale),
-    errors: Math.round(num(r.errors) * scale),
-    p50: r.pct?.[0] ?? null,
-    p95: r.pct?.[1] ?? null,
-    p99: r.pct?.[2] ?? null,
-  }));
+  return out as SampledLists;
 }

@@ -120,7 +120,8 @@ describe('browser, OS, country and node breakdowns and filters', () => {
   }
 
   it('several filters, or filters without rollups, read raw rows', async () => {
-    for (const query of [{ browser: 'Chrome', country: 'US' }, { status: '4xx' }, { path: '/x' }, { route: '/b', os: 'iOS' }]) {
+    const queries: Record<string, string>[] = [{ browser: 'Chrome', country: 'US' }, { status: '4xx' }, { path: '/x' }, { route: '/b', os: 'iOS' }];
+    for (const query of queries) {
       const p = params({ from, to, tz: 'UTC', ...query });
       expect(needsRawRows(p)).toBe(true);
       const stats = await queryStats(pulse.db, p);
