@@ -42,7 +42,8 @@ export interface DimensionRollupsTable {
   /** `browser`, `os`, `country`, `device` or `node`. */
   dimension: string;
   value: string;
-  shard: number;
+  /** Rollup shard (0–31), as in `pgpulse.rollups`; readers add shards up. */
+  shard: Generated<number>;
   requests: number;
   s1: number;
   s2: number;

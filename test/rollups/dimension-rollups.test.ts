@@ -9,7 +9,7 @@ import { rollupBatch } from '../../src/rollups/batch-rollup.js';
 import { maintainPartitions } from '../../src/store/maintain-partitions.js';
 import { migrate, migrationsDir } from '../../src/store/migrate.js';
 import { rebuildRollups } from '../../src/store/rebuild-rollups.js';
-import type { AnyKysely, PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/store/database.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
 import type { RequestLog } from '../../src/request-log.js';
@@ -45,7 +45,7 @@ function varied(count: number, start: number, hours: number): RequestLog[] {
  * value, latency bucket) whose requests, status classes, duration sum or
  * histogram count disagree. Empty when the rollups are exact.
  */
-async function differences(db: AnyKysely): Promise<Record<string, unknown>[]> {
+async function differences(db: Kysely<PulseDatabase>): Promise<Record<string, unknown>[]> {
   const result = await sql<Record<string, unknown>>`
     with rolled as (
       select grain, bucket, dimension, value, sum(requests)::int as n, sum(s1)::int as s1, sum(s2)::int as s2, sum(s3)::int as s3,
@@ -78,7 +78,7 @@ async function differences(db: AnyKysely): Promise<Record<string, unknown>[]> {
   return result.rows;
 }
 
-async function dimensionRows(db: AnyKysely): Promise<number> {
+async function dimensionRows(db: Kysely<PulseDatabase>): Promise<number> {
   const result = await sql<{ n: number }>`select count(*)::int as n from pgpulse.dimension_rollups`.execute(db);
   return result.rows[0]!.n;
 }
