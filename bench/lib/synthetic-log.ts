@@ -29,5 +29,8 @@ export function syntheticLog(i: number, nodeId = 'bench', insertedAt = new Date(
     browser: i % 2 ? 'Safari' : 'Chrome',
     os: i % 2 ? 'iOS' : 'Windows',
     country: i % 4 === 0 ? 'DE' : 'US',
+    trace_id: null,
+    span_id: null,
+    attributes: null,
   };
 }

@@ -2,8 +2,11 @@ import { z } from 'zod';
 import type { StoredRequestLog } from '../request-log.js';
 import { fromBridgeValue, requestLogColumnNames, requestLogColumns, toBridgeValue, type PgTypeName, type RequestLogColumnName } from '../store/columns.js';
 
-/** Current version of the NOTIFY message format. */
-export const BRIDGE_MESSAGE_VERSION = 1 as const;
+/**
+ * Current version of the NOTIFY message format: it changes with the row
+ * tuple (the column list). 2: `trace_id`, `span_id`, `attributes`.
+ */
+export const BRIDGE_MESSAGE_VERSION = 2 as const;
 
 /** Default NOTIFY channel. */
 export const DEFAULT_CHANNEL = 'pgpulse_requests';
@@ -42,6 +45,7 @@ function tupleElement(name: RequestLogColumnName): z.ZodType {
     double: z.number(),
     bigint: z.number().int(),
     timestamptz: z.number(),
+    jsonb: column.schema,
   } satisfies Record<PgTypeName, z.ZodType>;
   const element = byType[column.type];
   return column.nullable || isOrigin(name) ? element.nullable() : element;
@@ -75,6 +79,18 @@ export const bridgeMessageSchema = z.union([inlineSchema, referenceSchema]);
 export type InlineBridgeMessage = z.infer<typeof inlineSchema>;
 export type ReferenceBridgeMessage = z.infer<typeof referenceSchema>;
 export type BridgeMessage = z.infer<typeof bridgeMessageSchema>;
+
+/**
+ * A pgpulse message of another format version (nodes of another pgpulse
+ * version during a rolling deploy): not decoded; a listener counts it and
+ * delivers its rows by catch-up.
+ */
+export interface OtherVersionMessage {
+  v: number;
+  otherVersion: true;
+}
+
+const versionSchema = z.object({ v: z.number().int().positive() });
 
 /** Compact tuple form of one stored row written by node `origin`. */
 export function toRowTuple(row: StoredRequestLog, origin: string): RowTuple {
@@ -141,16 +157,21 @@ function inlineMessage(base: object, rows: readonly StoredRequestLog[], origin: 
 }
 
 /**
- * Parses a NOTIFY payload. Throws a precise Error (with the zod error as
- * `cause`) for anything that is not a valid pgpulse message.
+ * Parses a NOTIFY payload. A message of another format version (an object
+ * with a positive integer `v` other than {@link BRIDGE_MESSAGE_VERSION}) is
+ * answered as an {@link OtherVersionMessage}, not thrown. Throws a precise
+ * Error (with the zod error as `cause`) for anything else that is not a valid
+ * pgpulse message.
  */
-export function decodeBridgeMessage(payload: string): BridgeMessage {
+export function decodeBridgeMessage(payload: string): BridgeMessage | OtherVersionMessage {
   let json: unknown;
   try {
     json = JSON.parse(payload);
   } catch (error) {
     throw new Error(`pgpulse bridge: payload is not JSON (${payload.length} chars)`, { cause: error });
   }
+  const version = versionSchema.safeParse(json);
+  if (version.success && version.data.v !== BRIDGE_MESSAGE_VERSION) return { v: version.data.v, otherVersion: true };
   const result = bridgeMessageSchema.safeParse(json);
   if (!result.success) {
     const first = result.error.issues[0];

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { SpanLike } from './trace-context.js';
 import type { TrustFunction } from './trust-proxy.js';
 
 /**
@@ -36,4 +37,11 @@ export interface CapturedRequest {
   ip?: string | undefined;
   /** The framework's request id (Fastify `request.id`, Express `req.id`, Hono `requestId`); wins over the header. */
   requestId?: string | undefined;
+  /**
+   * The OpenTelemetry span active while the request was handled
+   * (`trace.getActiveSpan()`); when its context is valid, its trace and span
+   * ids are stored instead of the `traceparent` header's. `pulse.record()`
+   * reads the active span itself when this is undefined.
+   */
+  span?: SpanLike | undefined;
 }

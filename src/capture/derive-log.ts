@@ -6,6 +6,7 @@ import { countryFrom } from './country.js';
 import { refererParts } from './referer.js';
 import { pathOf, sanitizeText } from './sanitize.js';
 import type { Sessions } from './sessions.js';
+import { traceIdsOf } from './trace-context.js';
 import type { TrustFunction } from './trust-proxy.js';
 import { userAgentInfo } from './user-agent-info.js';
 import type { VisitorIds } from './visitor-ids.js';
@@ -34,7 +35,8 @@ const MAX_REQUEST_ID_LENGTH = 200;
  * Derives the RequestLog of a captured request that started at `startedAt`
  * (epoch ms): client address (proxy-aware),
  * visitor id, session, device class, sanitised text, privacy-cut referer and
- * the request id. The single place that decides what is derived; it may run
+ * the request id, the trace ids (active OpenTelemetry span, else
+ * `traceparent`). The single place that decides what is derived; it may run
  * on the request path or later in batches (it reads nothing but its inputs,
  * and the visitor and session state in `context`). Throws only on a bug.
  */
@@ -48,6 +50,7 @@ export function deriveLog(request: CapturedRequest, context: DeriveContext, star
   const referer = refererParts(headers.referer ?? headers.referrer, context.storeRefererQuery, max);
   const info = userAgentInfo(userAgent);
   const bytes = request.responseBytes;
+  const trace = traceIdsOf(request.span, headers.traceparent);
   return {
     request_id: requestIdOf(request, context),
     method: sanitizeText(request.method, 32) || 'GET',
@@ -68,6 +71,9 @@ export function deriveLog(request: CapturedRequest, context: DeriveContext, star
     browser: info.browser,
     os: info.os,
     country: context.countryHeaders.length === 0 ? null : countryFrom(headers, context.countryHeaders),
+    trace_id: trace?.trace_id ?? null,
+    span_id: trace?.span_id ?? null,
+    attributes: null,
   };
 }
 

@@ -3,7 +3,8 @@
  * Fastify and Hono on `@hono/node-server` (so every adapter gives the same row
  * for the same request). Hand-written because it is the hot path of every
  * request of the app: per request it allocates one {@link TrackedResponse}
- * (timestamps and references only), swaps `write`/`end` for shared counting
+ * (timestamps and references only, including the active OpenTelemetry span
+ * when `@opentelemetry/api` is installed), swaps `write`/`end` for shared counting
  * functions and adds one shared `close` listener. No closure, `Date`, hashing,
  * parsing or string building happens here; the framework facts (route, id,
  * proxy trust) are read through a shared {@link FrameworkReader} when the
@@ -13,6 +14,7 @@ import { captureSkipped } from '../skip-capture.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CapturedRequest } from './captured-request.js';
 import type { DeferredRequest } from './recorder.js';
+import { activeSpan, type SpanLike } from './trace-context.js';
 import type { TrustFunction } from './trust-proxy.js';
 
 /** Connect/Express-style middleware; `next` is optional so it also wraps bare node:http handlers. */
@@ -124,6 +126,8 @@ class TrackedResponse implements DeferredRequest, TrackedRequestView {
     readonly end: End,
     readonly reader: FrameworkReader,
     readonly source: unknown,
+    /** The OpenTelemetry span active when the request started (the server span of an instrumented app). */
+    readonly span: SpanLike | undefined,
   ) {}
 
   toCapturedRequest(): CapturedRequest {
@@ -143,6 +147,7 @@ class TrackedResponse implements DeferredRequest, TrackedRequestView {
       trust: reader.trust?.(this.source, this),
       ip: reader.ip?.(this.source, this),
       requestId: reader.requestId(this.source, this),
+      span: this.span,
     };
   }
 }
@@ -213,6 +218,7 @@ export function trackResponse(
     res.end as End,
     reader,
     source,
+    activeSpan(),
   );
   res.write = countingWrite as ServerResponse['write'];
   res.end = countingEnd as ServerResponse['end'];

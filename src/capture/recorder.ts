@@ -5,6 +5,7 @@ import type { CapturedRequest } from './captured-request.js';
 import { deriveLog, type DeriveContext } from './derive-log.js';
 import type { IgnoreMatcher, IgnoreRequest } from './ignore.js';
 import { targetPath } from './target-path.js';
+import { activeSpan, openTelemetry } from './trace-context.js';
 import type { Sessions } from './sessions.js';
 import type { VisitorIds } from './visitor-ids.js';
 
@@ -56,6 +57,8 @@ export class Recorder {
     const resolved = resolveCaptureOptions(options);
     this.ignoreMatcher = resolved.ignore;
     this.context = { ...resolved.context, nodeId, visitorIds, sessions };
+    // Loaded now rather than on the first request (it is an optional peer dependency).
+    openTelemetry();
   }
 
   /** Whether a request is excluded by the `ignore` rules. A throwing rule counts as a failure and the request is recorded. */
@@ -69,8 +72,16 @@ export class Recorder {
     }
   }
 
-  /** Queues a finished request; its log is derived and broadcast in the next batch. Never throws. */
+  /**
+   * Queues a finished request; its log is derived and broadcast in the next
+   * batch. Without a `span`, keeps the OpenTelemetry span active now (the
+   * adapter calls it while the request's context is current). Never throws.
+   */
   record(request: CapturedRequest): void {
+    if (request.span === undefined) {
+      const span = activeSpan();
+      if (span) request = { ...request, span };
+    }
     this.defer(request);
   }
 

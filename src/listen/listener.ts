@@ -46,11 +46,17 @@ export interface ListenerStats {
   /** Rows dropped because their origin is this listener's `nodeId`. */
   ownOrigin: number;
   /**
-   * Payloads that are not pgpulse messages (garbage, other versions), and
+   * Payloads that are not pgpulse messages (garbage), and
    * WAL messages or rows the `wal` transport could not decode; ignored (an
    * undecodable WAL message also replaces the stream, see `disconnects`).
    */
   malformed: number;
+  /**
+   * Messages of another bridge format version (from nodes running another
+   * pgpulse version during a rolling deploy): not decoded; their rows are
+   * delivered by the periodic catch-up.
+   */
+  otherVersion: number;
   /** Rows a message announced that were no longer in the table when fetched. */
   missing: number;
   /** Times the LISTEN connection was lost. */
@@ -124,6 +130,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     duplicatesSkipped: 0,
     ownOrigin: 0,
     malformed: 0,
+    otherVersion: 0,
     missing: 0,
     disconnects: 0,
     reconnects: 0,
@@ -358,7 +365,13 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     this.counters.notifications++;
     let message: BridgeMessage;
     try {
-      message = decodeBridgeMessage(payload);
+      const decoded = decodeBridgeMessage(payload);
+      if ('otherVersion' in decoded) {
+        // Not an error: the periodic catch-up delivers its rows.
+        this.counters.otherVersion++;
+        return;
+      }
+      message = decoded;
     } catch (error) {
       this.onMalformed(payload, error as Error);
       return;

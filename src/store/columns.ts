@@ -27,6 +27,39 @@ export const text = (max: number) =>
     .max(max)
     .refine((value) => !value.includes('\u0000'), { error: 'must not contain NUL (\\u0000) characters' });
 
+/** Limits of the custom attributes of a request (the `attributes` capture option). */
+export const attributeLimits = {
+  /** Most attributes per request. */
+  maxKeys: 16,
+  /** What an attribute name looks like: a letter or `_`, then up to 63 letters, digits, `_`, `.` or `-`. */
+  key: /^[a-zA-Z_][a-zA-Z0-9_.-]{0,63}$/,
+  /** Longest string value, in characters. */
+  maxStringLength: 256,
+  /** Largest attribute object, in bytes of its JSON. */
+  maxBytes: 2_048,
+} as const;
+
+/** A UTF-16 surrogate without its pair: JSON escapes it as `\\udXXX`, which jsonb refuses. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** One attribute value: a string (at most 256 characters, no NUL, well-formed UTF-16), a finite number or a boolean. */
+export const attributeValueSchema = z.union([
+  text(attributeLimits.maxStringLength).refine((value) => !LONE_SURROGATE.test(value), { error: 'must not contain lone UTF-16 surrogates' }),
+  // zod numbers are finite: Infinity and NaN fail.
+  z.number(),
+  z.boolean(),
+]);
+export type AttributeValue = z.output<typeof attributeValueSchema>;
+
+/** Custom attributes of a request as stored: a small flat object (see {@link attributeLimits}). */
+export const attributesSchema = z
+  .record(z.string().regex(attributeLimits.key, 'must be an attribute name (letter or _, then up to 63 of [a-zA-Z0-9_.-])'), attributeValueSchema)
+  .refine((value) => Object.keys(value).length <= attributeLimits.maxKeys, { error: `must have at most ${attributeLimits.maxKeys} keys` })
+  .refine((value) => Buffer.byteLength(JSON.stringify(value)) <= attributeLimits.maxBytes, {
+    error: `must be at most ${attributeLimits.maxBytes} bytes as JSON`,
+  });
+export type Attributes = z.output<typeof attributesSchema>;
+
 /**
  * How one Postgres type is written and read: `array` is the cast of the
  * unnest insert's array parameter, `informationSchema` the type name
@@ -46,6 +79,8 @@ export const pgTypes = {
   bigint: { array: 'int8[]', informationSchema: 'bigint' },
   /** Inserted as ISO 8601 text, carried on the bridge as epoch milliseconds. */
   timestamptz: { array: 'timestamptz[]', informationSchema: 'timestamp with time zone' },
+  /** A JSON object: inserted and COPYed as JSON text, carried on the bridge as JSON, read back parsed. */
+  jsonb: { array: 'jsonb[]', informationSchema: 'jsonb' },
 } as const satisfies Record<string, PgType>;
 export type PgTypeName = keyof typeof pgTypes;
 
@@ -113,6 +148,12 @@ export const requestLogColumns = {
   os: nullable('text', text(32)),
   /** ISO 3166-1 alpha-2 country from a trusted CDN header (`trustCountryHeaders`); null otherwise. */
   country: nullable('text', z.string().regex(/^[A-Z]{2}$/, 'must be an upper-case ISO 3166-1 alpha-2 code')),
+  /** W3C trace id (32 lower-case hex digits): the active OpenTelemetry span's, else the `traceparent` header's; null otherwise. */
+  trace_id: nullable('text', z.string().regex(/^[0-9a-f]{32}$/, 'must be 32 lower-case hex digits')),
+  /** The span id that came with `trace_id` (16 lower-case hex digits). */
+  span_id: nullable('text', z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 lower-case hex digits')),
+  /** The app's own attributes (`attributes` capture option), a flat object within {@link attributeLimits}; null when none. */
+  attributes: nullable('jsonb', attributesSchema),
 } as const;
 
 export type RequestLogColumns = typeof requestLogColumns;
@@ -153,12 +194,24 @@ export type RequestLogKyselyColumns = { [K in RequestLogColumnName]: KyselyColum
 /** The value of one column of a row node-postgres read (int8 arrives as text). */
 export function fromDatabase(name: RequestLogColumnName, value: unknown): unknown {
   if (value === null || value === undefined) return null;
-  return requestLogColumns[name].type === 'bigint' ? Number(value) : value;
+  const type = requestLogColumns[name].type;
+  if (type === 'bigint') return Number(value);
+  // node-postgres parses jsonb itself; text would only come from a client without its type parsers.
+  return type === 'jsonb' && typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
 }
 
-/** The value of one column as bound in the unnest insert's array (timestamps as ISO text). */
+/** Whether a column's values need {@link toInsertValue} before they are bound (timestamps, JSON). */
+export function needsInsertEncoding(name: RequestLogColumnName): boolean {
+  const type = requestLogColumns[name].type;
+  return type === 'timestamptz' || type === 'jsonb';
+}
+
+/** The value of one column as bound in the unnest insert's array (timestamps as ISO text, JSON as its text). */
 export function toInsertValue(name: RequestLogColumnName, value: unknown): unknown {
-  return requestLogColumns[name].type === 'timestamptz' && value instanceof Date ? value.toISOString() : value;
+  const type = requestLogColumns[name].type;
+  if (type === 'timestamptz' && value instanceof Date) return value.toISOString();
+  if (type === 'jsonb' && value !== null && value !== undefined) return JSON.stringify(value);
+  return value;
 }
 
 /** The value of one column in a bridge tuple (timestamps as epoch milliseconds). */

@@ -31,7 +31,10 @@ const encoders = requestLogColumnNames.map((name: RequestLogColumnName): ((row: 
   const type = requestLogColumns[name].type;
   if (type === 'text') return (row) => (row[name] === null ? '\\N' : escapeText(row[name] as string));
   if (type === 'timestamptz') return (row) => (row[name] as Date).toISOString();
-  return (row) => (row[name] === null ? '\\N' : String(row[name]));
+  // JSON.stringify escapes control characters, so only its backslashes need COPY escaping.
+  if (type === 'jsonb') return (row) => (row[name] === null ? '\\N' : escapeText(JSON.stringify(row[name])));
+  // smallint, double precision, bigint: numbers.
+  return (row) => (row[name] === null ? '\\N' : (row[name] as number).toString());
 });
 
 /** The batch as COPY text, in column-list order, ids first when given. */

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { PulseDatabase } from './database.js';
 import type { RequestLog } from '../request-log.js';
-import { pgTypes, requestLogColumnNames, requestLogColumns, toInsertValue } from './columns.js';
+import { needsInsertEncoding, pgTypes, requestLogColumnNames, requestLogColumns, toInsertValue } from './columns.js';
 
 type Executor = Kysely<PulseDatabase> | Transaction<PulseDatabase>;
 
@@ -31,8 +31,8 @@ export async function insertBatchReturning(db: Executor, rows: readonly RequestL
 function insertStatement(rows: readonly RequestLog[], returning: RawBuilder<unknown>): RawBuilder<unknown> {
   const arrays = requestLogColumnNames.map((name) => {
     const values = new Array<unknown>(rows.length);
-    // Hot path: one tight loop per column; only timestamps need encoding.
-    if (requestLogColumns[name].type === 'timestamptz') for (let i = 0; i < rows.length; i++) values[i] = toInsertValue(name, rows[i]![name]);
+    // Hot path: one tight loop per column; only timestamps and JSON need encoding.
+    if (needsInsertEncoding(name)) for (let i = 0; i < rows.length; i++) values[i] = toInsertValue(name, rows[i]![name]);
     else for (let i = 0; i < rows.length; i++) values[i] = rows[i]![name];
     return sql`${values}::${sql.raw(pgTypes[requestLogColumns[name].type].array)}`;
   });

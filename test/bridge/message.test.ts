@@ -7,7 +7,16 @@ const stored = (id: number, overrides: Partial<StoredRequestLog> = {}): StoredRe
 
 describe('NOTIFY bridge message', () => {
   it('carries small batches inline and keeps a node_id that differs from the origin', () => {
-    const rows = [stored(1), stored(2, { node_id: 'someone-else', ip: '10.1.2.3' })];
+    const rows = [
+      stored(1),
+      stored(2, {
+        node_id: 'someone-else',
+        ip: '10.1.2.3',
+        trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+        span_id: '00f067aa0ba902b7',
+        attributes: { plan: 'pro', seats: 3, trial: false },
+      }),
+    ];
     const message = decodeBridgeMessage(encodeBridgeMessage({ nodeId: 'origin', batchId: 'b', txId: '42', rows }));
     if (!('r' in message)) throw new Error('expected inline rows');
     expect(message.r.map((t) => fromRowTuple(t, message.o))).toEqual(rows);

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BRIDGE_MESSAGE_VERSION } from '../../src/bridge/message.js';
 import { createPulse } from '../../src/create-pulse.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../support/embedded-postgres.js';
@@ -86,7 +87,8 @@ describe.each(['notify', 'wal'] as const)('bridge across processes (%s transport
       await eventually(() => tail.stderr.filter((l) => l.includes('reconnected after')).length === round, 15_000, `reconnect ${round}`);
       await sleep(500);
     }
-    const garbage = ['garbage', '{"v":99}', '{"v":1,"o":"x","b":"y","n":1,"tx":"zz","ids":[]}'];
+    // Not pgpulse messages of any version (a message of another version is counted apart, not as malformed).
+    const garbage = ['garbage', '{"v":"x"}', `{"v":${BRIDGE_MESSAGE_VERSION},"o":"x","b":"y","n":1,"tx":"zz","ids":[]}`];
     for (const payload of garbage) {
       await promisify(execFile)('psql', [database.url, '-c', `notify pgpulse_requests, '${payload}'`]);
     }

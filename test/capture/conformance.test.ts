@@ -13,7 +13,17 @@ interface Scenario {
   path: string;
   headers?: Record<string, string>;
   /** The row every adapter must store; `route` is what a router gives (bare node:http has none: null). */
-  row: { method: string; path: string; status_code: number; response_bytes: string | null; route: string | null; user_agent?: string; referer?: string | null };
+  row: {
+    method: string;
+    path: string;
+    status_code: number;
+    response_bytes: string | null;
+    route: string | null;
+    user_agent?: string;
+    referer?: string | null;
+    trace_id?: string | null;
+    span_id?: string | null;
+  };
 }
 
 const scenarios: Scenario[] = [
@@ -34,9 +44,42 @@ const scenarios: Scenario[] = [
     headers: { 'user-agent': LARGE_UA, 'x-padding': 'p'.repeat(4_000) },
     row: { method: 'GET', path: '/users/8', status_code: 200, response_bytes: '5', route: '/users/:id', user_agent: LARGE_UA },
   },
+  {
+    id: 'traced',
+    path: '/users/9',
+    headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
+    row: {
+      method: 'GET',
+      path: '/users/9',
+      status_code: 200,
+      response_bytes: '5',
+      route: '/users/:id',
+      trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+      span_id: '00f067aa0ba902b7',
+    },
+  },
+  {
+    id: 'bad-traceparent',
+    path: '/users/10',
+    headers: { traceparent: '00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01' },
+    row: { method: 'GET', path: '/users/10', status_code: 200, response_bytes: '5', route: '/users/:id', trace_id: null, span_id: null },
+  },
 ];
 
-const COMPARED = ['method', 'path', 'status_code', 'response_bytes', 'user_agent', 'referer', 'device_type', 'visitor_id', 'request_id', 'ip'] as const;
+const COMPARED = [
+  'method',
+  'path',
+  'status_code',
+  'response_bytes',
+  'user_agent',
+  'referer',
+  'device_type',
+  'visitor_id',
+  'request_id',
+  'ip',
+  'trace_id',
+  'span_id',
+] as const;
 
 async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
   for (let attempt = 0; ; attempt++) {

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BRIDGE_MESSAGE_VERSION } from '../../src/bridge/message.js';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createListener, type Listener } from '../../src/listen/index.js';
 import type { StoredRequestLog } from '../../src/request-log.js';
@@ -24,6 +25,23 @@ describe('NOTIFY bridge listener', () => {
   const storedIds = async (where = 'true') =>
     (await sql.query<{ id: string }>(`select id from pgpulse.request_logs where ${where} order by id`)).rows.map((r) => Number(r.id));
   const idsOf = (rows: readonly StoredRequestLog[]) => rows.map((r) => r.id).sort((a, b) => a - b);
+  /** Inserts `count` rows at `path` by SQL and sends `message(txId)` on the channel, in one transaction. */
+  const insertAndNotify = async (path: string, nodeId: string, count: number, message: (tx: string) => object) => {
+    const client = await sql.connect();
+    try {
+      await client.query('begin');
+      await client.query(
+        `insert into pgpulse.request_logs (request_id, method, path, status_code, duration_ms, device_type, node_id)
+         select $1 || g, 'GET', $1, 200, 1, 'bot', $2 from generate_series(1, $3::int) g`,
+        [path, nodeId, count],
+      );
+      const tx = (await client.query<{ tx: string }>('select pg_current_xact_id()::text as tx')).rows[0]!.tx;
+      await client.query('select pg_notify($1, $2)', ['pgpulse_requests', JSON.stringify(message(tx))]);
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
+  };
   const track = <T extends { listener: Listener }>(started: T): T => {
     listeners.push(started.listener);
     return started;
@@ -70,7 +88,12 @@ describe('NOTIFY bridge listener', () => {
     const { listener, rows } = track(await startListener(database.url));
     const malformed: string[] = [];
     listener.on('malformed', (info) => malformed.push(info.payload));
-    for (const payload of ['garbage', '{"v":2,"o":"x"}', '{"v":1,"o":"x","b":"y","n":1,"tx":"1","r":[[1]]}', '']) {
+    for (const payload of [
+      'garbage',
+      `{"v":${BRIDGE_MESSAGE_VERSION},"o":"x"}`,
+      `{"v":${BRIDGE_MESSAGE_VERSION},"o":"x","b":"y","n":1,"tx":"1","r":[[1]]}`,
+      '',
+    ]) {
       await sql.query('select pg_notify($1, $2)', ['pgpulse_requests', payload]);
     }
     pulse.pubsub.broadcast(makeLog({ path: '/after-garbage' }));
@@ -85,22 +108,21 @@ describe('NOTIFY bridge listener', () => {
 
   it('fetches by transaction id when a message carries neither rows nor ranges', async () => {
     const { listener, rows } = track(await startListener(database.url));
-    const client = await sql.connect();
-    try {
-      await client.query('begin');
-      await client.query(
-        `insert into pgpulse.request_logs (request_id, method, path, status_code, duration_ms, device_type, node_id)
-         select 'r' || g, 'GET', '/by-tx', 200, 1, 'bot', 'sql-node' from generate_series(1, 3) g`,
-      );
-      const tx = (await client.query<{ tx: string }>('select pg_current_xact_id()::text as tx')).rows[0]!.tx;
-      await client.query('select pg_notify($1, $2)', ['pgpulse_requests', JSON.stringify({ v: 1, o: 'sql-node', b: 'b1', n: 3, tx, ids: [] })]);
-      await client.query('commit');
-    } finally {
-      client.release();
-    }
+    await insertAndNotify('/by-tx', 'sql-node', 3, (tx) => ({ v: BRIDGE_MESSAGE_VERSION, o: 'sql-node', b: 'b1', n: 3, tx, ids: [] }));
     await eventually(() => rows.length === 3, 10_000, 'rows fetched by tx');
     expect(idsOf(rows)).toEqual(await storedIds(`path = '/by-tx'`));
     expect(listener.stats.fetched).toBe(3);
+  });
+
+  it('counts a message of another format version (a rolling deploy) without an error, and delivers its rows by catch-up', async () => {
+    const { listener, rows } = track(await startListener(database.url));
+    const malformed: string[] = [];
+    listener.on('malformed', (info) => malformed.push(info.payload));
+    await insertAndNotify('/old-version', 'old-node', 2, (tx) => ({ v: 1, o: 'old-node', b: 'b1', n: 2, tx, r: [[1, 'x']] }));
+    await eventually(() => rows.length === 2, 10_000, 'rows of the old-version message caught up');
+    expect(idsOf(rows)).toEqual(await storedIds(`path = '/old-version'`));
+    expect(listener.stats).toMatchObject({ otherVersion: 1, malformed: 0, caughtUp: 2 });
+    expect(malformed).toEqual([]);
   });
 
   it('backfills rows since a given time when asked', async () => {

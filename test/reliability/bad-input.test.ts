@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { decodeBridgeMessage, encodeBridgeMessage } from '../../src/bridge/message.js';
+import { BRIDGE_MESSAGE_VERSION, decodeBridgeMessage, encodeBridgeMessage } from '../../src/bridge/message.js';
 import { parseStatsParams } from '../../src/stats/stats-params.js';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { deviceTypes, InvalidRequestLogError, parseRequestLog, type RequestLog } from '../../src/request-log.js';
@@ -35,6 +35,19 @@ const validLog: fc.Arbitrary<RequestLog> = fc.record({
   browser: nullable(text(32)),
   os: nullable(text(32)),
   country: nullable(fc.constantFrom('DE', 'US', 'JP', 'BR')),
+  trace_id: nullable(fc.stringMatching(/^[0-9a-f]{32}$/)),
+  span_id: nullable(fc.stringMatching(/^[0-9a-f]{16}$/)),
+  attributes: nullable(
+    fc.dictionary(
+      fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_.-]{0,20}$/),
+      fc.oneof(
+        text(40).map((s) => (s as unknown as { toWellFormed(): string }).toWellFormed()),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.boolean(),
+      ),
+      { maxKeys: 4 },
+    ),
+  ),
 });
 
 describe('bad input', () => {
@@ -96,6 +109,10 @@ describe('bad input', () => {
       expect(row.duration_ms).toBe(log.duration_ms);
       expect(row.response_bytes === null ? null : Number(row.response_bytes)).toBe(log.response_bytes);
       expect(row.inserted_at.getTime()).toBe(log.inserted_at.getTime());
+      expect(row.trace_id).toBe(log.trace_id);
+      expect(row.span_id).toBe(log.span_id);
+      // -0 is stored as 0 (JSON has no negative zero).
+      expect(row.attributes).toEqual(log.attributes && Object.fromEntries(Object.entries(log.attributes).map(([k, v]) => [k, Object.is(v, -0) ? 0 : v])));
     });
     expect(pulse.stats.writer).toMatchObject({ rejected: 0, dropped: 0 });
   });
@@ -106,7 +123,7 @@ describe('bad input', () => {
       fc.json(),
       fc.anything().map((v) => JSON.stringify(v) ?? 'undefined'),
       fc
-        .record({ v: fc.constantFrom(1, 2, '1'), o: fc.string(), b: fc.string(), n: fc.integer(), tx: fc.string(), ids: fc.anything() })
+        .record({ v: fc.constantFrom(1, 2, 3, '2'), o: fc.string(), b: fc.string(), n: fc.integer(), tx: fc.string(), ids: fc.anything() })
         .map((v) => JSON.stringify(v)),
     );
     fc.assert(
@@ -114,7 +131,8 @@ describe('bad input', () => {
         tried.decoderInputs++;
         try {
           const message = decodeBridgeMessage(payload);
-          expect(message.v).toBe(1);
+          if ('otherVersion' in message) expect(message.v).not.toBe(BRIDGE_MESSAGE_VERSION);
+          else expect(message.v).toBe(BRIDGE_MESSAGE_VERSION);
         } catch (error) {
           expect(error).toBeInstanceOf(Error);
           expect((error as Error).message).toMatch(/^pgpulse bridge: /);
@@ -132,7 +150,7 @@ describe('bad input', () => {
         const payload = encodeBridgeMessage({ nodeId: 'n', batchId: 'b', txId: '123', rows });
         expect(Buffer.byteLength(payload)).toBeLessThan(8000);
         const message = decodeBridgeMessage(payload);
-        expect(message.n).toBe(rows.length);
+        expect('otherVersion' in message ? -1 : message.n).toBe(rows.length);
       }),
       { numRuns: 300 },
     );

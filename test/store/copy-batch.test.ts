@@ -8,6 +8,14 @@ import { Writer } from '../../src/writer/writer.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
 
+/** A row with trace ids and attributes whose JSON needs COPY escaping (backslashes, control characters, quotes, tabs). */
+const tracedLog = () =>
+  makeLog({
+    trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+    span_id: '00f067aa0ba902b7',
+    attributes: { plan: 'pro', 'tenant.id': 'a\\b\t"c"\n\\N é', seats: 12.5, trial: false },
+  });
+
 describe('Writer with COPY (copyPool)', () => {
   let database: TestDatabase;
   let pool: pg.Pool;
@@ -53,6 +61,7 @@ describe('Writer with COPY (copyPool)', () => {
         inserted_at: new Date('2026-03-04T05:06:07.089Z'),
       }),
       makeLog({ status_code: 599, device_type: 'bot', response_bytes: 9_007_199_254_740_991 }),
+      tracedLog(),
     ];
     for (const log of logs) writer.add(log);
     await writer.close();
@@ -61,7 +70,19 @@ describe('Writer with COPY (copyPool)', () => {
       rows.map((row) => ({ ...row, id: undefined, tx_id: undefined, response_bytes: row.response_bytes === null ? null : Number(row.response_bytes) })),
     ).toEqual(logs.map((log) => ({ ...log, id: undefined, tx_id: undefined })));
     const rolled = await sql<{ n: number }>`select sum(requests)::int as n from pgpulse.rollups where grain = 'minute'`.execute(db);
-    expect(rolled.rows[0]!.n).toBe(2);
+    expect(rolled.rows[0]!.n).toBe(3);
+  });
+
+  it('the unnest insert (no copyPool; with and without ids returned) stores trace ids and JSON attributes the same way', async () => {
+    for (const notify of [false, true]) {
+      const writer = new Writer(db, { nodeId: 'n1', notify });
+      const logs = [tracedLog(), makeLog()];
+      for (const log of logs) writer.add(log);
+      await writer.close();
+      const rows = await db.selectFrom('pgpulse.request_logs').select(['trace_id', 'span_id', 'attributes']).orderBy('id').execute();
+      expect(rows).toEqual(logs.map(({ trace_id, span_id, attributes }) => ({ trace_id, span_id, attributes })));
+      await sql`truncate pgpulse.request_logs`.execute(db);
+    }
   });
 
   it('isolates a row Postgres rejects and keeps the rest (and the rollups of the rest)', async () => {

@@ -61,10 +61,15 @@ describe('writer in a worker thread', () => {
     const flushed: number[] = [];
     pulse.writer!.on('flushed', (info) => flushed.push(info.rows));
     try {
-      for (let i = 0; i < 1_000; i++) pulse.pubsub.publish(makeLog({ path: `/w/${i}` }));
+      const traced = { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7', attributes: { plan: 'pro', seats: 3, trial: true } };
+      for (let i = 0; i < 1_000; i++) pulse.pubsub.publish(makeLog({ path: `/w/${i}`, ...(i === 7 ? traced : {}) }));
       await pulse.flush();
       expect(pulse.writer!.mode).toBe('worker');
       expect(await count()).toBe(1_000);
+      // The columns cross the thread boundary (v8.serialize) like every other.
+      expect(await db.selectFrom('pgpulse.request_logs').select(['trace_id', 'span_id', 'attributes']).where('path', '=', '/w/7').executeTakeFirst()).toEqual(
+        traced,
+      );
       expect(flushed.reduce((a, b) => a + b, 0)).toBe(1_000);
       expect(Math.max(...flushed)).toBeLessThanOrEqual(250);
       expect(pulse.stats.writer).toMatchObject({ written: 1_000, dropped: 0, pending: 0 });
