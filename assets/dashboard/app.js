@@ -32,6 +32,7 @@
   let queued = []; // raw event data waiting for the next frame, newest last
   let renderScheduled = false;
   const shownIds = new Set(); // request ids in the table, so a row never shows twice
+  let traceUrl = null; // trace link template from /api/recent (`traceUrl` option), null for no links
 
   function readView(search) {
     const filters = {};
@@ -505,6 +506,7 @@
       cell(filterButton('node', row.node_id, row.node_id)),
     );
     tr.cells[2].title = row.path;
+    if (traceUrl && row.trace_id) tr.cells[0].append(' ', traceLink(row));
     tr.dataset.requestId = row.request_id;
     liveRowData.set(tr, {
       route: row.route,
@@ -574,10 +576,21 @@
     });
   }
 
+  // Link of a row to its trace: the dashboard's `traceUrl` template (checked by the server: http(s) only), ids URL-encoded.
+  function traceLink(row) {
+    const link = el('a', 'trace', 'trace');
+    link.href = traceUrl.replaceAll('{trace_id}', encodeURIComponent(row.trace_id)).replaceAll('{span_id}', encodeURIComponent(row.span_id ?? ''));
+    link.target = '_blank';
+    link.rel = 'noopener noreferrer';
+    link.title = `Trace ${row.trace_id}`;
+    return link;
+  }
+
   async function loadRecent() {
     try {
-      const { rows } = await api('api/recent?limit=50');
-      for (const row of rows) addLiveRow(row, false);
+      const recent = await api('api/recent?limit=50');
+      traceUrl = recent.traceUrl;
+      for (const row of recent.rows) addLiveRow(row, false);
     } catch (error) {
       showError(`Could not load recent requests: ${error.message}`);
     }

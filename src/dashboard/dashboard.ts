@@ -19,6 +19,7 @@ import { cookieValue, presentedToken, SESSION_COOKIE, SESSION_TTL_MS, sessionVal
 import type { Kysely } from 'kysely';
 import { asPulseDatabase } from '../store/connection.js';
 import type { AnySchemaKysely, PulseDatabase } from '../store/database.js';
+import { parseTraceUrl } from './trace-url.js';
 
 export interface DashboardOptions extends SseHubOptions {
   /** Where stats are read (for an app, `pulse.db`). */
@@ -57,6 +58,14 @@ export interface DashboardOptions extends SseHubOptions {
    * never recorded), e.g. `() => pulse.health()`. Default: no `/healthz` route.
    */
   health?: () => Promise<{ ok: boolean }>;
+  /**
+   * Links each row of the live table to its trace: an absolute http(s) URL
+   * template in which `{trace_id}` (required) and `{span_id}` are replaced by
+   * the row's ids, URL-encoded, e.g. `https://tempo.example/trace/{trace_id}`.
+   * Checked when the dashboard is created (a TypeError says what is wrong).
+   * Default: no links.
+   */
+  traceUrl?: string;
 }
 
 export interface DashboardStats extends SseHubStats {
@@ -102,9 +111,11 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
   /** Undefined when prom-client (an optional peer dependency) is not installed and no registry was passed: `/metrics` then answers 501. */
   readonly registry: Registry | undefined;
   private readonly removeMetrics: () => void;
+  private readonly traceUrl: string | null;
 
   constructor(private readonly options: DashboardOptions) {
     super();
+    this.traceUrl = options.traceUrl === undefined ? null : parseTraceUrl(options.traceUrl);
     const metrics = options.registry || loadPromClient() ? pgpulseMetrics(options.registry) : undefined;
     this.registry = metrics?.registry;
     this.removeMetrics = metrics?.addDashboard(this) ?? (() => undefined);
@@ -186,7 +197,11 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
       case '/api/export':
         return this.serveExport(req, res, target);
       case '/api/recent':
-        return this.query(res, 'recent', async () => ({ rows: await recentRows(this.db, recentLimit(target.search.get('limit'))) }));
+        // The page links rows to traces with `traceUrl` (null: no links).
+        return this.query(res, 'recent', async () => ({
+          rows: await recentRows(this.db, recentLimit(target.search.get('limit'))),
+          traceUrl: this.traceUrl,
+        }));
       case '/metrics':
         return this.serveMetrics(res);
     }

@@ -45,6 +45,9 @@ describe('pgpulse CLI', () => {
     const badFlag = await runCli(['migrate', '--colour']);
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toMatch(/see pgpulse migrate --help/);
+    const badTraceUrl = await runCli(['dashboard', '--database-url', 'postgres://x@127.0.0.1:1/z', '--trace-url', 'javascript:alert(1)//{trace_id}']);
+    expect(badTraceUrl.code).toBe(2);
+    expect(badTraceUrl.stderr).toMatch(/--trace-url must be an absolute http:\/\/ or https:\/\/ URL/);
   });
 
   it('exits 3 for an unreachable server and 4 for missing migrations, naming the fix', async () => {

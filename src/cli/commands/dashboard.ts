@@ -8,11 +8,12 @@ import { createListener } from '../../listen/index.js';
 import { checkReachable, openDatabase, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { parseTransport, transportHelp } from '../transport-option.js';
+import { parseTraceUrl } from '../../dashboard/trace-url.js';
 import { stopRequested } from '../stop-requested.js';
 
 export const dashboardHelp = `Usage: pgpulse dashboard [--database-url URL] [--listen-database-url URL] [--transport notify|wal] [--stats-database-url URL]
                          [--channel NAME] [--port 4000] [--host 127.0.0.1] [--token T] [--base-path /pgpulse]
-                         [--metrics-port N] [--own-host HOST]...
+                         [--metrics-port N] [--own-host HOST]... [--trace-url 'https://…/{trace_id}']
 
 Serves the live dashboard as its own process: history from Postgres, fresh rows
 pushed live from the NOTIFY bridge (apps must run pgpulse with notify: true).
@@ -36,6 +37,8 @@ ${transportHelp}
                              navigation is not a referral); repeat it or separate with commas,
                              e.g. --own-host shop.example.com,admin.example.com (default: none; only
                              the dashboard's own Host, which a standalone dashboard does not share)
+  --trace-url TEMPLATE       link rows to their trace: an http(s) URL in which {trace_id}
+                             (and {span_id}) are replaced, e.g. 'https://tempo.example/trace/{trace_id}'
   -h, --help                 Show this help`;
 
 function parsePort(value: string | undefined, flag = '--port'): number {
@@ -69,6 +72,15 @@ export function parseOwnHosts(values: readonly string[] | undefined): string[] {
   return hosts;
 }
 
+/** `--trace-url`: checked before anything connects, as a usage error. */
+function parseTraceUrlFlag(value: string): string {
+  try {
+    return parseTraceUrl(value, '--trace-url');
+  } catch (error) {
+    throw new CliError((error as Error).message, exitCodes.usage, { cause: error });
+  }
+}
+
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
@@ -88,6 +100,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
       'base-path': { type: 'string' },
       'metrics-port': { type: 'string' },
       'own-host': { type: 'string', multiple: true },
+      'trace-url': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -104,6 +117,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   const token = values.token ?? (process.env.PGPULSE_TOKEN || undefined);
   const basePath = parseBasePath(values['base-path']);
   const ownHosts = parseOwnHosts(values['own-host']);
+  const traceUrl = values['trace-url'] === undefined ? undefined : parseTraceUrlFlag(values['trace-url']);
   await checkReachable(url, 'dashboard');
   await requireMigrated(url, 'dashboard');
   if (statsUrl !== url) {
@@ -137,7 +151,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   let metricsServer: MetricsServer | undefined;
   try {
     await listener.start();
-    const server = await startDashboardServer({ db, pubsub: listener.pubsub, token, host: values.host, port, basePath, ownHosts, registry, health }).catch(
+    const server = await startDashboardServer({ db, pubsub: listener.pubsub, token, host: values.host, port, basePath, ownHosts, registry, health, traceUrl }).catch(
       (error: unknown) => {
         throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });
       },
