@@ -151,11 +151,20 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   let metricsServer: MetricsServer | undefined;
   try {
     await listener.start();
-    const server = await startDashboardServer({ db, pubsub: listener.pubsub, token, host: values.host, port, basePath, ownHosts, registry, health, traceUrl }).catch(
-      (error: unknown) => {
-        throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });
-      },
-    );
+    const server = await startDashboardServer({
+      db,
+      pubsub: listener.pubsub,
+      token,
+      host: values.host,
+      port,
+      basePath,
+      ownHosts,
+      registry,
+      health,
+      traceUrl,
+    }).catch((error: unknown) => {
+      throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });
+    });
     if (metricsPort !== undefined) {
       if (!registry) throw new CliError('pgpulse dashboard: --metrics-port needs prom-client, an optional peer dependency: npm i prom-client', exitCodes.usage);
       metricsServer = await startMetricsServer({ registry, token, host: values.host, port: metricsPort, health }).catch(async (error: unknown) => {
