@@ -251,6 +251,30 @@ describe('wal transport stream robustness', () => {
     }
   });
 
+  it('a publication dropped while streaming: reconnects are refused naming it, the catch-up delivers meanwhile, streaming resumes once it is back', async () => {
+    const { listener: l, rows } = await listen();
+    const refused: string[] = [];
+    l.on('listenerError', ({ error, phase }) => phase === 'connect' && refused.push(error.message));
+    await write('pub-before', 5);
+    await eventually(() => l.stats.streamed === 5, 10_000, 'rows streamed before');
+    const create = `create publication pgpulse_request_logs for table pgpulse.request_logs with (publish = 'insert', publish_via_partition_root = true)`;
+    await sql.query('drop publication pgpulse_request_logs');
+    try {
+      await write('pub-gone', 5);
+      await eventually(() => refused.some((m) => /publication "pgpulse_request_logs" does not exist/.test(m)), 15_000, 'a refused reconnect');
+      await exactlyOnce(l, rows, 'pub-gone', 5);
+    } finally {
+      await sql.query(create);
+    }
+    await eventually(() => l.stats.reconnects === l.stats.disconnects, 15_000, 'reconnected');
+    const streamed = l.stats.streamed;
+    await write('pub-back', 5);
+    await eventually(() => l.stats.streamed === streamed + 5, 10_000, 'rows streamed again');
+    await exactlyOnce(l, rows, 'pub-before', 5);
+    await exactlyOnce(l, rows, 'pub-back', 5);
+    expect(l.stats.disconnects).toBeGreaterThanOrEqual(1);
+  });
+
   it('rows decode by the column list while the table gains columns and other tables share the publication', async () => {
     const { listener: l, rows } = await listen();
     await write('columns-before', 5);
