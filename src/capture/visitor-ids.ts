@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { PulseDatabase } from '../store/database.js';
+import { dayVisitorSalt, deleteOldVisitorSalts } from '../store/visitor-salts.js';
 import { utcDay, utcDayNumber } from '../shared/time.js';
 
 /** Visitor ids remembered per day, to hash each visitor once. */
@@ -71,15 +72,11 @@ export class VisitorIds {
   private async fetch(day: string): Promise<void> {
     const db = this.db!;
     try {
-      const candidate = randomBytes(24).toString('base64url');
-      await sql`insert into pgpulse.visitor_salts (day, salt) values (${day}::date, ${candidate}) on conflict (day) do nothing`.execute(db);
-      // A separate statement: it sees the salt another node may have committed concurrently.
-      const result = await sql<{ salt: string }>`select salt from pgpulse.visitor_salts where day = ${day}::date`.execute(db);
-      const salt = result.rows[0]?.salt;
+      const salt = await dayVisitorSalt(db, day, randomBytes(24).toString('base64url'));
       if (!salt) return;
       this.day = day;
       this.salt = salt;
-      await sql`delete from pgpulse.visitor_salts where day < ${day}::date - 1`.execute(db);
+      await deleteOldVisitorSalts(db, day);
     } catch {
       // Postgres down or not migrated: keep the process-local salt and retry on the next request.
     }
