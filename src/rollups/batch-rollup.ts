@@ -1,6 +1,7 @@
 import type { DeviceType, RequestLog } from '../request-log.js';
 import { hllRegister, hllSet, HLL_REGISTERS } from './hyperloglog.js';
 import { latencyBucket, type Histogram } from './latency-histogram.js';
+import { HOUR_MS, MINUTE_MS } from '../shared/time.js';
 
 export const rollupGrains = ['minute', 'hour'] as const;
 
@@ -11,7 +12,8 @@ export const rollupGrains = ['minute', 'hour'] as const;
 export const ALL_ROUTES = '\u0001all';
 export type RollupGrain = (typeof rollupGrains)[number];
 
-const GRAIN_MS: Record<RollupGrain, number> = { minute: 60_000, hour: 3_600_000 };
+/** Length of a rollup bucket of each grain, in milliseconds. */
+export const GRAIN_MS: Record<RollupGrain, number> = { minute: MINUTE_MS, hour: HOUR_MS };
 
 /** Aggregates of one (grain, bucket, route). */
 export interface RollupRow {

@@ -1,4 +1,5 @@
-import type { RollupGrain } from '../rollups/batch-rollup.js';
+import { GRAIN_MS, type RollupGrain } from '../rollups/batch-rollup.js';
+import { MINUTE_MS } from '../shared/time.js';
 
 /** A half-open time interval [from, to). */
 export type Interval = readonly [from: Date, to: Date];
@@ -17,9 +18,6 @@ export interface RollupCover {
   /** Partial buckets at the edges, read from raw rows. */
   raw: Interval[];
 }
-
-const MINUTE_MS = 60_000;
-const GRAIN_MS: Record<RollupGrain, number> = { minute: MINUTE_MS, hour: 3_600_000 };
 
 const floorTo = (ms: number, step: number) => Math.floor(ms / step) * step;
 const ceilTo = (ms: number, step: number) => Math.ceil(ms / step) * step;

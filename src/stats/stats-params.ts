@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { filterShape } from './stats-filters.js';
+import { DAY_MS } from '../shared/time.js';
 
 /** Longest range `/api/stats` answers, in days. */
 export const MAX_RANGE_DAYS = 400;
@@ -54,7 +55,7 @@ export const statsParamsSchema = z
   })
   .transform((rest) => ({ ...rest, to: rest.to ?? new Date() }))
   .refine((p) => p.from < p.to, { error: 'from must be before to', path: ['from'] })
-  .refine((p) => p.to.getTime() - p.from.getTime() <= MAX_RANGE_DAYS * 86_400_000, {
+  .refine((p) => p.to.getTime() - p.from.getTime() <= MAX_RANGE_DAYS * DAY_MS, {
     error: `range must be at most ${MAX_RANGE_DAYS} days`,
     path: ['to'],
   });

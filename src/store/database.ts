@@ -1,5 +1,6 @@
 import type { ColumnType, Generated, QueryExecutorProvider } from 'kysely';
 import type { RequestLogKyselyColumns } from './columns.js';
+import type { RollupGrain } from '../rollups/batch-rollup.js';
 
 /** Kysely row type of `pgpulse.request_logs`: the column list plus what Postgres generates. */
 export type RequestLogsTable = RequestLogKyselyColumns & {
@@ -10,7 +11,7 @@ export type RequestLogsTable = RequestLogKyselyColumns & {
 };
 
 /** Rollup grains: per minute (all routes together) and per hour (all routes and each route). */
-export type RollupGrainColumn = 'minute' | 'hour';
+export type RollupGrainColumn = RollupGrain;
 
 /** Kysely row type of `pgpulse.rollups`: aggregates of one (grain, bucket, route). */
 export interface RollupsTable {

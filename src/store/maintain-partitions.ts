@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { utcDay } from '../shared/time.js';
+import { DAY_MS, utcDay } from '../shared/time.js';
 import type { PulseDatabase } from './database.js';
 
 export interface PartitionMaintenanceOptions {
@@ -42,7 +42,7 @@ export async function maintainPartitions(db: Kysely<PulseDatabase>, options: Par
   const stranded = await sql<{ day: string }>`
     select distinct to_char((inserted_at at time zone 'UTC')::date, 'YYYY-MM-DD') as day from pgpulse.request_logs_default`.execute(db);
   for (const { day } of stranded.rows) {
-    if (retentionDays !== undefined && Date.parse(day) < Date.parse(today) - retentionDays * 86_400_000) continue;
+    if (retentionDays !== undefined && Date.parse(day) < Date.parse(today) - retentionDays * DAY_MS) continue;
     const result = await sql<{ created: boolean }>`select pgpulse.ensure_partition(${day}::date) as created`.execute(db);
     if (result.rows[0]?.created) created++;
   }

@@ -1,9 +1,7 @@
 import { sql } from 'kysely';
+import { DAY_MS, HOUR_MS } from '../shared/time.js';
 import { asPulseDatabase } from './connection.js';
 import type { AnySchemaKysely } from './database.js';
-
-const HOUR_MS = 3_600_000;
-const DAY_MS = 86_400_000;
 
 export interface RebuildRollupsOptions {
   /** Start of the range to rebuild (rounded down to the hour, UTC). Default: the earliest raw row or rollup. */
