@@ -214,6 +214,9 @@ describe('wal transport stream robustness', () => {
       os: 'Linux',
       country: 'DE',
       ip: '203.0.113.9',
+      trace_id: '0af7651916cd43dd8448eb211c80319c',
+      span_id: 'b7ad6b7169203331',
+      attributes: { plan: 'pro', seats: 3, beta: true },
       inserted_at: new Date('2026-11-30T08:00:00.123Z'),
     });
     await eventually(() => rows.length === 6 && l.stats.queued === 0, 10_000, 'rows streamed');
@@ -221,7 +224,12 @@ describe('wal transport stream robustness', () => {
     expect(l.stats.caughtUp).toBe(0);
     const bySql = await sql.query(`select * from pgpulse.request_logs where path like '/same-%' order by id`);
     expect([...rows].sort((a, b) => a.id - b.id)).toEqual(bySql.rows.map(toStoredRow));
-    expect(rows.find((r) => r.path === '/same-b/0')).toMatchObject({ response_bytes: 9_007_199_254_740_000, country: 'DE', route: null });
+    expect(rows.find((r) => r.path === '/same-b/0')).toMatchObject({
+      response_bytes: 9_007_199_254_740_000,
+      country: 'DE',
+      route: null,
+      attributes: { plan: 'pro', seats: 3, beta: true },
+    });
   });
 
   it('a stream lost in the same read as its start is not taken for a live one: the attempt fails and the next one streams', async () => {
