@@ -62,6 +62,7 @@ describe.runIf(browserAvailable)('npm run demo, driven in headless Chromium', ()
     expect(await firstCells(page, 'devices')).toEqual(expect.arrayContaining(['desktop', 'mobile', 'tablet', 'bot']));
     await page.waitForTimeout(1_000); // let the live chart draw a second more for the picture
     await page.screenshot({ path: `${screenshots}dashboard.png`, fullPage: true });
+    await page.screenshot({ path: `${screenshots}demo.png` });
   });
 
   it('each panel downloads the table it shows as CSV', async () => {
