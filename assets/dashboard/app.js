@@ -5,8 +5,18 @@
   const browserTz = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
   // Presets are "now" ranges: they move with time. A custom from/to range stays put.
   const PRESETS = { '5m': 300_000, '1h': 3_600_000, '24h': 86_400_000, '7d': 604_800_000, '30d': 2_592_000_000 };
-  const FILTER_KEYS = ['route', 'path', 'referrer', 'device', 'status', 'node'];
-  const FILTER_LABELS = { route: 'Route', path: 'Path', referrer: 'Referrer', device: 'Device', status: 'Status', node: 'Node' };
+  const FILTER_KEYS = ['route', 'path', 'referrer', 'device', 'status', 'node', 'browser', 'os', 'country'];
+  const FILTER_LABELS = {
+    route: 'Route',
+    path: 'Path',
+    referrer: 'Referrer',
+    device: 'Device',
+    status: 'Status',
+    node: 'Node',
+    browser: 'Browser',
+    os: 'OS',
+    country: 'Country',
+  };
   // Auth is an HttpOnly session cookie the server set after its login form; this script never sees the token.
   const $ = (id) => document.getElementById(id);
   const fmt = new Intl.NumberFormat();
@@ -153,7 +163,7 @@
     $('filter-bar').hidden = keys.length === 0;
     for (const key of keys) {
       const li = el('li', undefined, 'chip');
-      const value = view.filters[key] === '' ? '(no route)' : view.filters[key];
+      const value = view.filters[key] === '' ? '(no route)' : key === 'country' ? countryLabel(view.filters[key]) : view.filters[key];
       li.append(el('span', `${FILTER_LABELS[key]}: `, 'muted'), el('span', value));
       const remove = el('button', '×', 'remove');
       remove.type = 'button';
@@ -168,6 +178,20 @@
     changeView((v) => {
       v.filters[key] = value;
     });
+  }
+
+  // Country names in the page's language without a dependency (Intl.DisplayNames), with the code. No flag
+  // emoji: Windows and many Linux desktops have no glyphs for them and would show two boxes.
+  const regionNames = typeof Intl.DisplayNames === 'function' ? new Intl.DisplayNames(undefined, { type: 'region' }) : null;
+  function countryLabel(code) {
+    const upper = String(code).toUpperCase();
+    let name = upper;
+    try {
+      name = (regionNames && regionNames.of(upper)) || upper;
+    } catch {
+      // Not a region code Intl knows: the code alone.
+    }
+    return name === upper ? upper : `${name} (${upper})`;
   }
 
   function refererHost(referer) {
@@ -185,6 +209,9 @@
     if (f.device !== undefined && row.device_type !== f.device) return false;
     if (f.status !== undefined && String(row.status_code)[0] !== f.status[0]) return false;
     if (f.node !== undefined && row.node_id !== f.node) return false;
+    if (f.browser !== undefined && row.browser !== f.browser) return false;
+    if (f.os !== undefined && row.os !== f.os) return false;
+    if (f.country !== undefined && row.country !== f.country.toUpperCase()) return false;
     return true;
   }
 
@@ -357,7 +384,7 @@
     const sampled = range.sampledPercent !== null && range.sampledPercent !== undefined && range.sampledPercent < 100;
     $('stats-source').textContent =
       range.source === 'rollups'
-        ? `· from rollups, ${bucketLabel(range.bucketSeconds)} buckets${sampled ? `; paths, referrers and 404s from a ${range.sampledPercent.toFixed(1)}% sample` : ''}`
+        ? `· from rollups, ${bucketLabel(range.bucketSeconds)} buckets${sampled ? `; ${hasFilters() ? 'breakdowns' : 'paths, referrers and 404s'} from a ${range.sampledPercent.toFixed(1)}% sample` : ''}`
         : `· exact, ${bucketLabel(range.bucketSeconds)} buckets`;
 
     const xs = stats.series.map((p) => p.t / 1000);
@@ -432,6 +459,39 @@
       (r) => [r.key, fmt.format(r.requests)],
       undefined,
       (r) => ['device', r.key],
+    );
+    // Browsers, OS and countries count visitors first (the natural measure); nodes count requests.
+    fillTable(
+      'browsers',
+      ['Browser', 'Visitors', 'Requests'],
+      stats.browsers || [],
+      (r) => [r.key, visitors(r), fmt.format(r.requests)],
+      undefined,
+      (r) => ['browser', r.key],
+    );
+    fillTable(
+      'operating-systems',
+      ['OS', 'Visitors', 'Requests'],
+      stats.operatingSystems || [],
+      (r) => [r.key, visitors(r), fmt.format(r.requests)],
+      undefined,
+      (r) => ['os', r.key],
+    );
+    fillTable(
+      'countries',
+      ['Country', 'Visitors', 'Requests'],
+      stats.countries || [],
+      (r) => [countryLabel(r.key), visitors(r), fmt.format(r.requests)],
+      undefined,
+      (r) => ['country', r.key],
+    );
+    fillTable(
+      'nodes',
+      ['Node', 'Requests'],
+      stats.nodes || [],
+      (r) => [r.key, fmt.format(r.requests)],
+      undefined,
+      (r) => ['node', r.key],
     );
     fillTable(
       'not-found',
@@ -515,6 +575,9 @@
       device_type: row.device_type,
       status_code: row.status_code,
       node_id: row.node_id,
+      browser: row.browser,
+      os: row.os,
+      country: row.country,
     });
     tr.hidden = !matchesFilters(row);
     if (fresh) tbody.prepend(tr);

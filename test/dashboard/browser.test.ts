@@ -40,12 +40,18 @@ function seedHistory(pulse: Pulse): number {
           referer: n % 4 === 0 ? ['https://www.google.com/', 'https://news.ycombinator.com/', 'https://github.com/'][n % 3]! : null,
           visitor_id: `visitor-${n % 40}`,
           session_id: `session-${n % 55}`,
+          browser: n % 31 === 0 ? null : (['Chrome', 'Safari', 'Firefox', 'Chrome', 'Edge'] as const)[n % 5]!,
+          os: n % 31 === 0 ? null : (['Windows', 'iOS', 'Linux', 'macOS', 'Windows'] as const)[n % 5]!,
+          country: (['US', 'DE', 'FR', 'JP', 'BR', 'DE', null] as const)[n % 7]!,
         }),
       );
     }
   }
   return n;
 }
+
+const CHROME_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36';
+const FIREFOX_UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0';
 
 /** The hour before: fewer requests, so the comparison with the previous period shows change. */
 function seedPreviousHour(pulse: Pulse): void {
@@ -224,6 +230,65 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
     // Back restores the previous filters.
     await page.goBack();
     await expect.poll(() => new URL(page.url()).searchParams.get('status')).toBe('5xx');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('browser, OS, country and node panels: a click filters the page (chip, URL, numbers, live stream), CSV per panel', async () => {
+    const page = await newPage({ viewport: { width: 1400, height: 1000 } });
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`${base}/pgpulse/`);
+    await page.locator('#browsers button.filter', { hasText: 'Chrome' }).waitFor({ timeout: 10_000 });
+    expect(await page.locator('#browsers thead th').allTextContents()).toEqual(['Browser', 'Visitors', 'Requests']);
+    expect(await page.locator('#operating-systems thead th').allTextContents()).toEqual(['OS', 'Visitors', 'Requests']);
+    expect(await page.locator('#nodes thead th').allTextContents()).toEqual(['Node', 'Requests']);
+    await page.locator('#nodes button.filter', { hasText: 'test-node' }).waitFor();
+    // Countries by name (Intl.DisplayNames) with their code.
+    await page.locator('#countries button.filter', { hasText: 'Germany (DE)' }).waitFor();
+    expect(await page.locator('#countries button.filter', { hasText: 'Germany' }).textContent()).toBe('Germany (DE)');
+    await page.evaluate(() => document.querySelector('.breakdowns')!.scrollIntoView());
+    await page.locator('.breakdowns').screenshot({ path: `${screenshots}dashboard-dimensions.png` });
+
+    // A country panel's CSV is its table.
+    const download = page.waitForEvent('download');
+    await page.locator('#countries').locator('xpath=..').locator('button.csv').click();
+    const csv = (await readFile(await (await download).path(), 'utf8')).split('\r\n');
+    expect(csv[0]).toBe('Country,Visitors,Requests');
+    expect(csv.some((line) => line.startsWith('Germany (DE),'))).toBe(true);
+
+    // One browser: answered from the dimension rollups (the 1-hour range reads rollups).
+    await page.locator('#browsers button.filter', { hasText: 'Chrome' }).click();
+    await expect.poll(() => new URL(page.url()).searchParams.get('browser')).toBe('Chrome');
+    await page.locator('#chips li', { hasText: 'Browser: Chrome' }).waitFor();
+    const chrome = await countRows(`browser = 'Chrome' and inserted_at > now() - interval '1 hour'`);
+    await expect.poll(async () => Number((await page.locator('#card-requests').textContent())?.replace(/\D/g, '')), { timeout: 10_000 }).toBe(chrome);
+    await expect.poll(async () => page.locator('#browsers tbody tr').count()).toBe(1);
+    expect(await page.locator('#stats-source').textContent()).toMatch(/from rollups/);
+
+    // The live stream shows only Chrome rows.
+    await fetch(`${base}/orders/1?ua=firefox`, { headers: { 'x-request-id': 'live-firefox', 'user-agent': FIREFOX_UA } });
+    await fetch(`${base}/orders/1?ua=chrome`, { headers: { 'x-request-id': 'live-chrome', 'user-agent': CHROME_UA } });
+    await page.locator('#live-table tr[data-request-id="live-chrome"]').waitFor({ timeout: 5_000 });
+    expect(await page.locator('#live-table tr[data-request-id="live-firefox"]:visible').count()).toBe(0);
+
+    // Then a country as well: two filters, exact from raw rows.
+    await page.locator('#countries button.filter', { hasText: 'Germany' }).click();
+    await expect.poll(() => new URL(page.url()).searchParams.get('country')).toBe('DE');
+    await page.locator('#chips li', { hasText: 'Country: Germany (DE)' }).waitFor();
+    const chromeInGermany = await countRows(`browser = 'Chrome' and country = 'DE' and inserted_at > now() - interval '1 hour'`);
+    expect(chromeInGermany).toBeGreaterThan(0);
+    await expect.poll(async () => Number((await page.locator('#card-requests').textContent())?.replace(/\D/g, '')), { timeout: 10_000 }).toBe(chromeInGermany);
+    await expect.poll(async () => page.locator('#countries tbody tr').count()).toBe(1);
+    // Rows without a country (the live requests above) no longer match.
+    expect(await page.locator('#live-table tr[data-request-id="live-chrome"]:visible').count()).toBe(0);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: `${screenshots}dashboard-dimension-filters.png` });
+    // An OS click replaces nothing: it adds a third chip; a bookmark restores all three.
+    await page.locator('#operating-systems button.filter').first().click();
+    await expect.poll(() => page.locator('#chips li').count()).toBe(3);
+    await page.reload();
+    expect(await page.locator('#chips li').count()).toBe(3);
     expect(errors).toEqual([]);
     await page.close();
   });
