@@ -3,13 +3,19 @@
  * runs per batch before its upserts): process.cpuUsage() around 100,000
  * synthetic rows in writer-sized batches, spread over two hours, median of 7
  * runs. CPU time, not wall clock, so it is fair on a busy machine.
- * `node --import tsx bench/rollup-cpu.ts [--rows N] [--batch N]` (after `npm run build`).
+ * `node --import tsx bench/rollup-cpu.ts [--rows N] [--batch N] [--module PATH]` (after
+ * `npm run build`); `--module` takes `rollupBatch` from another file, e.g. an
+ * older version, to compare.
  */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { rollupBatch } from '../dist/rollups/batch-rollup.js';
 import { syntheticLog } from './lib/synthetic-log.js';
 
-const { values } = parseArgs({ options: { rows: { type: 'string' }, batch: { type: 'string' }, runs: { type: 'string' } } });
+const { values } = parseArgs({ options: { rows: { type: 'string' }, batch: { type: 'string' }, runs: { type: 'string' }, module: { type: 'string' } } });
+const { rollupBatch } = (await import(
+  values.module ? pathToFileURL(resolve(values.module)).href : '../dist/rollups/batch-rollup.js'
+)) as typeof import('../dist/rollups/batch-rollup.js');
 const total = Number(values.rows ?? 100_000);
 const batch = Number(values.batch ?? 1_000);
 const runs = Number(values.runs ?? 7);
@@ -27,5 +33,5 @@ for (let run = 0; run < runs + 1; run++) {
 }
 perRowUs.sort((a, b) => a - b);
 console.log(
-  `rollupBatch: ${total} rows in batches of ${batch}: median ${perRowUs[Math.floor(runs / 2)]!.toFixed(3)} µs CPU per row (min ${perRowUs[0]!.toFixed(3)}, max ${perRowUs[runs - 1]!.toFixed(3)})`,
+  `rollupBatch${values.module ? ` (${values.module})` : ''}: ${total} rows in batches of ${batch}: median ${perRowUs[Math.floor(runs / 2)]!.toFixed(3)} µs CPU per row (min ${perRowUs[0]!.toFixed(3)}, max ${perRowUs[runs - 1]!.toFixed(3)})`,
 );
