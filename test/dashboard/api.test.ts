@@ -346,4 +346,53 @@ describe('dashboard API', () => {
       await closeServer(appServer);
     }
   });
+
+  it('breakdowns and filters by browser, OS, country and node, on raw and rollup ranges (last: adds rows)', async () => {
+    const at = t0 + 5 * 3_600_000;
+    for (let i = 0; i < 60; i++) {
+      pulse.pubsub.broadcast(
+        makeLog({
+          inserted_at: new Date(at + i * 60_000),
+          route: '/dims',
+          browser: i % 3 ? 'Chrome' : 'Safari',
+          os: i % 2 ? 'macOS' : 'iOS',
+          country: i % 4 ? 'DE' : 'JP',
+          node_id: i % 5 ? 'node-a' : 'node-b',
+          visitor_id: `d${i % 9}`,
+        }),
+      );
+    }
+    await pulse.flush();
+    // Ten minutes: raw rows, visitors per value; unknown parameters are ignored, the country code in any case.
+    const raw = await (await stats(`from=${at}&to=${at + 600_000}&country=de&_=${Date.now()}`)).json();
+    expect(raw.range).toMatchObject({ source: 'raw', filters: { country: 'DE' } });
+    const germany = await countWhere(
+      `country = 'DE' and inserted_at >= '${new Date(at).toISOString()}' and inserted_at < '${new Date(at + 600_000).toISOString()}'`,
+    );
+    expect(raw.totals.requests).toBe(germany);
+    expect(raw.countries).toEqual([{ key: 'DE', requests: germany, visitors: expect.any(Number) as number }]);
+    expect(raw.browsers.map((b: { key: string }) => b.key)).toEqual(['Chrome', 'Safari']);
+    expect(raw.browsers[0].visitors).toBeGreaterThan(0);
+    expect(raw.nodes.map((n: { key: string }) => n.key).sort()).toEqual(['node-a', 'node-b']);
+    // An hour: the rollups, exact per value (requests only).
+    const hour = await (await stats(`from=${at}&to=${at + 3_600_000}`)).json();
+    expect(hour.range.source).toBe('rollups');
+    expect(hour.nodes).toEqual([
+      { key: 'node-a', requests: 48, visitors: null },
+      { key: 'node-b', requests: 12, visitors: null },
+    ]);
+    expect(hour.operatingSystems).toEqual([
+      { key: 'iOS', requests: 30, visitors: null },
+      { key: 'macOS', requests: 30, visitors: null },
+    ]);
+    const chrome = await (await stats(`from=${at}&to=${at + 3_600_000}&browser=Chrome`)).json();
+    expect(chrome.range).toMatchObject({ source: 'rollups', filters: { browser: 'Chrome' } });
+    expect(chrome.totals.requests).toBe(40);
+    expect(chrome.series.reduce((a: number, p: { requests: number }) => a + p.requests, 0)).toBe(40);
+    expect(chrome.browsers).toEqual([{ key: 'Chrome', requests: 40, visitors: null }]);
+    expect(chrome.countries.map((c: { key: string }) => c.key)).toEqual(['DE', 'JP']);
+    const bad = await stats(`from=${at}&to=${at + 3_600_000}&country=Germany`);
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).issues.map((i: { path: string }) => i.path)).toEqual(['country']);
+  });
 });
