@@ -6,6 +6,14 @@ export const transportHelp = `  --transport notify|wal      how rows arrive: the
                              logical replication of the table (wal_level=logical and a
                              role with REPLICATION; writers then need no --notify)`;
 
+/** `parseArgs` options of the commands fed by a listener (`pgpulse tail`, `pgpulse dashboard`): where and how rows arrive. */
+export const listenerArgOptions = {
+  'database-url': { type: 'string' },
+  'listen-database-url': { type: 'string' },
+  transport: { type: 'string' },
+  channel: { type: 'string' },
+} as const;
+
 /** The `--transport` value; exit code 2 (usage) when it is not one of {@link listenTransports}. */
 export function parseTransport(value: string | undefined, command: string): ListenTransportName {
   if (value === undefined) return 'notify';

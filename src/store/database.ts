@@ -13,12 +13,10 @@ export type RequestLogsTable = RequestLogKyselyColumns & {
 /** Rollup grains: per minute (all routes together) and per hour (all routes and each route). */
 export type RollupGrainColumn = RollupGrain;
 
-/** Kysely row type of `pgpulse.rollups`: aggregates of one (grain, bucket, route). */
-export interface RollupsTable {
+/** Aggregates every rollup table holds for one bucket: requests by status class, latency sum and sparse histogram. */
+export interface RollupAggregates {
   grain: RollupGrainColumn;
   bucket: ColumnType<Date, Date | string, Date | string>;
-  /** Route pattern, '' when unknown, `\u0001all` for all routes together. */
-  route: string;
   /** Rollup shard (0–31) the writing transaction claimed (migration 0007); readers add shards up. */
   shard: Generated<number>;
   requests: number;
@@ -28,32 +26,25 @@ export interface RollupsTable {
   s4: number;
   s5: number;
   duration_sum: number;
-  desktop: number;
-  mobile: number;
-  tablet: number;
-  bot: number;
   hist_idx: number[];
   hist_cnt: number[];
 }
 
+/** Kysely row type of `pgpulse.rollups`: aggregates of one (grain, bucket, route). */
+export interface RollupsTable extends RollupAggregates {
+  /** Route pattern, '' when unknown, `\u0001all` for all routes together. */
+  route: string;
+  desktop: number;
+  mobile: number;
+  tablet: number;
+  bot: number;
+}
+
 /** Kysely row type of `pgpulse.dimension_rollups`: aggregates of one (grain, bucket, dimension, value). */
-export interface DimensionRollupsTable {
-  grain: RollupGrainColumn;
-  bucket: ColumnType<Date, Date | string, Date | string>;
+export interface DimensionRollupsTable extends RollupAggregates {
   /** `browser`, `os`, `country`, `device` or `node`. */
   dimension: string;
   value: string;
-  /** Rollup shard (0–31), as in `pgpulse.rollups`; readers add shards up. */
-  shard: Generated<number>;
-  requests: number;
-  s1: number;
-  s2: number;
-  s3: number;
-  s4: number;
-  s5: number;
-  duration_sum: number;
-  hist_idx: number[];
-  hist_cnt: number[];
 }
 
 /** Kysely row type of `pgpulse.visitor_sketches`: HyperLogLog registers of one (grain, bucket). */

@@ -7,7 +7,7 @@ import { loadPromClient, pgpulseMetrics } from '../../metrics/pgpulse-metrics.js
 import { createListener } from '../../listen/index.js';
 import { checkReachable, openDatabase, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
-import { parseTransport, transportHelp } from '../transport-option.js';
+import { listenerArgOptions, parseTransport, transportHelp } from '../transport-option.js';
 import { parseTraceUrl } from '../../dashboard/trace-url.js';
 import { stopRequested } from '../stop-requested.js';
 
@@ -89,11 +89,8 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      'database-url': { type: 'string' },
-      'listen-database-url': { type: 'string' },
-      transport: { type: 'string' },
+      ...listenerArgOptions,
       'stats-database-url': { type: 'string' },
-      channel: { type: 'string' },
       port: { type: 'string' },
       host: { type: 'string' },
       token: { type: 'string' },

@@ -6,7 +6,7 @@ import type { StoredRequestLog } from '../../request-log.js';
 import { requestLogColumnNames } from '../../store/columns.js';
 import { checkReachable, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
-import { parseTransport, transportHelp } from '../transport-option.js';
+import { listenerArgOptions, parseTransport, transportHelp } from '../transport-option.js';
 import { stopRequested } from '../stop-requested.js';
 
 export const tailHelp = `Usage: pgpulse tail [--database-url URL] [--listen-database-url URL] [--transport notify|wal] [--channel NAME] [--since ISO]
@@ -37,10 +37,7 @@ function parseTailArgs(argv: string[]) {
   const { values } = parseArgs({
     args: argv,
     options: {
-      'database-url': { type: 'string' },
-      'listen-database-url': { type: 'string' },
-      transport: { type: 'string' },
-      channel: { type: 'string' },
+      ...listenerArgOptions,
       since: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
