@@ -1,11 +1,10 @@
-import { Kysely, PostgresDialect, sql } from 'kysely';
-import pg from 'pg';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { sql, type Kysely } from 'kysely';
+import type pg from 'pg';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { PulseDatabase } from '../../src/store/database.js';
-import { migrate } from '../../src/store/migrate.js';
 import { copyText } from '../../src/store/copy-batch.js';
 import { Writer } from '../../src/writer/writer.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { test } from '../support/migrated-database.js';
 import { makeLog } from '../support/fixtures.js';
 
 /** A row with trace ids and attributes whose JSON needs COPY escaping (backslashes, control characters, quotes, tabs). */
@@ -17,22 +16,14 @@ const tracedLog = () =>
   });
 
 describe('Writer with COPY (copyPool)', () => {
-  let database: TestDatabase;
   let pool: pg.Pool;
   let db: Kysely<PulseDatabase>;
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: database.url, max: 4 });
-    db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
-    await migrate(db);
+  test.beforeAll(({ database }) => {
+    ({ db, pool } = database);
   });
   beforeEach(async () => {
     await sql`truncate pgpulse.request_logs, pgpulse.rollups, pgpulse.visitor_sketches`.execute(db);
-  });
-  afterAll(async () => {
-    await db.destroy();
-    await database.drop();
   });
 
   it('escapes the COPY text format: tabs, newlines, carriage returns, backslashes and a literal \\N', () => {

@@ -1,10 +1,9 @@
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createPulse } from '../../src/create-pulse.js';
-import { migrate } from '../../src/store/migrate.js';
 import { maintainPartitions } from '../../src/store/maintain-partitions.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { test, type MigratedDatabase } from '../support/migrated-database.js';
 import type { PulseDatabase } from '../../src/store/database.js';
 
 /** Backends of this database currently waiting for a heavyweight lock. */
@@ -28,18 +27,13 @@ async function openReader(url: string): Promise<pg.Client> {
 }
 
 describe('creating partitions next to a busy app', () => {
-  let database: TestDatabase;
+  let database: MigratedDatabase;
   let db: Kysely<PulseDatabase>;
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: 4 }) }) });
-    await migrate(db);
+  test.beforeAll(async ({ database: migrated }) => {
+    database = migrated;
+    db = migrated.db;
     await maintainPartitions(db);
-  });
-  afterAll(async () => {
-    await db.destroy();
-    await database.drop();
   });
 
   it('never queues inserts behind a partition waiting for an open reader', async () => {

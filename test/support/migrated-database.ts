@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type pg from 'pg';
 import { test as base } from 'vitest';
 import { connect } from '../../src/store/connection.js';
 import { migrate } from '../../src/store/migrate.js';
@@ -9,6 +10,8 @@ import { createTestDatabase, type TestDatabase } from './database.js';
 export interface MigratedDatabase extends TestDatabase {
   /** Kysely on a small pool to it, closed after the file's tests. */
   db: Kysely<PulseDatabase>;
+  /** The pool behind `db` (4 connections), e.g. a writer's `copyPool`. */
+  pool: pg.Pool;
 }
 
 /**
@@ -24,7 +27,7 @@ export const test = base.extend<{ $file: { database: MigratedDatabase } }>({
       const connection = connect({ connectionString: database.url, poolSize: 4 }, () => {});
       try {
         await migrate(connection.db);
-        await use({ ...database, db: connection.db });
+        await use({ ...database, db: connection.db, pool: connection.pool! });
       } finally {
         await connection.close();
         await database.drop();

@@ -2,32 +2,26 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import type { PulseDatabase } from '../../src/store/database.js';
-import { migrate } from '../../src/store/migrate.js';
 import { hasCompiledWriterWorker, WorkerWriter } from '../../src/writer/worker-writer.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { test, type MigratedDatabase } from '../support/migrated-database.js';
 import { makeLog } from '../support/fixtures.js';
 
 /** The writer in a worker_threads worker (the default with connectionString), run from the TypeScript source through tsx. */
 describe('writer in a worker thread', () => {
-  let database: TestDatabase;
+  let database: MigratedDatabase;
   let db: Kysely<PulseDatabase>;
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: 2 }) }) });
-    await migrate(db);
+  test.beforeAll(({ database: migrated }) => {
+    database = migrated;
+    db = migrated.db;
   });
   beforeEach(async () => {
     await sql`truncate pgpulse.request_logs`.execute(db);
-  });
-  afterAll(async () => {
-    await db.destroy();
-    await database.drop();
   });
 
   const count = async () => Number((await sql<{ n: string }>`select count(*) as n from pgpulse.request_logs`.execute(db)).rows[0]!.n);

@@ -1,30 +1,24 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createPulse } from '../../src/create-pulse.js';
 import type { PulseDatabase } from '../../src/store/database.js';
-import { migrate } from '../../src/store/migrate.js';
 import { Writer } from '../../src/writer/writer.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createTestDatabase } from '../support/database.js';
+import { test, type MigratedDatabase } from '../support/migrated-database.js';
 import { makeLog } from '../support/fixtures.js';
 
 describe('Writer', () => {
-  let database: TestDatabase;
+  let database: MigratedDatabase;
   let pool: pg.Pool;
   let db: Kysely<PulseDatabase>;
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: database.url, max: 4 });
-    db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
-    await migrate(db);
+  test.beforeAll(({ database: migrated }) => {
+    database = migrated;
+    ({ db, pool } = migrated);
   });
   beforeEach(async () => {
     await sql`truncate pgpulse.request_logs`.execute(db);
-  });
-  afterAll(async () => {
-    await db.destroy();
-    await database.drop();
   });
 
   const count = async () => Number((await sql<{ n: string }>`select count(*) as n from pgpulse.request_logs`.execute(db)).rows[0]!.n);
