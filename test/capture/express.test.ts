@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import type { PulseMessage } from '../../src/pubsub.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventually } from '../support/fixtures.js';
 import { closeServer, hammer, listen } from '../support/http.js';
 
 describe('Express middleware', () => {
@@ -77,8 +78,9 @@ describe('Express middleware', () => {
     }
     const visitors = new Set(rows.slice(10).map((r) => r.visitor_id));
     expect(visitors.size).toBe(2);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(seen.filter((m) => m.type === 'request_sent' && m.event.request_id.startsWith('req-'))).toHaveLength(1000);
+    const sent = () => seen.filter((m) => m.type === 'request_sent' && m.event.request_id.startsWith('req-'));
+    await eventually(() => sent().length >= 1000, 5_000, 'every request_sent message');
+    expect(sent()).toHaveLength(1000);
   });
 
   it('records errors with status 500, and skips ignored paths', async () => {

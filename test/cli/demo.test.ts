@@ -7,6 +7,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { collect, runCli, spawnCli, waitForOutput } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventually } from '../support/fixtures.js';
 
 const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
@@ -76,9 +77,17 @@ describe('pgpulse demo', () => {
     const child = track(spawnCli(['demo', '--database-url', database.url, '--port', '0', '--duration', '6', '--rate', '30']));
     const result = collect(child);
     const [, url] = await waitForOutput(result, /dashboard at (http:\/\/127\.0\.0\.1:\d+\/)/);
-    await new Promise((r) => setTimeout(r, 2_500));
-    const to = Date.now();
-    const stats = await (await fetch(`${url}api/stats?from=${to - 60_000}&to=${to}`)).json();
+    let stats: { totals: { requests: number }; topRoutes: { route: string }[] } | undefined;
+    await eventually(
+      async () => {
+        const to = Date.now();
+        stats = await (await fetch(`${url}api/stats?from=${to - 60_000}&to=${to}`)).json();
+        return stats!.totals.requests > 10;
+      },
+      20_000,
+      'more than 10 requests in the stats',
+    );
+    if (!stats) throw new Error('no stats');
     expect(stats.totals.requests).toBeGreaterThan(10);
     expect(stats.topRoutes.map((r: { route: string }) => r.route)).toEqual(expect.arrayContaining(['/products/:id']));
     const done = await result;
