@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import { Recorder, type CaptureOptions } from './capture/recorder.js';
 import { createNodeMiddleware, trackResponse, type FrameworkReader, type NodeMiddleware } from './capture/node-middleware.js';
 import { Sessions } from './capture/sessions.js';
+import type { AttributeDropReason } from './capture/attributes.js';
 import { VisitorIds } from './capture/visitor-ids.js';
 import { connect, type Connection, type ConnectionOptions } from './store/connection.js';
 import type { PulseDatabase } from './store/database.js';
@@ -81,6 +82,8 @@ export interface PulseStats {
   captured: number;
   /** Requests the capture code failed to record (should stay 0). */
   captureFailures: number;
+  /** Requests whose custom attributes (`attributes` option) were dropped, all or some, by reason. */
+  attributesDropped: Record<AttributeDropReason, number>;
   /** Errors from idle connections in the pool pgpulse opened (e.g. Postgres restarts). */
   poolErrors: number;
   /** Partition maintenance runs that failed (retried at the next interval). */
@@ -141,6 +144,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     this.visitorIds = new VisitorIds(this.db);
     this.recorder = new Recorder(this.pubsub, this.visitorIds, new Sessions(options.sessionIdleMs), this.nodeId, options);
     this.recorder.onFailure = (error) => this.emitSafely('captureError', { error });
+    this.recorder.onAttributesDropped = (info) => this.emitSafely('attributesDropped', info);
     if (options.logger) logPulseEvents(this, options.logger);
     this.healthMaxPendingRows = options.healthMaxPendingRows ?? Math.ceil((options.maxBufferedRows ?? 100_000) / 2);
     if (!(this.healthMaxPendingRows > 0)) throw new RangeError(`pgpulse: healthMaxPendingRows must be a positive number, got ${options.healthMaxPendingRows}`);
@@ -306,6 +310,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       writer: this.writer && { ...this.writer.stats },
       captured: this.recorder.captured,
       captureFailures: this.recorder.failures,
+      attributesDropped: { ...this.recorder.attributesDropped },
       poolErrors: this.poolErrors,
       maintenanceErrors: this.maintenanceErrors,
     };

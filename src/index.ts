@@ -23,6 +23,8 @@ export {
   InvalidRequestLogError,
   deviceTypes,
   MAX_TEXT_LENGTH,
+  attributeLimits,
+  type Attributes,
   type RequestLog,
   type RequestLogInput,
   type StoredRequestLog,
@@ -34,6 +36,8 @@ export { migrate, pendingMigrations, migrationsDir, type MigrationResult } from 
 export type { CaptureOptions } from './capture/capture-options.js';
 export { defaultIgnore, ignoreOptionsRequests, type IgnoreRule, type IgnoreRequest } from './capture/ignore.js';
 export type { CapturedRequest } from './capture/captured-request.js';
+export { attributeDropReasons, type AttributeDropReason, type AttributesFunction, type AttributesInput } from './capture/attributes.js';
+export type { SpanLike } from './capture/trace-context.js';
 export type { TrustProxy } from './capture/trust-proxy.js';
 export { defaultCountryHeaders } from './capture/country.js';
 export type { NodeMiddleware } from './capture/node-middleware.js';

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { MAX_TEXT_LENGTH } from '../request-log.js';
 import { defaultCountryHeaders } from './country.js';
+import type { AttributesFunction } from './attributes.js';
 import type { DeriveContext } from './derive-log.js';
 import { compileIgnore, type IgnoreMatcher, type IgnoreRule } from './ignore.js';
 import { compileTrustProxy, type TrustProxy } from './trust-proxy.js';
@@ -44,6 +45,21 @@ export interface CaptureOptions {
    * through that CDN, otherwise clients can choose their country. Default false.
    */
   trustCountryHeaders?: boolean | readonly string[];
+  /**
+   * The app's own attributes of a request (plan, tenant, API version), stored
+   * in the `attributes` jsonb column: `(req, res) => ({ plan: 'pro', seats: 3 })`.
+   * Called once per recorded request, after its response finished (so
+   * handlers can have set what it reads, e.g. Express `res.locals`), in the
+   * capture batch, with the node:http request and response (Fastify:
+   * `request.raw`/`reply.raw`; Hono: `c.env.incoming`/`c.env.outgoing` on
+   * `@hono/node-server`). Must be synchronous. At most 16 keys matching
+   * `/^[a-zA-Z_][a-zA-Z0-9_.-]{0,63}$/`, values strings of at most 256
+   * characters, finite numbers or booleans (undefined and null are left out),
+   * 2,048 bytes of JSON in all. Whatever fails is dropped and counted
+   * (`stats.attributesDropped`, event `attributesDropped`); a throwing
+   * function never fails the request. Default none (the column stays null).
+   */
+  attributes?: AttributesFunction;
 }
 
 const headerName = z
@@ -64,12 +80,13 @@ const captureOptionsSchema = z.object({
   requestIdHeader: z.union([headerName, z.literal(false)], { error: 'must be an HTTP header name or false' }).default('x-request-id'),
   genRequestId: z.custom<() => string>((value) => typeof value === 'function', 'must be a function returning a string').optional(),
   trustCountryHeaders: z.union([z.boolean(), z.array(headerName)], { error: 'must be a boolean or a list of HTTP header names' }).default(false),
+  attributes: z.custom<AttributesFunction>((value) => typeof value === 'function', 'must be a function (req, res) => ({ key: value })').optional(),
 });
 
 /** Capture settings checked and compiled once, at `createPulse()`. */
 export interface ResolvedCapture {
   ignore: IgnoreMatcher | undefined;
-  context: Omit<DeriveContext, 'nodeId' | 'visitorIds' | 'sessions'>;
+  context: Omit<DeriveContext, 'nodeId' | 'visitorIds' | 'sessions' | 'dropAttributes'>;
 }
 
 /** Validates capture options; throws one error naming every bad option. */
@@ -91,6 +108,7 @@ export function resolveCaptureOptions(options: CaptureOptions): ResolvedCapture 
       requestIdHeader: o.requestIdHeader,
       genRequestId: o.genRequestId ?? randomUUID,
       countryHeaders: countries === true ? defaultCountryHeaders : countries === false ? [] : countries,
+      attributes: o.attributes,
     },
   };
 }

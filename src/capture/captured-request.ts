@@ -1,4 +1,5 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { AttributesInput } from './attributes.js';
 import type { SpanLike } from './trace-context.js';
 import type { TrustFunction } from './trust-proxy.js';
 
@@ -44,4 +45,11 @@ export interface CapturedRequest {
    * reads the active span itself when this is undefined.
    */
   span?: SpanLike | undefined;
+  /**
+   * Custom attributes the adapter computed itself (validated and bounded like
+   * those of the `attributes` option, which is then not called).
+   */
+  attributes?: AttributesInput;
+  /** The node:http request and response, for the `attributes` option (the node:http-level adapters set them). */
+  http?: { req: IncomingMessage; res: ServerResponse } | undefined;
 }

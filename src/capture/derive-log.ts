@@ -6,6 +6,7 @@ import { countryFrom } from './country.js';
 import { refererParts } from './referer.js';
 import { pathOf, sanitizeText } from './sanitize.js';
 import type { Sessions } from './sessions.js';
+import { callAttributes, normalizeAttributes, type AttributeDropSink, type AttributesFunction } from './attributes.js';
 import { traceIdsOf } from './trace-context.js';
 import type { TrustFunction } from './trust-proxy.js';
 import { userAgentInfo } from './user-agent-info.js';
@@ -26,6 +27,10 @@ export interface DeriveContext {
   genRequestId: () => string;
   /** Headers trusted for the visitor's country, in order; empty when off. */
   countryHeaders: readonly string[];
+  /** The app's `attributes` option, if any. */
+  attributes: AttributesFunction | undefined;
+  /** Told about each request whose attributes were (partly) dropped. */
+  dropAttributes: AttributeDropSink;
 }
 
 /** Longest request id kept, in characters. */
@@ -36,7 +41,8 @@ const MAX_REQUEST_ID_LENGTH = 200;
  * (epoch ms): client address (proxy-aware),
  * visitor id, session, device class, sanitised text, privacy-cut referer and
  * the request id, the trace ids (active OpenTelemetry span, else
- * `traceparent`). The single place that decides what is derived; it may run
+ * `traceparent`), the custom attributes (the `attributes` option is called
+ * here, in the batch, after the response finished). The single place that decides what is derived; it may run
  * on the request path or later in batches (it reads nothing but its inputs,
  * and the visitor and session state in `context`). Throws only on a bug.
  */
@@ -73,8 +79,16 @@ export function deriveLog(request: CapturedRequest, context: DeriveContext, star
     country: context.countryHeaders.length === 0 ? null : countryFrom(headers, context.countryHeaders),
     trace_id: trace?.trace_id ?? null,
     span_id: trace?.span_id ?? null,
-    attributes: null,
+    attributes: attributesOf(request, context),
   };
+}
+
+/** The request's custom attributes: the adapter's own, else the `attributes` option's, validated and bounded. */
+function attributesOf(request: CapturedRequest, context: DeriveContext): RequestLog['attributes'] {
+  let input: unknown = request.attributes;
+  if (input === undefined && context.attributes && request.http)
+    input = callAttributes(context.attributes, request.http.req, request.http.res, context.dropAttributes);
+  return normalizeAttributes(input, context.dropAttributes);
 }
 
 function requestIdOf(request: CapturedRequest, context: DeriveContext): string {

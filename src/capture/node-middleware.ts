@@ -128,6 +128,7 @@ class TrackedResponse implements DeferredRequest, TrackedRequestView {
     readonly source: unknown,
     /** The OpenTelemetry span active when the request started (the server span of an instrumented app). */
     readonly span: SpanLike | undefined,
+    readonly res: ServerResponse,
   ) {}
 
   toCapturedRequest(): CapturedRequest {
@@ -148,6 +149,7 @@ class TrackedResponse implements DeferredRequest, TrackedRequestView {
       ip: reader.ip?.(this.source, this),
       requestId: reader.requestId(this.source, this),
       span: this.span,
+      http: { req, res: this.res },
     };
   }
 }
@@ -219,6 +221,7 @@ export function trackResponse(
     reader,
     source,
     activeSpan(),
+    res,
   );
   res.write = countingWrite as ServerResponse['write'];
   res.end = countingEnd as ServerResponse['end'];

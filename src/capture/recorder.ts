@@ -6,6 +6,7 @@ import { deriveLog, type DeriveContext } from './derive-log.js';
 import type { IgnoreMatcher, IgnoreRequest } from './ignore.js';
 import { targetPath } from './target-path.js';
 import { activeSpan, openTelemetry } from './trace-context.js';
+import { attributeDropReasons, type AttributeDropReason } from './attributes.js';
 import type { Sessions } from './sessions.js';
 import type { VisitorIds } from './visitor-ids.js';
 
@@ -15,6 +16,20 @@ export { defaultIgnore, type IgnoreRule, type IgnoreRequest } from './ignore.js'
 /** A captured request whose fields are read only when its batch is derived (the node:http middleware's state). */
 export interface DeferredRequest {
   toCapturedRequest(): CapturedRequest;
+}
+
+/** Shortest time between two `attributesDropped` reports of the same reason, in ms (a bad attribute may come with every request). */
+const ATTRIBUTE_DROP_REPORT_MS = 60_000;
+
+/** What {@link Recorder.onAttributesDropped} is told: a reason, what was dropped, and how many requests lost attributes for it since the last report. */
+export interface AttributesDroppedInfo {
+  reason: AttributeDropReason;
+  /** Requests that lost attributes for this reason since the last report of it (this one included). */
+  count: number;
+  /** What was dropped in this request: a key, a type or a size. */
+  detail: string;
+  /** What the `attributes` function threw (`reason` `threw`). */
+  error?: Error;
 }
 
 /** Requests derived per turn of the event loop; more wait for the next turn, so one batch never blocks the loop for long. */
@@ -40,6 +55,11 @@ export class Recorder {
   captured = 0;
   /** Called with each capture failure (the Pulse emits it as `captureError`). */
   onFailure: ((error: Error) => void) | undefined;
+  /** Requests whose custom attributes were (partly) dropped, by reason. */
+  readonly attributesDropped = Object.fromEntries(attributeDropReasons.map((reason) => [reason, 0])) as Record<AttributeDropReason, number>;
+  /** Called at most once a minute per reason when attributes are dropped (the Pulse emits it as `attributesDropped`). */
+  onAttributesDropped: ((info: AttributesDroppedInfo) => void) | undefined;
+  private readonly dropReports = new Map<AttributeDropReason, { at: number; unreported: number }>();
   private pending: (CapturedRequest | DeferredRequest)[] = [];
   private scheduled: NodeJS.Immediate | undefined;
   private readonly drainBatch = () => {
@@ -56,7 +76,7 @@ export class Recorder {
   ) {
     const resolved = resolveCaptureOptions(options);
     this.ignoreMatcher = resolved.ignore;
-    this.context = { ...resolved.context, nodeId, visitorIds, sessions };
+    this.context = { ...resolved.context, nodeId, visitorIds, sessions, dropAttributes: (reason, detail, error) => this.dropAttributes(reason, detail, error) };
     // Loaded now rather than on the first request (it is an optional peer dependency).
     openTelemetry();
   }
@@ -125,6 +145,23 @@ export class Recorder {
       } catch (error) {
         this.fail(error);
       }
+    }
+  }
+
+  /** Counts a request whose attributes were dropped for `reason`; reports it, at most once a minute per reason. */
+  private dropAttributes(reason: AttributeDropReason, detail: string, error?: Error): void {
+    this.attributesDropped[reason]++;
+    const now = performance.now();
+    const report = this.dropReports.get(reason);
+    if (report && now - report.at < ATTRIBUTE_DROP_REPORT_MS) {
+      report.unreported++;
+      return;
+    }
+    this.dropReports.set(reason, { at: now, unreported: 0 });
+    try {
+      this.onAttributesDropped?.({ reason, count: (report?.unreported ?? 0) + 1, detail, ...(error ? { error } : {}) });
+    } catch {
+      // A throwing event listener must not reach the app's request.
     }
   }
 

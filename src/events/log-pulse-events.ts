@@ -13,6 +13,13 @@ import type { PulseEvents } from './pulse-events.js';
 export function logPulseEvents(pulse: Pick<EventEmitter<PulseEvents>, 'on' | 'off'>, logger: PulseLogger): () => void {
   const handlers: { [K in keyof PulseEvents]?: (...args: PulseEvents[K]) => void } = {
     captureError: ({ error }) => log(logger, 'error', { err: error, event: 'captureError' }, 'pgpulse: a request could not be recorded'),
+    attributesDropped: ({ reason, count, detail, error }) =>
+      log(
+        logger,
+        'warn',
+        { ...(error ? { err: error } : {}), event: 'attributesDropped', reason, count, detail },
+        `pgpulse: dropped custom attributes of ${count} request(s) (${reason}: ${detail})`,
+      ),
     maintenanceError: ({ error }) =>
       log(logger, 'warn', { err: error, event: 'maintenanceError' }, 'pgpulse: partition maintenance failed; retried at the next interval'),
     poolError: ({ error }) => log(logger, 'warn', { err: error, event: 'poolError' }, 'pgpulse: an idle Postgres connection failed; the pool reconnects'),

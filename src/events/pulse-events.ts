@@ -1,3 +1,4 @@
+import type { AttributesDroppedInfo } from '../capture/recorder.js';
 import type { WriterEvents } from '../writer/writer.js';
 
 /**
@@ -8,6 +9,14 @@ import type { WriterEvents } from '../writer/writer.js';
 export interface PulseEvents extends WriterEvents {
   /** A request could not be recorded (a bug or impossible input); the request itself was served. */
   captureError: [info: { error: Error }];
+  /**
+   * Custom attributes of a request (the `attributes` option) were dropped, all
+   * or some, for `reason`; the request was recorded. At most once a minute per
+   * reason: `count` is how many requests lost attributes for it since the last
+   * one, `detail` what this one lost (a key, a type, a size), `error` what the
+   * function threw.
+   */
+  attributesDropped: [info: AttributesDroppedInfo];
   /** Partition maintenance failed; retried at the next `maintenanceIntervalMs`. */
   maintenanceError: [info: { error: Error }];
   /** An idle connection of the pool pgpulse opened failed (Postgres restarted or the backend was terminated); the pool reconnects. */
@@ -17,6 +26,7 @@ export interface PulseEvents extends WriterEvents {
 /** Names of every {@link PulseEvents} event. */
 export const pulseEventNames = [
   'captureError',
+  'attributesDropped',
   'maintenanceError',
   'poolError',
   'writeError',

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import type * as PromClient from 'prom-client';
 import type { Histogram, Registry } from 'prom-client';
 import type { DropReason, WriterStats } from '../writer/writer.js';
+import { attributeDropReasons, type AttributeDropReason } from '../capture/attributes.js';
 
 let loaded: typeof PromClient | null | undefined;
 
@@ -41,6 +42,7 @@ export interface PulseMetricsSource {
   stats(): {
     captured: number;
     captureFailures: number;
+    attributesDropped: Record<AttributeDropReason, number>;
     poolErrors: number;
     maintenanceErrors: number;
     writer: WriterStats | undefined;
@@ -124,21 +126,30 @@ export class PgpulseMetrics {
       (s) => pulse(s).maintenanceErrors,
     );
     gauge('pgpulse_buffer_rows', 'Rows buffered or in flight in the writer.', this.pulses, (s) => pulse(s).writer?.pending);
-    const drops = this.drops;
-    new (promClient().Counter)({
-      name: 'pgpulse_rows_dropped_total',
-      help: 'Rows dropped, by reason (drop events).',
-      labelNames: ['reason'],
-      registers,
-      collect() {
-        this.reset();
-        for (const reason of dropReasons)
-          this.inc(
-            { reason },
-            sum(drops, (counts) => counts[reason]),
-          );
-      },
-    });
+    /** A counter with a `reason` label, one sample per reason, summed over `sources`. */
+    const byReason = <S, R extends string>(name: string, help: string, reasons: readonly R[], sources: Set<S>, read: (source: S, reason: R) => number) =>
+      new (promClient().Counter)({
+        name,
+        help,
+        labelNames: ['reason'],
+        registers,
+        collect() {
+          this.reset();
+          for (const reason of reasons)
+            this.inc(
+              { reason },
+              sum(sources, (source) => read(source, reason)),
+            );
+        },
+      });
+    byReason('pgpulse_rows_dropped_total', 'Rows dropped, by reason (drop events).', dropReasons, this.drops, (counts, reason) => counts[reason]);
+    byReason(
+      'pgpulse_attributes_dropped_total',
+      'Requests whose custom attributes were dropped, all or some, by reason (attributesDropped events).',
+      attributeDropReasons,
+      this.pulses,
+      (s, reason) => pulse(s).attributesDropped[reason],
+    );
     this.writeSeconds = new (promClient().Histogram)({
       name: 'pgpulse_write_duration_seconds',
       help: 'Time to commit one batch.',

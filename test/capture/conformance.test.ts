@@ -23,6 +23,7 @@ interface Scenario {
     referer?: string | null;
     trace_id?: string | null;
     span_id?: string | null;
+    attributes?: Record<string, unknown> | null;
   };
 }
 
@@ -47,7 +48,7 @@ const scenarios: Scenario[] = [
   {
     id: 'traced',
     path: '/users/9',
-    headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
+    headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', 'x-plan': 'pro' },
     row: {
       method: 'GET',
       path: '/users/9',
@@ -56,6 +57,8 @@ const scenarios: Scenario[] = [
       route: '/users/:id',
       trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
       span_id: '00f067aa0ba902b7',
+      // Set by the `attributes` option, read after the response finished.
+      attributes: { plan: 'pro', status: 200, error: false },
     },
   },
   {
@@ -79,6 +82,7 @@ const COMPARED = [
   'ip',
   'trace_id',
   'span_id',
+  'attributes',
 ] as const;
 
 async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
@@ -99,7 +103,14 @@ describe('conformance: the same request gives the same row in every adapter', ()
   beforeAll(async () => {
     database = await createTestDatabase();
     for (const name of adapterNames) {
-      const pulse = createPulse({ connectionString: database.url, nodeId: name, storeIp: true, maintenanceIntervalMs: 0 });
+      const pulse = createPulse({
+        connectionString: database.url,
+        nodeId: name,
+        storeIp: true,
+        maintenanceIntervalMs: 0,
+        attributes: (req, res) =>
+          req.headers['x-plan'] ? { plan: String(req.headers['x-plan']), status: res.statusCode, error: res.statusCode >= 500 } : undefined,
+      });
       await pulse.migrate();
       pulses.set(name, pulse);
       apps.set(name, await startApp(name, pulse));

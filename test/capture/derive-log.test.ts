@@ -8,7 +8,13 @@ import { VisitorIds } from '../../src/capture/visitor-ids.js';
 import { requestLogSchema } from '../../src/request-log.js';
 
 function contextFor(options: CaptureOptions = {}): DeriveContext {
-  return { ...resolveCaptureOptions(options).context, nodeId: 'n1', visitorIds: new VisitorIds(undefined), sessions: new Sessions() };
+  return {
+    ...resolveCaptureOptions(options).context,
+    nodeId: 'n1',
+    visitorIds: new VisitorIds(undefined),
+    sessions: new Sessions(),
+    dropAttributes: () => undefined,
+  };
 }
 
 const AT = Date.UTC(2026, 0, 2, 3, 4, 5);
