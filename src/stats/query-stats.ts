@@ -33,7 +33,8 @@ export async function queryStats(db: Kysely<PulseDatabase>, params: StatsParams,
     // Long ranges read rollups: a few thousand rows instead of millions. Filters
     // rollups have no key for (several at once, path, referrer, status…) read raw rows.
     const ownHosts = normalizeHosts(options.ownHosts);
-    if (params.to.getTime() - params.from.getTime() > RAW_MAX_RANGE_MS && !needsRawRows(params)) {
+    // So does the breakdown by a custom attribute (attributes have no rollups).
+    if (params.to.getTime() - params.from.getTime() > RAW_MAX_RANGE_MS && !needsRawRows(params) && params.attributeKey === undefined) {
       return queryRollupStats(trx, params, ownHosts);
     }
     return queryRawStats(trx, params, ownHosts);

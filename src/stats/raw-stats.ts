@@ -57,6 +57,12 @@ async function runStatsQueries(db: Kysely<PulseDatabase>, params: StatsParams, o
       countBy(db, sql`node_id`, where, false),
     ]);
 
+  // Only with `attributeKey`: the values of that custom attribute (after the rest: one connection runs them in turn anyway).
+  const attributeKey = params.attributeKey;
+  const attributeValues =
+    attributeKey === undefined
+      ? undefined
+      : await countBy(db, sql`attributes ->> ${attributeKey}`, sql`${where} and attributes ->> ${attributeKey} is not null`);
   const t = totals.rows[0] ?? {};
   const requests = num(t.requests);
   return {
@@ -83,6 +89,7 @@ async function runStatsQueries(db: Kysely<PulseDatabase>, params: StatsParams, o
     countries,
     refererHosts,
     nodes,
+    ...(attributeKey !== undefined && attributeValues && { attributes: { key: attributeKey, values: attributeValues } }),
   };
 }
 

@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import { z } from 'zod';
-import { deviceTypes } from '../request-log.js';
+import { attributeLimits, deviceTypes } from '../request-log.js';
 import { rollupDimensions, type RollupDimension } from '../rollups/batch-rollup.js';
 
 /** Status classes a filter can select. */
@@ -31,9 +31,38 @@ export const filterShape = {
     .regex(/^[A-Za-z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code such as DE')
     .transform((code) => code.toUpperCase())
     .optional(),
+  /**
+   * One custom attribute, `key:value` (split at the first `:`), e.g. `plan:pro`:
+   * rows whose `attributes` hold that value as a string, or as the number or
+   * boolean it spells (`seats:3`, `trial:true`). Served by the GIN index on
+   * `attributes`.
+   */
+  attribute: z
+    .string()
+    .max(64 + 1 + attributeLimits.maxStringLength)
+    .refine((filter) => attributeFilterPattern.test(filter), { error: 'must be key:value with an attribute key such as plan (e.g. plan:pro)' })
+    .optional(),
 };
 
 export type StatsFilters = { [K in keyof typeof filterShape]?: z.output<(typeof filterShape)[K]> };
+
+/** An attribute filter: a key as attributes allow, `:`, then the value (at most 256 characters). */
+const attributeFilterPattern = new RegExp(`^${attributeLimits.key.source.slice(1, -1)}:[^]{0,${attributeLimits.maxStringLength}}$`);
+
+/**
+ * The jsonb objects one of which a row's `attributes` must contain for the
+ * `attribute` filter: the value as a string, and as a number or boolean when
+ * it spells one.
+ */
+export function attributeCandidates(filter: string): string[] {
+  const colon = filter.indexOf(':');
+  const key = filter.slice(0, colon);
+  const value = filter.slice(colon + 1);
+  const candidates: unknown[] = [value];
+  if (value === 'true' || value === 'false') candidates.push(value === 'true');
+  else if (/^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/.test(value) && Number.isFinite(Number(value))) candidates.push(Number(value));
+  return candidates.map((candidate) => JSON.stringify({ [key]: candidate }));
+}
 
 /** Filter keys, in the order chips show them. */
 export const filterKeys = Object.keys(filterShape) as (keyof StatsFilters)[];
@@ -95,5 +124,10 @@ export function filterCondition(filters: StatsFilters): RawBuilder<unknown> {
   if (filters.browser !== undefined) parts.push(sql`browser = ${filters.browser}`);
   if (filters.os !== undefined) parts.push(sql`os = ${filters.os}`);
   if (filters.country !== undefined) parts.push(sql`country = ${filters.country}`);
+  if (filters.attribute !== undefined) {
+    // Containment (@>) so the GIN index (jsonb_path_ops, partial on `attributes is not null`) serves it.
+    const contains = attributeCandidates(filters.attribute).map((json) => sql`attributes @> ${json}::jsonb`);
+    parts.push(sql`attributes is not null and (${sql.join(contains, sql` or `)})`);
+  }
   return parts.length === 0 ? sql`true` : sql.join(parts, sql` and `);
 }

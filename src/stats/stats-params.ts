@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { attributeLimits } from '../request-log.js';
 import { filterShape } from './stats-filters.js';
 import { DAY_MS } from '../shared/time.js';
 
@@ -51,6 +52,8 @@ export const statsParamsSchema = z
     from: instant,
     to: instant.optional(),
     tz: timeZone.default('UTC'),
+    /** A custom attribute key: the answer then lists its values (`attributes`), from raw rows. */
+    attributeKey: z.string().regex(attributeLimits.key, 'must be an attribute key such as plan').optional(),
     ...filterShape,
   })
   .transform((rest) => ({ ...rest, to: rest.to ?? new Date() }))

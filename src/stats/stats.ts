@@ -82,6 +82,11 @@ export interface Stats {
   refererHosts: CountStat[];
   /** Nodes (`node_id` column), requests only. */
   nodes: CountStat[];
+  /**
+   * Only with `attributeKey`: the values of that custom attribute (as text;
+   * rows without it left out), with requests and distinct visitors.
+   */
+  attributes?: { key: string; values: CountStat[] };
 }
 
 /** Rows of a top list. */
