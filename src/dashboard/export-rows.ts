@@ -1,42 +1,15 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
+import { EXPORT_COLUMNS, forEachExportBatch, type ExportOptions } from '../stats/export-query.js';
 import type { StatsParams } from '../stats/stats-params.js';
-import { filterCondition } from '../stats/stats-filters.js';
 import type { PulseDatabase } from '../store/database.js';
+
+export { EXPORT_COLUMNS, EXPORT_FETCH_ROWS, type ExportOptions } from '../stats/export-query.js';
 
 /** Formats `GET /api/export` writes. */
 export const exportFormats = ['csv', 'ndjson'] as const;
 export type ExportFormat = (typeof exportFormats)[number];
-
-/** Columns exported, in order: a stored row without the raw IP (never sent to browsers). */
-export const EXPORT_COLUMNS = [
-  'id',
-  'request_id',
-  'inserted_at',
-  'method',
-  'path',
-  'route',
-  'status_code',
-  'duration_ms',
-  'response_bytes',
-  'user_agent',
-  'referer',
-  'device_type',
-  'visitor_id',
-  'session_id',
-  'node_id',
-] as const;
-
-/** Rows fetched from the cursor per round trip. */
-export const EXPORT_FETCH_ROWS = 2_000;
-
-export interface ExportOptions {
-  /** Longest one FETCH may run before Postgres cancels it, in ms. */
-  timeoutMs: number;
-  /** Aborted when the client went away: the cursor is closed and the transaction ends. */
-  signal: AbortSignal;
-}
 
 /**
  * Streams the rows of the range and filters to `res`, oldest first, from a
@@ -54,23 +27,16 @@ export async function exportRows(
   options: ExportOptions,
 ): Promise<number> {
   let rows = 0;
-  await db.transaction().execute(async (trx) => {
-    await sql`set transaction read only`.execute(trx);
-    await sql`select set_config('statement_timeout', ${String(options.timeoutMs)}, true)`.execute(trx);
-    await sql`declare pgpulse_export no scroll cursor for
-      select ${sql.join(EXPORT_COLUMNS.map((c) => sql.ref(c)))} from pgpulse.request_logs
-      where inserted_at >= ${params.from} and inserted_at < ${params.to} and ${filterCondition(params)}
-      order by inserted_at, id`.execute(trx);
-    if (format === 'csv') await write(res, `${EXPORT_COLUMNS.join(',')}\r\n`);
-    while (!options.signal.aborted) {
-      const batch = await sql<Record<string, unknown>>`fetch ${sql.raw(String(EXPORT_FETCH_ROWS))} from pgpulse_export`.execute(trx);
-      if (batch.rows.length === 0) break;
+  await forEachExportBatch(db, params, options, {
+    opened: async () => {
+      if (format === 'csv') await write(res, `${EXPORT_COLUMNS.join(',')}\r\n`);
+    },
+    batch: (batch) => {
       let chunk = '';
-      for (const row of batch.rows) chunk += format === 'csv' ? csvLine(row) : `${JSON.stringify(jsonRow(row))}\n`;
-      rows += batch.rows.length;
-      if (!(await write(res, chunk))) break;
-    }
-    await sql`close pgpulse_export`.execute(trx);
+      for (const row of batch) chunk += format === 'csv' ? csvLine(row) : `${JSON.stringify(jsonRow(row))}\n`;
+      rows += batch.length;
+      return write(res, chunk);
+    },
   });
   return rows;
 }
