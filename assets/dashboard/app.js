@@ -247,7 +247,12 @@
   function delta(id, current, previous, higherIsBad) {
     const node = $(id);
     node.className = 'delta';
-    if (previous === null || previous === undefined || current === null || current === undefined) {
+    // Nothing to compare when this period has no figure (say visitors of a filter read from rollups, shown as –).
+    if (current === null || current === undefined) {
+      node.textContent = '';
+      return;
+    }
+    if (previous === null || previous === undefined) {
       node.textContent = 'no previous data';
       return;
     }

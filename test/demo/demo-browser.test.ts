@@ -178,8 +178,11 @@ describe.runIf(browserAvailable)('npm run demo, driven in headless Chromium', ()
     const small = await phone.newPage();
     await small.goto(`${demo.dashboardUrl}?range=1h&compare=1`);
     await small.locator('#top-routes button.filter').first().waitFor({ timeout: 10_000 });
-    await small.locator('#devices button.filter', { hasText: 'mobile' }).click();
-    await small.locator('#chips li', { hasText: 'Device: mobile' }).waitFor();
+    await expect.poll(() => requestsCard(small), { timeout: 10_000 }).toBeGreaterThan(0);
+    const unfiltered = await requestsCard(small);
+    await small.locator('#referrers button.filter', { hasText: 'google.com' }).click();
+    await small.locator('#chips li', { hasText: 'Referrer: google.com' }).waitFor();
+    await expect.poll(() => requestsCard(small), { timeout: 10_000 }).toBeLessThan(unfiltered / 3);
     await expect.poll(() => small.locator('#delta-requests').textContent(), { timeout: 10_000 }).toMatch(/previous period/);
     expect(await small.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await small.evaluate(() => window.scrollTo(0, 0));
