@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { PubSub, PulseMessage } from '../pubsub.js';
 import { EventRing } from './event-ring.js';
+import { nonNegativeOption, positiveOption } from '../shared/number-options.js';
 
 export interface SseHubOptions {
   /** Comment line sent to every client this often to keep proxies from closing idle streams. Default 15,000 ms. */
@@ -168,12 +169,5 @@ export class SseHub extends EventEmitter<SseHubEvents> {
   }
 }
 
-function positive(value: number, name: string): number {
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`pgpulse dashboard: ${name} must be a positive number, got ${value}`);
-  return value;
-}
-
-function nonNegative(value: number, name: string): number {
-  if (!Number.isFinite(value) || value < 0) throw new RangeError(`pgpulse dashboard: ${name} must be zero or more, got ${value}`);
-  return value;
-}
+const positive = (value: number, name: string): number => positiveOption('pgpulse dashboard', name, value);
+const nonNegative = (value: number, name: string): number => nonNegativeOption('pgpulse dashboard', name, value);

@@ -19,6 +19,7 @@ import { copyBatch, withCopyTransaction } from '../store/copy-batch.js';
 import { insertBatch, insertBatchReturning } from '../store/insert-batch.js';
 import type { PulseWriter } from './pulse-writer.js';
 import { describeError, isDataError } from './transient-error.js';
+import { nonNegativeOption, positiveOption } from '../shared/number-options.js';
 
 export interface WriterOptions {
   /**
@@ -424,12 +425,5 @@ export function writerLimits(options: Omit<WriterOptions, 'nodeId'>) {
   };
 }
 
-function positive(value: number, name: string): number {
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`pgpulse writer: ${name} must be a positive number, got ${value}`);
-  return value;
-}
-
-function nonNegative(value: number, name: string): number {
-  if (!Number.isFinite(value) || value < 0) throw new RangeError(`pgpulse writer: ${name} must be zero or more, got ${value}`);
-  return value;
-}
+const positive = (value: number, name: string): number => positiveOption('pgpulse writer', name, value);
+const nonNegative = (value: number, name: string): number => nonNegativeOption('pgpulse writer', name, value);
