@@ -17,7 +17,12 @@
  * --warmup (5,000), --connections (10), --rounds (3), --variants
  * (comma-separated, default all), --database-url, --node-arg (repeatable,
  * passed to the servers' node, e.g. --node-arg=--cpu-prof
- * --node-arg=--cpu-prof-dir=/tmp/prof).
+ * --node-arg=--cpu-prof-dir=/tmp/prof), --baseline-dist <dir> (the `dist/`
+ * of another build of pgpulse, e.g. an older commit: `git archive <commit>
+ * src tsconfig.json tsconfig.build.json package.json | tar -x -C <tmp>`, link
+ * node_modules, `npx tsc -p tsconfig.build.json`; every pgpulse variant then
+ * also runs on that build, alternating with this one, so before and after
+ * are compared in one run under the same load).
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -36,8 +41,10 @@ const { values } = parseArgs({
     variants: { type: 'string', default: variants.join(',') },
     'database-url': { type: 'string' },
     'node-arg': { type: 'string', multiple: true, default: [] },
+    'baseline-dist': { type: 'string' },
   },
 });
+const baselineDist = values['baseline-dist'];
 const framework = values.framework;
 const requests = Number(values.requests);
 const warmup = Number(values.warmup);
@@ -62,25 +69,38 @@ const labels: Record<Variant, string> = {
   'in-process': 'pgpulse, writer in-process',
 };
 
+/** One server configuration: a variant, on this build or on the baseline build. */
+interface Run {
+  key: string;
+  variant: Variant;
+  label: string;
+  dist?: string;
+}
+const runs: Run[] = chosen.flatMap((variant): Run[] => {
+  const current: Run = { key: variant, variant, label: labels[variant] };
+  if (!baselineDist || variant === 'plain' || variant === 'pino') return [current];
+  return [{ key: `baseline ${variant}`, variant, label: `${labels[variant]} (baseline)`, dist: baselineDist }, current];
+});
+
 const loadAtStart = loadavg();
 const database = await createBenchDatabase(serverUrl);
-const samples = new Map<Variant, Sample>(chosen.map((v) => [v, { main: [], process: [], served: 0, rows: 0 }]));
+const samples = new Map<string, Sample>(runs.map((r) => [r.key, { main: [], process: [], served: 0, rows: 0 }]));
 try {
   await prepareBenchDatabase(database.url);
   for (let round = 0; round < rounds; round++) {
-    for (const variant of round % 2 === 0 ? chosen : [...chosen].reverse()) {
-      const server = await startBenchServer(framework, variant, database.url, values['node-arg']);
+    for (const run of round % 2 === 0 ? runs : [...runs].reverse()) {
+      const server = await startBenchServer(framework, run.variant, database.url, values['node-arg'], run.dist);
       await autocannon({ url: server.url, connections, amount: warmup });
       await server.reset();
       await autocannon({ url: server.url, connections, amount: requests });
       const stats = await server.stop();
-      const sample = samples.get(variant)!;
+      const sample = samples.get(run.key)!;
       sample.main.push((stats.mainCpuUs ?? Number.NaN) / stats.requests);
       sample.process.push(stats.cpuUs / stats.requests);
       sample.served += stats.requests;
       sample.rows += stats.writer?.written ?? 0;
       console.error(
-        `[capture-cpu] round ${round + 1}/${rounds} ${variant}: main ${fmt(sample.main.at(-1)!, 1)} µs/req, process ${fmt(sample.process.at(-1)!, 1)} µs/req`,
+        `[capture-cpu] round ${round + 1}/${rounds} ${run.key}: main ${fmt(sample.main.at(-1)!, 1)} µs/req, process ${fmt(sample.process.at(-1)!, 1)} µs/req`,
       );
     }
   }
@@ -88,22 +108,21 @@ try {
   await database.drop();
 }
 
-const median = (variant: Variant, key: 'main' | 'process') => percentile(samples.get(variant)![key], 50);
-const added = (variant: Variant, key: 'main' | 'process') =>
-  samples.has('plain') && variant !== 'plain' ? median(variant, key) - median('plain', key) : Number.NaN;
+const median = (key: string, what: 'main' | 'process') => percentile(samples.get(key)![what], 50);
+const added = (key: string, what: 'main' | 'process') => (samples.has('plain') && key !== 'plain' ? median(key, what) - median('plain', what) : Number.NaN);
 const loadAtEnd = loadavg();
 console.log(
-  `Capture CPU, ${framework === 'express' ? 'Express 5' : 'node:http'} hello world: ${fmt(requests)} requests after ${fmt(warmup)} warm-up, ${connections} connections, median of ${rounds} round${rounds > 1 ? 's' : ''}; load average (1 min) ${fmt(loadAtStart[0]!, 2)} at start, ${fmt(loadAtEnd[0]!, 2)} at end`,
+  `Capture CPU, ${framework === 'express' ? 'Express 5' : 'node:http'} hello world: ${fmt(requests)} requests after ${fmt(warmup)} warm-up, ${connections} connections, median of ${rounds} round${rounds > 1 ? 's' : ''}; load average (1 min) ${fmt(loadAtStart[0]!, 2)} at start, ${fmt(loadAtEnd[0]!, 2)} at end${baselineDist ? `; baseline: ${baselineDist}` : ''}`,
 );
 console.log();
 console.log('| variant | main thread CPU µs/req | added vs plain | process CPU µs/req (all threads) | added vs plain | other threads µs/req | rows written |');
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-for (const variant of chosen) {
-  const main = median(variant, 'main');
-  const all = median(variant, 'process');
+for (const run of runs) {
+  const main = median(run.key, 'main');
+  const all = median(run.key, 'process');
   const plus = (value: number) => (Number.isNaN(value) ? '' : `${value >= 0 ? '+' : ''}${fmt(value, 1)}`);
-  const rows = samples.get(variant)!.rows;
+  const rows = samples.get(run.key)!.rows;
   console.log(
-    `| ${labels[variant]} | ${fmt(main, 1)} | ${plus(added(variant, 'main'))} | ${fmt(all, 1)} | ${plus(added(variant, 'process'))} | ${fmt(all - main, 1)} | ${variant === 'worker' || variant === 'in-process' ? fmt(rows) : ''} |`,
+    `| ${run.label} | ${fmt(main, 1)} | ${plus(added(run.key, 'main'))} | ${fmt(all, 1)} | ${plus(added(run.key, 'process'))} | ${fmt(all - main, 1)} | ${run.variant === 'worker' || run.variant === 'in-process' ? fmt(rows) : ''} |`,
   );
 }

@@ -50,10 +50,21 @@ export interface BenchServer {
   stop(): Promise<ServerStats>;
 }
 
-/** Starts `http-server.ts` in its own process (`nodeArgs` go to its node, e.g. `--cpu-prof`); resolves once it listens. */
-export async function startBenchServer(framework: string, variant: string, databaseUrl: string, nodeArgs: readonly string[] = []): Promise<BenchServer> {
+/**
+ * Starts `http-server.ts` in its own process (`nodeArgs` go to its node, e.g.
+ * `--cpu-prof`; `dist` is another build of pgpulse to load instead of
+ * ../dist); resolves once it listens.
+ */
+export async function startBenchServer(
+  framework: string,
+  variant: string,
+  databaseUrl: string,
+  nodeArgs: readonly string[] = [],
+  dist?: string,
+): Promise<BenchServer> {
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', serverScript, framework, variant, databaseUrl], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: dist ? { ...process.env, PGPULSE_BENCH_DIST: dist } : process.env,
   });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));

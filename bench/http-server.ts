@@ -9,6 +9,7 @@
  * including the writer's final flush): CPU of the whole process (all threads, `process.cpuUsage()`),
  * CPU of the main thread alone (the event loop, from /proc), and the p99 of
  * the event-loop delay (`monitorEventLoopDelay`, 1 ms resolution).
+ * PGPULSE_BENCH_DIST=<dir> loads pgpulse from that `dist/` instead of ../dist.
  */
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,11 +17,16 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import express from 'express';
 import { pino } from 'pino';
 import { pinoHttp } from 'pino-http';
-import { createPulse, type Pulse } from '../dist/create-pulse.js';
+import { pathToFileURL } from 'node:url';
+import type { Pulse } from '../dist/create-pulse.js';
 import { mainThreadCpuUs } from './lib/thread-cpu.js';
 
 type Variant = 'plain' | 'pino' | 'capture' | 'worker' | 'in-process';
 const [framework, variant, databaseUrl] = process.argv.slice(2) as ['node' | 'express', Variant, string | undefined];
+
+// PGPULSE_BENCH_DIST: another build of pgpulse (its dist/ directory), to compare two versions in one run.
+const distEntry = process.env.PGPULSE_BENCH_DIST ? pathToFileURL(`${process.env.PGPULSE_BENCH_DIST}/create-pulse.js`).href : '../dist/create-pulse.js';
+const { createPulse } = (await import(distEntry)) as typeof import('../dist/create-pulse.js');
 
 let pulse: Pulse | undefined;
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
