@@ -9,7 +9,14 @@ describe('packed rows', () => {
 
   it('gives back every row exactly: nulls, empty and repeated texts, numbers, timestamps, columns in table order', () => {
     const rows = [
-      makeLog({ referer: 'https://example.com/a', referer_host: 'example.com', ip: '10.0.0.1', country: 'DE', response_bytes: 0 }),
+      makeLog({
+        referer: 'https://example.com/a',
+        referer_host: 'example.com',
+        ip: '10.0.0.1',
+        country: 'DE',
+        response_bytes: 0,
+        attributes: { plan: 'pro', seats: 3 },
+      }),
       makeLog({ route: null, response_bytes: null, user_agent: null, visitor_id: null, session_id: null }),
       makeLog({ route: '', path: '/ünïcödé\t\n\\', user_agent: 'same', referer: 'same', duration_ms: 0.125, status_code: 599 }),
       makeLog({ user_agent: 'same', referer: 'same', inserted_at: new Date(0) }),
