@@ -247,7 +247,11 @@ describe('dashboard API', () => {
     const started = Date.now();
     for (let i = 0; i < rows; i++) {
       pulse.pubsub.publish(makeLog({ path: `/fanout/${i}` }));
-      if (i % 200 === 199) await new Promise((r) => setTimeout(r, 100));
+      // Publish in waves: the next one once every client has the previous one.
+      if (i % 200 === 199) {
+        const sent = i + 1;
+        await eventually(() => clients.every((c) => c.events.filter((e) => e.event === 'request').length >= sent), 30_000, `wave of ${sent} rows`);
+      }
     }
     await eventually(() => clients.every((c) => c.events.filter((e) => e.event === 'request').length >= rows), 30_000, 'all clients got all rows');
     console.log(`[dashboard] 200 SSE clients x ${rows} rows delivered in ${Date.now() - started} ms`);
