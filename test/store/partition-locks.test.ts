@@ -92,8 +92,13 @@ describe('creating partitions next to a busy app', () => {
       db,
     );
     const defs = indexes.rows.map((r) => `${r.indexdef.startsWith('CREATE UNIQUE') ? 'unique ' : ''}${r.indexdef.replace(/^.* USING /, '')}`).sort();
-    // 0007 dropped (route, inserted_at): route-filtered long ranges read hour rollups.
-    expect(defs).toEqual(['btree (inserted_at)', 'btree (tx_id)', 'unique btree (id, inserted_at)']);
+    // 0007 dropped (route, inserted_at): route-filtered long ranges read hour rollups. 0006 added the partial GIN index of attributes.
+    expect(defs).toEqual([
+      'btree (inserted_at)',
+      'btree (tx_id)',
+      'gin (attributes jsonb_path_ops) WHERE (attributes IS NOT NULL)',
+      'unique btree (id, inserted_at)',
+    ]);
     await expect(
       sql`insert into pgpulse.request_logs (request_id, method, path, status_code, duration_ms, device_type, node_id, inserted_at)
           values ('bad', 'GET', '/', 200, 1, 'toaster', 'test', now() + interval '8 days')`.execute(db),
