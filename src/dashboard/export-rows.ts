@@ -33,7 +33,7 @@ export async function exportRows(
     },
     batch: (batch) => {
       let chunk = '';
-      for (const row of batch) chunk += format === 'csv' ? csvLine(row) : `${JSON.stringify(jsonRow(row))}\n`;
+      for (const row of batch) chunk += format === 'csv' ? csvLine(row) : `${JSON.stringify(row)}\n`;
       rows += batch.length;
       return write(res, chunk);
     },
@@ -47,10 +47,6 @@ async function write(res: ServerResponse, chunk: string): Promise<boolean> {
   if (res.write(chunk)) return true;
   await Promise.race([once(res, 'drain'), once(res, 'close')]);
   return !res.destroyed;
-}
-
-function jsonRow(row: Record<string, unknown>): Record<string, unknown> {
-  return { ...row, id: Number(row.id), response_bytes: row.response_bytes === null ? null : Number(row.response_bytes) };
 }
 
 /** One CSV record (RFC 4180). Text cells starting with = + - @ get a leading `'` so spreadsheets never run them as formulas. */

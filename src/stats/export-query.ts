@@ -2,25 +2,10 @@ import { sql, type Kysely } from 'kysely';
 import { filterCondition } from './stats-filters.js';
 import type { StatsParams } from './stats-params.js';
 import type { PulseDatabase } from '../store/database.js';
+import { PUBLIC_ROW_SQL, publicColumnNames, toPublicRow, type PublicRow } from '../store/public-row.js';
 
-/** Columns exported, in order: a stored row without the raw IP (never sent to browsers). */
-export const EXPORT_COLUMNS = [
-  'id',
-  'request_id',
-  'inserted_at',
-  'method',
-  'path',
-  'route',
-  'status_code',
-  'duration_ms',
-  'response_bytes',
-  'user_agent',
-  'referer',
-  'device_type',
-  'visitor_id',
-  'session_id',
-  'node_id',
-] as const;
+/** Columns exported, in order: `id`, then every public column of a stored row in table order (never the raw IP). */
+export const EXPORT_COLUMNS: readonly string[] = ['id', ...publicColumnNames];
 
 /** Rows fetched from the cursor per round trip. */
 export const EXPORT_FETCH_ROWS = 2_000;
@@ -37,7 +22,7 @@ export interface ExportBatchHandlers {
   /** Once the cursor is open, before the first FETCH. */
   opened(): Promise<void>;
   /** Each non-empty FETCH, in order; false stops (e.g. the client went away). */
-  batch(rows: Record<string, unknown>[]): Promise<boolean>;
+  batch(rows: PublicRow[]): Promise<boolean>;
 }
 
 /**
@@ -53,14 +38,14 @@ export async function forEachExportBatch(db: Kysely<PulseDatabase>, params: Stat
     await sql`set transaction read only`.execute(trx);
     await sql`select set_config('statement_timeout', ${String(options.timeoutMs)}, true)`.execute(trx);
     await sql`declare pgpulse_export no scroll cursor for
-      select ${sql.join(EXPORT_COLUMNS.map((c) => sql.ref(c)))} from pgpulse.request_logs
+      select ${PUBLIC_ROW_SQL} from pgpulse.request_logs
       where inserted_at >= ${params.from} and inserted_at < ${params.to} and ${filterCondition(params)}
       order by inserted_at, id`.execute(trx);
     await handlers.opened();
     while (!options.signal.aborted) {
       const batch = await sql<Record<string, unknown>>`fetch ${sql.raw(String(EXPORT_FETCH_ROWS))} from pgpulse_export`.execute(trx);
       if (batch.rows.length === 0) break;
-      if (!(await handlers.batch(batch.rows))) break;
+      if (!(await handlers.batch(batch.rows.map(toPublicRow)))) break;
     }
     await sql`close pgpulse_export`.execute(trx);
   });

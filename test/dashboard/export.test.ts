@@ -88,7 +88,7 @@ describe('GET /api/export', () => {
     // Header + one line per row + the newline quoted inside the hostile path.
     expect(lines).toBe(ROWS + 2);
     expect(head.split('\r\n')[0]).toBe(
-      'id,request_id,inserted_at,method,path,route,status_code,duration_ms,response_bytes,user_agent,referer,device_type,visitor_id,session_id,node_id',
+      'id,request_id,method,path,route,status_code,duration_ms,response_bytes,user_agent,referer,device_type,visitor_id,session_id,node_id,inserted_at,referer_host,browser,os,country,trace_id,span_id,attributes',
     );
     expect(head).toContain(`"/a,""b""\nc"`);
     expect(head).toContain(`"'=HYPERLINK(""http://evil"")"`);
@@ -115,6 +115,8 @@ describe('GET /api/export', () => {
     expect(rows.length).toBeGreaterThan(100);
     for (const row of rows) expect(row).toMatchObject({ device_type: 'mobile', status_code: 503, route: '/items/:id' });
     expect(rows[0]).not.toHaveProperty('ip');
+    // Every public column of the row list (src/store/columns.ts), the capture columns included.
+    expect(Object.keys(rows[0])).toEqual(expect.arrayContaining(['browser', 'os', 'country', 'referer_host', 'trace_id', 'span_id', 'attributes']));
     expect(typeof rows[0].id).toBe('number');
     expect(rows.map((r) => Date.parse(r.inserted_at))).toEqual(rows.map((r) => Date.parse(r.inserted_at)).sort((a, b) => a - b));
   });
