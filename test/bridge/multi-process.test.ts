@@ -12,7 +12,6 @@ import { eventually } from '../support/fixtures.js';
 import { spawnTail, type TailProcess } from './fixtures/spawn-tail.js';
 
 const writerScript = fileURLToPath(new URL('./fixtures/writer.ts', import.meta.url));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface WriterProcess {
   child: ChildProcess;
@@ -67,6 +66,12 @@ describe.each(['notify', 'wal'] as const)('bridge across processes (%s transport
     await postgres?.dispose();
   }, 60_000);
 
+  /** Waits until the tail has printed `count` more rows than now (traffic keeps flowing meanwhile). */
+  const rowsFlow = async (count: number, what: string) => {
+    const seen = tail.rows.length;
+    await eventually(() => tail.rows.length >= seen + count, 20_000, what);
+  };
+
   const terminateListener = async () => {
     const result = await sql.query(
       `select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pgpulse-listen' and datname = current_database()`,
@@ -80,19 +85,20 @@ describe.each(['notify', 'wal'] as const)('bridge across processes (%s transport
     const notify = transport === 'notify' ? '1' : '0';
     writers = ['node-1', 'node-2', 'node-3'].map((id, i) => spawnWriter(database.url, id, { RATE: '300', BIG_EVERY: i === 0 ? '97' : '0', NOTIFY: notify }));
     await Promise.all(writers.map((w) => w.ready));
-    await sleep(1_000);
+    await rowsFlow(200, 'rows from the writers reaching the tail');
 
     for (let round = 1; round <= 2; round++) {
       await terminateListener();
       await eventually(() => tail.stderr.filter((l) => l.includes('reconnected after')).length === round, 15_000, `reconnect ${round}`);
-      await sleep(500);
+      await rowsFlow(100, `rows reaching the tail after reconnect ${round}`);
     }
     // Not pgpulse messages of any version (a message of another version is counted apart, not as malformed).
     const garbage = ['garbage', '{"v":"x"}', `{"v":${BRIDGE_MESSAGE_VERSION},"o":"x","b":"y","n":1,"tx":"zz","ids":[]}`];
     for (const payload of garbage) {
       await promisify(execFile)('psql', [database.url, '-c', `notify pgpulse_requests, '${payload}'`]);
     }
-    await sleep(1_000);
+    // Notifications arrive in commit order: rows committed after the garbage show it was read.
+    await rowsFlow(300, 'rows reaching the tail after the garbage');
 
     for (const w of writers) w.child.kill('SIGTERM');
     const stats = await Promise.all(writers.map((w) => w.stats));
@@ -102,7 +108,10 @@ describe.each(['notify', 'wal'] as const)('bridge across processes (%s transport
     expect(stats.every((s) => s.dropped === 0 && s.rejected === 0 && s.written === s.sent)).toBe(true);
 
     await eventually(() => tail.rows.length >= stored.length, 20_000, `tail printing all ${stored.length} rows`);
-    await sleep(300); // a late duplicate would show up now
+    // Stop the tail and read its output to the end: a late duplicate would be in it.
+    tail.child.kill('SIGTERM');
+    expect(await tail.exited).toBe(0);
+    await tail.outputEnded;
     const printed = tail.rows.map((r) => r.row.id as number).sort((a, b) => a - b);
     expect(printed.length).toBe(new Set(printed).size);
     expect(printed).toEqual(stored);
@@ -120,8 +129,6 @@ describe.each(['notify', 'wal'] as const)('bridge across processes (%s transport
         `broadcast→tail latency p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms, max ${pct(1)} ms (includes the outages)`,
     );
 
-    tail.child.kill('SIGTERM');
-    expect(await tail.exited).toBe(0);
     const summary = tail.stderr.find((l) => l.includes('stopped;'))!;
     console.log(`[bridge ${transport}] ${summary}`);
     // The wal transport does not LISTEN: garbage on the channel never reaches it.
