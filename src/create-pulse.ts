@@ -8,6 +8,7 @@ import { Recorder, type CaptureOptions } from './capture/recorder.js';
 import { createNodeMiddleware, trackResponse, type FrameworkReader, type NodeMiddleware } from './capture/node-middleware.js';
 import { Sessions } from './capture/sessions.js';
 import type { AttributeDropReason } from './capture/attributes.js';
+import { positiveOption } from './shared/number-options.js';
 import { VisitorIds } from './capture/visitor-ids.js';
 import { connect, type Connection, type ConnectionOptions } from './store/connection.js';
 import type { PulseDatabase } from './store/database.js';
@@ -146,10 +147,12 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     this.recorder.onFailure = (error) => this.emitSafely('captureError', { error });
     this.recorder.onAttributesDropped = (info) => this.emitSafely('attributesDropped', info);
     if (options.logger) logPulseEvents(this, options.logger);
-    this.healthMaxPendingRows = options.healthMaxPendingRows ?? Math.ceil((options.maxBufferedRows ?? 100_000) / 2);
-    if (!(this.healthMaxPendingRows > 0)) throw new RangeError(`pgpulse: healthMaxPendingRows must be a positive number, got ${options.healthMaxPendingRows}`);
-    this.healthTimeoutMs = options.healthTimeoutMs ?? 2_000;
-    if (!(this.healthTimeoutMs > 0)) throw new RangeError(`pgpulse: healthTimeoutMs must be a positive number, got ${options.healthTimeoutMs}`);
+    this.healthMaxPendingRows = positiveOption(
+      'pgpulse',
+      'healthMaxPendingRows',
+      options.healthMaxPendingRows ?? Math.ceil((options.maxBufferedRows ?? 100_000) / 2),
+    );
+    this.healthTimeoutMs = positiveOption('pgpulse', 'healthTimeoutMs', options.healthTimeoutMs ?? 2_000);
     if (options.store !== false) {
       const writer = this.createWriter(options);
       this.writer = writer;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
+import { z } from 'zod';
 import type { PulseDatabase } from '../store/database.js';
 import type { StoredRequestLog } from '../request-log.js';
 import type { AfterCommitStep } from '../writer/batch-step.js';
@@ -66,18 +67,22 @@ export interface ResolvedNotifyOptions {
   pauseMs: number;
 }
 
+/** The notify options with their defaults; each message names the option and the accepted range. */
+const notifyOptionsSchema = z.object({
+  channel: z.string().min(1, 'must be 1-63 characters').max(63, 'must be 1-63 characters').default(DEFAULT_CHANNEL),
+  maxQueueUsage: z.number().gt(0, 'must be in (0, 1]').lte(1, 'must be in (0, 1]').default(0.5),
+  pauseMs: z.number().nonnegative('must be zero or more').default(1_000),
+});
+
 /** Applies defaults and checks ranges; throws a RangeError naming the option. */
 export function resolveNotifyOptions(notify: boolean | NotifyOptions | undefined): ResolvedNotifyOptions | undefined {
   if (!notify) return undefined;
-  const o = typeof notify === 'object' ? notify : {};
-  const maxQueueUsage = o.maxQueueUsage ?? 0.5;
-  const pauseMs = o.pauseMs ?? 1_000;
-  if (!(maxQueueUsage > 0 && maxQueueUsage <= 1)) throw new RangeError(`pgpulse writer: notify.maxQueueUsage must be in (0, 1], got ${maxQueueUsage}`);
-  if (!Number.isFinite(pauseMs) || pauseMs < 0) throw new RangeError(`pgpulse writer: notify.pauseMs must be zero or more, got ${pauseMs}`);
-  if (o.channel !== undefined && (o.channel.length === 0 || o.channel.length > 63)) {
-    throw new RangeError(`pgpulse writer: notify.channel must be 1-63 characters, got ${JSON.stringify(o.channel)}`);
-  }
-  return { channel: o.channel ?? DEFAULT_CHANNEL, maxQueueUsage, pauseMs };
+  const input = typeof notify === 'object' ? notify : {};
+  const result = notifyOptionsSchema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const name = String(issue.path[0]);
+  throw new RangeError(`pgpulse writer: notify.${name} ${issue.message}, got ${JSON.stringify(input[name as keyof NotifyOptions])}`, { cause: result.error });
 }
 
 /**
