@@ -91,21 +91,13 @@ try {
     ['30 days', 30 * 86_400_000],
   ] as const) {
     const params = { from: new Date(now.getTime() - ms), to: now, tz: 'Europe/Paris' };
-    const times: number[] = [];
-    let stats;
-    for (let i = 0; i < 5; i++) {
-      const t = performance.now();
-      stats = await queryStats(db, params);
-      times.push(performance.now() - t);
-    }
-    times.sort((a, b) => a - b);
+    const { times, stats } = await timeStats(params);
     const exact = await sql<{ n: string; pct: number[]; visitors: string }>`
       select count(*) as n, percentile_cont(array[0.5, 0.95, 0.99]::float8[]) within group (order by duration_ms) as pct,
              count(distinct visitor_id) as visitors
       from pgpulse.request_logs where inserted_at >= ${params.from} and inserted_at < ${params.to}`.execute(db);
     const e = exact.rows[0]!;
     const rel = (a: number | null, b: number) => `${fmt((Math.abs((a ?? 0) - b) / b) * 100, 2)}%`;
-    if (!stats) throw new Error('no stats measured');
     const t = stats.totals;
     lines.push(
       `| ${label} | ${fmt(Number(e.n))} | ${fmt(times[2]!, 0)} | ${fmt(times[4]!, 0)} | ${rel(t.p50, e.pct[0]!)} / ${rel(t.p95, e.pct[1]!)} / ${rel(t.p99, e.pct[2]!)} | ${rel(t.visitors, Number(e.visitors))} |`,
@@ -137,6 +129,19 @@ if (!quick) {
   }
   await writeFile(file, text);
   log('wrote BENCHMARKS.md');
+}
+
+/** Runs the stats query 5 times: the run times sorted (ms) and the last answer. */
+async function timeStats(params: Parameters<typeof queryStats>[1]): Promise<{ times: number[]; stats: Awaited<ReturnType<typeof queryStats>> }> {
+  const times: number[] = [];
+  let stats: Awaited<ReturnType<typeof queryStats>> | undefined;
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    stats = await queryStats(db, params);
+    times.push(performance.now() - t);
+  }
+  if (!stats) throw new Error('no stats measured');
+  return { times: times.sort((a, b) => a - b), stats };
 }
 
 /**
@@ -172,15 +177,7 @@ async function measureFilters(now: Date): Promise<void> {
       const parsed = parseStatsParams(new URLSearchParams({ from: String(now.getTime() - ms), to: String(now.getTime()), tz: 'Europe/Paris', ...filter }));
       if (!parsed.ok) throw new Error(`bad filter ${JSON.stringify(filter)}: ${JSON.stringify(parsed.issues)}`);
       const params = parsed.params;
-      const times: number[] = [];
-      let stats;
-      for (let i = 0; i < 5; i++) {
-        const t = performance.now();
-        stats = await queryStats(db, params);
-        times.push(performance.now() - t);
-      }
-      times.sort((a, b) => a - b);
-      if (!stats) throw new Error('no stats measured');
+      const { times, stats } = await timeStats(params);
       const exact = await sql<{ n: number; s: number[] }>`
         select count(*)::int as n, array[count(*) filter (where status_code < 200), count(*) filter (where status_code between 200 and 299),
           count(*) filter (where status_code between 300 and 399), count(*) filter (where status_code between 400 and 499),
