@@ -1,20 +1,17 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { pgpulseFastify } from '../../src/adapters/fastify.js';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { hammer } from '../support/http.js';
+import { test } from '../support/migrated-database.js';
 
 describe('Fastify adapter', () => {
-  let database: TestDatabase;
   let pulse: Pulse;
   let app: FastifyInstance;
   let base: string;
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
+  test.beforeAll(async ({ database }) => {
     pulse = createPulse({ connectionString: database.url, nodeId: 'fastify-node' });
-    await pulse.migrate();
     app = Fastify();
     await app.register(pgpulseFastify(pulse));
     await app.register(
@@ -30,7 +27,6 @@ describe('Fastify adapter', () => {
   afterAll(async () => {
     await app.close();
     await pulse.close();
-    await database.drop();
   });
 
   it('records route patterns from encapsulated plugins, statuses and sizes', async () => {

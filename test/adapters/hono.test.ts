@@ -1,22 +1,19 @@
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { pgpulseHono } from '../../src/adapters/hono.js';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { closeServer, hammer } from '../support/http.js';
+import { test } from '../support/migrated-database.js';
 
 describe('Hono adapter', () => {
-  let database: TestDatabase;
   let pulse: Pulse;
   let server: Server;
   let base: string;
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
+  test.beforeAll(async ({ database }) => {
     pulse = createPulse({ connectionString: database.url, nodeId: 'hono-node', storeIp: true });
-    await pulse.migrate();
     const app = new Hono();
     app.use(pgpulseHono(pulse));
     app.get('/posts/:slug', (c) => c.text(`post ${c.req.param('slug')}`));
@@ -32,7 +29,6 @@ describe('Hono adapter', () => {
   afterAll(async () => {
     await closeServer(server);
     await pulse.close();
-    await database.drop();
   });
 
   it('records route patterns, statuses and client address', async () => {
