@@ -1,24 +1,21 @@
 import { createServer, type Server } from 'node:http';
 import express from 'express';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import type { PulseMessage } from '../../src/pubsub.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/fixtures.js';
 import { closeServer, hammer, listen } from '../support/http.js';
+import { test } from '../support/migrated-database.js';
 
 describe('Express middleware', () => {
-  let database: TestDatabase;
   let pulse: Pulse;
   let server: Server;
   let base: string;
   const seen: PulseMessage[] = [];
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
+  test.beforeAll(async ({ database }) => {
     pulse = createPulse({ connectionString: database.url, nodeId: 'express-node' });
-    await pulse.migrate();
     pulse.pubsub.subscribe((m) => void seen.push(m));
     const app = express();
     app.use(pulse.middleware());
@@ -43,7 +40,6 @@ describe('Express middleware', () => {
   afterAll(async () => {
     await closeServer(server);
     await pulse.close();
-    await database.drop();
   });
 
   it('records 1,000 requests as exactly 1,000 correct rows', async () => {

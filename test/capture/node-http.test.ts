@@ -1,20 +1,17 @@
 import { createServer, type Server } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { closeServer, hammer, listen } from '../support/http.js';
+import { test } from '../support/migrated-database.js';
 
 describe('bare node:http', () => {
-  let database: TestDatabase;
   let pulse: Pulse;
   let server: Server;
   let base: string;
   let seen = 0;
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
+  test.beforeAll(async ({ database }) => {
     pulse = createPulse({ connectionString: database.url, nodeId: 'http-node', storeIp: true });
-    await pulse.migrate();
     pulse.pubsub.subscribe(() => {
       seen++;
     });
@@ -37,7 +34,6 @@ describe('bare node:http', () => {
   afterAll(async () => {
     await closeServer(server);
     await pulse.close();
-    await database.drop();
   });
 
   it('records 1,000 requests as exactly 1,000 correct rows', async () => {
