@@ -1,12 +1,12 @@
 import { createServer, type Server } from 'node:http';
 import express from 'express';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { AttributesInput } from '../../src/capture/attributes.js';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import type { PulseEvents } from '../../src/events/pulse-events.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { closeServer, listen, send } from '../support/http.js';
 import { Scrape } from '../support/prometheus.js';
+import { test } from '../support/migrated-database.js';
 
 /** What the app's `attributes` function returns, by the `x-case` header of the request. */
 const cases: Record<string, () => AttributesInput> = {
@@ -22,14 +22,12 @@ const cases: Record<string, () => AttributesInput> = {
 };
 
 describe('custom attributes (the attributes option)', () => {
-  let database: TestDatabase;
   let pulse: Pulse;
   let server: Server;
   let base: string;
   const dropped: PulseEvents['attributesDropped'][0][] = [];
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
+  test.beforeAll(async ({ database }) => {
     pulse = createPulse({
       connectionString: database.url,
       nodeId: 'attributes-node',
@@ -37,7 +35,6 @@ describe('custom attributes (the attributes option)', () => {
       // Reads what the handler set on res.locals: called after the response finished.
       attributes: (_req, res) => cases[(res as express.Response).locals.case as string]?.(),
     });
-    await pulse.migrate();
     pulse.on('attributesDropped', (info) => dropped.push(info));
     const app = express();
     app.use(pulse.middleware());
@@ -52,7 +49,6 @@ describe('custom attributes (the attributes option)', () => {
   afterAll(async () => {
     await closeServer(server);
     await pulse.close();
-    await database.drop();
   });
 
   const attributesOf = async (requestId: string) => {
@@ -96,7 +92,7 @@ describe('custom attributes (the attributes option)', () => {
     expect(scrape.value('pgpulse_attributes_dropped_total', { reason: 'too_large' })).toBe(1);
   });
 
-  it('refuses an attributes option that is not a function at createPulse', () => {
+  test('refuses an attributes option that is not a function at createPulse', ({ database }) => {
     expect(() => createPulse({ connectionString: database.url, attributes: 'plan' as never })).toThrow(
       /invalid capture options: attributes: must be a function/,
     );

@@ -1,11 +1,11 @@
 import { createServer, type Server } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { parseStatsParams, type StatsParams } from '../../src/stats/stats-params.js';
 import { queryRawStats } from '../../src/stats/raw-stats.js';
 import { queryRollupStats } from '../../src/stats/rollup-stats.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { closeServer, listen, send } from '../support/http.js';
+import { test } from '../support/migrated-database.js';
 
 const FIREFOX_LINUX = 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0';
 const SAFARI_IOS = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1';
@@ -18,7 +18,6 @@ function params(from: Date, to: Date): StatsParams {
 
 /** browser, os, country and referer_host: stored, and grouped by the stats API from raw rows and on the rollup path. */
 describe('derived columns (migration 0005)', () => {
-  let database: TestDatabase;
   let pulse: Pulse;
   let plain: Pulse;
   let server: Server;
@@ -27,11 +26,9 @@ describe('derived columns (migration 0005)', () => {
   let plainBase: string;
   const started = new Date();
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
+  test.beforeAll(async ({ database }) => {
     pulse = createPulse({ connectionString: database.url, nodeId: 'cdn', trustCountryHeaders: true, maintenanceIntervalMs: 0 });
     plain = createPulse({ connectionString: database.url, nodeId: 'plain', maintenanceIntervalMs: 0 });
-    await pulse.migrate();
     server = createServer(pulse.wrap((_req, res) => res.end('ok')));
     plainServer = createServer(plain.wrap((_req, res) => res.end('ok')));
     base = await listen(server);
@@ -43,7 +40,6 @@ describe('derived columns (migration 0005)', () => {
     await closeServer(plainServer);
     await pulse.close();
     await plain.close();
-    await database.drop();
   });
 
   it('stores browser, os, country and referer_host', async () => {
