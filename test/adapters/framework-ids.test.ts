@@ -4,26 +4,22 @@ import express from 'express';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { pgpulseFastify } from '../../src/adapters/fastify.js';
 import { pgpulseHono } from '../../src/adapters/hono.js';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { closeServer, listen, send } from '../support/http.js';
+import { test } from '../support/migrated-database.js';
 
 describe("each framework's own request id, and the Fastify plugin's lifecycle", () => {
-  let database: TestDatabase;
   let pulse: Pulse;
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
+  test.beforeAll(async ({ database }) => {
     pulse = createPulse({ connectionString: database.url, nodeId: 'ids', maintenanceIntervalMs: 0 });
-    await pulse.migrate();
   });
 
   afterAll(async () => {
     await pulse.close();
-    await database.drop();
   });
 
   const rowFor = async (path: string) => {
@@ -89,7 +85,7 @@ describe("each framework's own request id, and the Fastify plugin's lifecycle", 
     }
   });
 
-  it('bare node:http: requestIdHeader and genRequestId', async () => {
+  test('bare node:http: requestIdHeader and genRequestId', async ({ database }) => {
     let n = 0;
     const own = createPulse({
       connectionString: database.url,
@@ -116,7 +112,7 @@ describe("each framework's own request id, and the Fastify plugin's lifecycle", 
     }
   });
 
-  it('Fastify onClose closes the pulse by default', async () => {
+  test('Fastify onClose closes the pulse by default', async ({ database }) => {
     const own = createPulse({ connectionString: database.url, nodeId: 'ids-3', maintenanceIntervalMs: 0 });
     const app = Fastify();
     await app.register(pgpulseFastify(own));

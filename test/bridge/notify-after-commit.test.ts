@@ -1,22 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createListener, type Listener } from '../../src/listen/index.js';
 import type { StoredRequestLog } from '../../src/request-log.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually, makeLog } from '../support/fixtures.js';
+import { test } from '../support/migrated-database.js';
 
 /** The normal path: queue empty, notifications on, rows arrive by notification (not by catch-up). */
 describe('NOTIFY after commit, normal path', () => {
-  let database: TestDatabase;
   let pulse: Pulse;
   let listener: Listener;
   const delivered: StoredRequestLog[] = [];
   const deliveredAt = new Map<string, number>();
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
+  test.beforeAll(async ({ database }) => {
     pulse = createPulse({ connectionString: database.url, nodeId: 'normal', notify: true, maxWaitMs: 1 });
-    await pulse.migrate();
     // No periodic catch-up during the test: whatever arrives came by notification.
     listener = createListener({ connectionString: database.url, heartbeatIntervalMs: 600_000 });
     listener.pubsub.subscribe(
@@ -32,7 +29,6 @@ describe('NOTIFY after commit, normal path', () => {
   afterAll(async () => {
     await listener?.close();
     await pulse?.close();
-    await database?.drop();
   });
 
   it('notifies each committed batch once, after the commit, and the listener gets every row from it', async () => {
@@ -64,7 +60,7 @@ describe('NOTIFY after commit, normal path', () => {
     console.log(`[normal path] commit→deliver by notification: median ${lags[lags.length >> 1]} ms, max ${lags.at(-1)} ms`);
   });
 
-  it('rejects invalid notify options with a clear error', () => {
+  test('rejects invalid notify options with a clear error', ({ database }) => {
     expect(() => createPulse({ connectionString: database.url, notify: { maxQueueUsage: 0 } })).toThrow(/notify.maxQueueUsage must be in \(0, 1\], got 0/);
     expect(() => createPulse({ connectionString: database.url, notify: { pauseMs: -1 } })).toThrow(/notify.pauseMs must be zero or more, got -1/);
     expect(() => createPulse({ connectionString: database.url, notify: { channel: '' } })).toThrow(/notify.channel must be 1-63 characters/);
