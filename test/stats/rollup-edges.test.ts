@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { queryStats } from '../../src/stats/query-stats.js';
 import { queryRawStats } from '../../src/stats/raw-stats.js';
 import type { Stats } from '../../src/stats/stats.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
+import { test } from '../support/migrated-database.js';
 
 const HOUR = 3_600_000;
 const ROWS = 12_000;
@@ -23,14 +23,11 @@ function exactParts(stats: Stats) {
 }
 
 describe('rollup stats over ranges not aligned on minutes or hours', () => {
-  let database: TestDatabase;
   let pulse: Pulse;
   const start = Date.parse('2031-03-04T00:00:00Z');
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
+  test.beforeAll(async ({ database }) => {
     pulse = createPulse({ connectionString: database.url, maxRows: 1_000, maintenanceIntervalMs: 0 });
-    await pulse.migrate();
     const routes = ['/a/:id', '/b', null, '/slow'] as const;
     for (let i = 0; i < ROWS; i++) {
       const route = routes[(i * 7) % 4]!;
@@ -51,7 +48,6 @@ describe('rollup stats over ranges not aligned on minutes or hours', () => {
 
   afterAll(async () => {
     await pulse.close();
-    await database.drop();
   });
 
   // Hour rollups start on UTC hours, so their chart buckets match raw ones only in

@@ -1,13 +1,13 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { queryStats } from '../../src/stats/query-stats.js';
 import { queryRawStats } from '../../src/stats/raw-stats.js';
 import { rebuildRollups } from '../../src/store/rebuild-rollups.js';
 import { maintainPartitions } from '../../src/store/maintain-partitions.js';
 import { runCli } from '../support/cli.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
+import { test } from '../support/migrated-database.js';
 
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
@@ -29,15 +29,12 @@ async function rawPerHour(pulse: Pulse, from: number, to: number): Promise<Map<n
 }
 
 describe('fresh rollups after deletes', () => {
-  let database: TestDatabase;
   let pulse: Pulse;
   // Four hours, two days ago (inside retention of 10 days).
   const start = Math.floor((Date.now() - 2 * DAY) / DAY) * DAY + 6 * HOUR;
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
+  test.beforeAll(async ({ database }) => {
     pulse = createPulse({ connectionString: database.url, maxRows: 500, maintenanceIntervalMs: 0 });
-    await pulse.migrate();
     for (let i = 0; i < 8_000; i++) {
       pulse.pubsub.broadcast(
         makeLog({
@@ -53,10 +50,9 @@ describe('fresh rollups after deletes', () => {
   }, 60_000);
   afterAll(async () => {
     await pulse.close();
-    await database.drop();
   });
 
-  it('pgpulse rebuild-rollups --from --to: after rows are deleted by hand, stats stop counting them', async () => {
+  test('pgpulse rebuild-rollups --from --to: after rows are deleted by hand, stats stop counting them', async ({ database }) => {
     await sql`delete from pgpulse.request_logs where route = '/gone'`.execute(pulse.db);
     const params = { from: new Date(start), to: new Date(start + 4 * HOUR), tz: 'UTC' };
     expect((await queryStats(pulse.db, params)).totals.requests).toBe(8_000); // stale until rebuilt
@@ -112,7 +108,7 @@ describe('fresh rollups after deletes', () => {
     expect(await rebuildRollups(pulse.db)).toEqual({ from: null, to: null, chunks: 0 });
   });
 
-  it('rejects bad ranges with a usage error', async () => {
+  test('rejects bad ranges with a usage error', async ({ database }) => {
     const bad = await runCli(['rebuild-rollups', '--database-url', database.url, '--from', 'yesterday']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--from must be an ISO 8601/);
