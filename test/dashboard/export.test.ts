@@ -2,13 +2,13 @@ import { createServer, type Server } from 'node:http';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createDashboard, type Dashboard } from '../../src/dashboard/index.js';
 import { csvCell } from '../../src/dashboard/export-rows.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually, makeLog } from '../support/fixtures.js';
 import { closeServer, listen } from '../support/http.js';
+import { test } from '../support/migrated-database.js';
 
 const TOKEN = 'export-token';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -19,7 +19,6 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 describe('GET /api/export', () => {
-  let database: TestDatabase;
   let pulse: Pulse;
   let dashboard: Dashboard;
   let server: Server;
@@ -28,10 +27,8 @@ describe('GET /api/export', () => {
   const from = t0;
   const to = t0 + 86_400_000;
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
+  test.beforeAll(async ({ database }) => {
     pulse = createPulse({ connectionString: database.url, maxWaitMs: 10 });
-    await pulse.migrate();
     // A few hundred thousand rows over one day, written by Postgres itself (fast), plus hostile cells.
     await sql`insert into pgpulse.request_logs (request_id, method, path, route, status_code, duration_ms, response_bytes, user_agent, referer, device_type, visitor_id, session_id, node_id, ip, inserted_at)
       select 'r' || i, 'GET', '/items/' || (i % 1000), '/items/:id', case when i % 50 = 0 then 503 else 200 end, (i % 97)::float8, 512,
@@ -51,7 +48,6 @@ describe('GET /api/export', () => {
     await dashboard.close();
     await closeServer(server);
     await pulse.close();
-    await database.drop();
   });
 
   it(`streams ${ROWS.toLocaleString('en')} rows as CSV from a cursor with flat memory`, async () => {

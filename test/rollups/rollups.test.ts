@@ -1,12 +1,12 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { queryStats } from '../../src/stats/query-stats.js';
 import { queryRawStats } from '../../src/stats/raw-stats.js';
 import { hllAdd, hllEstimate, hllMerge, HLL_REGISTERS } from '../../src/rollups/hyperloglog.js';
 import { bucketValue, histogramPercentiles, latencyBucket } from '../../src/rollups/latency-histogram.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
+import { test } from '../support/migrated-database.js';
 
 const HOUR = 3_600_000;
 const relative = (a: number | null, b: number | null) => Math.abs((a ?? 0) - (b ?? 0)) / Math.max(1e-9, Math.abs(b ?? 0));
@@ -68,14 +68,11 @@ describe('latency histogram and HyperLogLog', () => {
 });
 
 describe('rollups', () => {
-  let database: TestDatabase;
   let pulse: Pulse;
   const start = Date.parse('2031-02-03T00:00:00Z');
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
+  test.beforeAll(async ({ database }) => {
     pulse = createPulse({ connectionString: database.url, maxRows: 500 });
-    await pulse.migrate();
     const routes = ['/a/:id', '/b', null, '/slow'] as const;
     for (let i = 0; i < 20_000; i++) {
       const route = routes[i % 4]!;
@@ -97,7 +94,6 @@ describe('rollups', () => {
 
   afterAll(async () => {
     await pulse.close();
-    await database.drop();
   });
 
   it('answers long ranges from rollups matching raw rows: counts exactly, percentiles within 2%, visitors within 5%', async () => {
