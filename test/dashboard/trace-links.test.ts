@@ -1,11 +1,11 @@
 import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createDashboard } from '../../src/dashboard/index.js';
 import { startDashboardServer, type DashboardServer } from '../../src/dashboard/start-dashboard-server.js';
 import { browserAvailable, launchChromium } from '../support/browser.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
+import { test } from '../support/migrated-database.js';
 
 const TEMPLATE = 'https://tempo.example/explore?trace={trace_id}&span={span_id}';
 const link = (traceId: string, spanId: string) => `https://tempo.example/explore?trace=${traceId}&span=${spanId}`;
@@ -23,15 +23,12 @@ describe('trace URL template (traceUrl)', () => {
 });
 
 describe.runIf(browserAvailable)('trace links in the live table (headless Chromium)', () => {
-  let database: TestDatabase;
   let pulse: Pulse;
   let dashboard: DashboardServer;
   let browser: Browser;
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
+  test.beforeAll(async ({ database }) => {
     pulse = createPulse({ connectionString: database.url, maxWaitMs: 20, maintenanceIntervalMs: 0 });
-    await pulse.migrate();
     pulse.pubsub.publish(makeLog({ path: '/recent-traced', trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' }));
     pulse.pubsub.publish(makeLog({ path: '/recent-untraced' }));
     await pulse.flush();
@@ -43,7 +40,6 @@ describe.runIf(browserAvailable)('trace links in the live table (headless Chromi
     await browser?.close();
     await dashboard?.close();
     await pulse?.close();
-    await database?.drop();
   });
 
   it('links a recent row and a live row with a trace id to the expanded template, and rows without one to nothing', async () => {

@@ -1,11 +1,11 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect } from 'vitest';
 import { BRIDGE_MESSAGE_VERSION } from '../../src/bridge/message.js';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createListener, type Listener } from '../../src/listen/index.js';
 import type { StoredRequestLog } from '../../src/request-log.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually, makeLog } from '../support/fixtures.js';
+import { test } from '../support/migrated-database.js';
 
 /** A started listener and the rows it delivered, in order. */
 async function startListener(url: string, options: Partial<Parameters<typeof createListener>[0]> = {}) {
@@ -17,7 +17,6 @@ async function startListener(url: string, options: Partial<Parameters<typeof cre
 }
 
 describe('NOTIFY bridge listener', () => {
-  let database: TestDatabase;
   let pulse: Pulse;
   let sql: pg.Pool;
   const listeners: Listener[] = [];
@@ -47,10 +46,8 @@ describe('NOTIFY bridge listener', () => {
     return started;
   };
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
+  test.beforeAll(async ({ database }) => {
     pulse = createPulse({ connectionString: database.url, nodeId: 'writer-a', notify: true, maxWaitMs: 5 });
-    await pulse.migrate();
     sql = new pg.Pool({ connectionString: database.url, max: 2 });
   });
 
@@ -58,10 +55,9 @@ describe('NOTIFY bridge listener', () => {
     for (const listener of listeners) await listener.close();
     await pulse?.close();
     await sql?.end();
-    await database?.drop();
   });
 
-  it('delivers every committed row once, with every field, starting from now', async () => {
+  test('delivers every committed row once, with every field, starting from now', async ({ database }) => {
     pulse.pubsub.broadcast(makeLog({ path: '/before-start' }));
     await pulse.flush();
     const { listener, rows } = track(await startListener(database.url));
@@ -83,7 +79,7 @@ describe('NOTIFY bridge listener', () => {
     expect(listener.stats.delivered).toBe(expected.length);
   });
 
-  it('drops its own origin and ignores malformed or foreign payloads without stopping', async () => {
+  test('drops its own origin and ignores malformed or foreign payloads without stopping', async ({ database }) => {
     const own = track(await startListener(database.url, { nodeId: 'writer-a' }));
     const { listener, rows } = track(await startListener(database.url));
     const malformed: string[] = [];
@@ -106,7 +102,7 @@ describe('NOTIFY bridge listener', () => {
     expect(own.rows).toEqual([]);
   });
 
-  it('fetches by transaction id when a message carries neither rows nor ranges', async () => {
+  test('fetches by transaction id when a message carries neither rows nor ranges', async ({ database }) => {
     const { listener, rows } = track(await startListener(database.url));
     await insertAndNotify('/by-tx', 'sql-node', 3, (tx) => ({ v: BRIDGE_MESSAGE_VERSION, o: 'sql-node', b: 'b1', n: 3, tx, ids: [] }));
     await eventually(() => rows.length === 3, 10_000, 'rows fetched by tx');
@@ -114,7 +110,7 @@ describe('NOTIFY bridge listener', () => {
     expect(listener.stats.fetched).toBe(3);
   });
 
-  it('counts a message of another format version (a rolling deploy) without an error, and delivers its rows by catch-up', async () => {
+  test('counts a message of another format version (a rolling deploy) without an error, and delivers its rows by catch-up', async ({ database }) => {
     const { listener, rows } = track(await startListener(database.url));
     const malformed: string[] = [];
     listener.on('malformed', (info) => malformed.push(info.payload));
@@ -125,7 +121,7 @@ describe('NOTIFY bridge listener', () => {
     expect(malformed).toEqual([]);
   });
 
-  it('backfills rows since a given time when asked', async () => {
+  test('backfills rows since a given time when asked', async ({ database }) => {
     const since = new Date();
     pulse.pubsub.broadcast(makeLog({ path: '/backfill', inserted_at: new Date(since.getTime() + 1) }));
     await pulse.flush();
@@ -135,7 +131,7 @@ describe('NOTIFY bridge listener', () => {
     expect(listener.stats.backfilled).toBe(1);
   });
 
-  it('catches up rows committed while its backend was terminated, exactly once', async () => {
+  test('catches up rows committed while its backend was terminated, exactly once', async ({ database }) => {
     const { listener, rows } = track(
       await startListener(database.url, { minReconnectDelayMs: 1_000, maxReconnectDelayMs: 1_000, applicationName: 'pgpulse-listen-catchup' }),
     );
@@ -174,7 +170,7 @@ describe('NOTIFY bridge listener', () => {
     expect(events.filter((e) => e === 'caughtUp')).toHaveLength(2);
   });
 
-  it('validates options, rejects start() after close() and closes idempotently', async () => {
+  test('validates options, rejects start() after close() and closes idempotently', async ({ database }) => {
     expect(() => createListener({})).toThrow(/listenConnectionString or connectionString/);
     expect(() => createListener({ connectionString: database.url, heartbeatIntervalMs: -1 })).toThrow(/heartbeatIntervalMs/);
     const listener = createListener({ connectionString: database.url });
