@@ -2,10 +2,10 @@ import { createServer, type Server } from 'node:http';
 import { context, trace, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import express from 'express';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { closeServer, listen, send } from '../support/http.js';
+import { test } from '../support/migrated-database.js';
 
 const HEADER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const HEADER_SPAN = '00f067aa0ba902b7';
@@ -19,17 +19,14 @@ const SPAN_SPAN = 'b7ad6b7169203331';
  * HTTP instrumentation: it runs the app inside the context of a server span.
  */
 describe('OpenTelemetry: the active span', () => {
-  let database: TestDatabase;
   let pulse: Pulse;
   let server: Server;
   let base: string;
   const contextManager = new AsyncLocalStorageContextManager();
 
-  beforeAll(async () => {
+  test.beforeAll(async ({ database }) => {
     context.setGlobalContextManager(contextManager.enable());
-    database = await createTestDatabase();
     pulse = createPulse({ connectionString: database.url, nodeId: 'otel-node', maintenanceIntervalMs: 0 });
-    await pulse.migrate();
     const app = express();
     app.use(pulse.middleware());
     app.get('/work', (_req, res) => void res.send('done'));
@@ -45,7 +42,6 @@ describe('OpenTelemetry: the active span', () => {
   afterAll(async () => {
     await closeServer(server);
     await pulse.close();
-    await database.drop();
     context.disable();
   });
 

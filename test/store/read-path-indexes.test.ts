@@ -1,14 +1,14 @@
 import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { recentRows } from '../../src/store/recent-rows.js';
 import { queryStats } from '../../src/stats/query-stats.js';
 import { fetchBackfillPage, fetchByIdRanges, fetchByIds, fetchByTx, fetchCatchUpKeys } from '../../src/store/fetch-rows.js';
 import { parseSnapshot } from '../../src/listen/snapshot.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
 import type { PulseDatabase } from '../../src/store/database.js';
+import { test } from '../support/migrated-database.js';
 
 const HOUR = 3_600_000;
 
@@ -43,7 +43,6 @@ function requestLogScans(node: PlanNode, out: string[] = []): string[] {
  * of pages and is allowed.)
  */
 describe('read path uses indexes of request_logs', () => {
-  let database: TestDatabase;
   let pulse: Pulse;
   const captured: Captured[] = [];
   let label = '';
@@ -51,10 +50,8 @@ describe('read path uses indexes of request_logs', () => {
   let pool: pg.Pool;
   const start = Date.now() - 30 * HOUR;
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
+  test.beforeAll(async ({ database }) => {
     pulse = createPulse({ connectionString: database.url, notify: true });
-    await pulse.migrate();
     for (let i = 0; i < 3_000; i++) {
       pulse.pubsub.broadcast(
         makeLog({ inserted_at: new Date(start + (i * 30 * HOUR) / 3_000), route: ['/a', '/b', null][i % 3]!, referer: i % 4 ? null : 'https://x/' }),
@@ -73,7 +70,6 @@ describe('read path uses indexes of request_logs', () => {
   afterAll(async () => {
     await db?.destroy();
     await pulse.close();
-    await database.drop();
   });
 
   it('captures the statements of the dashboard, tail and listener, and none of them scans request_logs sequentially', async () => {
