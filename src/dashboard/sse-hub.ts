@@ -26,6 +26,8 @@ export interface SseHubStats {
   clients: number;
   /** Events serialised (once each, whatever the number of clients). */
   events: number;
+  /** Batches of pending events written out (to every client, or to none), at most one per `flushIntervalMs`. */
+  flushes: number;
   /** Clients disconnected because they could not keep up. */
   slowClientsDropped: number;
   /** Events replayed to reconnecting clients. */
@@ -59,7 +61,7 @@ function toWire(event: PulseMessage['event']): string {
  * NOTIFY bridge), else `<boot>-<seq>`, a sequence of this hub.
  */
 export class SseHub extends EventEmitter<SseHubEvents> {
-  readonly stats: SseHubStats = { clients: 0, events: 0, slowClientsDropped: 0, replayed: 0, replayGaps: 0 };
+  readonly stats: SseHubStats = { clients: 0, events: 0, flushes: 0, slowClientsDropped: 0, replayed: 0, replayGaps: 0 };
   private readonly clients = new Set<ServerResponse>();
   private readonly ring: EventRing;
   private readonly boot = randomBytes(4).toString('hex');
@@ -149,7 +151,9 @@ export class SseHub extends EventEmitter<SseHubEvents> {
     this.flushTimer = undefined;
     const frames = this.pending;
     this.pending = [];
-    if (frames.length > 0) this.broadcast(Buffer.from(frames.join('')));
+    if (frames.length === 0) return;
+    this.broadcast(Buffer.from(frames.join('')));
+    this.stats.flushes++;
   }
 
   /** Writes the same bytes to every client, dropping those that fell too far behind. */

@@ -212,10 +212,11 @@ describe('dashboard API', () => {
     client.close();
     await eventually(() => dashboard.stats.clients === 0, 5_000, 'client removed');
 
+    const flushes = dashboard.stats.flushes;
     pulse.pubsub.broadcast(makeLog({ path: '/live/3' }));
     // Let the hub flush /live/3 (to nobody) so the reconnect has to replay it from the ring.
     await eventually(() => dashboard.stats.events === 3, 5_000, 'third event reached the hub');
-    await new Promise((r) => setTimeout(r, 100));
+    await eventually(() => dashboard.stats.flushes > flushes, 5_000, 'third event flushed');
     const resumed = await openSse(`${base}/api/stream`, { ...auth, 'last-event-id': client.events[1]!.id! });
     await eventually(() => resumed.events.length >= 1, 5_000, 'replayed event');
     expect(JSON.parse(resumed.events[0]!.data).path).toBe('/live/3');
