@@ -6,6 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as OpenTelemetryApi from '@opentelemetry/api';
+import { SPAN_ID_PATTERN, TRACE_ID_PATTERN } from '../store/columns.js';
 
 /** The ids a row stores: `trace_id` and `span_id` (lower-case hex), or null for both. */
 export interface TraceIds {
@@ -18,8 +19,6 @@ export interface SpanLike {
   spanContext(): { traceId: string; spanId: string; traceFlags: number };
 }
 
-const HEX_TRACE_ID = /^[0-9a-f]{32}$/;
-const HEX_SPAN_ID = /^[0-9a-f]{16}$/;
 const ZERO_TRACE_ID = '0'.repeat(32);
 const ZERO_SPAN_ID = '0'.repeat(16);
 /** `version-traceid-parentid-flags`, the four fields every version starts with (lower-case hex only). */
@@ -53,7 +52,7 @@ export function spanIds(span: SpanLike | undefined): TraceIds | null {
   const api = openTelemetry();
   if (api && !api.isSpanContextValid(context)) return null;
   // Checked again here: the row's columns only take lower-case hex.
-  if (!HEX_TRACE_ID.test(context.traceId) || !HEX_SPAN_ID.test(context.spanId)) return null;
+  if (!TRACE_ID_PATTERN.test(context.traceId) || !SPAN_ID_PATTERN.test(context.spanId)) return null;
   if (context.traceId === ZERO_TRACE_ID || context.spanId === ZERO_SPAN_ID) return null;
   return { trace_id: context.traceId, span_id: context.spanId };
 }

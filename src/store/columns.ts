@@ -115,6 +115,11 @@ const required = <T extends PgTypeName, S extends z.ZodType, const E extends Ext
 const nullable = <T extends PgTypeName, S extends z.ZodType, const E extends Extra<z.ZodNullable<S>> = {}>(type: T, schema: S, extra?: E) =>
   ({ type, schema: schema.nullable(), nullable: true, ...extra }) as { type: T; schema: z.ZodNullable<S>; nullable: true } & E;
 
+/** A W3C trace id as the `trace_id` column takes it: 32 lower-case hex digits. */
+export const TRACE_ID_PATTERN = /^[0-9a-f]{32}$/;
+/** A W3C span id as the `span_id` column takes it: 16 lower-case hex digits. */
+export const SPAN_ID_PATTERN = /^[0-9a-f]{16}$/;
+
 /** The columns of a RequestLog, in table order (`id` and `tx_id` are set by Postgres). */
 export const requestLogColumns = {
   request_id: required('text', text(200).min(1)),
@@ -149,9 +154,9 @@ export const requestLogColumns = {
   /** ISO 3166-1 alpha-2 country from a trusted CDN header (`trustCountryHeaders`); null otherwise. */
   country: nullable('text', z.string().regex(/^[A-Z]{2}$/, 'must be an upper-case ISO 3166-1 alpha-2 code')),
   /** W3C trace id (32 lower-case hex digits): the active OpenTelemetry span's, else the `traceparent` header's; null otherwise. */
-  trace_id: nullable('text', z.string().regex(/^[0-9a-f]{32}$/, 'must be 32 lower-case hex digits')),
+  trace_id: nullable('text', z.string().regex(TRACE_ID_PATTERN, 'must be 32 lower-case hex digits')),
   /** The span id that came with `trace_id` (16 lower-case hex digits). */
-  span_id: nullable('text', z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 lower-case hex digits')),
+  span_id: nullable('text', z.string().regex(SPAN_ID_PATTERN, 'must be 16 lower-case hex digits')),
   /** The app's own attributes (`attributes` capture option), a flat object within {@link attributeLimits}; null when none. */
   attributes: nullable('jsonb', attributesSchema),
 } as const;
