@@ -75,12 +75,17 @@ function emptyRollup(grain: RollupGrain, bucket: number, route: string): RollupR
   };
 }
 
-function addTo(rollup: RollupRow, status: number, durationMs: number, device: DeviceType, latency: number): void {
+/** Counts one request in the aggregates every rollup row keeps (requests, status class, duration, latency histogram). */
+function count(rollup: RollupRow | DimensionRollupRow, status: number, durationMs: number, latency: number): void {
   rollup.requests++;
   rollup.status[status]!++;
   rollup.durationSum += durationMs;
-  rollup.devices[device]++;
   rollup.histogram.set(latency, (rollup.histogram.get(latency) ?? 0) + 1);
+}
+
+function addTo(rollup: RollupRow, status: number, durationMs: number, device: DeviceType, latency: number): void {
+  count(rollup, status, durationMs, latency);
+  rollup.devices[device]++;
 }
 
 /** One map per dimension (value → row), in {@link rollupDimensions} order. */
@@ -106,10 +111,7 @@ function addDimension(
     rollup = { grain, bucket, dimension: rollupDimensions[index]!, value, requests: 0, status: [0, 0, 0, 0, 0, 0], durationSum: 0, histogram: new Map() };
     map.set(value, rollup);
   }
-  rollup.requests++;
-  rollup.status[status]!++;
-  rollup.durationSum += durationMs;
-  rollup.histogram.set(latency, (rollup.histogram.get(latency) ?? 0) + 1);
+  count(rollup, status, durationMs, latency);
 }
 
 /** Adds a row to every dimension of a bucket's maps. */
