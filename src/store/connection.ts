@@ -62,7 +62,14 @@ export function connect(options: ConnectionOptions, onPoolError: (error: Error) 
   pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<PulseDatabase>({ dialect: new PostgresDialect({ pool }) });
   let closing: Promise<void> | undefined;
-  return { db, pool, close: () => (closing ??= db.destroy()) };
+  // Kysely ends the pool only when it was queried (its driver is initialised on first use), but the
+  // writer COPYs through the pool directly: a worker's Kysely may never run a query, and its idle
+  // client would keep the thread alive until pg's idle timeout. So the pool is ended here too.
+  const close = async () => {
+    await db.destroy();
+    if (!pool.ended) await pool.end();
+  };
+  return { db, pool, close: () => (closing ??= close()) };
 }
 
 /** A Kysely instance over any schema (e.g. the app's), typed by pgpulse's tables: the same instance, plugins included. */
