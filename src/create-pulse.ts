@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CapturedRequest } from './capture/captured-request.js';
 import type { IgnoreRequest } from './capture/ignore.js';
 import type { Kysely } from 'kysely';
-import type { Registry } from 'prom-client';
+import type { MetricsRegistry } from './metrics/metrics-registry.js';
 import { Recorder, type CaptureOptions } from './capture/recorder.js';
 import { createNodeMiddleware, trackResponse, type FrameworkReader, type NodeMiddleware } from './capture/node-middleware.js';
 import { Sessions } from './capture/sessions.js';
@@ -24,7 +24,8 @@ import type { PulseLogger } from './events/logger.js';
 import type { PulseEvents } from './events/pulse-events.js';
 import { checkPostgres } from './health/check-postgres.js';
 import type { PulseHealth } from './health/pulse-health.js';
-import { loadPromClient, pgpulseMetrics, type PgpulseMetrics } from './metrics/pgpulse-metrics.js';
+import { pgpulseMetrics, type PgpulseMetrics } from './metrics/pgpulse-metrics.js';
+import { loadPromClient, PROM_CLIENT_MISSING } from './metrics/prom-client.js';
 
 export interface PulseOptions extends ConnectionOptions, CaptureOptions, Omit<WriterOptions, 'nodeId' | 'copyPool'> {
   /** Identifies this process in rows and NOTIFY messages. Default `hostname:pid`. */
@@ -61,7 +62,7 @@ export interface PulseOptions extends ConnectionOptions, CaptureOptions, Omit<Wr
    * already exposes prom-client metrics serves pgpulse's on its own endpoint.
    * Default: a private registry (read it with `pulse.metrics()`).
    */
-  registry?: Registry;
+  registry?: MetricsRegistry;
   /**
    * pino-compatible logger (`{ warn, error }`, `info` optional): every event of
    * the pulse is logged at its level. Default: nothing is logged.
@@ -320,8 +321,8 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
   }
 
   /** The prom-client registry pgpulse's metrics are on (`options.registry` or a private one). */
-  get registry(): Registry {
-    if (!this.pgpulseMetrics) throw new Error('pgpulse metrics need prom-client, an optional peer dependency: npm i prom-client');
+  get registry(): MetricsRegistry {
+    if (!this.pgpulseMetrics) throw new Error(PROM_CLIENT_MISSING);
     return this.pgpulseMetrics.registry;
   }
 

@@ -4,8 +4,7 @@
  * active) or from the `traceparent` header.
  * https://www.w3.org/TR/trace-context/#traceparent-header
  */
-import { createRequire } from 'node:module';
-import type * as OpenTelemetryApi from '@opentelemetry/api';
+import { openTelemetry } from '../shared/open-telemetry.js';
 import { SPAN_ID_PATTERN, TRACE_ID_PATTERN } from '../store/columns.js';
 
 /** The ids a row stores: `trace_id` and `span_id` (lower-case hex), or null for both. */
@@ -55,26 +54,6 @@ export function spanIds(span: SpanLike | undefined): TraceIds | null {
   if (!TRACE_ID_PATTERN.test(context.traceId) || !SPAN_ID_PATTERN.test(context.spanId)) return null;
   if (context.traceId === ZERO_TRACE_ID || context.spanId === ZERO_SPAN_ID) return null;
   return { trace_id: context.traceId, span_id: context.spanId };
-}
-
-type Api = Pick<typeof OpenTelemetryApi, 'trace' | 'isSpanContextValid'>;
-let loaded: Api | null | undefined;
-
-/**
- * `@opentelemetry/api` when the app has it installed (an optional peer
- * dependency), loaded on first use with a synchronous require (it is
- * CommonJS); undefined otherwise. Any copy of it reads the same global
- * context manager and tracer provider.
- */
-export function openTelemetry(): Api | undefined {
-  if (loaded === undefined) {
-    try {
-      loaded = createRequire(import.meta.url)('@opentelemetry/api') as Api;
-    } catch {
-      loaded = null;
-    }
-  }
-  return loaded ?? undefined;
 }
 
 /**

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Registry } from 'prom-client';
-import { loadPromClient, pgpulseMetrics } from '../metrics/pgpulse-metrics.js';
+import type { MetricsRegistry } from '../metrics/metrics-registry.js';
+import { pgpulseMetrics } from '../metrics/pgpulse-metrics.js';
+import { loadPromClient } from '../metrics/prom-client.js';
 import type { PubSub } from '../pubsub.js';
 import { SECURITY_HEADERS, sendJson, sendUnauthorized } from './http-responses.js';
 import { recentLimit, recentRows } from '../store/recent-rows.js';
@@ -52,7 +53,7 @@ export interface DashboardOptions extends SseHubOptions {
    * `pulse.registry` to serve the app's pgpulse metrics too. Default: a private
    * registry (dashboard metrics only).
    */
-  registry?: Registry;
+  registry?: MetricsRegistry;
   /**
    * Serves `GET /healthz` (200 when `ok`, else 503, JSON body; no token needed,
    * never recorded), e.g. `() => pulse.health()`. Default: no `/healthz` route.
@@ -93,7 +94,7 @@ export interface Dashboard extends AsyncDisposable, Pick<EventEmitter<DashboardE
   readonly handler: DashboardHandler;
   readonly stats: DashboardStats;
   /** Registry served at `/metrics`; undefined when prom-client (an optional peer dependency) is not installed and none was passed. */
-  readonly registry: Registry | undefined;
+  readonly registry: MetricsRegistry | undefined;
   /** Ends live streams and unsubscribes. Idempotent. */
   close(): Promise<void>;
 }
@@ -109,7 +110,7 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
   private readonly db: Kysely<PulseDatabase>;
   private closing: Promise<void> | undefined;
   /** Undefined when prom-client (an optional peer dependency) is not installed and no registry was passed: `/metrics` then answers 501. */
-  readonly registry: Registry | undefined;
+  readonly registry: MetricsRegistry | undefined;
   private readonly removeMetrics: () => void;
   private readonly traceUrl: string | null;
 

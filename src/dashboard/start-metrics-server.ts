@@ -1,12 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import type { MetricsRegistry } from '../metrics/metrics-registry.js';
 import { SECURITY_HEADERS, sendJson, sendUnauthorized } from './http-responses.js';
 import { presentedToken, tokensEqual } from './token-gate.js';
 
 export interface MetricsServerOptions {
   /** Registry to serve, e.g. `pulse.registry`. */
-  registry: Registry;
+  registry: MetricsRegistry;
   /** Interface to bind. Default '127.0.0.1'. */
   host?: string;
   /** TCP port; 0 picks a free one. Default 9464 (the usual Prometheus exporter port). */

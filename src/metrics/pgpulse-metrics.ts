@@ -5,37 +5,11 @@
  * are fed by the sources' events (`flushed`, `query`). One set of metrics per
  * registry: several pulses, listeners or dashboards on the same registry add up.
  */
-import { createRequire } from 'node:module';
-import type * as PromClient from 'prom-client';
-import type { Histogram, Registry } from 'prom-client';
+import type { Histogram } from 'prom-client';
 import type { DropReason, WriterStats } from '../writer/writer.js';
 import { attributeDropReasons, type AttributeDropReason } from '../capture/attributes.js';
-
-let loaded: typeof PromClient | null | undefined;
-
-/**
- * prom-client, when the app has it installed, else undefined. It is an
- * optional peer dependency (with its tdigest/bintrees and OpenTelemetry
- * dependencies it would double pgpulse's install), loaded on first use with a
- * synchronous require (it is CommonJS).
- */
-export function loadPromClient(): typeof PromClient | undefined {
-  if (loaded === undefined) {
-    try {
-      loaded = createRequire(import.meta.url)('prom-client') as typeof PromClient;
-    } catch {
-      loaded = null;
-    }
-  }
-  return loaded ?? undefined;
-}
-
-/** prom-client, or a clear error saying how to get it. */
-function promClient(): typeof PromClient {
-  const client = loadPromClient();
-  if (!client) throw new Error('pgpulse metrics need prom-client, an optional peer dependency: npm i prom-client');
-  return client;
-}
+import type { MetricsRegistry } from './metrics-registry.js';
+import { asPromRegistry, promClient } from './prom-client.js';
 
 /** What the metrics read from a Pulse: its stats, writer events and (when the bridge is on) NOTIFY queue usage. */
 export interface PulseMetricsSource {
@@ -84,8 +58,8 @@ export class PgpulseMetrics {
   private readonly batchRows: Histogram;
   private readonly querySeconds: Histogram;
 
-  constructor(readonly registry: Registry) {
-    const registers = [registry];
+  constructor(readonly registry: MetricsRegistry) {
+    const registers = [asPromRegistry(registry)];
     const sum = <S>(sources: Set<S>, read: (source: S) => number | undefined) => {
       let total = 0;
       for (const source of sources) total += read(source) ?? 0;
@@ -266,13 +240,13 @@ export class PgpulseMetrics {
   }
 }
 
-const byRegistry = new WeakMap<Registry, PgpulseMetrics>();
+const byRegistry = new WeakMap<MetricsRegistry, PgpulseMetrics>();
 
 /**
  * The pgpulse metrics of `registry` (created and registered on first use), or
  * of a new private registry when none is given.
  */
-export function pgpulseMetrics(registry: Registry = new (promClient().Registry)()): PgpulseMetrics {
+export function pgpulseMetrics(registry: MetricsRegistry = new (promClient().Registry)()): PgpulseMetrics {
   let metrics = byRegistry.get(registry);
   if (!metrics) {
     metrics = new PgpulseMetrics(registry);
