@@ -16,6 +16,7 @@ import { migrate, type MigrationResult } from './store/migrate.js';
 import { defaultNodeId } from './node-id.js';
 import { PubSub, type PubSubStats } from './pubsub.js';
 import { isLockTimeout, maintainPartitions, type PartitionMaintenanceResult } from './store/maintain-partitions.js';
+import { catchUpCube, type CubeCatchUpResult } from './store/cube-catch-up.js';
 import type { PulseWriter, WriterMode } from './writer/pulse-writer.js';
 import { hasCompiledWriterWorker, WorkerWriter } from './writer/worker-writer.js';
 import { Writer, type WriterEvents, type WriterOptions, type WriterStats } from './writer/writer.js';
@@ -57,6 +58,14 @@ export interface PulseOptions extends ConnectionOptions, CaptureOptions, Omit<Wr
    * `pgpulse maintain` runs from cron. Default 21,600,000 ms (6 h).
    */
   maintenanceIntervalMs?: number;
+  /**
+   * How often this process brings the request cube (the dashboard's read
+   * model, see `catchUpCube`) up to date with the stored rows; 0 turns it
+   * off (e.g. when `pgpulse maintain --cube` runs from cron, or another
+   * process does it: one process at a time builds, the others skip). Default
+   * 60,000 ms.
+   */
+  cubeIntervalMs?: number;
   /**
    * prom-client registry pgpulse registers its metrics on, so an app that
    * already exposes prom-client metrics serves pgpulse's on its own endpoint.
@@ -127,6 +136,9 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
   private maintenanceErrors = 0;
   private readonly maintenanceTimer: NodeJS.Timeout | undefined;
   private readonly maintenanceStart: NodeJS.Timeout | undefined;
+  private readonly cubeTimer: NodeJS.Timeout | undefined;
+  private readonly cubeAbort = new AbortController();
+  private cubeRun: Promise<unknown> | undefined;
   private readonly retentionDays: number | undefined;
   /** Undefined when prom-client (an optional peer dependency) is not installed and no registry was passed. */
   private readonly pgpulseMetrics: PgpulseMetrics | undefined;
@@ -187,6 +199,13 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       this.maintenanceTimer = setInterval(() => void this.maintain().catch(() => undefined), intervalMs);
       this.maintenanceTimer.unref();
     }
+    const cubeIntervalMs = options.cubeIntervalMs ?? 60_000;
+    if (!Number.isInteger(cubeIntervalMs) || cubeIntervalMs < 0)
+      throw new RangeError(`pgpulse: cubeIntervalMs must be a whole number of ms ≥ 0, got ${cubeIntervalMs}`);
+    if (options.store !== false && cubeIntervalMs > 0) {
+      this.cubeTimer = setInterval(() => void this.catchUpCube().catch(() => undefined), cubeIntervalMs);
+      this.cubeTimer.unref();
+    }
   }
 
   private createWriter(options: PulseOptions): PulseWriter {
@@ -226,6 +245,30 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       const wrapped = new Error(`pgpulse partition maintenance failed: ${(error as Error).message}`, { cause: error });
       this.emitSafely('maintenanceError', { error: wrapped });
       throw wrapped;
+    }
+  }
+
+  /**
+   * Brings the request cube up to date with the stored rows (hours not built
+   * yet, late rows, rows of nodes that do not know the cube), a week of hours
+   * at most per call. Runs by itself every `cubeIntervalMs`; failures are
+   * counted in `stats.maintenanceErrors` (event `maintenanceError`) and retried
+   * at the next interval. The dashboard stays exact without it (it reads raw
+   * rows for what the cube lacks), only slower.
+   */
+  async catchUpCube(): Promise<CubeCatchUpResult> {
+    if (this.cubeRun) await this.cubeRun.catch(() => undefined);
+    const run = catchUpCube(this.db, { signal: this.cubeAbort.signal });
+    this.cubeRun = run;
+    try {
+      return await run;
+    } catch (error) {
+      this.maintenanceErrors++;
+      const wrapped = new Error(`pgpulse cube catch-up failed: ${(error as Error).message}`, { cause: error });
+      this.emitSafely('maintenanceError', { error: wrapped });
+      throw wrapped;
+    } finally {
+      if (this.cubeRun === run) this.cubeRun = undefined;
     }
   }
 
@@ -360,6 +403,9 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       await new Promise<void>((resolve) => setImmediate(resolve));
       clearTimeout(this.maintenanceStart);
       clearInterval(this.maintenanceTimer);
+      clearInterval(this.cubeTimer);
+      this.cubeAbort.abort();
+      await this.cubeRun?.catch(() => undefined);
       this.unsubscribeWriter?.();
       await this.writer?.close();
       this.removeMetrics();

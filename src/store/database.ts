@@ -56,6 +56,54 @@ export interface VisitorSketchesTable {
   hll: Buffer;
 }
 
+/** Kysely row type of `pgpulse.cube_keys`: one combination of cube dimension values ('' for none). */
+export interface CubeKeysTable {
+  id: Generated<number>;
+  route: string;
+  status_code: number;
+  device: string;
+  browser: string;
+  os: string;
+  country: string;
+  node: string;
+  referrer: string;
+}
+
+/** Kysely row type of `pgpulse.cube_cells`: the aggregates (src/rollups/aggregates.ts) of one (grain, bucket, key). */
+export interface CubeCellsTable {
+  grain: 'hour' | 'day';
+  bucket: ColumnType<Date, Date | string, Date | string>;
+  key_id: number;
+  requests: number;
+  duration_sum: number;
+  /** int8, read as text. */
+  bytes_sum: ColumnType<string, number, number>;
+  hist_idx: number[];
+  hist_cnt: number[];
+  visitors: number[];
+  visitors_sampled: number;
+}
+
+/** Kysely row type of `pgpulse.cube_top_keys` (src/rollups/top-keys.ts). */
+export interface CubeTopKeysTable {
+  grain: 'hour' | 'day';
+  bucket: ColumnType<Date, Date | string, Date | string>;
+  list: string;
+  /** '' for the row of the keys left out. */
+  key: string;
+  requests: number;
+  dropped_max: number;
+}
+
+/** Kysely row type of `pgpulse.cube_buckets`: what a cube bucket was built from. */
+export interface CubeBucketsTable {
+  grain: 'hour' | 'day';
+  bucket: ColumnType<Date, Date | string, Date | string>;
+  requests: ColumnType<string, number, number>;
+  rollup_requests: ColumnType<string, number, number>;
+  built_at: Generated<Date>;
+}
+
 /** Kysely row type of `pgpulse.visitor_salts`. */
 export interface VisitorSaltsTable {
   day: ColumnType<string, string, string>;
@@ -75,6 +123,10 @@ export interface PulseDatabase {
   'pgpulse.dimension_rollups': DimensionRollupsTable;
   'pgpulse.visitor_sketches': VisitorSketchesTable;
   'pgpulse.visitor_salts': VisitorSaltsTable;
+  'pgpulse.cube_keys': CubeKeysTable;
+  'pgpulse.cube_cells': CubeCellsTable;
+  'pgpulse.cube_top_keys': CubeTopKeysTable;
+  'pgpulse.cube_buckets': CubeBucketsTable;
   'pgpulse.migrations': MigrationsTable;
 }
 

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { DAY_MS, HOUR_MS } from '../shared/time.js';
 import { asPulseDatabase } from './connection.js';
 import type { AnySchemaKysely } from './database.js';
+import { buildCubeRange } from './cube-builder.js';
 
 export interface RebuildRollupsOptions {
   /** Start of the range to rebuild (rounded down to the hour, UTC). Default: the earliest raw row or rollup. */
@@ -21,7 +22,7 @@ export interface RebuildRollupsResult {
 }
 
 /**
- * Recomputes the minute and hour rollups, dimension rollups and visitor sketches of a range from
+ * Recomputes the minute and hour rollups, dimension rollups, visitor sketches and the request cube of a range from
  * the raw rows (`pgpulse.rebuild_rollups`), e.g. after rows were deleted or
  * truncated by hand. The range is widened to whole hours, so no bucket is
  * left half rebuilt. Each day is rebuilt in its own transaction that locks the
@@ -58,6 +59,8 @@ export async function rebuildRollups(anyDb: AnySchemaKysely, options: RebuildRol
       await sql`lock table pgpulse.rollups, pgpulse.visitor_sketches, pgpulse.dimension_rollups in share row exclusive mode`.execute(trx);
       await sql`select pgpulse.rebuild_rollups(${new Date(lo)}::timestamptz, ${new Date(hi)}::timestamptz)`.execute(trx);
     });
+    // The request cube of the same hours (and of the day, when whole), from the same rows.
+    await buildCubeRange(db, new Date(lo), new Date(hi), { day: lo % DAY_MS === 0 && hi - lo === DAY_MS && hi <= Date.now() });
     chunks++;
     options.onChunk?.({ from: new Date(lo), to: new Date(hi) });
   }

@@ -73,7 +73,7 @@ describe('fresh rollups after deletes', () => {
 
     const rolled = await queryStats(pulse.db, params);
     const raw = await queryRawStats(pulse.db, params);
-    expect(rolled.range.source).toBe('rollups');
+    expect(rolled.range.source).toBe('cube'); // rebuilt with the rollups
     expect(rolled.totals.requests).toBe(6_000);
     expect(rolled.totals.status).toEqual(raw.totals.status);
     expect(rolled.topRoutes.map((r) => r.route)).toEqual(['/kept']);

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { maintainPartitions } from '../../store/maintain-partitions.js';
+import { catchUpCube } from '../../store/cube-catch-up.js';
 import { checkReachable, openDatabase, redactUrl, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 
@@ -7,13 +8,17 @@ export const maintainHelp = `Usage: pgpulse maintain [--database-url URL] [--ret
 
 Creates the daily partitions of pgpulse.request_logs ahead of time, moves rows
 out of the default partition, and with --retention-days drops whole partitions
-older than that. Apps running pgpulse do this by themselves every few hours;
-run it from cron when they do not (e.g. store: false, or an external writer).
+older than that, then brings the request cube (the dashboard's read model) up
+to date, building every hour it lacks (a backfill of the history on first
+run, in one-day batches; interrupt it any time, the next run resumes). Apps
+running pgpulse do both by themselves; run it from cron when they do not
+(e.g. store: false, or an external writer).
 
 Options:
   --database-url URL    Postgres URL (default: $DATABASE_URL)
   --retention-days N    drop day partitions older than N days (default: keep everything)
   --days-ahead N        partitions created ahead of today, UTC (default: 3)
+  --no-cube             skip the request cube
   -h, --help            Show this help`;
 
 function wholeNumber(value: string | undefined, name: string): number | undefined {
@@ -30,6 +35,7 @@ export async function maintainCommand(argv: string[]): Promise<number> {
       'database-url': { type: 'string' },
       'retention-days': { type: 'string' },
       'days-ahead': { type: 'string' },
+      'no-cube': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -49,6 +55,20 @@ export async function maintainCommand(argv: string[]): Promise<number> {
   try {
     const result = await maintainPartitions(db, { retentionDays, daysAhead });
     console.log(`pgpulse maintain: ${result.created} partition(s) created, ${result.dropped} dropped on ${redactUrl(url)}`);
+    if (!values['no-cube']) {
+      let hours = 0;
+      let rows = 0;
+      for (;;) {
+        const run = await catchUpCube(db, {
+          onBatch: (b) => console.error(`pgpulse maintain: cube built ${b.from.toISOString()} – ${b.to.toISOString()} (${b.rows} rows)`),
+        });
+        hours += run.hours;
+        rows += run.rows;
+        if (run.skipped) console.log('pgpulse maintain: another process is building the request cube; skipped');
+        if (run.skipped || run.pending === 0 || run.hours === 0) break;
+      }
+      console.log(`pgpulse maintain: request cube up to date (${hours} hour(s) built from ${rows} rows)`);
+    }
     return exitCodes.ok;
   } finally {
     await connection.close();
