@@ -86,7 +86,12 @@ function sumOf<K>(map: Map<K, CellSum>, key: K): CellSum {
  * top paths, referrers and 404s, and with a filter the other breakdowns and
  * routes, come from a sample of about {@link SAMPLE_ROWS} raw rows of the range.
  */
-export async function queryRollupStats(db: Kysely<PulseDatabase>, params: StatsParams, ownHosts: readonly string[] = []): Promise<Stats> {
+export async function queryRollupStats(
+  db: Kysely<PulseDatabase>,
+  params: StatsParams,
+  ownHosts: readonly string[] = [],
+  options: { /** Estimate the lists rollups have no key for from a sample (default true); false leaves them empty for the caller. */ sample?: boolean } = {},
+): Promise<Stats> {
   const { from, to, tz } = params;
   const selection = rollupSelection(params);
   if (selection === null) throw new RangeError('pgpulse stats: these filters need raw rows (see needsRawRows)');
@@ -153,7 +158,10 @@ export async function queryRollupStats(db: Kysely<PulseDatabase>, params: StatsP
   const share = Math.min(requests <= SAMPLE_ROWS ? 1 : SAMPLE_ROWS / requests, scanned <= MAX_SAMPLE_SCAN_ROWS ? 1 : MAX_SAMPLE_SCAN_ROWS / scanned);
   const percent = Math.max(0.01, share * 100);
   const condition = all ? sql`true` : filterCondition(params);
-  const sampled = await sampledTopLists(db, from, to, condition, percent, ownHosts, all ? SAMPLED_UNFILTERED : SAMPLED_FILTERED);
+  const sampled: SampledLists =
+    options.sample === false
+      ? { topPaths: [], referrers: [], notFound: [], refererHosts: [] }
+      : await sampledTopLists(db, from, to, condition, percent, ownHosts, all ? SAMPLED_UNFILTERED : SAMPLED_FILTERED);
   const routeStats = routes ? routeStatsFrom(routes.rows) : (sampled.routes ?? []);
   const only = (key: string): CountStat[] => (requests > 0 ? [{ key, requests, visitors: null }] : []);
   const exactTop = (dimension: RollupDimension): CountStat[] =>
@@ -181,7 +189,7 @@ export async function queryRollupStats(db: Kysely<PulseDatabase>, params: StatsP
       filters: filtersOf(params),
       bucketSeconds: seriesSize,
       source: 'rollups',
-      sampledPercent: percent,
+      sampledPercent: options.sample === false ? null : percent,
     },
     totals: {
       requests,
@@ -214,6 +222,32 @@ export async function queryRollupStats(db: Kysely<PulseDatabase>, params: StatsP
   };
 }
 
+/**
+ * Top paths and 404s of a filtered range, estimated from a sample of its rows
+ * (what the cube cannot key: it has no path dimension). `rangeRows` are all
+ * rows of the range, `selected` those the filters select. Answers the lists
+ * and the sampled percentage.
+ */
+export async function sampledPathLists(
+  db: Kysely<PulseDatabase>,
+  params: StatsParams,
+  rangeRows: number,
+  selected: number,
+): Promise<{ topPaths: CountStat[]; notFound: CountStat[]; percent: number }> {
+  const share = Math.min(selected <= SAMPLE_ROWS ? 1 : SAMPLE_ROWS / selected, rangeRows <= MAX_SAMPLE_SCAN_ROWS ? 1 : MAX_SAMPLE_SCAN_ROWS / rangeRows);
+  const percent = Math.max(0.01, share * 100);
+  const sampled = await sampledTopLists(
+    db,
+    params.from,
+    params.to,
+    filterCondition(params),
+    percent,
+    [],
+    ['topPaths', 'notFound', 'referrers', 'refererHosts'],
+  );
+  return { topPaths: sampled.topPaths, notFound: sampled.notFound, percent };
+}
+
 /** Breakdowns the dimension rollups answer exactly when there is no filter (devices come from `pgpulse.rollups`). */
 const BREAKDOWN_DIMENSIONS = ['browser', 'os', 'country', 'node'] as const satisfies readonly RollupDimension[];
 
@@ -224,6 +258,7 @@ function routeStatsFrom(cells: readonly Cell[]): RouteStat[] {
     route: route === '' ? null : route,
     requests: sum.sums.requests,
     errors: sum.sums.s5,
+    clientErrors: sum.sums.s4,
     ...percentiles(sum.histogram),
   }));
 }

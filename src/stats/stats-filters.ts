@@ -2,6 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import { z } from 'zod';
 import { attributeLimits, deviceTypes } from '../request-log.js';
 import { rollupDimensions, type RollupDimension } from '../rollups/batch-rollup.js';
+import { REFERRER_HOST_EXPRESSION } from '../rollups/cube-dimensions.js';
 
 /** Status classes a filter can select. */
 export const statusClasses = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
@@ -19,7 +20,11 @@ export const filterShape = {
   /** Referrer host, e.g. `news.ycombinator.com`, or `(direct)` for none. */
   referrer: z.string().min(1).max(255).toLowerCase().optional(),
   device: z.enum(deviceTypes).optional(),
-  status: z.enum(statusClasses).optional(),
+  /** A status class (`5xx`) or an exact code (`404`). */
+  status: z
+    .string()
+    .regex(/^(?:[1-5]xx|[1-9]\d\d)$/, 'must be a status class such as 5xx or a code such as 404')
+    .optional(),
   node: z.string().min(1).max(200).optional(),
   /** Browser family as stored, e.g. `Chrome`. */
   browser: z.string().min(1).max(32).optional(),
@@ -71,7 +76,7 @@ export const filterKeys = Object.keys(filterShape) as (keyof StatsFilters)[];
  * Host of a referer URL in SQL: lower-cased, without `www.`, port or path.
  * Hand-written as a regular expression because it must run inside Postgres.
  */
-export const REFERRER_HOST_SQL = sql`regexp_replace(lower(substring(referer from '^[A-Za-z][A-Za-z0-9+.-]*://([^/:?#@]+)')), '^www\\.', '')`;
+export const REFERRER_HOST_SQL = sql.raw(REFERRER_HOST_EXPRESSION);
 
 /** Request-row column of each rollup dimension. */
 export const DIMENSION_COLUMNS: Record<RollupDimension, string> = { browser: 'browser', os: 'os', country: 'country', device: 'device_type', node: 'node_id' };
@@ -103,6 +108,15 @@ export function needsRawRows(filters: StatsFilters): boolean {
   return rollupSelection(filters) === null;
 }
 
+/** The codes a status filter selects, inclusive: `5xx` → 500–599, `404` → 404–404. */
+export function statusRange(status: string): [number, number] {
+  if (status.endsWith('xx')) {
+    const low = Number(status[0]) * 100;
+    return [low, low + 99];
+  }
+  return [Number(status), Number(status)];
+}
+
 /** Whether any filter is set. */
 export function hasFilters(filters: StatsFilters): boolean {
   return filterKeys.some((key) => filters[key] !== undefined);
@@ -117,8 +131,8 @@ export function filterCondition(filters: StatsFilters): RawBuilder<unknown> {
     parts.push(filters.referrer === DIRECT ? sql`referer is null` : sql`${REFERRER_HOST_SQL} = ${filters.referrer.replace(/^www\./, '')}`);
   if (filters.device !== undefined) parts.push(sql`device_type = ${filters.device}`);
   if (filters.status !== undefined) {
-    const low = Number(filters.status[0]) * 100;
-    parts.push(sql`status_code between ${low} and ${low + 99}`);
+    const [low, high] = statusRange(filters.status);
+    parts.push(sql`status_code between ${low} and ${high}`);
   }
   if (filters.node !== undefined) parts.push(sql`node_id = ${filters.node}`);
   if (filters.browser !== undefined) parts.push(sql`browser = ${filters.browser}`);

@@ -20,6 +20,10 @@ export interface StatsTotals extends Percentiles {
   clientErrorRate: number;
   avgMs: number | null;
   status: { '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number };
+  /** Response bytes of the range (`response_bytes`, unknown sizes count 0); absent when the source does not keep them. */
+  bytes?: number;
+  /** {@link bytes} per second of the range. */
+  bytesPerSecond?: number;
 }
 
 export interface SeriesPoint extends Percentiles {
@@ -29,12 +33,19 @@ export interface SeriesPoint extends Percentiles {
   /** Null when answered from rollups with a filter. */
   visitors: number | null;
   errors: number;
+  /** Response bytes of the bucket, where the source keeps them. */
+  bytes?: number;
 }
 
 export interface RouteStat extends Percentiles {
   route: string | null;
   requests: number;
+  /** 5xx answers. */
   errors: number;
+  /** 4xx answers, where the source keeps exact codes. */
+  clientErrors?: number;
+  /** Response bytes, where the source keeps them. */
+  bytes?: number;
 }
 
 export interface CountStat {
@@ -54,8 +65,22 @@ export interface Stats {
     /** The filters applied (see `stats-filters.ts`). */
     filters: StatsFilters;
     bucketSeconds: number;
-    /** `raw` rows, or `rollups` (per minute or hour) for ranges over an hour. */
-    source: 'raw' | 'rollups';
+    /**
+     * `raw` rows (short ranges, path and attribute filters), `cube` (the request
+     * cube, exact: see docs/ARCHITECTURE.md), or `rollups` (the writer's
+     * rollups, while the cube is not built for the range yet).
+     */
+    source: 'raw' | 'rollups' | 'cube';
+    /**
+     * From the cube: the most requests any count of top paths, 404s and
+     * referrer URLs may miss (keys outside a bucket's kept top keys); 0 when
+     * exact; null for other sources.
+     */
+    topKeysBound?: number | null;
+    /** Some visitor counts are estimated from a 1/16 sample of visitor hashes (standard error √15/√n; large sets only). */
+    visitorsSampled?: boolean;
+    /** Whole hours of the range read from raw rows because the cube had not built them yet. */
+    unbuiltHours?: number;
     /**
      * When answered from rollups, top paths, referrers, 404s and referrer hosts
      * (and with a filter, routes and the other breakdowns) are estimated from a
@@ -80,8 +105,12 @@ export interface Stats {
   countries: CountStat[];
   /** Referrer hosts (`referer_host` column). */
   refererHosts: CountStat[];
-  /** Nodes (`node_id` column), requests only. */
+  /** Nodes (`node_id` column). */
   nodes: CountStat[];
+  /** Requests per exact status code, most frequent first (every code). */
+  statusCodes?: CountStat[];
+  /** Top referrer URLs (`referer`), where the source keeps them. */
+  referrerUrls?: CountStat[];
   /**
    * Only with `attributeKey`: the values of that custom attribute (as text;
    * rows without it left out), with requests and distinct visitors.
