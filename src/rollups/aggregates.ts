@@ -104,7 +104,10 @@ function outputColumns(histAlias: string): string {
  * histogram value `h` the row count `n` and every sum; `distinctValues` the
  * distinct (key, hash `v`) pairs. Keys must not be null.
  */
-export function partialsFromRows(source: RawBuilder<unknown>, groups: readonly string[]): { perValue: RawBuilder<unknown>; distinctValues: RawBuilder<unknown> } {
+export function partialsFromRows(
+  source: RawBuilder<unknown>,
+  groups: readonly string[],
+): { perValue: RawBuilder<unknown>; distinctValues: RawBuilder<unknown> } {
   const g = groups.map((_, i) => `g${i}`);
   const h = histograms[0]!;
   const d = distincts[0]!;
@@ -122,7 +125,12 @@ export function partialsFromRows(source: RawBuilder<unknown>, groups: readonly s
  * `g` columns; omit to keep their keys): e.g. hour partials into day cells.
  * Arrays come out ascending: their inputs are sorted once, not per group.
  */
-export function cellsFromPartials(perValue: RawBuilder<unknown>, distinctValues: RawBuilder<unknown>, keyCount: number, groups?: readonly string[]): RawBuilder<unknown> {
+export function cellsFromPartials(
+  perValue: RawBuilder<unknown>,
+  distinctValues: RawBuilder<unknown>,
+  keyCount: number,
+  groups?: readonly string[],
+): RawBuilder<unknown> {
   const g = Array.from({ length: keyCount }, (_, i) => `g${i}`);
   const keys = sql.raw((groups ?? g).map((expr, i) => `${expr} as g${i}`).join(', '));
   const h = histograms[0]!;

@@ -100,7 +100,8 @@ export function coverValues(cover: CubeCover): RawBuilder<unknown> {
     parts.push(sql`select g0 as bucket, g1 as dimension, g2 as value, ${columns}
       from (${cellsFromRows(rows, [`date_trunc('hour', inserted_at, 'UTC')`, 'dimension', 'value'])}) raw_values`);
   }
-  if (parts.length === 0) return sql`select null::timestamptz as bucket, null::text as dimension, null::text as value, ${columns} from pgpulse.cube_values where false`;
+  if (parts.length === 0)
+    return sql`select null::timestamptz as bucket, null::text as dimension, null::text as value, ${columns} from pgpulse.cube_values where false`;
   return sql.join(parts, sql` union all `);
 }
 
