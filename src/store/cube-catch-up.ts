@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import { ALL_ROUTES } from '../rollups/batch-rollup.js';
 import { DAY_MS, HOUR_MS } from '../shared/time.js';
 import { buildCubeRange, CUBE_BUILD_LOCK } from './cube-builder.js';
+import { buildPathIndexes } from './path-index.js';
 import type { PulseDatabase } from './database.js';
 
 export interface CubeCatchUpOptions {
@@ -24,6 +25,8 @@ export interface CubeCatchUpResult {
   pending: number;
   /** Another process was building the cube: this call did nothing. */
   skipped: boolean;
+  /** Partitions that got their path index (migration 0021) in this call. */
+  pathIndexes?: number;
 }
 
 /** The hours whose cube buckets disagree with the writer's rollups (or do not exist), newest first. */
@@ -63,7 +66,10 @@ export async function catchUpCube(db: Kysely<PulseDatabase>, options: CubeCatchU
     const locked = await sql<{ ok: boolean }>`select pg_try_advisory_lock(${CUBE_BUILD_LOCK}::bigint) as ok`.execute(conn);
     if (!locked.rows[0]?.ok) return { hours: 0, rows: 0, pending: 0, skipped: true };
     try {
-      return await catchUp(conn, maxHours, options);
+      const result = await catchUp(conn, maxHours, options);
+      // The path index of partitions that predate migration 0021, a few per run (never blocks writers).
+      if (!options.signal?.aborted) result.pathIndexes = await buildPathIndexes(conn);
+      return result;
     } finally {
       await sql`select pg_advisory_unlock(${CUBE_BUILD_LOCK}::bigint)`.execute(conn);
     }

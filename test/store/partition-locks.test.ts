@@ -95,6 +95,7 @@ describe('creating partitions next to a busy app', () => {
     // 0007 dropped (route, inserted_at): route-filtered long ranges read hour rollups. 0006 added the partial GIN index of attributes.
     expect(defs).toEqual([
       'btree (inserted_at)',
+      'btree (path, inserted_at)',
       'btree (tx_id)',
       'gin (attributes jsonb_path_ops) WHERE (attributes IS NOT NULL)',
       'unique btree (id, inserted_at)',

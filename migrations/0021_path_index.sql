@@ -1,0 +1,11 @@
+-- pgpulse 0021: an index on (path, inserted_at), so a path filter reads only
+-- that path's rows instead of every row of the range (read model v2,
+-- docs/ARCHITECTURE.md).
+--
+-- Online: the index is created on the partitioned parent ONLY, which reads no
+-- row and holds its lock for an instant. Partitions created from now on get
+-- theirs with the table; for the existing ones, the cube catch-up
+-- (src/store/path-index.ts) builds each CONCURRENTLY and attaches it, after
+-- which the parent index is valid. Until then a partition without it is
+-- scanned as before.
+create index if not exists request_logs_path_idx on only pgpulse.request_logs (path, inserted_at);
