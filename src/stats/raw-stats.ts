@@ -125,7 +125,7 @@ export async function queryRawStats(db: Kysely<PulseDatabase>, params: StatsPara
       sessions: num(t?.sessions),
       errorRate: requests ? num(t?.errors) / requests : 0,
       clientErrorRate: requests ? num(t?.client_errors) / requests : 0,
-      avgMs: t?.avg_ms === null || t?.avg_ms === undefined ? null : Number(t.avg_ms),
+      avgMs: t?.avg_ms === null || t?.avg_ms === undefined ? null : Number(t.avg_ms as unknown),
       status: { '1xx': statusClass(1), '2xx': statusClass(2), '3xx': statusClass(3), '4xx': statusClass(4), '5xx': statusClass(5) },
       bytes,
       bytesPerSecond: seconds > 0 ? bytes / seconds : 0,
