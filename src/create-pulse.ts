@@ -95,6 +95,8 @@ export interface PulseStats {
   captureFailures: number;
   /** Requests whose custom attributes (`attributes` option) were dropped, all or some, by reason. */
   attributesDropped: Record<AttributeDropReason, number>;
+  /** Requests whose referer host was not a host name or IP literal (`=1+2a`, `cmd|'`): stored with `referer_host` null. */
+  refererHostsRejected: number;
   /** Errors from idle connections in the pool pgpulse opened (e.g. Postgres restarts). */
   poolErrors: number;
   /** Partition maintenance runs that failed (retried at the next interval). */
@@ -159,6 +161,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     this.recorder = new Recorder(this.pubsub, this.visitorIds, new Sessions(options.sessionIdleMs), this.nodeId, options);
     this.recorder.onFailure = (error) => this.emitSafely('captureError', { error });
     this.recorder.onAttributesDropped = (info) => this.emitSafely('attributesDropped', info);
+    this.recorder.onRefererHostRejected = (info) => this.emitSafely('refererHostRejected', info);
     if (options.logger) logPulseEvents(this, options.logger);
     this.healthMaxPendingRows = positiveOption(
       'pgpulse',
@@ -358,6 +361,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       captured: this.recorder.captured,
       captureFailures: this.recorder.failures,
       attributesDropped: { ...this.recorder.attributesDropped },
+      refererHostsRejected: this.recorder.refererHostsRejected,
       poolErrors: this.poolErrors,
       maintenanceErrors: this.maintenanceErrors,
     };

@@ -225,10 +225,8 @@
     return button;
   }
 
-  function csvCell(value) {
-    const text = value === null || value === undefined ? '' : String(value);
-    return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-  }
+  // The server's CSV rule (csv-cell.js, made from src/dashboard/csv-cell.ts): formula-like cells get a leading '.
+  const csvCell = window.pgpulseCsvCell;
 
   /** Downloads a panel's table as CSV, built from the data it shows. */
   function downloadCsv(id) {

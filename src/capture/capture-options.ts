@@ -86,7 +86,7 @@ const captureOptionsSchema = z.object({
 /** Capture settings checked and compiled once, at `createPulse()`. */
 export interface ResolvedCapture {
   ignore: IgnoreMatcher | undefined;
-  context: Omit<DeriveContext, 'nodeId' | 'visitorIds' | 'sessions' | 'dropAttributes'>;
+  context: Omit<DeriveContext, 'nodeId' | 'visitorIds' | 'sessions' | 'dropAttributes' | 'rejectRefererHost'>;
 }
 
 /** Validates capture options; throws one error naming every bad option. */

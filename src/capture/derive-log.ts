@@ -31,6 +31,8 @@ export interface DeriveContext {
   attributes: AttributesFunction | undefined;
   /** Told about each request whose attributes were (partly) dropped. */
   dropAttributes: AttributeDropSink;
+  /** Told about each referer whose host is not a host name or IP literal (its `referer_host` is stored as null). */
+  rejectRefererHost: (authority: string) => void;
 }
 
 /** Longest request id kept, in characters. */
@@ -54,6 +56,7 @@ export function deriveLog(request: CapturedRequest, context: DeriveContext, star
   const visitorId = context.visitorIds.hash(ip, userAgent, startedAt);
   const statusCode = Number.isInteger(request.statusCode) && request.statusCode >= 100 && request.statusCode <= 999 ? request.statusCode : 500;
   const referer = refererParts(headers.referer ?? headers.referrer, context.storeRefererQuery, max);
+  if (referer.rejectedHost !== undefined) context.rejectRefererHost(referer.rejectedHost);
   const info = userAgentInfo(userAgent);
   const bytes = request.responseBytes;
   const trace = traceIdsOf(request.span, headers.traceparent);

@@ -8,6 +8,7 @@ import { targetPath } from './target-path.js';
 import { activeSpan } from './trace-context.js';
 import { openTelemetry } from '../shared/open-telemetry.js';
 import { attributeDropReasons, type AttributeDropReason } from './attributes.js';
+import { ReportThrottle } from './report-throttle.js';
 import type { Sessions } from './sessions.js';
 import type { VisitorIds } from './visitor-ids.js';
 
@@ -19,9 +20,6 @@ export interface DeferredRequest {
   toCapturedRequest(): CapturedRequest;
 }
 
-/** Shortest time between two `attributesDropped` reports of the same reason, in ms (a bad attribute may come with every request). */
-const ATTRIBUTE_DROP_REPORT_MS = 60_000;
-
 /** What {@link Recorder.onAttributesDropped} is told: a reason, what was dropped, and how many requests lost attributes for it since the last report. */
 export interface AttributesDroppedInfo {
   reason: AttributeDropReason;
@@ -31,6 +29,14 @@ export interface AttributesDroppedInfo {
   detail: string;
   /** What the `attributes` function threw (`reason` `threw`). */
   error?: Error;
+}
+
+/** What {@link Recorder.onRefererHostRejected} is told: how many referers had a host that is not a host name or IP literal since the last report, and this one's authority. */
+export interface RefererHostRejectedInfo {
+  /** Requests whose referer host was rejected since the last report (this one included). */
+  count: number;
+  /** The rejected authority text (at most 80 characters). */
+  detail: string;
 }
 
 /** Requests derived per turn of the event loop; more wait for the next turn, so one batch never blocks the loop for long. */
@@ -60,7 +66,12 @@ export class Recorder {
   readonly attributesDropped = Object.fromEntries(attributeDropReasons.map((reason) => [reason, 0])) as Record<AttributeDropReason, number>;
   /** Called at most once a minute per reason when attributes are dropped (the Pulse emits it as `attributesDropped`). */
   onAttributesDropped: ((info: AttributesDroppedInfo) => void) | undefined;
-  private readonly dropReports = new Map<AttributeDropReason, { at: number; unreported: number }>();
+  /** Requests whose referer had a host that is not a host name or IP literal (stored with `referer_host` null). */
+  refererHostsRejected = 0;
+  /** Called at most once a minute when referer hosts are rejected (the Pulse emits it as `refererHostRejected`). */
+  onRefererHostRejected: ((info: RefererHostRejectedInfo) => void) | undefined;
+  /** At most one report a minute per reason (a bad attribute or referer may come with every request). */
+  private readonly reports = new ReportThrottle<AttributeDropReason | 'referer_host'>();
   private pending: (CapturedRequest | DeferredRequest)[] = [];
   private scheduled: NodeJS.Immediate | undefined;
   private readonly drainBatch = () => {
@@ -77,7 +88,14 @@ export class Recorder {
   ) {
     const resolved = resolveCaptureOptions(options);
     this.ignoreMatcher = resolved.ignore;
-    this.context = { ...resolved.context, nodeId, visitorIds, sessions, dropAttributes: (reason, detail, error) => this.dropAttributes(reason, detail, error) };
+    this.context = {
+      ...resolved.context,
+      nodeId,
+      visitorIds,
+      sessions,
+      dropAttributes: (reason, detail, error) => this.dropAttributes(reason, detail, error),
+      rejectRefererHost: (detail) => this.rejectRefererHost(detail),
+    };
     // Loaded now rather than on the first request (it is an optional peer dependency).
     openTelemetry();
   }
@@ -152,15 +170,22 @@ export class Recorder {
   /** Counts a request whose attributes were dropped for `reason`; reports it, at most once a minute per reason. */
   private dropAttributes(reason: AttributeDropReason, detail: string, error?: Error): void {
     this.attributesDropped[reason]++;
-    const now = performance.now();
-    const report = this.dropReports.get(reason);
-    if (report && now - report.at < ATTRIBUTE_DROP_REPORT_MS) {
-      report.unreported++;
-      return;
-    }
-    this.dropReports.set(reason, { at: now, unreported: 0 });
+    const count = this.reports.occurred(reason);
+    if (count === 0) return;
     try {
-      this.onAttributesDropped?.({ reason, count: (report?.unreported ?? 0) + 1, detail, ...(error ? { error } : {}) });
+      this.onAttributesDropped?.({ reason, count, detail, ...(error ? { error } : {}) });
+    } catch {
+      // A throwing event listener must not reach the app's request.
+    }
+  }
+
+  /** Counts a referer whose host was rejected; reports it at most once a minute. */
+  private rejectRefererHost(detail: string): void {
+    this.refererHostsRejected++;
+    const count = this.reports.occurred('referer_host');
+    if (count === 0) return;
+    try {
+      this.onRefererHostRejected?.({ count, detail });
     } catch {
       // A throwing event listener must not reach the app's request.
     }

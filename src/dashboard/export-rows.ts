@@ -4,8 +4,10 @@ import type { Kysely } from 'kysely';
 import { EXPORT_COLUMNS, forEachExportBatch, type ExportOptions } from '../stats/export-query.js';
 import type { StatsParams } from '../stats/stats-params.js';
 import type { PulseDatabase } from '../store/database.js';
+import { csvCell } from './csv-cell.js';
 
 export { EXPORT_COLUMNS, EXPORT_FETCH_ROWS, type ExportOptions } from '../stats/export-query.js';
+export { csvCell } from './csv-cell.js';
 
 /** Formats `GET /api/export` writes. */
 export const exportFormats = ['csv', 'ndjson'] as const;
@@ -49,7 +51,7 @@ async function write(res: ServerResponse, chunk: string): Promise<boolean> {
   return !res.destroyed;
 }
 
-/** One CSV record (RFC 4180). Text cells starting with = + - @ get a leading `'` so spreadsheets never run them as formulas. */
+/** One CSV record (RFC 4180), cells by {@link csvCell}: formula-like text is prefixed with `'`. */
 export function csvLine(row: Record<string, unknown>): string {
   let line = '';
   for (let i = 0; i < EXPORT_COLUMNS.length; i++) {
@@ -57,13 +59,4 @@ export function csvLine(row: Record<string, unknown>): string {
     line += csvCell(row[EXPORT_COLUMNS[i]!]);
   }
   return `${line}\r\n`;
-}
-
-export function csvCell(value: unknown): string {
-  if (value === null || value === undefined) return '';
-  if (value instanceof Date) return value.toISOString();
-  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
-  let text = typeof value === 'string' ? value : JSON.stringify(value);
-  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }

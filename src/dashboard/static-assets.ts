@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { csvCellScript } from './csv-cell.js';
 
 const require = createRequire(import.meta.url);
 const assetsDir = fileURLToPath(new URL('../../assets/dashboard/', import.meta.url));
@@ -17,11 +18,17 @@ const files: Record<string, { path: string; type: string }> = {
   '/vendor/uPlot.min.css': { path: join(uplotDir, 'uPlot.min.css'), type: 'text/css; charset=utf-8' },
 };
 
+/** Files made from pgpulse's own code, so page and server share one rule. */
+const generated: Record<string, { body: Buffer; type: string }> = {
+  '/csv-cell.js': { body: Buffer.from(csvCellScript), type: 'text/javascript; charset=utf-8' },
+};
+
 const cache = new Map<string, Buffer>();
 
 /** The static file served at `path`, or undefined. Read once, then cached. */
 export async function staticAsset(path: string): Promise<{ body: Buffer; type: string } | undefined> {
-  const file = files[path];
+  if (Object.hasOwn(generated, path)) return generated[path];
+  const file = Object.hasOwn(files, path) ? files[path] : undefined;
   if (!file) return undefined;
   let body = cache.get(path);
   if (!body) {

@@ -20,6 +20,8 @@ export function logPulseEvents(pulse: Pick<EventEmitter<PulseEvents>, 'on' | 'of
         { ...(error ? { err: error } : {}), event: 'attributesDropped', reason, count, detail },
         `pgpulse: dropped custom attributes of ${count} request(s) (${reason}: ${detail})`,
       ),
+    refererHostRejected: ({ count, detail }) =>
+      log(logger, 'warn', { event: 'refererHostRejected', count, detail }, `pgpulse: ${count} referer(s) with a host that is not a host name (${detail})`),
     maintenanceError: ({ error }) =>
       log(logger, 'warn', { err: error, event: 'maintenanceError' }, 'pgpulse: partition maintenance failed; retried at the next interval'),
     poolError: ({ error }) => log(logger, 'warn', { err: error, event: 'poolError' }, 'pgpulse: an idle Postgres connection failed; the pool reconnects'),

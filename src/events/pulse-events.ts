@@ -1,4 +1,4 @@
-import type { AttributesDroppedInfo } from '../capture/recorder.js';
+import type { AttributesDroppedInfo, RefererHostRejectedInfo } from '../capture/recorder.js';
 import type { WriterEvents } from '../writer/writer.js';
 
 /**
@@ -17,6 +17,12 @@ export interface PulseEvents extends WriterEvents {
    * function threw.
    */
   attributesDropped: [info: AttributesDroppedInfo];
+  /**
+   * A referer's host was not a host name or IP literal (e.g. `http://=1+2a/`):
+   * the request was recorded with `referer_host` null. At most once a minute:
+   * `count` requests since the last one, `detail` this one's authority text.
+   */
+  refererHostRejected: [info: RefererHostRejectedInfo];
   /** Partition maintenance failed; retried at the next `maintenanceIntervalMs`. */
   maintenanceError: [info: { error: Error }];
   /** An idle connection of the pool pgpulse opened failed (Postgres restarted or the backend was terminated); the pool reconnects. */
@@ -27,6 +33,7 @@ export interface PulseEvents extends WriterEvents {
 export const pulseEventNames = [
   'captureError',
   'attributesDropped',
+  'refererHostRejected',
   'maintenanceError',
   'poolError',
   'writeError',

@@ -17,6 +17,7 @@ export interface PulseMetricsSource {
     captured: number;
     captureFailures: number;
     attributesDropped: Record<AttributeDropReason, number>;
+    refererHostsRejected: number;
     poolErrors: number;
     maintenanceErrors: number;
     writer: WriterStats | undefined;
@@ -88,6 +89,12 @@ export class PgpulseMetrics {
 
     counter('pgpulse_requests_captured_total', 'Requests captured and broadcast.', this.pulses, (s) => pulse(s).captured);
     counter('pgpulse_capture_failures_total', 'Requests that could not be recorded (captureError events).', this.pulses, (s) => pulse(s).captureFailures);
+    counter(
+      'pgpulse_referer_hosts_rejected_total',
+      'Requests whose referer host was not a host name or IP literal, stored with referer_host null (refererHostRejected events).',
+      this.pulses,
+      (s) => pulse(s).refererHostsRejected,
+    );
     counter('pgpulse_rows_written_total', 'Rows committed to Postgres.', this.pulses, (s) => pulse(s).writer?.written);
     counter('pgpulse_write_batches_total', 'Batches committed to Postgres.', this.pulses, (s) => pulse(s).writer?.batches);
     counter('pgpulse_rows_rejected_total', 'Rows Postgres refused as invalid (rejected events).', this.pulses, (s) => pulse(s).writer?.rejected);

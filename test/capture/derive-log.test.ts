@@ -14,6 +14,7 @@ function contextFor(options: CaptureOptions = {}): DeriveContext {
     visitorIds: new VisitorIds(undefined),
     sessions: new Sessions(),
     dropAttributes: () => undefined,
+    rejectRefererHost: () => undefined,
   };
 }
 

@@ -2,7 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXPORT_COLUMNS } from '../../src/dashboard/export-rows.js';
+import { csvCell, EXPORT_COLUMNS } from '../../src/dashboard/export-rows.js';
 import { runDemo, type RunningDemo } from '../../src/demo/run-demo.js';
 import { browserAvailable, launchChromium } from '../support/browser.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -95,8 +95,7 @@ describe.runIf(browserAvailable)('npm run demo, driven in headless Chromium', ()
       const lines = (await readFile(await file.path(), 'utf8')).split('\r\n');
       expect(lines[0], id).toBe(headers.join(','));
       expect(lines.at(-1), id).toBe('');
-      // The same rows as the table (cells with a comma or quote are quoted).
-      const csvCell = (text: string | null) => (/[",\r\n]/.test(text ?? '') ? `"${text!.replaceAll('"', '""')}"` : (text ?? ''));
+      // The same rows as the table, cell by cell with the export's rule (quoted when needed, formulas prefixed).
       expect(lines.slice(1, -1), id).toEqual(shown.map((cells) => cells.map(csvCell).join(',')));
     }
   });
