@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events';
-import type { ListenerEvents } from '../listen/listener.js';
+import type { ListenerEvents } from '../listen/listener-events.js';
 import { log, type PulseLogger } from './logger.js';
 
 /**
