@@ -4,22 +4,19 @@ import { Counter, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createDashboard, startMetricsServer, type Dashboard } from '../../src/dashboard/index.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createTestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
+import { test, type MigratedDatabase } from '../support/migrated-database.js';
 import { closeServer, listen } from '../support/http.js';
 import { scrape, Scrape } from '../support/prometheus.js';
 
 const TOKEN = 'metrics-token';
 
 describe('Prometheus metrics', () => {
-  let database: TestDatabase;
+  let database: MigratedDatabase;
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
-  });
-
-  afterAll(async () => {
-    await database.drop();
+  test.beforeAll(({ database: migrated }) => {
+    database = migrated;
   });
 
   it('an app already using prom-client shows pgpulse metrics on its own /metrics', async () => {
@@ -93,7 +90,7 @@ describe('Prometheus metrics', () => {
     expect(metrics.value('pgpulse_rows_written_total')).toBe(1);
   });
 
-  it('reports NOTIFY bridge messages and the queue usage when the bridge is on', async () => {
+  it('reports NOTIFY bridge messages and the queue usage when the bridge is on', { tags: ['server'] }, async () => {
     await using pulse = createPulse({ connectionString: database.url, notify: true, maxWaitMs: 5 });
     pulse.pubsub.publish(makeLog());
     await pulse.flush();

@@ -39,7 +39,9 @@ describe('writer in a worker thread', () => {
       expect([viaUrl, inProcess, viaPool, viaDb].map((p) => p.writer?.mode)).toEqual(['worker', 'in-process', 'in-process', 'in-process']);
       expect(() => createPulse({ pool: appPool, writerMode: 'worker' })).toThrow(/cannot be shared with a worker thread/);
       expect(() => createPulse({ connectionString: database.url, writerMode: 'thread' as never })).toThrow(/writerMode must be/);
-      expect(createPulse({ connectionString: database.url, store: false }).writer).toBeUndefined();
+      const withoutStore = createPulse({ connectionString: database.url, store: false });
+      pulses.push(withoutStore);
+      expect(withoutStore.writer).toBeUndefined();
       // Running from the TypeScript source the default is in-process (a worker would need tsx); the published dist/ defaults to the worker (below).
       const byDefault = createPulse({ connectionString: database.url });
       pulses.push(byDefault);
