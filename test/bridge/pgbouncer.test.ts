@@ -1,3 +1,4 @@
+// @module-tag server (runs on every CI server: see the tag in vitest.config.ts)
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createPulse } from '../../src/create-pulse.js';

@@ -37,7 +37,7 @@ function record<K extends keyof PulseEvents>(pulse: Pulse, name: K): PulseEvents
 }
 
 describe('every failure path emits its event (real Postgres)', () => {
-  describe('on the shared test server', () => {
+  describe('on the shared test server', { tags: ['server'] }, () => {
     let database: TestDatabase;
 
     beforeAll(async () => {

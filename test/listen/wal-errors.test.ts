@@ -37,7 +37,7 @@ describe('lsnBefore', () => {
   });
 });
 
-describe('wal transport on a server without wal_level=logical', () => {
+describe('wal transport on a server without wal_level=logical', { tags: ['server'] }, () => {
   let database: TestDatabase;
   let walLevel: string;
 

@@ -1,3 +1,4 @@
+// @module-tag server (runs on every CI server: see the tag in vitest.config.ts)
 import { sql } from 'kysely';
 import { describe, expect } from 'vitest';
 import { generatedColumns, pgTypes, requestLogColumnNames, requestLogColumns } from '../../src/store/columns.js';

@@ -1,3 +1,4 @@
+// @module-tag server (runs on every CI server: see the tag in vitest.config.ts)
 import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';

@@ -1,3 +1,4 @@
+// @module-tag server (runs on every CI server: see the tag in vitest.config.ts)
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
