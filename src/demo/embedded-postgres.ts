@@ -20,6 +20,12 @@ export interface EmbeddedServer {
   start(): Promise<void>;
   /** Stops it and deletes its data directory. */
   dispose(): Promise<void>;
+  /**
+   * Calls `listener` with a one-line reason when the server exits without
+   * `stop()` or `dispose()` asking it to (it crashed or was killed). Returns
+   * a function that removes the listener.
+   */
+  onUnexpectedExit(listener: (reason: string) => void): () => void;
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -271,14 +277,22 @@ async function manage(config: {
   flags: readonly string[];
 }): Promise<EmbeddedServer> {
   let child: ChildProcess | undefined;
+  const unexpectedExit = new Set<(reason: string) => void>();
   const start = async () => {
     if (child) return;
-    child = await spawnPostmaster(config.binary, config.dataDir, config.port, config.ids, config.flags);
+    const started = await spawnPostmaster(config.binary, config.dataDir, config.port, config.ids, config.flags);
+    child = started;
+    started.once('exit', (code, signal) => {
+      if (child !== started) return; // stop() asked for it
+      child = undefined;
+      for (const listener of unexpectedExit) listener(`the embedded Postgres exited unexpectedly (code ${code}, signal ${signal})`);
+    });
   };
   const stop = async () => {
     if (!child) return;
-    await stopPostmaster(child);
+    const stopping = child;
     child = undefined;
+    await stopPostmaster(stopping);
   };
   await start();
   // Last resort when the process exits without dispose(): do not leave a server behind.
@@ -293,7 +307,12 @@ async function manage(config: {
     async dispose() {
       await stop();
       process.off('exit', onExit);
+      unexpectedExit.clear();
       await rm(config.dir, { recursive: true, force: true });
+    },
+    onUnexpectedExit(listener) {
+      unexpectedExit.add(listener);
+      return () => unexpectedExit.delete(listener);
     },
   };
 }

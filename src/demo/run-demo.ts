@@ -38,6 +38,11 @@ export interface RunningDemo {
   liveRowsWritten(): number;
   /** Rows of synthetic history handed to the writer (0 until it is done). */
   historyRows(): number;
+  /**
+   * Resolves (never rejects) with the reason the demo can no longer work: its
+   * embedded Postgres exited while it ran. Pending for as long as all is well.
+   */
+  failed: Promise<Error>;
   /** Stops traffic, flushes, stops servers and the embedded Postgres (deleting its data). Idempotent. */
   stop(): Promise<void>;
 }
@@ -121,17 +126,29 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
   const historyNote = () => (historyRows === undefined ? ' (history still being written)' : historyRows ? ` (${historyRows} of them history)` : '');
   let progress: NodeJS.Timeout | undefined;
   let stopping: Promise<void> | undefined;
+  let stopWatching = () => {};
+  const failed = new Promise<Error>((resolve) => {
+    if (postgres.embedded) stopWatching = postgres.embedded.onUnexpectedExit((reason) => resolve(new Error(reason)));
+  });
 
   const stop = () =>
     (stopping ??= (async () => {
       clearInterval(progress);
+      stopWatching();
       abort.abort();
-      await Promise.all([trafficDone, historyDone]);
-      app.closeAllConnections();
-      await new Promise<void>((resolve) => app.close(() => resolve()));
-      await dashboard?.close();
-      await pulse.close();
-      await postgres.embedded?.dispose();
+      // With Postgres gone, pulse.close() retries on unref'd timers until closeTimeoutMs: nothing else would
+      // keep the process alive meanwhile, and it would end mid-stop (exit code 13, an unsettled await).
+      const keepAlive = setInterval(() => {}, 1_000);
+      try {
+        await Promise.all([trafficDone, historyDone]);
+        app.closeAllConnections();
+        await new Promise<void>((resolve) => app.close(() => resolve()));
+        await dashboard?.close();
+        await pulse.close();
+        await postgres.embedded?.dispose();
+      } finally {
+        clearInterval(keepAlive);
+      }
     })());
 
   try {
@@ -157,7 +174,17 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         return (historyRows = 0);
       },
     );
-    return { dashboardUrl: dashboard.url, appUrl, databaseUrl: postgres.url, traffic, pulse, liveRowsWritten, historyRows: () => historyRows ?? 0, stop };
+    return {
+      dashboardUrl: dashboard.url,
+      appUrl,
+      databaseUrl: postgres.url,
+      traffic,
+      pulse,
+      liveRowsWritten,
+      historyRows: () => historyRows ?? 0,
+      failed,
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;

@@ -4,9 +4,9 @@ import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { collect, runCli, spawnCli, waitForOutput } from '../support/cli.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { adminQuery, createTestDatabase, withDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/fixtures.js';
 
 const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -63,14 +63,58 @@ describe('pgpulse demo', () => {
     await database.drop();
   });
 
-  it('rejects bad option values with exit code 2', async () => {
-    const port = await runCli(['demo', '--port', '4000.5']);
-    expect(port.code).toBe(2);
-    expect(port.stderr).toMatch(/--port must be a whole number/);
-    const rate = await runCli(['demo', '--rate', 'fast']);
-    expect(rate.code).toBe(2);
-    const unreachable = await runCli(['demo', '--database-url', 'postgres://postgres@127.0.0.1:1/x']);
-    expect(unreachable.code).toBe(3);
+  it('documents its exit codes in --help', async () => {
+    const help = await runCli(['demo', '--help']);
+    expect(help.code).toBe(0);
+    for (const code of ['0  stopped normally', '1  failure', '2  usage error', '3  --database-url unreachable']) expect(help.stdout).toContain(code);
+  });
+
+  it('rejects bad and unknown options with exit code 2, before starting anything', async () => {
+    const results = await Promise.all([
+      runCli(['demo', '--port', '4000.5']),
+      runCli(['demo', '--port', '70000']),
+      runCli(['demo', '--rate', 'fast']),
+      runCli(['demo', '--duration', '-1']),
+      runCli(['demo', '--bogus']),
+      runCli(['demo', '--database-url', 'http://127.0.0.1/x']),
+    ]);
+    for (const result of results) expect(result.code, result.stderr).toBe(2);
+    const [fraction, tooHigh, , , unknown, notPostgres] = results;
+    expect(fraction.stderr).toMatch(/--port must be a whole number/);
+    expect(tooHigh.stderr).toMatch(/--port must be a whole number 0–65535/);
+    expect(unknown.stderr).toMatch(/Unknown option '--bogus'/);
+    expect(notPostgres.stderr).toMatch(/not a postgres:\/\/ URL/);
+    for (const result of results) expect(result.stdout).not.toMatch(/starting an embedded Postgres|dashboard at/);
+  });
+
+  it('exits 3 when the database is unreachable, refuses the login or does not exist', async () => {
+    const serverUrl = inject('databaseUrl');
+    const noRole = new URL(withDatabase(serverUrl, database.name));
+    noRole.username = 'pgpulse_no_such_role';
+    const [unreachable, missingDatabase, unknownRole] = await Promise.all([
+      runCli(['demo', '--database-url', 'postgres://postgres@127.0.0.1:1/x']),
+      runCli(['demo', '--database-url', withDatabase(serverUrl, 'pgpulse_no_such_database')]),
+      runCli(['demo', '--database-url', noRole.toString()]),
+    ]);
+    expect(unreachable.code, unreachable.stderr).toBe(3);
+    expect(unreachable.stderr).toMatch(/cannot connect to postgres:\/\/postgres@127\.0\.0\.1:1\/x/);
+    expect(missingDatabase.code, missingDatabase.stderr).toBe(3);
+    expect(missingDatabase.stderr).toMatch(/database "pgpulse_no_such_database" does not exist/);
+    expect(unknownRole.code, unknownRole.stderr).toBe(3);
+    expect(unknownRole.stderr).toMatch(/pgpulse_no_such_role/);
+  });
+
+  it('exits 1 when the database answers but refuses the schema (read-only), naming the cause', async () => {
+    const readOnly = await createTestDatabase();
+    try {
+      await adminQuery(inject('databaseUrl'), `alter database ${readOnly.name} set default_transaction_read_only = on`);
+      const result = await runCli(['demo', '--database-url', readOnly.url, '--port', '0']);
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stderr).toMatch(/read-only transaction/);
+      expect(result.stdout).not.toMatch(/dashboard at/);
+    } finally {
+      await readOnly.drop();
+    }
   });
 
   it('runs on a given database, serves live traffic and the dashboard, and exits 0 after --duration', async () => {
@@ -160,4 +204,41 @@ describe('pgpulse demo', () => {
       blocker.close();
     }
   }, 60_000);
+
+  it('when its embedded Postgres dies mid-run, says so, stops and exits 1, leaving nothing behind', async () => {
+    const child = track(spawnCli(['demo', '--port', '0', '--history', '0', '--rate', '30']));
+    const result = collect(child);
+    const [, , dir] = await waitForOutput(result, embeddedLine, 120_000);
+    await waitForOutput(result, /[1-9]\d* rows written to Postgres/, 30_000);
+    const postmaster = postgresProcessesFor(dir!);
+    expect(postmaster.length).toBeGreaterThan(0);
+    for (const pid of postmaster) process.kill(Number(pid), 'SIGKILL');
+    const done = await result;
+    expect(done.code, done.stdout + done.stderr).toBe(1);
+    expect(done.stderr).toMatch(/the embedded Postgres exited unexpectedly \(code null, signal SIGKILL\); stopping/);
+    expect(done.stderr).toMatch(/pgpulse demo: failed: the embedded Postgres exited unexpectedly/);
+    expect(existsSync(dir!)).toBe(false);
+    expect(postgresProcessesFor(dir!)).toEqual([]);
+  }, 180_000);
+
+  it('when rows cannot be written before the stop (its database was dropped), SIGTERM exits 1 and says how many', async () => {
+    const doomed = await createTestDatabase();
+    try {
+      const child = track(spawnCli(['demo', '--database-url', doomed.url, '--port', '0', '--rate', '30']));
+      const result = collect(child);
+      await waitForOutput(result, /dashboard at http/);
+      await eventually(async () => (await countRows(doomed.url).catch(() => 0)) > 0, 30_000, 'the first rows of the demo');
+      await doomed.drop();
+      // Requests keep arriving (a progress line comes every 5 s); their rows have nowhere to go.
+      const progressLines = () => result.output().match(/requests served/g)?.length ?? 0;
+      const before = progressLines();
+      await eventually(() => progressLines() > before, 30_000, 'a progress line after the database was dropped');
+      child.kill('SIGTERM');
+      const done = await result;
+      expect(done.code, done.stdout + done.stderr).toBe(1);
+      expect(done.stderr).toMatch(/not a clean stop: [1-9]\d* rows could not be written to Postgres before the stop/);
+    } finally {
+      await doomed.drop();
+    }
+  }, 120_000);
 });

