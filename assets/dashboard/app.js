@@ -515,10 +515,17 @@
     );
   }
 
-  let statsLoads = 0; // numbers each load, so an answer to an older view never overwrites a newer one
+  // Each view (range, filters, zone) gets a number: an answer for an older view never overwrites a newer
+  // one. The periodic refresh of a view starts no load while one for it is still out: otherwise, once an
+  // answer takes longer than the refresh interval (a raw-row range on a busy server), every answer would be
+  // overtaken by the next refresh before it arrived, none would ever be shown, and the loads would pile up.
+  let statsView = 0;
+  let statsLoading = null; // number of the view whose load is out, or null
 
   async function loadStats() {
-    const load = ++statsLoads;
+    const load = statsView;
+    if (statsLoading === load) return;
+    statsLoading = load;
     const range = currentRange();
     const length = range.to - range.from;
     const query = apiQuery(range);
@@ -530,17 +537,20 @@
         api(`api/stats?${query}`),
         api(`api/stats?${apiQuery({ from: range.from - length, to: range.from })}`).catch(() => null),
       ]);
-      // A slow answer (say the 30-day range just left) arriving after a newer one is dropped.
-      if (load !== statsLoads) return;
+      // A slow answer (say the 30-day range just left) arriving after the view changed is dropped.
+      if (load !== statsView) return;
       renderStats(stats, previous);
       showError('');
     } catch (error) {
-      if (load === statsLoads) showError(`Could not load stats: ${error.message}`);
+      if (load === statsView) showError(`Could not load stats: ${error.message}`);
+    } finally {
+      if (statsLoading === load) statsLoading = null;
     }
   }
 
   function scheduleStats() {
     clearInterval(statsTimer);
+    statsView++;
     // A fixed range does not change: load it once.
     if (!view.fixed) statsTimer = setInterval(loadStats, PRESETS[view.range] <= 3_600_000 ? 5_000 : 30_000);
     loadStats();
