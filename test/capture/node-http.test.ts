@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import { closeServer, hammer, listen } from '../support/http.js';
+import { eventually } from '../support/fixtures.js';
+import { abortAfter, closeServer, hammer, listen } from '../support/http.js';
 import { test } from '../support/migrated-database.js';
 
 describe('bare node:http', () => {
@@ -68,25 +69,23 @@ describe('bare node:http', () => {
   });
 
   it('records a client that disconnects early as 499', async () => {
-    const slow = createServer(
-      pulse.wrap((_req, res) => {
-        setTimeout(() => res.end('late'), 300).unref();
-      }),
-    );
+    let handlerStarted!: () => void;
+    const running = new Promise<void>((resolve) => (handlerStarted = resolve));
+    // The handler never answers: the client goes away while it runs.
+    const slow = createServer(pulse.wrap(() => handlerStarted()));
     const url = await listen(slow);
     try {
-      const controller = new AbortController();
-      const pending = fetch(`${url}/slow`, { signal: controller.signal }).catch(() => undefined);
-      setTimeout(() => controller.abort(), 50);
-      await pending;
-      const deadline = Date.now() + 5_000;
-      let row;
-      while (!row && Date.now() < deadline) {
-        await pulse.flush();
-        row = await pulse.db.selectFrom('pgpulse.request_logs').selectAll().where('path', '=', '/slow').executeTakeFirst();
-        if (!row) await new Promise((r) => setTimeout(r, 50));
-      }
-      expect(row).toMatchObject({ status_code: 499 });
+      await abortAfter(`${url}/slow`, running);
+      const stored = () => pulse.db.selectFrom('pgpulse.request_logs').selectAll().where('path', '=', '/slow').executeTakeFirst();
+      await eventually(
+        async () => {
+          await pulse.flush();
+          return (await stored()) !== undefined;
+        },
+        10_000,
+        'the row of the aborted request',
+      );
+      expect(await stored()).toMatchObject({ status_code: 499 });
     } finally {
       await closeServer(slow);
     }

@@ -184,10 +184,11 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
       });
       expect(painted, `${id} draws something`).toBeGreaterThan(100);
     }
+    // Away and back: each range's answer is drawn (the charts are redrawn with the data of the stats).
     await page.locator('#ranges button', { hasText: '7 days' }).click();
-    await page.waitForTimeout(500);
+    await expect.poll(() => page.locator('#stats-source').textContent(), { timeout: 10_000 }).not.toContain('1-minute buckets');
     await page.locator('#ranges button', { hasText: '1 hour' }).click();
-    await page.waitForTimeout(1_500);
+    await expect.poll(() => page.locator('#stats-source').textContent(), { timeout: 10_000 }).toContain('1-minute buckets');
     await page.screenshot({ path: `${screenshots}dashboard.png`, fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
@@ -295,6 +296,8 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
 
   it('ranges: presets move, a custom from/to stays put, the time zone is selectable and in the URL', async () => {
     const page = await newPage({ viewport: { width: 1400, height: 1000 } });
+    // The page's timers on a clock the test can run forward (time still flows as usual meanwhile).
+    await page.clock.install();
     await page.goto(`${base}/pgpulse/?range=24h`);
     expect(await page.locator('#ranges button[aria-pressed="true"]').textContent()).toBe('1 day');
     expect(await page.locator('#tz').inputValue()).toBe(await page.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone));
@@ -312,9 +315,13 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
     statsCalls.length = 0;
     await page.locator('#tz').selectOption('Asia/Tokyo');
     await expect.poll(() => new URL(page.url()).searchParams.get('tz')).toBe('Asia/Tokyo');
-    // A fixed range is loaded once (with its previous period) and does not move.
-    await page.waitForTimeout(6_000);
-    expect(statsCalls.length).toBe(2);
+    // A fixed range is loaded once (with its previous period) and does not move: no reload in the
+    // next minute of the page's clock (a moving range reloads every 5 to 30 s).
+    await expect.poll(() => statsCalls.length).toBe(2);
+    await page.clock.runFor(60_000);
+    await page.evaluate(() => fetch('api/stats?from=0&to=1').then((r) => r.status)); // requests the page made before this one are in statsCalls
+    expect(statsCalls.length).toBe(3);
+    statsCalls.pop();
     expect(statsCalls.every((u) => new URL(u).searchParams.get('tz') === 'Asia/Tokyo')).toBe(true);
     const fixedFrom = String(Date.parse(url.searchParams.get('from')!));
     expect(statsCalls.every((u) => [fixedFrom, String(Number(fixedFrom) - 7_200_000)].includes(new URL(u).searchParams.get('from') ?? ''))).toBe(true);

@@ -43,18 +43,25 @@ describe('SseHub', () => {
   });
 
   it('a client resuming while newer events wait for the next flush gets each of them once', async () => {
-    const { pubsub, hub, base } = await start({ flushIntervalMs: 300 });
+    // Long enough that the client resumes before the flush that carries event 2.
+    const { pubsub, hub, base } = await start({ flushIntervalMs: 2_000 });
     const first = await openSse(base);
     await eventually(() => hub.stats.clients === 1);
     pubsub.publish({ ...makeLog({ path: '/seen' }), id: 1 });
-    await eventually(() => first.events.length === 1);
+    await eventually(() => first.events.length === 1, 5_000);
     first.close();
     pubsub.publish({ ...makeLog({ path: '/pending' }), id: 2 });
     await eventually(() => hub.stats.events === 2);
+    const flushes = hub.stats.flushes;
     const resumed = await openSse(base, { 'last-event-id': '1' });
-    await eventually(() => resumed.events.length >= 1);
-    await new Promise((r) => setTimeout(r, 400));
-    expect(resumed.events.map((e) => e.id)).toEqual(['2']);
+    // Event 2 was still waiting for the flush: the replay left it to the flush.
+    expect(hub.stats.flushes).toBe(flushes);
+    expect(hub.stats.replayed).toBe(0);
+    await eventually(() => hub.stats.flushes > flushes, 10_000, 'the flush of event 2');
+    // A marker after that flush: a duplicate of event 2 would arrive before it (one stream, in order).
+    pubsub.publish({ ...makeLog({ path: '/after' }), id: 3 });
+    await eventually(() => resumed.events.some((e) => e.id === '3'), 10_000, 'the marker event');
+    expect(resumed.events.map((e) => e.id)).toEqual(['2', '3']);
     resumed.close();
   });
 

@@ -1,3 +1,4 @@
+// @module-tag server (runs on every CI server: see the tag in vitest.config.ts)
 import pg from 'pg';
 import { afterAll, describe, expect } from 'vitest';
 import { BRIDGE_MESSAGE_VERSION } from '../../src/bridge/message.js';
@@ -147,7 +148,8 @@ describe('NOTIFY bridge listener', () => {
       }
     })();
     for (let round = 0; round < 2; round++) {
-      await new Promise((r) => setTimeout(r, 150));
+      const delivered = rows.length;
+      await eventually(() => rows.length >= delivered + 20, 10_000, 'rows delivered before the termination');
       await sql.query(
         `select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pgpulse-listen-catchup' and datname = current_database()`,
       );

@@ -1,4 +1,5 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,8 +9,6 @@ import type { StoredRequestLog } from '../../src/request-log.js';
 import { adminQuery, createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../support/embedded-postgres.js';
 import { eventually, makeLog } from '../support/fixtures.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** TCP proxy to Postgres whose open connections can be silently black-holed (a network drop without FIN/RST). */
 async function startProxy(target: URL): Promise<{ url: (databaseUrl: string) => string; blackhole(): void; close(): Promise<void> }> {
@@ -88,6 +87,7 @@ describe.each(['notify', 'wal'] as const)('listener through outages (%s transpor
     await postgres?.dispose();
   });
 
+  /** Requests arriving about every 3 ms (a pace, not a wait) until `stop()`; `sent()` counts them. */
   const steadyTraffic = (prefix: string) => {
     let running = true;
     let i = 0;
@@ -97,10 +97,13 @@ describe.each(['notify', 'wal'] as const)('listener through outages (%s transpor
         await sleep(3);
       }
     })();
-    return async () => {
-      running = false;
-      await done;
-      await pulse.flush();
+    return {
+      sent: () => i,
+      async stop() {
+        running = false;
+        await done;
+        await pulse.flush();
+      },
     };
   };
 
@@ -118,14 +121,17 @@ describe.each(['notify', 'wal'] as const)('listener through outages (%s transpor
     listener.on('listenerError', (info) => info.phase === 'connect' && reconnectFailures++);
     await listener.start();
     try {
-      const stop = steadyTraffic('restart');
-      await sleep(300);
+      const traffic = steadyTraffic('restart');
+      await eventually(() => rows.length >= 20, 10_000, 'rows delivered before the restart');
       await postgres.stop();
-      await sleep(500);
+      // Down until the listener has failed to reconnect and requests arrived meanwhile.
+      const sentBeforeStop = traffic.sent();
+      await eventually(() => reconnectFailures > 0 && traffic.sent() >= sentBeforeStop + 20, 10_000, 'failed reconnects and traffic while down');
       await postgres.start();
       await eventually(() => listener.stats.reconnects === 1, 20_000, 'reconnect after restart');
-      await sleep(300);
-      await stop();
+      const deliveredAtReconnect = rows.length;
+      await eventually(() => rows.length >= deliveredAtReconnect + 20, 10_000, 'rows delivered after the restart');
+      await traffic.stop();
       await exactlyOnce(sql, rows, listener, `path like '/restart/%'`);
       expect(listener.stats.disconnects).toBe(1);
       expect(reconnectFailures).toBeGreaterThan(0);
@@ -150,12 +156,13 @@ describe.each(['notify', 'wal'] as const)('listener through outages (%s transpor
     listener.on('disconnected', ({ error }) => lost.push(error.message));
     await listener.start();
     try {
-      const stop = steadyTraffic('drop');
-      await sleep(300);
+      const traffic = steadyTraffic('drop');
+      await eventually(() => rows.length >= 20, 10_000, 'rows delivered before the drop');
       proxy.blackhole();
       await eventually(() => listener.stats.reconnects === 1, 10_000, 'reconnect after the drop');
-      await sleep(300);
-      await stop();
+      const deliveredAtReconnect = rows.length;
+      await eventually(() => rows.length >= deliveredAtReconnect + 20, 10_000, 'rows delivered after the reconnect');
+      await traffic.stop();
       await exactlyOnce(sql, rows, listener, `path like '/drop/%'`);
       expect(lost).toEqual([expect.stringMatching(/did not answer (the connection check )?within 500 ms/)]);
       expect(listener.stats.caughtUp).toBeGreaterThan(0);

@@ -1,3 +1,4 @@
+// @module-tag server (runs on every CI server: see the tag in vitest.config.ts)
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse } from '../../src/create-pulse.js';
@@ -11,7 +12,19 @@ async function startGate(databaseUrl: string) {
   const sockets = new Set<Socket>();
   let open = true;
   let attempts = 0;
+  /** Client ports of connections accepted so far, and probes waiting to be accepted (see `probe()`). */
+  const acceptedPorts = new Map<number, Socket>();
+  const probes = new Map<number, () => void>();
   const server: Server = createServer((client) => {
+    const port = client.remotePort ?? 0;
+    const probe = probes.get(port);
+    if (probe) {
+      probes.delete(port);
+      client.destroy();
+      probe();
+      return;
+    }
+    acceptedPorts.set(port, client);
     attempts++;
     if (!open) {
       client.destroy();
@@ -41,6 +54,20 @@ async function startGate(databaseUrl: string) {
     cut() {
       open = false;
       for (const s of sockets) s.destroy();
+    },
+    /**
+     * Resolves once the gate accepted a connection of ours (not counted as an
+     * attempt). Accepts are in order: every connect that reached the gate
+     * before it has been counted by then.
+     */
+    async probe(): Promise<void> {
+      const socket = connect(Number(url.port), '127.0.0.1');
+      await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+      const port = socket.localPort ?? 0;
+      // Accepted (and counted) before we knew its port: the same port of an older, closed connection does not count.
+      if (acceptedPorts.get(port)?.destroyed === false) attempts--;
+      else await new Promise<void>((resolve) => probes.set(port, resolve));
+      socket.destroy();
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
@@ -79,8 +106,8 @@ describe('LISTEN transport on pg-listen', () => {
       await listener.close();
     }
     // A TCP connect already in flight when close() ran may still reach the gate
-    // (it was started before close): let it land, then no attempt may follow.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // (it was started before close): a probe accepted after it counts it, then no attempt may follow.
+    await gate.probe();
     const attemptsAfterClose = gate.attempts;
     // Absence check (not synchronisation): longer than the largest retry delay (200 ms ± 25%) several times over.
     await new Promise((resolve) => setTimeout(resolve, 1_000));

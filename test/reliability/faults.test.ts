@@ -10,6 +10,7 @@ import { writerModes } from '../../src/writer/pulse-writer.js';
 import { createTestDatabase } from '../support/database.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../support/embedded-postgres.js';
 import { closeServer, hammer, listen } from '../support/http.js';
+import { eventually } from '../support/fixtures.js';
 
 /** How long Postgres stays down in the outage test; CI uses the full 10 s. */
 const OUTAGE_MS = Number(process.env.PGPULSE_OUTAGE_MS ?? 10_000);
@@ -141,7 +142,9 @@ describe.each(writerModes)('faults (writer %s)', (writerMode) => {
     try {
       const traffic = steadyTraffic(base, 500, 3_000);
       for (let k = 0; k < 3; k++) {
-        await new Promise((r) => setTimeout(r, 700));
+        // Each termination comes after the writer committed again since the last one.
+        const written = pulse.stats.writer?.written ?? 0;
+        await eventually(() => (pulse.stats.writer?.written ?? 0) >= written + 20, 10_000, `rows committed before termination ${k + 1}`);
         await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and application_name = 'pgpulse'`, [database.name]);
       }
       const { ok, failed } = await traffic;

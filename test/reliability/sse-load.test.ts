@@ -40,15 +40,12 @@ describe('SSE load', () => {
     `${CLIENTS} clients connecting and dropping for ${LOOP_MS / 1000} s: memory and file descriptors return to baseline`,
     async () => {
       const agent = new Agent({ connections: CLIENTS * 2, pipelining: 0 });
-      const settle = async () => {
-        await eventually(() => dashboard.stats.clients === 0, 20_000, 'all SSE clients gone');
-        await new Promise((r) => setTimeout(r, 500));
-        global.gc?.();
-      };
-      // Warm up so the baseline includes lazily created structures.
+      const serverConnections = () => new Promise<number>((resolve, reject) => server.getConnections((error, n) => (error ? reject(error) : resolve(n))));
+      // Warm up so the baseline includes lazily created structures (and the warm-up's keep-alive connection).
       const warm = await undiciFetch(`${base}/api/stream`, { dispatcher: agent });
       warm.body?.cancel().catch(() => undefined);
-      await settle();
+      await eventually(() => dashboard.stats.clients === 0, 20_000, 'the warm-up SSE client gone');
+      global.gc?.();
       const baselineFds = openFds();
       const baselineHeap = process.memoryUsage().heapUsed;
 
@@ -84,7 +81,9 @@ describe('SSE load', () => {
       clearInterval(publisher);
       clearInterval(sampler);
       await agent.close();
-      await settle();
+      await eventually(() => dashboard.stats.clients === 0, 20_000, 'all SSE clients gone');
+      await eventually(async () => (await serverConnections()) === 0, 20_000, 'every connection closed on the server side');
+      global.gc?.();
 
       const fds = openFds();
       const heapGrowthMiB = (process.memoryUsage().heapUsed - baselineHeap) / 2 ** 20;

@@ -6,7 +6,7 @@ import type { PulseDatabase } from '../../src/store/database.js';
 import { Writer } from '../../src/writer/writer.js';
 import { createTestDatabase } from '../support/database.js';
 import { test, type MigratedDatabase } from '../support/migrated-database.js';
-import { makeLog } from '../support/fixtures.js';
+import { eventually, makeLog } from '../support/fixtures.js';
 
 describe('Writer', () => {
   let database: MigratedDatabase;
@@ -39,8 +39,7 @@ describe('Writer', () => {
   it('writes after maxWaitMs without an explicit flush', async () => {
     const writer = new Writer(db, { nodeId: 'n1', maxWaitMs: 20 });
     writer.add(makeLog());
-    const deadline = Date.now() + 10_000;
-    while ((await count()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await eventually(async () => (await count()) > 0, 10_000, 'the row written without a flush');
     expect(await count()).toBe(1);
     await writer.close();
   });
@@ -111,8 +110,7 @@ describe('Writer', () => {
     pulse.writer!.on('writeError', (info) => errors.push(info.error.message));
     try {
       for (let i = 0; i < 20; i++) pulse.pubsub.broadcast(makeLog());
-      const deadline = Date.now() + 10_000;
-      while (errors.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await eventually(() => errors.length >= 2, 10_000, 'two failed writes (retried)');
       expect(errors[0]).toMatch(/run `pgpulse migrate`/);
       await pulse.migrate();
       await pulse.flush();
