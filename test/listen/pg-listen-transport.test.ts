@@ -13,7 +13,8 @@ async function startGate(databaseUrl: string) {
   let open = true;
   let attempts = 0;
   /** Client ports of connections accepted so far, and probes waiting to be accepted (see `probe()`). */
-  const acceptedPorts = new Map<number, Socket>();
+  const acceptedPorts = new Map<number, number>(); // client port → sequence number of its accept
+  let accepts = 0;
   const probes = new Map<number, () => void>();
   const server: Server = createServer((client) => {
     const port = client.remotePort ?? 0;
@@ -24,7 +25,7 @@ async function startGate(databaseUrl: string) {
       probe();
       return;
     }
-    acceptedPorts.set(port, client);
+    acceptedPorts.set(port, ++accepts);
     attempts++;
     if (!open) {
       client.destroy();
@@ -61,11 +62,12 @@ async function startGate(databaseUrl: string) {
      * before it has been counted by then.
      */
     async probe(): Promise<void> {
+      const since = accepts;
       const socket = connect(Number(url.port), '127.0.0.1');
       await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
       const port = socket.localPort ?? 0;
-      // Accepted (and counted) before we knew its port: the same port of an older, closed connection does not count.
-      if (acceptedPorts.get(port)?.destroyed === false) attempts--;
+      // Accepted (and counted) before we knew its port; an older connection from the same port does not count.
+      if ((acceptedPorts.get(port) ?? 0) > since) attempts--;
       else await new Promise<void>((resolve) => probes.set(port, resolve));
       socket.destroy();
     },
@@ -95,23 +97,26 @@ describe('LISTEN transport on pg-listen', () => {
     listener.on('listenerError', ({ phase }) => phase === 'connect' && failures.push(Date.now()));
     const disconnects: string[] = [];
     listener.on('disconnected', ({ error }) => disconnects.push(error.message));
-    await listener.start();
     try {
-      gate.cut();
-      await eventually(() => disconnects.length === 1, 10_000, 'disconnect');
-      expect(disconnects[0]).toMatch(/LISTEN connection was closed/);
-      const outageStart = Date.now();
-      await eventually(() => failures.length > 0 && failures.at(-1)! - outageStart > 3_500, 15_000, 'failed reconnects for more than 3.5 s');
+      await listener.start();
+      try {
+        gate.cut();
+        await eventually(() => disconnects.length === 1, 10_000, 'disconnect');
+        expect(disconnects[0]).toMatch(/LISTEN connection was closed/);
+        const outageStart = Date.now();
+        await eventually(() => failures.length > 0 && failures.at(-1)! - outageStart > 3_500, 15_000, 'failed reconnects for more than 3.5 s');
+      } finally {
+        await listener.close();
+      }
+      // A TCP connect already in flight when close() ran may still reach the gate
+      // (it was started before close): a probe accepted after it counts it, then no attempt may follow.
+      await gate.probe();
+      const attemptsAfterClose = gate.attempts;
+      // Absence check (not synchronisation): longer than the largest retry delay (200 ms ± 25%) several times over.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(gate.attempts).toBe(attemptsAfterClose);
     } finally {
-      await listener.close();
+      await gate.close();
     }
-    // A TCP connect already in flight when close() ran may still reach the gate
-    // (it was started before close): a probe accepted after it counts it, then no attempt may follow.
-    await gate.probe();
-    const attemptsAfterClose = gate.attempts;
-    // Absence check (not synchronisation): longer than the largest retry delay (200 ms ± 25%) several times over.
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-    expect(gate.attempts).toBe(attemptsAfterClose);
-    await gate.close();
   }, 30_000);
 });
