@@ -6,7 +6,7 @@ import type { PulseDatabase } from '../store/database.js';
 import { fetchBackfillPage, fetchByIdRanges, fetchByIds, fetchByTx, fetchCatchUpKeys, type TxRow } from '../store/fetch-rows.js';
 import { DeliveredRows } from './delivered-rows.js';
 import type { CatchUpReason, ListenerCounters, ListenerPhase } from './listener-events.js';
-import { isVisibleInSnapshot, type Snapshot } from './snapshot.js';
+import { coversSnapshot, isVisibleInSnapshot, type Snapshot } from './snapshot.js';
 
 /** What {@link CatchUp} needs of its listener. */
 export interface CatchUpContext {
@@ -189,8 +189,13 @@ export class CatchUp {
     return true;
   }
 
+  /**
+   * Makes `snapshot` the watermark, unless it is older than the watermark (a
+   * periodic catch-up's snapshot from before a reconnect's): moving back would
+   * make rows already delivered, and pruned from the dedupe set, look new.
+   */
   private advance(snapshot: Snapshot): void {
-    if (this.watermark && snapshot.xmax < this.watermark.xmax) return;
+    if (this.watermark && !coversSnapshot(snapshot, this.watermark)) return;
     this.watermark = snapshot;
     this.deliveredRows.prune(snapshot);
     this.context.onAdvance();

@@ -30,3 +30,15 @@ export function isVisibleInSnapshot(txId: bigint, snapshot: Snapshot): boolean {
   if (txId >= snapshot.xmax) return false;
   return !snapshot.xip.has(txId);
 }
+
+/**
+ * Whether every transaction visible in `older` is visible in `snapshot` too
+ * (`snapshot` was taken at the same time or later). Comparing xmax alone is
+ * not enough: two snapshots with the same xmax (no transaction id assigned
+ * between them) differ in which transactions were still in progress.
+ */
+export function coversSnapshot(snapshot: Snapshot, older: Snapshot): boolean {
+  if (snapshot.xmax < older.xmax) return false;
+  for (const running of snapshot.xip) if (isVisibleInSnapshot(running, older)) return false;
+  return true;
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DeliveredRows } from '../../src/listen/delivered-rows.js';
-import { isVisibleInSnapshot, parseSnapshot } from '../../src/listen/snapshot.js';
+import { coversSnapshot, isVisibleInSnapshot, parseSnapshot } from '../../src/listen/snapshot.js';
 
 describe('pg_snapshot parsing and visibility', () => {
   it('parses xmin, xmax and the in-progress list', () => {
@@ -39,5 +39,17 @@ describe('DeliveredRows', () => {
     expect(rows.has(12n, 1)).toBe(false);
     expect(rows.has(21n, 2)).toBe(true);
     expect(rows.size).toBe(1);
+  });
+});
+
+describe('coversSnapshot', () => {
+  it('is true only when every transaction visible in the older snapshot is visible in the newer', () => {
+    expect(coversSnapshot(parseSnapshot('10:20:'), parseSnapshot('10:20:12,15'))).toBe(true);
+    expect(coversSnapshot(parseSnapshot('10:20:12,15'), parseSnapshot('10:20:'))).toBe(false);
+    expect(coversSnapshot(parseSnapshot('10:20:15'), parseSnapshot('10:20:12,15'))).toBe(true);
+    expect(coversSnapshot(parseSnapshot('12:25:12,21'), parseSnapshot('10:20:12,15'))).toBe(true);
+    expect(coversSnapshot(parseSnapshot('12:25:12,15'), parseSnapshot('10:20:12'))).toBe(false);
+    expect(coversSnapshot(parseSnapshot('10:19:'), parseSnapshot('10:20:'))).toBe(false);
+    expect(coversSnapshot(parseSnapshot('10:20:12'), parseSnapshot('10:20:12'))).toBe(true);
   });
 });
