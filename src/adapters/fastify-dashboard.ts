@@ -25,7 +25,8 @@ export function pgpulseDashboard(options: DashboardOptions): FastifyDashboardPlu
       const raw = request.raw;
       const url = raw.url ?? '/';
       const inside = url.startsWith(prefix) ? url.slice(prefix.length) : url;
-      Object.assign(raw, { originalUrl: url, url: inside.startsWith('/') ? inside : `/${inside}` });
+      // Fastify's own view of the client (its `trustProxy`), read by the dashboard like Express's req.ip/req.secure.
+      Object.assign(raw, { originalUrl: url, url: inside.startsWith('/') ? inside : `/${inside}`, ip: request.ip, secure: request.protocol === 'https' });
       dashboard.handler(raw, reply.raw);
     };
     const methods = ['GET', 'HEAD', 'POST'];

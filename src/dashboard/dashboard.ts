@@ -4,19 +4,17 @@ import type { MetricsRegistry } from '../metrics/metrics-registry.js';
 import { pgpulseMetrics } from '../metrics/pgpulse-metrics.js';
 import { loadPromClient } from '../metrics/prom-client.js';
 import type { PubSub } from '../pubsub.js';
-import { SECURITY_HEADERS, sendJson, sendUnauthorized } from './http-responses.js';
+import { SECURITY_HEADERS, sendClosing, sendJson } from './http-responses.js';
 import { recentLimit, recentRows } from '../store/recent-rows.js';
-import { cookiePath, requestTarget, trailingSlashLocation, type RequestTarget } from './request-target.js';
+import { requestTarget, trailingSlashLocation, type RequestTarget } from './request-target.js';
 import { SseHub, type SseHubEvents, type SseHubOptions, type SseHubStats } from './sse-hub.js';
 import { parseStatsParams } from '../stats/stats-params.js';
 import { queryStats } from '../stats/query-stats.js';
 import { exportFormats, exportRows, type ExportFormat } from './export-rows.js';
 import { staticAsset } from './static-assets.js';
 import { skipCapture } from '../skip-capture.js';
-import { FailureLimiter } from './failure-limiter.js';
-import { isLoopbackAddress } from './loopback.js';
-import { readForm } from './read-form.js';
-import { cookieValue, presentedToken, SESSION_COOKIE, SESSION_TTL_MS, sessionValue, tokensEqual, validSession } from './token-gate.js';
+import { AccessGate } from './access-gate.js';
+import type { TrustProxy } from '../capture/trust-proxy.js';
 import type { Kysely } from 'kysely';
 import { asPulseDatabase } from '../store/connection.js';
 import type { AnySchemaKysely, PulseDatabase } from '../store/database.js';
@@ -31,11 +29,36 @@ export interface DashboardOptions extends SseHubOptions {
    * When set, every route (page, assets, API, stream) requires it: API clients
    * send `Authorization: Bearer <token>`; the page asks for it once and keeps a
    * signed session in an `HttpOnly`, `SameSite=Strict` cookie. Never read from
-   * the URL. Compared in constant time; a client with 10 failed attempts in a
-   * minute gets 429 until the minute ends. Default: no token (a request from
-   * another machine then prints a one-time warning).
+   * the URL. Compared in constant time. The right token is always accepted;
+   * a client address (as `trustProxy` resolves it) with 10 wrong ones in a
+   * minute gets 429 for its wrong ones until the minute ends. Logins and
+   * logouts sent by other sites (`Sec-Fetch-Site`, `Origin`) get 403.
+   * Default: no token, and then only this machine is served (see `public`).
    */
   token?: string;
+  /**
+   * Without a `token`, serve clients on other machines too. Default false:
+   * a tokenless dashboard answers loopback clients that reach it as
+   * `localhost`/127.0.0.1 only (a request a local proxy forwarded from
+   * elsewhere does not count), and everyone else gets a 403 naming the
+   * `token` option. Ignored when a token is set.
+   */
+  public?: boolean;
+  /**
+   * Which proxies may tell the dashboard the client's address
+   * (`X-Forwarded-For`, the key of the wrong-token throttle) and scheme
+   * (`X-Forwarded-Proto`, for the `Secure` cookie), with the values of the
+   * capture option `trustProxy` (Express's `trust proxy`). Default: the
+   * framework's own view when mounted in Express (`req.ip`, `req.secure`) or
+   * Fastify (`request.ip`, `request.protocol`), else no proxy (the socket peer).
+   */
+  trustProxy?: TrustProxy;
+  /**
+   * Always mark the session cookie `Secure`. Default false: it is `Secure`
+   * when the request came over TLS, here or (through a trusted proxy) as
+   * `X-Forwarded-Proto: https`.
+   */
+  secureCookies?: boolean;
   /** Path prefix stripped from URLs when no router strips it (e.g. '/pgpulse' on a bare node:http server). Default ''. */
   basePath?: string;
   /** Longest a stats query (or one FETCH of an export) may run before Postgres cancels it. Default 15,000 ms. */
@@ -72,8 +95,10 @@ export interface DashboardOptions extends SseHubOptions {
 export interface DashboardStats extends SseHubStats {
   /** Requests refused for a missing or wrong token. */
   unauthorized: number;
-  /** Requests refused because their client failed too often (429). */
+  /** Wrong-token requests refused because their client sent too many (429). */
   rateLimited: number;
+  /** Requests refused with 403: a tokenless dashboard asked by another machine, or a cross-site login or logout. */
+  forbidden: number;
   /** Stats or recent-rows queries that failed. */
   queryErrors: number;
 }
@@ -102,9 +127,8 @@ export interface Dashboard extends AsyncDisposable, Pick<EventEmitter<DashboardE
 /** The dashboard: routes, token gate and the live stream hub. */
 class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
   private readonly hub: SseHub;
-  private readonly counters = { unauthorized: 0, rateLimited: 0, queryErrors: 0 };
-  private readonly failures = new FailureLimiter();
-  private warnedPublic = false;
+  private readonly counters = { queryErrors: 0 };
+  private readonly access: AccessGate;
   private readonly basePath: string;
   /** `options.db`, typed by pgpulse's tables. */
   private readonly db: Kysely<PulseDatabase>;
@@ -125,6 +149,7 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
     this.hub.on('replayGap', (info) => this.listenerCount('replayGap') > 0 && this.emit('replayGap', info));
     this.basePath = (options.basePath ?? '').replace(/\/+$/, '');
     this.db = asPulseDatabase(options.db);
+    this.access = new AccessGate(options);
   }
 
   readonly handler: DashboardHandler = (req, res, next) => {
@@ -136,7 +161,7 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
   };
 
   get stats(): DashboardStats {
-    return { ...this.hub.stats, ...this.counters };
+    return { ...this.hub.stats, ...this.access.counters, ...this.counters };
   }
 
   close(): Promise<void> {
@@ -167,6 +192,12 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
       res.writeHead(308, { location: trailingSlashLocation(target) }).end();
       return;
     }
+    if (this.closing && (target.path === '/healthz' || isDashboardPath(target.path))) {
+      // Shutting down: a clear answer (load balancers and browsers retry elsewhere), never a hang.
+      skipCapture(req);
+      sendClosing(res);
+      return;
+    }
     if (target.path === '/healthz' && this.options.health) {
       // Probes carry no token (the answer holds no traffic data) and are never recorded.
       skipCapture(req);
@@ -178,12 +209,7 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
       return;
     }
     skipCapture(req);
-    if (this.options.token === undefined) this.warnIfPublic(req);
-    else if (!(await this.gate(req, res, target))) return;
-    if (req.method === 'POST' && target.path === '/api/logout') {
-      this.logout(res, target);
-      return;
-    }
+    if (!(await this.access.admit(req, res, target))) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
@@ -208,81 +234,6 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
     }
     if (await this.serveAsset(req, res, target)) return;
     sendJson(res, 404, { error: `pgpulse dashboard: no route ${req.method} ${target.path}` });
-  }
-
-  /** Answers unauthenticated requests (login form, 401, 429); true when the request may go on. */
-  private async gate(req: IncomingMessage, res: ServerResponse, target: RequestTarget): Promise<boolean> {
-    const token = this.options.token!;
-    if (validSession(cookieValue(req.headers.cookie, SESSION_COOKIE), token)) return true;
-    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a destroyed request's socket may be gone
-    const client = req.socket?.remoteAddress ?? 'unknown';
-    const wait = this.failures.retryAfterMs(client);
-    if (wait > 0) {
-      this.counters.rateLimited++;
-      res.writeHead(429, { 'retry-after': String(Math.ceil(wait / 1000)), 'content-type': 'text/plain; charset=utf-8', ...SECURITY_HEADERS });
-      res.end('pgpulse dashboard: too many failed token attempts; try again later');
-      return false;
-    }
-    if (req.method === 'POST' && target.path === '/api/session') {
-      await this.login(req, res, target, token, client);
-      return false;
-    }
-    const bearer = presentedToken(req);
-    if (bearer !== undefined && tokensEqual(bearer, token)) return true;
-    if (bearer !== undefined) this.failures.fail(client);
-    this.counters.unauthorized++;
-    // The stylesheet is public so the login form is styled; it holds no data.
-    if (target.path === '/style.css') return true;
-    if (target.path === '/' && req.method === 'GET' && bearer === undefined) {
-      await this.serveLogin(res, target.search.get('login') === 'failed');
-      return false;
-    }
-    sendUnauthorized(res);
-    return false;
-  }
-
-  /** `POST /api/session` with `token` (form or JSON): sets the session cookie; the form is redirected back to the page. */
-  private async login(req: IncomingMessage, res: ServerResponse, target: RequestTarget, token: string, client: string): Promise<void> {
-    const form = await readForm(req);
-    const ok = form.token !== undefined && tokensEqual(form.token, token);
-    const json = !(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
-    if (!ok) {
-      this.failures.fail(client);
-      this.counters.unauthorized++;
-      if (json) {
-        sendUnauthorized(res);
-        return;
-      }
-      res.writeHead(303, { location: '../?login=failed', 'cache-control': 'no-store', ...SECURITY_HEADERS }).end();
-      return;
-    }
-    const secure = (req.socket as { encrypted?: boolean } | undefined)?.encrypted ? '; Secure' : '';
-    const cookie = `${SESSION_COOKIE}=${sessionValue(token)}; HttpOnly; SameSite=Strict; Path=${sessionPath(target)}; Max-Age=${SESSION_TTL_MS / 1000}${secure}`;
-    res.writeHead(json ? 204 : 303, { 'set-cookie': cookie, 'cache-control': 'no-store', ...(json ? {} : { location: '../' }), ...SECURITY_HEADERS }).end();
-  }
-
-  private logout(res: ServerResponse, target: RequestTarget): void {
-    const cookie = `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=${sessionPath(target)}; Max-Age=0`;
-    res.writeHead(303, { 'set-cookie': cookie, location: '../', 'cache-control': 'no-store', ...SECURITY_HEADERS }).end();
-  }
-
-  private async serveLogin(res: ServerResponse, failed: boolean): Promise<void> {
-    const asset = (await staticAsset('/login.html'))!;
-    const message = failed ? '<p class="error" role="alert">That token is not right.</p>' : '';
-    res.writeHead(401, { 'content-type': asset.type, 'cache-control': 'no-store', 'www-authenticate': 'Bearer realm="pgpulse"', ...SECURITY_HEADERS });
-    res.end(asset.body.toString('utf8').replace('<!--message-->', message));
-  }
-
-  /** A dashboard without a token answering another machine is public: say so once. */
-  private warnIfPublic(req: IncomingMessage): void {
-    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a destroyed request's socket may be gone
-    if (this.warnedPublic || isLoopbackAddress(req.socket?.remoteAddress)) return;
-    this.warnedPublic = true;
-    process.emitWarning(
-      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a destroyed request's socket may be gone
-      `pgpulse dashboard: serving ${req.socket?.remoteAddress ?? 'a remote client'} without a token; anyone who can reach it sees your traffic. Set the \`token\` option.`,
-      { code: 'PGPULSE_DASHBOARD_PUBLIC' },
-    );
   }
 
   private serveStats(req: IncomingMessage, res: ServerResponse, target: RequestTarget): Promise<void> | void {
@@ -380,13 +331,6 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
 /** Paths the dashboard answers; anything else goes to `next` untouched (and is recorded as usual). */
 function isDashboardPath(path: string): boolean {
   return path === '/' || path === '/metrics' || path.startsWith('/api/') || path.startsWith('/vendor/') || /^\/[\w.-]+\.(?:js|css|html)$/.test(path);
-}
-
-/** Cookie path of the mount point (the page's directory), from a path inside the dashboard. */
-function sessionPath(target: RequestTarget): string {
-  const inside = target.path === '/' ? '' : target.path;
-  const mount = target.requestedPath.endsWith(inside) ? target.requestedPath.slice(0, target.requestedPath.length - inside.length) : '/';
-  return cookiePath({ ...target, requestedPath: mount.endsWith('/') ? mount : `${mount}/` });
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -24,3 +24,21 @@ export function sendUnauthorized(res: ServerResponse): void {
   });
   res.end('pgpulse dashboard: a valid token is required (send Authorization: Bearer <token>, or sign in on the page)');
 }
+
+/** 403 with a plain-text reason (the request was understood and will not be served as sent). */
+export function sendForbidden(res: ServerResponse, message: string): void {
+  res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...SECURITY_HEADERS });
+  res.end(message);
+}
+
+/** 503 for a dashboard that is shutting down: the client should retry elsewhere, and this connection closes. */
+export function sendClosing(res: ServerResponse): void {
+  res.writeHead(503, {
+    'content-type': 'text/plain; charset=utf-8',
+    'cache-control': 'no-store',
+    'retry-after': '5',
+    connection: 'close',
+    ...SECURITY_HEADERS,
+  });
+  res.end('pgpulse dashboard: shutting down; try again in a moment');
+}

@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -33,15 +34,19 @@ export async function hammer(base: string, paths: string[], concurrency = 20, he
   return statuses;
 }
 
-/** One request over a fresh connection (optionally from a given loopback address); resolves with status and body. */
+/**
+ * One request over a fresh connection (optionally from a given loopback
+ * address, with a body); resolves with status and body. `https:` URLs accept
+ * any certificate (the tests' own self-signed ones).
+ */
 export function send(
   url: string,
-  options: { method?: string; headers?: Record<string, string>; localAddress?: string } = {},
+  options: { method?: string; headers?: Record<string, string>; localAddress?: string; body?: string } = {},
 ): Promise<{ status: number; headers: import('node:http').IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
-    const request = httpRequest(
+    const request = (url.startsWith('https:') ? httpsRequest : httpRequest)(
       url,
-      { method: options.method ?? 'GET', headers: options.headers, localAddress: options.localAddress, agent: false },
+      { method: options.method ?? 'GET', headers: options.headers, localAddress: options.localAddress, agent: false, rejectUnauthorized: false },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -50,7 +55,7 @@ export function send(
       },
     );
     request.on('error', reject);
-    request.end();
+    request.end(options.body);
   });
 }
 

@@ -42,9 +42,10 @@ async function waitForPort(port: number, child: ChildProcess, log: string): Prom
 /**
  * Starts nginx as a reverse proxy in front of each upstream port (a temp
  * prefix, random ports, in the foreground), appending the client to
- * `X-Forwarded-For` like most proxies (`$proxy_add_x_forwarded_for`).
+ * `X-Forwarded-For` like most proxies (`$proxy_add_x_forwarded_for`) and
+ * setting `X-Forwarded-Proto`; with `tls`, it terminates HTTPS with that certificate.
  */
-export async function startNginx(upstreamPorts: readonly number[]): Promise<RunningNginx> {
+export async function startNginx(upstreamPorts: readonly number[], options: { tls?: { certFile: string; keyFile: string } } = {}): Promise<RunningNginx> {
   const dir = await mkdtemp(join(tmpdir(), 'pgpulse-nginx-'));
   for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(join(dir, sub));
   const ports: number[] = [];
@@ -52,12 +53,14 @@ export async function startNginx(upstreamPorts: readonly number[]): Promise<Runn
   const servers = upstreamPorts.map(
     (upstream, i) => `
     server {
-      listen 127.0.0.1:${ports[i]};
+      listen 127.0.0.1:${ports[i]}${options.tls ? ' ssl' : ''};
+      ${options.tls ? `ssl_certificate ${options.tls.certFile}; ssl_certificate_key ${options.tls.keyFile};` : ''}
       location / {
         proxy_pass http://127.0.0.1:${upstream};
         proxy_http_version 1.1;
         proxy_set_header Host $host;
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
       }
     }`,
   );

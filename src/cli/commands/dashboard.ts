@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CHANNEL } from '../../bridge/message.js';
 import { startDashboardServer, startMetricsServer, type MetricsServer } from '../../dashboard/index.js';
@@ -11,10 +12,12 @@ import { CliError, exitCodes } from '../exit-codes.js';
 import { listenerArgOptions, parseTransport, transportHelp } from '../transport-option.js';
 import { parseTraceUrl } from '../../dashboard/trace-url.js';
 import { stopRequested } from '../stop-requested.js';
+import { compileTrustProxy } from '../../capture/trust-proxy.js';
 
 export const dashboardHelp = `Usage: pgpulse dashboard [--database-url URL] [--listen-database-url URL] [--transport notify|wal] [--stats-database-url URL]
                          [--channel NAME] [--port 4000] [--host 127.0.0.1] [--token T] [--base-path /pgpulse]
                          [--metrics-port N] [--own-host HOST]... [--trace-url 'https://…/{trace_id}']
+                         [--public] [--trust-proxy VALUE] [--secure-cookies] [--tls-cert FILE --tls-key FILE]
 
 Serves the live dashboard as its own process: history from Postgres, fresh rows
 pushed live from the NOTIFY bridge (apps must run pgpulse with notify: true).
@@ -31,6 +34,15 @@ ${transportHelp}
   --host ADDR                interface to bind (default: 127.0.0.1)
   --token T                  require this token on every route (default: $PGPULSE_TOKEN; none);
                              the page asks for it once, API clients send Authorization: Bearer
+  --public                   without a token, serve other machines too (default: a tokenless
+                             dashboard answers only loopback clients; others get 403)
+  --trust-proxy VALUE        proxies allowed to set X-Forwarded-For/-Proto for the client address
+                             (wrong-token throttle) and HTTPS (Secure cookie): loopback, an address,
+                             a CIDR, a comma-separated list, a hop count, or true (default: none)
+  --secure-cookies           always mark the session cookie Secure (default: when the request
+                             came over TLS, here or through a trusted proxy)
+  --tls-cert FILE            serve HTTPS with this PEM certificate (with --tls-key)
+  --tls-key FILE             the PEM private key of --tls-cert
   --base-path PATH           serve under this sub-path, for a reverse proxy that does not strip it (default: /)
   --metrics-port N           also serve GET /metrics (and /healthz) on this port, same host and token
                              (default: none; /metrics and /healthz are always on the dashboard port)
@@ -82,6 +94,30 @@ function parseTraceUrlFlag(value: string): string {
   }
 }
 
+/** `--trust-proxy`: Express's `trust proxy` values (`true`, a hop count, addresses/CIDRs/names). */
+export function parseTrustProxyFlag(value: string | undefined): boolean | number | string | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'true' || value === 'false') return value === 'true';
+  if (/^\d+$/.test(value)) return Number(value);
+  try {
+    compileTrustProxy(value);
+  } catch (error) {
+    throw new CliError(`pgpulse dashboard: --trust-proxy: ${(error as Error).message}`, exitCodes.usage, { cause: error });
+  }
+  return value;
+}
+
+/** `--tls-cert`/`--tls-key`: both or neither, read before anything connects. */
+function readTls(cert: string | undefined, key: string | undefined): { cert: Buffer; key: Buffer } | undefined {
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) throw new CliError('pgpulse dashboard: --tls-cert and --tls-key go together', exitCodes.usage);
+  try {
+    return { cert: readFileSync(cert), key: readFileSync(key) };
+  } catch (error) {
+    throw new CliError(`pgpulse dashboard: cannot read the TLS files (${(error as Error).message})`, exitCodes.usage, { cause: error });
+  }
+}
+
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
@@ -99,6 +135,11 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
       'metrics-port': { type: 'string' },
       'own-host': { type: 'string', multiple: true },
       'trace-url': { type: 'string' },
+      public: { type: 'boolean' },
+      'trust-proxy': { type: 'string' },
+      'secure-cookies': { type: 'boolean' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -116,6 +157,8 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   const basePath = parseBasePath(values['base-path']);
   const ownHosts = parseOwnHosts(values['own-host']);
   const traceUrl = values['trace-url'] === undefined ? undefined : parseTraceUrlFlag(values['trace-url']);
+  const trustProxy = parseTrustProxyFlag(values['trust-proxy']);
+  const tls = readTls(values['tls-cert'], values['tls-key']);
   await checkReachable(url, 'dashboard');
   await requireMigrated(url, 'dashboard');
   if (statsUrl !== url) {
@@ -160,6 +203,10 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
       registry,
       health,
       traceUrl,
+      public: values.public,
+      trustProxy,
+      secureCookies: values['secure-cookies'],
+      tls,
     }).catch((error: unknown) => {
       throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });
     });
@@ -176,7 +223,11 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
     );
     server.dashboard.on('queryError', ({ error }) => console.error(`pgpulse dashboard: ${error.message}`));
     if (!token && !isLoopback(values.host ?? '127.0.0.1')) {
-      console.error(`pgpulse dashboard: warning: listening on ${values.host} without --token; anyone who can reach it sees your traffic`);
+      console.error(
+        values.public
+          ? `pgpulse dashboard: warning: listening on ${values.host} with --public and no --token; anyone who can reach it sees your traffic`
+          : `pgpulse dashboard: listening on ${values.host} without --token: only this machine is served (others get 403); set --token, or --public`,
+      );
     }
     console.log(`pgpulse dashboard: ${server.url}${token ? ' (token required: the page asks for it once)' : ''}`);
     const reason = await stop.promise;
