@@ -42,6 +42,8 @@ export function refererParts(value: unknown, keepQuery: boolean, maxLength: numb
  * otherwise show up as a "referrer" in panels and CSV files.
  */
 export function refererHost(authority: string): string | null {
+  // user:password@, a port and brackets add little: a longer authority holds no valid host, and is not scanned.
+  if (authority.length > 2 * MAX_RAW_HOST) return null;
   const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
   if (hostPort.startsWith('[')) {
     const end = hostPort.indexOf(']');

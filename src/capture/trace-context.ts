@@ -25,6 +25,9 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})/
 /** Length of a version 00 header (and of the four fields of any version). */
 const FIELDS_LENGTH = 55;
 
+/** Longest `traceparent` header read (version 00 is 55 characters; later versions may add fields). */
+const MAX_TRACEPARENT_LENGTH = 512;
+
 /**
  * The trace and parent span ids of a `traceparent` header, or null when it is
  * missing or malformed: upper-case hex, version `ff`, an all-zero trace or
@@ -33,7 +36,8 @@ const FIELDS_LENGTH = 55;
  * starts with `-` (the spec's forward compatibility rule).
  */
 export function parseTraceparent(header: string | readonly string[] | undefined): TraceIds | null {
-  if (typeof header !== 'string') return null;
+  // Version 00 is 55 characters; a longer header (a crafted 16 KB one) is not trimmed or matched.
+  if (typeof header !== 'string' || header.length > MAX_TRACEPARENT_LENGTH) return null;
   const value = header.trim();
   const match = TRACEPARENT.exec(value);
   if (!match) return null;

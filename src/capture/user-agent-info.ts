@@ -45,38 +45,48 @@ const MISSING: UserAgentInfo = Object.freeze({ device_type: 'desktop', browser: 
 const memo = new Map<string, UserAgentInfo>();
 /** User agents remembered (a handful of strings make up most traffic). */
 const MEMO_SIZE = 2_000;
-/** Longer user agents are not remembered, so the memo stays small (≤ 1 MiB). */
-const MEMO_MAX_LENGTH = 512;
+/**
+ * Longest part of a user agent that is parsed, in characters. Real user
+ * agents fit (the longest in-app browsers' are about 400); the parsers' cost
+ * grows with their input, so a crafted 15 KB header (`Mozilla/5.0 (`
+ * repeated) would otherwise cost milliseconds of the app's thread.
+ */
+export const MAX_PARSED_USER_AGENT = 512;
 
 /**
  * Device class, browser and OS of a user agent: bots by `isbot` (maintained
- * crawler list), the rest by `bowser` (MIT). Each distinct user agent is parsed
- * once and remembered; the result is frozen and shared.
+ * crawler list), the rest by `bowser` (MIT), both on its first
+ * {@link MAX_PARSED_USER_AGENT} characters only. Each distinct prefix is
+ * parsed once and remembered (the memo holds at most 2,000 entries of at most
+ * 512 characters); the result is frozen and shared.
  */
 export function userAgentInfo(userAgent: string | null | undefined): UserAgentInfo {
   if (!userAgent) return MISSING;
-  if (userAgent.length > MEMO_MAX_LENGTH) return parse(userAgent);
-  let info = memo.get(userAgent);
+  const key = userAgent.length > MAX_PARSED_USER_AGENT ? userAgent.slice(0, MAX_PARSED_USER_AGENT) : userAgent;
+  let info = memo.get(key);
   if (info === undefined) {
-    info = parse(userAgent);
+    info = parse(key);
     if (memo.size >= MEMO_SIZE) memo.clear();
-    memo.set(userAgent, info);
+    memo.set(key, info);
   }
   return info;
 }
 
 function parse(userAgent: string): UserAgentInfo {
   if (isbot(userAgent)) return Object.freeze({ device_type: 'bot', browser: null, os: null });
-  let result: Bowser.Parser.ParsedResult;
+  // A lazy parser reads only what is asked (browser, OS, platform), not the engine: half the work of Bowser.parse.
+  let platform: string | undefined, browserName: string, osName: string;
   try {
-    result = Bowser.parse(userAgent);
+    const parser = Bowser.getParser(userAgent, true);
+    platform = parser.getPlatformType();
+    browserName = parser.getBrowserName();
+    osName = parser.getOSName();
   } catch {
     return Object.freeze({ device_type: 'desktop', browser: 'Other', os: 'Other' });
   }
-  const platform = result.platform.type;
   const device_type: DeviceType = platform === 'mobile' ? 'mobile' : platform === 'tablet' ? 'tablet' : platform === 'bot' ? 'bot' : 'desktop';
   if (device_type === 'bot') return Object.freeze({ device_type, browser: null, os: null });
-  const browser = BROWSERS.get(result.browser.name ?? '') ?? 'Other';
-  const os = SYSTEMS.get(result.os.name ?? '') ?? 'Other';
+  const browser = BROWSERS.get(browserName) ?? 'Other';
+  const os = SYSTEMS.get(osName) ?? 'Other';
   return Object.freeze({ device_type, browser, os });
 }

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { MAX_PARSED_USER_AGENT } from './user-agent-info.js';
 import type { Kysely } from 'kysely';
 import type { PulseDatabase } from '../store/database.js';
 import { dayVisitorSalt, deleteOldVisitorSalts } from '../store/visitor-salts.js';
@@ -45,7 +46,9 @@ export class VisitorIds {
     }
     const salt = day === this.day ? this.salt : this.localSalt(day);
     // Hashing is the costliest step of capture; most requests come from visitors seen before.
-    const key = `${salt}\u0000${ip}\u0000${userAgent ?? ''}`;
+    // The user agent's first 512 characters (what capture parses): a crafted 15 KB one costs no more to hash than a real one.
+    const agent = userAgent === null ? '' : userAgent.length > MAX_PARSED_USER_AGENT ? userAgent.slice(0, MAX_PARSED_USER_AGENT) : userAgent;
+    const key = `${salt}\u0000${ip}\u0000${agent}`;
     const remember = key.length <= MEMO_MAX_KEY_LENGTH;
     let id = remember ? this.memo.get(key) : undefined;
     if (id === undefined) {
