@@ -1,8 +1,9 @@
 /**
  * Child process for the capture-overhead bench: a hello-world server in one of
- * the variants. Usage: http-server.ts <node|express> <variant> [databaseUrl]
+ * the variants. Usage: http-server.ts <node|express|fastify> <variant> [databaseUrl]
  * with variant plain | pino | capture (store: false) | worker (writer in its
- * worker thread) | in-process (writer on the event loop).
+ * worker thread) | in-process (writer on the event loop). On Fastify, `pino`
+ * is Fastify's own request logging (pino, to /dev/null), its usual peer.
  * Prints `port <n>` when listening; on SIGUSR2 restarts its counters (after a
  * warm-up) and prints `reset`; on SIGTERM flushes and prints `stats <json>`:
  * requests served and, since it started listening or was last reset (so
@@ -15,6 +16,7 @@ import { createServer, type IncomingMessage, type RequestListener, type ServerRe
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import express from 'express';
+import Fastify from 'fastify';
 import { pino } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { pathToFileURL } from 'node:url';
@@ -22,11 +24,14 @@ import type { Pulse } from '../dist/create-pulse.js';
 import { mainThreadCpuUs } from './lib/thread-cpu.js';
 
 type Variant = 'plain' | 'pino' | 'capture' | 'worker' | 'in-process';
-const [framework, variant, databaseUrl] = process.argv.slice(2) as ['node' | 'express', Variant, string | undefined];
+const [framework, variant, databaseUrl] = process.argv.slice(2) as ['node' | 'express' | 'fastify', Variant, string | undefined];
 
 // PGPULSE_BENCH_DIST: another build of pgpulse (its dist/ directory), to compare two versions in one run.
 const distEntry = process.env.PGPULSE_BENCH_DIST ? pathToFileURL(`${process.env.PGPULSE_BENCH_DIST}/create-pulse.js`).href : '../dist/create-pulse.js';
 const { createPulse } = (await import(distEntry)) as typeof import('../dist/create-pulse.js');
+const fastifyEntry = process.env.PGPULSE_BENCH_DIST
+  ? pathToFileURL(`${process.env.PGPULSE_BENCH_DIST}/adapters/fastify.js`).href
+  : '../dist/adapters/fastify.js';
 
 let pulse: Pulse | undefined;
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
@@ -41,7 +46,7 @@ if (variant === 'capture' || variant === 'worker' || variant === 'in-process') {
     ...(variant === 'capture' ? {} : { writerMode: variant }),
   });
   middleware = pulse.middleware();
-} else if (variant === 'pino') {
+} else if (variant === 'pino' && framework !== 'fastify') {
   const logger = pinoHttp({ logger: pino(pino.destination({ dest: '/dev/null', sync: false })) });
   middleware = (req, res, next) => {
     logger(req, res);
@@ -55,13 +60,34 @@ const hello = (_req: IncomingMessage, res: ServerResponse) => {
 };
 
 let listener: RequestListener;
-if (framework === 'express') {
+if (framework === 'fastify') {
+  listener = await fastifyListener();
+} else if (framework === 'express') {
   const app = express();
   if (middleware) app.use(middleware);
   app.get('/users/:id', (_req, res) => void res.send('hello world'));
   listener = app;
 } else {
   listener = middleware ? (req, res) => middleware(req, res, () => hello(req, res)) : hello;
+}
+
+/** A Fastify 5 app with the variant's logging or pgpulse plugin, as a node:http request listener. */
+async function fastifyListener(): Promise<RequestListener> {
+  let handler: RequestListener | undefined;
+  const app = Fastify({
+    logger: variant === 'pino' ? { level: 'info', stream: pino.destination({ dest: '/dev/null', sync: false }) } : false,
+    serverFactory: (h) => {
+      handler = h;
+      return createServer();
+    },
+  });
+  if (pulse) {
+    const { pgpulseFastify } = (await import(fastifyEntry)) as typeof import('../dist/adapters/fastify.js');
+    await app.register(pgpulseFastify(pulse));
+  }
+  app.get('/users/:id', async () => 'hello world');
+  await app.ready();
+  return handler!;
 }
 
 let requests = 0;
