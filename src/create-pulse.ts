@@ -5,7 +5,9 @@ import type { IgnoreRequest } from './capture/ignore.js';
 import type { Kysely } from 'kysely';
 import type { MetricsRegistry } from './metrics/metrics-registry.js';
 import { Recorder, type CaptureOptions } from './capture/recorder.js';
-import { createNodeMiddleware, trackResponse, type FrameworkReader, type NodeMiddleware } from './capture/node-middleware.js';
+import { attachError, createNodeMiddleware, trackResponse, type FrameworkReader, type NodeMiddleware } from './capture/node-middleware.js';
+import type { ConsumerDropReason } from './capture/consumer.js';
+import { errorTargetOf, serveFailedHandler, type CaptureErrorOptions, type ErrorSource } from './capture/error-target.js';
 import { Sessions } from './capture/sessions.js';
 import type { AttributeDropReason } from './capture/attributes.js';
 import { positiveOption } from './shared/number-options.js';
@@ -97,6 +99,10 @@ export interface PulseStats {
   attributesDropped: Record<AttributeDropReason, number>;
   /** Requests whose referer host was not a host name or IP literal (`=1+2a`, `cmd|'`): stored with `referer_host` null. */
   refererHostsRejected: number;
+  /** Requests whose consumer (`consumer` option) was dropped, by reason. */
+  consumersDropped: Record<ConsumerDropReason, number>;
+  /** Errors not stored: unreadable, `redactErrorMessage` threw, reported after their request was recorded, or for a request pgpulse does not track. */
+  errorsDropped: number;
   /** Errors from idle connections in the pool pgpulse opened (e.g. Postgres restarts). */
   poolErrors: number;
   /** Partition maintenance runs that failed (retried at the next interval). */
@@ -114,6 +120,7 @@ const writerEvents = [
   'notifyPaused',
   'notifySkipped',
   'stepError',
+  'errorGroupNew',
 ] as const satisfies readonly (keyof WriterEvents)[];
 
 /**
@@ -162,6 +169,8 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     this.recorder.onFailure = (error) => this.emitSafely('captureError', { error });
     this.recorder.onAttributesDropped = (info) => this.emitSafely('attributesDropped', info);
     this.recorder.onRefererHostRejected = (info) => this.emitSafely('refererHostRejected', info);
+    this.recorder.onConsumerDropped = (info) => this.emitSafely('consumerDropped', info);
+    this.recorder.onErrorDropped = (info) => this.emitSafely('errorDropped', info);
     if (options.logger) logPulseEvents(this, options.logger);
     this.healthMaxPendingRows = positiveOption(
       'pgpulse',
@@ -335,12 +344,84 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     this.recorder.record(request);
   }
 
-  /** Wraps a bare node:http request handler so every request is captured. */
-  wrap<Req extends IncomingMessage, Res extends ServerResponse>(handler: (req: Req, res: Res) => void): (req: Req, res: Res) => void {
+  /**
+   * Wraps a bare node:http request handler so every request is captured. A
+   * handler that throws or returns a rejected promise has its error stored
+   * with the request (see `captureErrors`) and is answered 500 (or its
+   * response is ended, when headers were already sent) instead of crashing
+   * the process; the error is also emitted as `handlerError`.
+   *
+   * @example
+   * ```ts
+   * http.createServer(pulse.wrap((req, res) => res.end('ok'))).listen(3000);
+   * ```
+   */
+  wrap<Req extends IncomingMessage, Res extends ServerResponse>(handler: (req: Req, res: Res) => unknown): (req: Req, res: Res) => void {
     const middleware = this.middleware();
+    const failed = (req: Req, res: Res, error: unknown) => {
+      this.captureError(error, req, { ifServerError: true });
+      serveFailedHandler(res);
+      this.emitSafely('handlerError', { error: error instanceof Error ? error : new Error(String(error)) });
+    };
     return (req, res) => {
       middleware(req, res);
-      handler(req, res);
+      let result: unknown;
+      try {
+        result = handler(req, res);
+      } catch (error) {
+        failed(req, res, error);
+        return;
+      }
+      if (result instanceof Promise) result.catch((error: unknown) => failed(req, res, error));
+    };
+  }
+
+  /**
+   * Stores `error` with the request it happened in, in the request's `error`
+   * column and grouped by fingerprint in `pgpulse.errors`: its class, its
+   * message (through `redactErrorMessage`, bounded) and its top stack frames,
+   * never a body. `source` is the node:http request or response, a Fastify
+   * request or a Hono context. Reported errors are stored whatever the status
+   * (`ifServerError: true` stores it only when the response is a 5xx, as the
+   * framework hooks do). Call it before the response ends or just after (the
+   * capture batch reads it); later, or for a request pgpulse does not track,
+   * it is counted in `stats.errorsDropped`. Never throws.
+   *
+   * @example
+   * ```ts
+   * app.get('/orders/:id', async (req, res) => {
+   *   try { res.json(await loadOrder(req.params.id)); }
+   *   catch (err) { pulse.captureError(err, req); res.status(503).json({ error: 'unavailable' }); }
+   * });
+   * ```
+   */
+  captureError(error: unknown, source: ErrorSource, options: CaptureErrorOptions = {}): void {
+    try {
+      const target = errorTargetOf(source);
+      const outcome = target ? attachError(target, error, options.ifServerError !== true) : 'untracked';
+      if (outcome === 'late') this.recorder.dropError('reported after its request was recorded');
+      else if (outcome === 'untracked') this.recorder.dropError('reported for a request pgpulse does not track');
+    } catch (failure) {
+      this.recorder.fail(failure);
+    }
+  }
+
+  /**
+   * Express error middleware storing the error behind each 5xx answer with
+   * its request, then passing it on (`next(err)`): mount it after your routes
+   * and before your own error handlers.
+   *
+   * @example
+   * ```ts
+   * app.use(pulse.middleware());
+   * app.get('/', handler);
+   * app.use(pulse.errorMiddleware());
+   * ```
+   */
+  errorMiddleware(): (error: unknown, req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
+    return (error, req, _res, next) => {
+      this.captureError(error, req, { ifServerError: true });
+      next(error);
     };
   }
 
@@ -362,6 +443,8 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       captureFailures: this.recorder.failures,
       attributesDropped: { ...this.recorder.attributesDropped },
       refererHostsRejected: this.recorder.refererHostsRejected,
+      consumersDropped: { ...this.recorder.consumersDropped },
+      errorsDropped: this.recorder.errorsDropped,
       poolErrors: this.poolErrors,
       maintenanceErrors: this.maintenanceErrors,
     };

@@ -1,7 +1,17 @@
 import { z } from 'zod';
 import { requestLogColumnNames, requestLogColumns, requestLogShape, type RequestLogColumnName } from './store/columns.js';
 
-export { attributeLimits, attributeValueSchema, deviceTypes, MAX_TEXT_LENGTH, type Attributes, type DeviceType } from './store/columns.js';
+export {
+  attributeLimits,
+  attributeValueSchema,
+  consumerLimits,
+  deviceTypes,
+  errorLimits,
+  MAX_TEXT_LENGTH,
+  type Attributes,
+  type DeviceType,
+  type RequestError,
+} from './store/columns.js';
 
 /**
  * Zod schema of one captured request, derived from the column list

@@ -32,5 +32,10 @@ export function syntheticLog(i: number, nodeId = 'bench', insertedAt = new Date(
     trace_id: null,
     span_id: null,
     attributes: null,
+    consumer_id: null,
+    consumer_name: null,
+    consumer_group: null,
+    error_fingerprint: null,
+    error: null,
   };
 }

@@ -49,7 +49,8 @@ const fastifyReader: FrameworkReader<FastifyRequest> = {
  * Fastify's `trustProxy` decides) and its request id (`request.id`, so
  * `genReqId` and `requestIdHeader` work). The response is measured where it is
  * written, so streamed bodies and client aborts (499) are recorded like in
- * every other adapter. Decorates the instance with `pgpulse`, and flushes and
+ * every other adapter. The error behind a 5xx answer (the `onError` hook) is
+ * stored with its request. Decorates the instance with `pgpulse`, and flushes and
  * closes the pulse when Fastify closes.
  *
  * ```ts
@@ -67,6 +68,11 @@ export function pgpulseFastify(pulse: Pulse, options: PgpulseFastifyOptions = {}
     app.addHook('onRequest', (request, reply, next) => {
       // Only timestamps and references here: ignore rules and derived fields are applied in the capture batch.
       pulse.track(request.raw, reply.raw, fastifyReader, request);
+      next();
+    });
+    // The error behind a 5xx answer, kept with its request (a 4xx error, such as a failed validation, is not).
+    app.addHook('onError', (request, _reply, error, next) => {
+      pulse.captureError(error, request.raw, { ifServerError: true });
       next();
     });
     if (onClose !== false) {

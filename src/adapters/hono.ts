@@ -55,7 +55,8 @@ const honoReader: FrameworkReader<Context> = {
  * `@hono/node-server` the response is measured at the node:http level, so rows
  * match the other adapters exactly (bytes sent, client aborts as 499), and the
  * client address is `getConnInfo` plus pgpulse's `trustProxy`. On other
- * runtimes, bytes come from `Content-Length`.
+ * runtimes, bytes come from `Content-Length`. The error behind a 5xx answer
+ * (what Hono's `onError` handler saw, `c.error`) is stored with its request.
  *
  * ```ts
  * app.use(pgpulseHono(pulse));
@@ -67,6 +68,8 @@ export function pgpulseHono(pulse: Pulse): MiddlewareHandler {
     if (bindings?.incoming && bindings.outgoing) {
       pulse.track(bindings.incoming, bindings.outgoing, honoReader, c, nodeConnInfo?.(c).remote.address);
       await next();
+      // What a handler threw (Hono's error handler, `app.onError` or the default one, answered it).
+      if (c.error !== undefined) pulse.captureError(c.error, bindings.incoming, { ifServerError: true });
       return;
     }
     await recordFetchRequest(pulse, c, next);
@@ -104,6 +107,7 @@ async function recordFetchRequest(pulse: Pulse, c: Context, next: () => Promise<
       headers,
       remoteAddress: undefined,
       requestId: requestIdOf(c),
+      ...(c.error !== undefined ? { error: c.error } : {}),
     });
   }
 }

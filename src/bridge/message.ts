@@ -4,9 +4,10 @@ import { fromBridgeValue, requestLogColumnNames, requestLogColumns, toBridgeValu
 
 /**
  * Current version of the NOTIFY message format: it changes with the row
- * tuple (the column list). 2: `trace_id`, `span_id`, `attributes`.
+ * tuple (the column list). 2: `trace_id`, `span_id`, `attributes`. 3: `consumer_id`,
+ * `consumer_name`, `consumer_group`, `error_fingerprint`, `error`.
  */
-export const BRIDGE_MESSAGE_VERSION = 2 as const;
+export const BRIDGE_MESSAGE_VERSION = 3 as const;
 
 /** Default NOTIFY channel. */
 export const DEFAULT_CHANNEL = 'pgpulse_requests';

@@ -3,11 +3,13 @@ import { z } from 'zod';
 import { MAX_TEXT_LENGTH } from '../request-log.js';
 import { defaultCountryHeaders } from './country.js';
 import type { AttributesFunction } from './attributes.js';
+import { consumerOptionShape, type ConsumerCaptureOptions } from './consumer.js';
+import { errorOptionsShape, type ErrorCaptureOptions } from './error-options.js';
 import type { DeriveContext } from './derive-log.js';
 import { compileIgnore, type IgnoreMatcher, type IgnoreRule } from './ignore.js';
 import { compileTrustProxy, type TrustProxy } from './trust-proxy.js';
 
-export interface CaptureOptions {
+export interface CaptureOptions extends ConsumerCaptureOptions, ErrorCaptureOptions {
   /**
    * Requests not recorded, added to {@link defaultIgnore} (OPTIONS requests,
    * static assets, health checks): exact paths, regular expressions tested on
@@ -81,12 +83,14 @@ const captureOptionsSchema = z.object({
   genRequestId: z.custom<() => string>((value) => typeof value === 'function', 'must be a function returning a string').optional(),
   trustCountryHeaders: z.union([z.boolean(), z.array(headerName)], { error: 'must be a boolean or a list of HTTP header names' }).default(false),
   attributes: z.custom<AttributesFunction>((value) => typeof value === 'function', 'must be a function (req, res) => ({ key: value })').optional(),
+  ...consumerOptionShape,
+  ...errorOptionsShape,
 });
 
 /** Capture settings checked and compiled once, at `createPulse()`. */
 export interface ResolvedCapture {
   ignore: IgnoreMatcher | undefined;
-  context: Omit<DeriveContext, 'nodeId' | 'visitorIds' | 'sessions' | 'dropAttributes' | 'rejectRefererHost'>;
+  context: Omit<DeriveContext, 'nodeId' | 'visitorIds' | 'sessions' | 'dropAttributes' | 'rejectRefererHost' | 'dropConsumer' | 'dropError'>;
 }
 
 /** Validates capture options; throws one error naming every bad option. */
@@ -109,6 +113,9 @@ export function resolveCaptureOptions(options: CaptureOptions): ResolvedCapture 
       genRequestId: o.genRequestId ?? randomUUID,
       countryHeaders: countries === true ? defaultCountryHeaders : countries === false ? [] : countries,
       attributes: o.attributes,
+      consumer: o.consumer,
+      captureErrors: o.captureErrors,
+      redactErrorMessage: o.redactErrorMessage,
     },
   };
 }

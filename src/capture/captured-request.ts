@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AttributesInput } from './attributes.js';
+import type { ConsumerInput } from './consumer.js';
 import type { SpanLike } from './trace-context.js';
 import type { TrustFunction } from './trust-proxy.js';
 
@@ -50,6 +51,21 @@ export interface CapturedRequest {
    * those of the `attributes` option, which is then not called).
    */
   attributes?: AttributesInput;
-  /** The node:http request and response, for the `attributes` option (the node:http-level adapters set them). */
+  /**
+   * The consumer the adapter knows itself (validated and bounded like the
+   * `consumer` option's answer, which is then not called).
+   */
+  consumer?: ConsumerInput;
+  /**
+   * The exception behind the response (a framework's error hook, `wrap`, or
+   * `pulse.captureError`); its details are read in the capture batch.
+   */
+  error?: unknown;
+  /**
+   * Store `error` whatever the status (the app reported it with
+   * `pulse.captureError`); otherwise only when the status is 5xx.
+   */
+  errorReported?: boolean;
+  /** The node:http request and response, for the `attributes` and `consumer` options (the node:http-level adapters set them). */
   http?: { req: IncomingMessage; res: ServerResponse } | undefined;
 }

@@ -7,9 +7,12 @@ import { refererParts } from './referer.js';
 import { pathOf, sanitizeText } from './sanitize.js';
 import type { Sessions } from './sessions.js';
 import { callAttributes, normalizeAttributes, type AttributeDropSink, type AttributesFunction } from './attributes.js';
+import { callConsumer, normalizeConsumer, type ConsumerColumns, type ConsumerDropSink, type ConsumerFunction } from './consumer.js';
+import { errorDetails, type ErrorDetails, type MessageRedactor } from './error-details.js';
 import { traceIdsOf } from './trace-context.js';
 import type { TrustFunction } from './trust-proxy.js';
 import { userAgentInfo } from './user-agent-info.js';
+import { asError, thrownDetail } from './drop-counter.js';
 import type { VisitorIds } from './visitor-ids.js';
 
 /** Everything {@link deriveLog} needs besides the captured request: settings and the per-process visitor/session state. */
@@ -33,6 +36,16 @@ export interface DeriveContext {
   dropAttributes: AttributeDropSink;
   /** Told about each referer whose host is not a host name or IP literal (its `referer_host` is stored as null). */
   rejectRefererHost: (authority: string) => void;
+  /** The app's `consumer` option, if any. */
+  consumer: ConsumerFunction | undefined;
+  /** Told about each request whose consumer was dropped. */
+  dropConsumer: ConsumerDropSink;
+  /** Store request errors (`captureErrors`). */
+  captureErrors: boolean;
+  /** The app's `redactErrorMessage` (or the default). */
+  redactErrorMessage: MessageRedactor;
+  /** Told about each request whose error could not be read or redacted (counted; the request is stored without it). */
+  dropError: (detail: string, error: Error) => void;
 }
 
 /** Longest request id kept, in characters. */
@@ -60,6 +73,7 @@ export function deriveLog(request: CapturedRequest, context: DeriveContext, star
   const info = userAgentInfo(userAgent);
   const bytes = request.responseBytes;
   const trace = traceIdsOf(request.span, headers.traceparent);
+  const error = errorOf(request, statusCode, context);
   return {
     request_id: requestIdOf(request, context),
     method: sanitizeText(request.method, 32) || 'GET',
@@ -83,7 +97,29 @@ export function deriveLog(request: CapturedRequest, context: DeriveContext, star
     trace_id: trace?.trace_id ?? null,
     span_id: trace?.span_id ?? null,
     attributes: attributesOf(request, context),
+    ...consumerOf(request, context),
+    error_fingerprint: error?.fingerprint ?? null,
+    error: error ? { class: error.class, message: error.message, frames: error.frames } : null,
   };
+}
+
+/** The request's consumer: the adapter's own, else the `consumer` option's, validated and bounded. */
+function consumerOf(request: CapturedRequest, context: DeriveContext): ConsumerColumns {
+  let input: unknown = request.consumer;
+  if (input === undefined && context.consumer && request.http) input = callConsumer(context.consumer, request.http.req, request.http.res, context.dropConsumer);
+  return normalizeConsumer(input, context.dropConsumer);
+}
+
+/** The request's error when it is kept: reported by the app, or behind a 5xx; null when none (or it could not be read). */
+function errorOf(request: CapturedRequest, statusCode: number, context: DeriveContext): ErrorDetails | null {
+  if (request.error === undefined || !context.captureErrors) return null;
+  if (!request.errorReported && statusCode < 500) return null;
+  try {
+    return errorDetails(request.error, context.redactErrorMessage);
+  } catch (error) {
+    context.dropError(`redactErrorMessage threw: ${thrownDetail(error)}`, asError(error));
+    return null;
+  }
 }
 
 /** The request's custom attributes: the adapter's own, else the `attributes` option's, validated and bounded. */

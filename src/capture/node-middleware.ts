@@ -98,6 +98,13 @@ interface TrackedServerResponse extends ServerResponse {
   [tracked]?: TrackedResponse;
 }
 
+interface TrackedIncomingMessage extends IncomingMessage {
+  [tracked]?: TrackedResponse;
+}
+
+/** No error attached (an app may throw `undefined`). */
+const NO_ERROR = Symbol('pgpulse.noError');
+
 type Write = (...args: unknown[]) => boolean;
 type End = (...args: unknown[]) => ServerResponse;
 
@@ -115,6 +122,11 @@ class TrackedResponse implements DeferredRequest, TrackedRequestView {
   finishedAt = 0;
   statusCode = 0;
   done = false;
+  /** Its log was derived: an error attached now is too late. */
+  derived = false;
+  /** The exception behind the response (first attached wins). */
+  error: unknown = NO_ERROR;
+  errorReported = false;
 
   constructor(
     readonly sink: DeferSink,
@@ -134,6 +146,7 @@ class TrackedResponse implements DeferredRequest, TrackedRequestView {
   toCapturedRequest(): CapturedRequest {
     const req = this.req;
     const reader = this.reader;
+    this.derived = true;
     return {
       method: req.method,
       url: this.url,
@@ -150,6 +163,7 @@ class TrackedResponse implements DeferredRequest, TrackedRequestView {
       requestId: reader.requestId(this.source, this),
       span: this.span,
       http: { req, res: this.res },
+      ...(this.error === NO_ERROR ? {} : { error: this.error, errorReported: this.errorReported }),
     };
   }
 }
@@ -223,9 +237,34 @@ export function trackResponse(
     activeSpan(),
     res,
   );
+  (req as TrackedIncomingMessage)[tracked] = response[tracked];
   res.write = countingWrite as ServerResponse['write'];
   res.end = countingEnd as ServerResponse['end'];
   res.on('close', onClose);
+}
+
+/** What an error is attached to: a tracked node:http request or response. */
+export type ErrorTarget = IncomingMessage | ServerResponse;
+
+/**
+ * Attaches the exception behind a tracked request's response, read in the
+ * capture batch. The first error attached wins. Answers `'attached'`, `'late'`
+ * (the request was already recorded), `'untracked'` (not captured by pgpulse:
+ * ignored, or no middleware ran) or `'duplicate'` (it already has an error).
+ * `reported`: store it whatever the status (else only behind a 5xx).
+ */
+export function attachError(target: ErrorTarget, error: unknown, reported: boolean): 'attached' | 'late' | 'untracked' | 'duplicate' {
+  const state = (target as TrackedServerResponse | TrackedIncomingMessage)[tracked];
+  if (!state) return 'untracked';
+  if (state.derived) return 'late';
+  if (state.error !== NO_ERROR) {
+    // The app reporting the error a hook already saw makes it a reported one.
+    if (state.error === error && reported) state.errorReported = true;
+    return 'duplicate';
+  }
+  state.error = error;
+  state.errorReported = reported;
+  return 'attached';
 }
 
 /** Builds the node:http/Express middleware. */

@@ -9,6 +9,8 @@ import { activeSpan } from './trace-context.js';
 import { openTelemetry } from '../shared/open-telemetry.js';
 import { attributeDropReasons, type AttributeDropReason } from './attributes.js';
 import { ReportThrottle } from './report-throttle.js';
+import { consumerDropReasons, type ConsumerDropReason } from './consumer.js';
+import { DropCounter, type DroppedInfo } from './drop-counter.js';
 import type { Sessions } from './sessions.js';
 import type { VisitorIds } from './visitor-ids.js';
 
@@ -21,15 +23,13 @@ export interface DeferredRequest {
 }
 
 /** What {@link Recorder.onAttributesDropped} is told: a reason, what was dropped, and how many requests lost attributes for it since the last report. */
-export interface AttributesDroppedInfo {
-  reason: AttributeDropReason;
-  /** Requests that lost attributes for this reason since the last report of it (this one included). */
-  count: number;
-  /** What was dropped in this request: a key, a type or a size. */
-  detail: string;
-  /** What the `attributes` function threw (`reason` `threw`). */
-  error?: Error;
-}
+export type AttributesDroppedInfo = DroppedInfo<AttributeDropReason>;
+
+/** What {@link Recorder.onConsumerDropped} is told. */
+export type ConsumerDroppedInfo = DroppedInfo<ConsumerDropReason>;
+
+/** What {@link Recorder.onErrorDropped} is told (reason `unreadable`: the error could not be read or `redactErrorMessage` threw). */
+export type ErrorDroppedInfo = DroppedInfo<'unreadable'>;
 
 /** What {@link Recorder.onRefererHostRejected} is told: how many referers had a host that is not a host name or IP literal since the last report, and this one's authority. */
 export interface RefererHostRejectedInfo {
@@ -62,16 +62,27 @@ export class Recorder {
   captured = 0;
   /** Called with each capture failure (the Pulse emits it as `captureError`). */
   onFailure: ((error: Error) => void) | undefined;
-  /** Requests whose custom attributes were (partly) dropped, by reason. */
-  readonly attributesDropped = Object.fromEntries(attributeDropReasons.map((reason) => [reason, 0])) as Record<AttributeDropReason, number>;
   /** Called at most once a minute per reason when attributes are dropped (the Pulse emits it as `attributesDropped`). */
   onAttributesDropped: ((info: AttributesDroppedInfo) => void) | undefined;
   /** Requests whose referer had a host that is not a host name or IP literal (stored with `referer_host` null). */
   refererHostsRejected = 0;
   /** Called at most once a minute when referer hosts are rejected (the Pulse emits it as `refererHostRejected`). */
   onRefererHostRejected: ((info: RefererHostRejectedInfo) => void) | undefined;
-  /** At most one report a minute per reason (a bad attribute or referer may come with every request). */
-  private readonly reports = new ReportThrottle<AttributeDropReason | 'referer_host'>();
+  /** At most one referer report a minute (a bad referer may come with every request). */
+  private readonly reports = new ReportThrottle<'referer_host'>();
+  private readonly attributeDrops = new DropCounter(attributeDropReasons, () => this.onAttributesDropped);
+  /** Requests whose custom attributes were (partly) dropped, by reason. */
+  readonly attributesDropped = this.attributeDrops.counts;
+  /** Called at most once a minute per reason when consumers are dropped (the Pulse emits it as `consumerDropped`). */
+  onConsumerDropped: ((info: ConsumerDroppedInfo) => void) | undefined;
+  /** Called at most once a minute when request errors are dropped (the Pulse emits it as `errorDropped`). */
+  onErrorDropped: ((info: ErrorDroppedInfo) => void) | undefined;
+  private readonly consumerDrops = new DropCounter(consumerDropReasons, () => this.onConsumerDropped);
+  private readonly errorDrops = new DropCounter(['unreadable'] as const, () => this.onErrorDropped);
+  /** Requests whose consumer was dropped, by reason. */
+  readonly consumersDropped = this.consumerDrops.counts;
+  /** Request errors attached too late (after their request was recorded) or unreadable. */
+  errorsDropped = 0;
   private pending: (CapturedRequest | DeferredRequest)[] = [];
   private scheduled: NodeJS.Immediate | undefined;
   private readonly drainBatch = () => {
@@ -93,8 +104,10 @@ export class Recorder {
       nodeId,
       visitorIds,
       sessions,
-      dropAttributes: (reason, detail, error) => this.dropAttributes(reason, detail, error),
+      dropAttributes: (reason, detail, error) => this.attributeDrops.drop(reason, detail, error),
       rejectRefererHost: (detail) => this.rejectRefererHost(detail),
+      dropConsumer: (reason, detail, error) => this.consumerDrops.drop(reason, detail, error),
+      dropError: (detail, error) => this.dropError(detail, error),
     };
     // Loaded now rather than on the first request (it is an optional peer dependency).
     openTelemetry();
@@ -167,18 +180,6 @@ export class Recorder {
     }
   }
 
-  /** Counts a request whose attributes were dropped for `reason`; reports it, at most once a minute per reason. */
-  private dropAttributes(reason: AttributeDropReason, detail: string, error?: Error): void {
-    this.attributesDropped[reason]++;
-    const count = this.reports.occurred(reason);
-    if (count === 0) return;
-    try {
-      this.onAttributesDropped?.({ reason, count, detail, ...(error ? { error } : {}) });
-    } catch {
-      // A throwing event listener must not reach the app's request.
-    }
-  }
-
   /** Counts a referer whose host was rejected; reports it at most once a minute. */
   private rejectRefererHost(detail: string): void {
     this.refererHostsRejected++;
@@ -189,6 +190,12 @@ export class Recorder {
     } catch {
       // A throwing event listener must not reach the app's request.
     }
+  }
+
+  /** Counts a request error that is not stored (unreadable, or reported after its request was recorded). */
+  dropError(detail: string, error?: Error): void {
+    this.errorsDropped++;
+    this.errorDrops.drop('unreadable', detail, error);
   }
 
   /** Counts a request that could not be recorded and reports it (`onFailure`); never throws. */

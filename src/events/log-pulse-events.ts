@@ -5,9 +5,9 @@ import type { PulseEvents } from './pulse-events.js';
 /**
  * Logs every degraded-mode event of a Pulse at its level: `error` when rows or
  * requests were lost or a bug showed (`captureError`, `drop`, `rejected`,
- * `stepError`), `warn` when pgpulse retries or degrades (`writeError`,
- * `maintenanceError`, `poolError`, `notifyFailed`, `notifyPaused`), `info` on
- * `recovered`. `flushed` and `notifySkipped` (one per batch) are not logged.
+ * `stepError`, `handlerError`), `warn` when pgpulse retries or degrades (`writeError`,
+ * `maintenanceError`, `poolError`, `notifyFailed`, `notifyPaused`, `consumerDropped`,
+ * `errorDropped`), `info` on `recovered` and `errorGroupNew`. `flushed` and `notifySkipped` (one per batch) are not logged.
  * Returns a function that stops logging.
  */
 export function logPulseEvents(pulse: Pick<EventEmitter<PulseEvents>, 'on' | 'off'>, logger: PulseLogger): () => void {
@@ -22,6 +22,23 @@ export function logPulseEvents(pulse: Pick<EventEmitter<PulseEvents>, 'on' | 'of
       ),
     refererHostRejected: ({ count, detail }) =>
       log(logger, 'warn', { event: 'refererHostRejected', count, detail }, `pgpulse: ${count} referer(s) with a host that is not a host name (${detail})`),
+    consumerDropped: ({ reason, count, detail, error }) =>
+      log(
+        logger,
+        'warn',
+        { ...(error ? { err: error } : {}), event: 'consumerDropped', reason, count, detail },
+        `pgpulse: dropped the consumer of ${count} request(s) (${reason}: ${detail})`,
+      ),
+    errorDropped: ({ count, detail, error }) =>
+      log(
+        logger,
+        'warn',
+        { ...(error ? { err: error } : {}), event: 'errorDropped', count, detail },
+        `pgpulse: did not store ${count} request error(s) (${detail})`,
+      ),
+    handlerError: ({ error }) => log(logger, 'error', { err: error, event: 'handlerError' }, 'pgpulse: a wrapped request handler failed; answered 500'),
+    errorGroupNew: ({ fingerprint, class: errorClass, message, route }) =>
+      log(logger, 'info', { event: 'errorGroupNew', fingerprint, class: errorClass, route }, `pgpulse: new error ${errorClass}: ${message}`),
     maintenanceError: ({ error }) =>
       log(logger, 'warn', { err: error, event: 'maintenanceError' }, 'pgpulse: partition maintenance failed; retried at the next interval'),
     poolError: ({ error }) => log(logger, 'warn', { err: error, event: 'poolError' }, 'pgpulse: an idle Postgres connection failed; the pool reconnects'),

@@ -1,4 +1,4 @@
-import type { AttributesDroppedInfo, RefererHostRejectedInfo } from '../capture/recorder.js';
+import type { AttributesDroppedInfo, ConsumerDroppedInfo, ErrorDroppedInfo, RefererHostRejectedInfo } from '../capture/recorder.js';
 import type { WriterEvents } from '../writer/writer.js';
 
 /**
@@ -23,6 +23,12 @@ export interface PulseEvents extends WriterEvents {
    * `count` requests since the last one, `detail` this one's authority text.
    */
   refererHostRejected: [info: RefererHostRejectedInfo];
+  /** The consumer of a request (the `consumer` option) was dropped for `reason` (`threw`, `invalid`); at most once a minute per reason, like `attributesDropped`. */
+  consumerDropped: [info: ConsumerDroppedInfo];
+  /** A request error was not stored (unreadable, `redactErrorMessage` threw, reported too late or for an untracked request); at most once a minute. */
+  errorDropped: [info: ErrorDroppedInfo];
+  /** A handler wrapped with `pulse.wrap()` threw or rejected; it was answered 500 and its error stored with the request. */
+  handlerError: [info: { error: Error }];
   /** Partition maintenance failed; retried at the next `maintenanceIntervalMs`. */
   maintenanceError: [info: { error: Error }];
   /** An idle connection of the pool pgpulse opened failed (Postgres restarted or the backend was terminated); the pool reconnects. */
@@ -34,6 +40,9 @@ export const pulseEventNames = [
   'captureError',
   'attributesDropped',
   'refererHostRejected',
+  'consumerDropped',
+  'errorDropped',
+  'handlerError',
   'maintenanceError',
   'poolError',
   'writeError',
@@ -45,4 +54,5 @@ export const pulseEventNames = [
   'notifyPaused',
   'notifySkipped',
   'stepError',
+  'errorGroupNew',
 ] as const satisfies readonly (keyof PulseEvents)[];

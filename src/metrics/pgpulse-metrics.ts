@@ -10,6 +10,7 @@ import type { DropReason, WriterStats } from '../writer/writer.js';
 import { attributeDropReasons, type AttributeDropReason } from '../capture/attributes.js';
 import type { MetricsRegistry } from './metrics-registry.js';
 import { asPromRegistry, promClient } from './prom-client.js';
+import { consumerDropReasons, type ConsumerDropReason } from '../capture/consumer.js';
 
 /** What the metrics read from a Pulse: its stats, writer events and (when the bridge is on) NOTIFY queue usage. */
 export interface PulseMetricsSource {
@@ -18,6 +19,8 @@ export interface PulseMetricsSource {
     captureFailures: number;
     attributesDropped: Record<AttributeDropReason, number>;
     refererHostsRejected: number;
+    consumersDropped: Record<ConsumerDropReason, number>;
+    errorsDropped: number;
     poolErrors: number;
     maintenanceErrors: number;
     writer: WriterStats | undefined;
@@ -131,6 +134,20 @@ export class PgpulseMetrics {
       this.pulses,
       (s, reason) => pulse(s).attributesDropped[reason],
     );
+    byReason(
+      'pgpulse_consumers_dropped_total',
+      'Requests whose consumer (consumer option) was dropped, by reason (consumerDropped events).',
+      consumerDropReasons,
+      this.pulses,
+      (s, reason) => pulse(s).consumersDropped[reason],
+    );
+    counter(
+      'pgpulse_error_groups_new_total',
+      'Error groups (fingerprints) first stored by this process (errorGroupNew events).',
+      this.pulses,
+      (s) => pulse(s).writer?.errorGroupsNew,
+    );
+    counter('pgpulse_errors_dropped_total', 'Request errors not stored (errorDropped events).', this.pulses, (s) => pulse(s).errorsDropped);
     this.writeSeconds = new (promClient().Histogram)({
       name: 'pgpulse_write_duration_seconds',
       help: 'Time to commit one batch.',

@@ -60,6 +60,39 @@ export const attributesSchema = z
   });
 export type Attributes = z.output<typeof attributesSchema>;
 
+/** Limits of what is kept of a request's exception (the `error` column). */
+export const errorLimits = {
+  /** Longest class name, in characters. */
+  maxClassLength: 128,
+  /** Longest message, in characters (after the app's `redactErrorMessage`). */
+  maxMessageLength: 1_024,
+  /** Most stack frames kept (the top ones). */
+  maxFrames: 10,
+  /** Longest stack frame line, in characters. */
+  maxFrameLength: 300,
+} as const;
+
+/** The exception of a request as stored: class, bounded message and top stack frames (never bodies). */
+export const requestErrorSchema = z.strictObject({
+  class: text(errorLimits.maxClassLength).min(1),
+  message: text(errorLimits.maxMessageLength),
+  frames: z.array(text(errorLimits.maxFrameLength)).max(errorLimits.maxFrames),
+});
+export type RequestError = z.output<typeof requestErrorSchema>;
+
+/** An error fingerprint: 16 lower-case hex digits. */
+export const ERROR_FINGERPRINT_PATTERN = /^[0-9a-f]{16}$/;
+
+/** Limits of the consumer of a request (the `consumer` capture option). */
+export const consumerLimits = {
+  /** Longest consumer id, in characters. */
+  maxIdLength: 128,
+  /** Longest consumer name, in characters. */
+  maxNameLength: 256,
+  /** Longest consumer group, in characters. */
+  maxGroupLength: 128,
+} as const;
+
 /**
  * How one Postgres type is written and read: `array` is the cast of the
  * unnest insert's array parameter, `informationSchema` the type name
@@ -159,6 +192,16 @@ export const requestLogColumns = {
   span_id: nullable('text', z.string().regex(SPAN_ID_PATTERN, 'must be 16 lower-case hex digits')),
   /** The app's own attributes (`attributes` capture option), a flat object within {@link attributeLimits}; null when none. */
   attributes: nullable('jsonb', attributesSchema),
+  /** Who called: the id the app's `consumer` option returned (an API key's owner, a tenant, a user); null when none. */
+  consumer_id: nullable('text', text(consumerLimits.maxIdLength).min(1)),
+  /** The consumer's display name, when the app gave one. */
+  consumer_name: nullable('text', text(consumerLimits.maxNameLength).min(1)),
+  /** The consumer's group (a plan, an organisation), when the app gave one. */
+  consumer_group: nullable('text', text(consumerLimits.maxGroupLength).min(1)),
+  /** Fingerprint of the request's exception (16 hex digits, stable across deploys), grouping it in `pgpulse.errors`; null when none. */
+  error_fingerprint: nullable('text', z.string().regex(ERROR_FINGERPRINT_PATTERN, 'must be 16 lower-case hex digits')),
+  /** The exception behind a 5xx or reported with `pulse.captureError()`: class, bounded message, top frames (see {@link errorLimits}). */
+  error: nullable('jsonb', requestErrorSchema),
 } as const;
 
 export type RequestLogColumns = typeof requestLogColumns;

@@ -110,6 +110,49 @@ export interface VisitorSaltsTable {
   salt: string;
 }
 
+/** Kysely row type of `pgpulse.error_groups`: one error group (migration 0030). */
+export interface ErrorGroupsTable {
+  fingerprint: string;
+  class: string;
+  message: string;
+  /** Top stack frames of its first occurrence (jsonb array of strings). */
+  frames: ColumnType<string[], string, never>;
+  first_seen: ColumnType<Date, Date | string, never>;
+  first_request_id: string;
+}
+
+/** Kysely row type of `pgpulse.error_rollups`: occurrences of one (grain, bucket, fingerprint, route, shard). */
+export interface ErrorRollupsTable {
+  grain: RollupGrainColumn;
+  bucket: ColumnType<Date, Date | string, Date | string>;
+  fingerprint: string;
+  /** Route pattern, '' when unknown. */
+  route: string;
+  shard: Generated<number>;
+  count: number;
+  last_seen: ColumnType<Date, Date | string, Date | string>;
+  last_request_id: string;
+  last_trace_id: string | null;
+  last_message: string;
+  last_status: number;
+}
+
+/** Kysely row type of the `pgpulse.errors` view: errors grouped by fingerprint. */
+export interface ErrorsView {
+  fingerprint: string;
+  class: string;
+  message: string;
+  frames: string[];
+  first_seen: Date;
+  last_seen: Date | null;
+  /** int8, read as text. */
+  count: string;
+  routes: string[];
+  last_request_id: string | null;
+  last_trace_id: string | null;
+  last_message: string | null;
+}
+
 /** Kysely row type of `pgpulse.migrations`. */
 export interface MigrationsTable {
   name: string;
@@ -128,6 +171,9 @@ export interface PulseDatabase {
   'pgpulse.cube_top_keys': CubeTopKeysTable;
   'pgpulse.cube_buckets': CubeBucketsTable;
   'pgpulse.migrations': MigrationsTable;
+  'pgpulse.error_groups': ErrorGroupsTable;
+  'pgpulse.error_rollups': ErrorRollupsTable;
+  'pgpulse.errors': ErrorsView;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { DAY_MS, utcDay } from '../shared/time.js';
 import type { PulseDatabase } from './database.js';
 
@@ -57,8 +57,17 @@ export async function maintainPartitions(db: Kysely<PulseDatabase>, options: Par
     for (const table of ['cube_cells', 'cube_top_keys', 'cube_buckets'] as const) {
       await sql`delete from ${sql.table(`pgpulse.${table}`)} where bucket < ${cutoff}`.execute(db);
     }
+    await retainErrors(db, cutoff);
   }
   return { created, dropped };
+}
+
+/** Retention of grouped errors: their counts before `cutoff`, then the groups left without any (so an error seen again is new again). */
+async function retainErrors(db: Kysely<PulseDatabase>, cutoff: RawBuilder<unknown>): Promise<void> {
+  await sql`delete from pgpulse.error_rollups where bucket < ${cutoff}`.execute(db);
+  await sql`
+    delete from pgpulse.error_groups g
+    where g.first_seen < ${cutoff} and not exists (select 1 from pgpulse.error_rollups r where r.fingerprint = g.fingerprint)`.execute(db);
 }
 
 /**

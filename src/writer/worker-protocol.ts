@@ -26,7 +26,18 @@ export interface SerializedError {
 }
 
 /** Every event of the Writer; the worker relays each to the main thread. */
-export const relayedEvents = ['flushed', 'writeError', 'recovered', 'drop', 'rejected', 'notifyFailed', 'notifyPaused', 'notifySkipped', 'stepError'] as const;
+export const relayedEvents = [
+  'flushed',
+  'writeError',
+  'recovered',
+  'drop',
+  'rejected',
+  'notifyFailed',
+  'notifyPaused',
+  'notifySkipped',
+  'stepError',
+  'errorGroupNew',
+] as const;
 type RelayedName = (typeof relayedEvents)[number];
 /** Fails to compile when the Writer gains an event the worker would not relay. */
 export const allRelayed: Exclude<keyof WriterEvents, RelayedName> extends never ? true : never = true;

@@ -16,6 +16,7 @@ import { preferredShard } from '../rollups/rollup-shard.js';
 import { writeRollups } from '../store/write-rollups.js';
 import type { AfterCommitStep, BatchContext, BatchStep, TransactionStep } from './batch-step.js';
 import { copyBatch, withCopyTransaction } from '../store/copy-batch.js';
+import { createErrorSteps, type NewErrorGroup } from './error-steps.js';
 import { insertBatch, insertBatchReturning } from '../store/insert-batch.js';
 import type { PulseWriter } from './pulse-writer.js';
 import { describeError, isDataError } from './transient-error.js';
@@ -77,6 +78,8 @@ export interface WriterStats extends NotifyCounters {
   retries: number;
   /** Rows currently buffered or in flight. */
   pending: number;
+  /** Error groups (fingerprints) this writer's batches created in `pgpulse.error_groups`. */
+  errorGroupsNew: number;
 }
 
 /**
@@ -93,6 +96,7 @@ export function emptyWriterStats(): WriterStats {
     rejected: 0,
     retries: 0,
     pending: 0,
+    errorGroupsNew: 0,
     notifications: 0,
     notificationsSkipped: 0,
     notificationsFailed: 0,
@@ -121,6 +125,11 @@ export interface WriterEvents {
   notifySkipped: [info: { rows: number; reason: NotifySkipReason; queueUsage: number }];
   /** An after-commit step threw (a bug: steps report their own failures); the rows are committed. */
   stepError: [info: { step: string; error: Error }];
+  /**
+   * A committed batch created an error group: the first request anywhere with
+   * this fingerprint (emitted once across all nodes, by the node that stored it).
+   */
+  errorGroupNew: [info: NewErrorGroup];
 }
 
 /**
@@ -188,6 +197,12 @@ export class Writer extends EventEmitter<WriterEvents> implements PulseWriter {
         },
       });
     }
+    steps.push(
+      ...createErrorSteps(this.options.nodeId, (group) => {
+        this.stats.errorGroupsNew++;
+        if (this.listenerCount('errorGroupNew') > 0) this.emit('errorGroupNew', group);
+      }),
+    );
     const notify = resolveNotifyOptions(this.options.notify);
     if (notify) {
       steps.push(createNotifyStep({ ...notify, nodeId: this.options.nodeId, counters: this.stats, report: (report) => this.onNotifyReport(report) }));

@@ -24,6 +24,11 @@ interface Scenario {
     trace_id?: string | null;
     span_id?: string | null;
     attributes?: Record<string, unknown> | null;
+    consumer_id?: string | null;
+    consumer_name?: string | null;
+    consumer_group?: string | null;
+    error_fingerprint?: unknown;
+    error?: unknown;
   };
 }
 
@@ -36,7 +41,37 @@ const scenarios: Scenario[] = [
   },
   { id: 'stream', path: '/stream', row: { method: 'GET', path: '/stream', status_code: 200, response_bytes: '7', route: '/stream' } },
   { id: 'missing', path: '/nope', row: { method: 'GET', path: '/nope', status_code: 404, response_bytes: '9', route: null } },
-  { id: 'error', path: '/boom', row: { method: 'GET', path: '/boom', status_code: 500, response_bytes: '5', route: '/boom' } },
+  {
+    id: 'error',
+    path: '/boom',
+    row: {
+      method: 'GET',
+      path: '/boom',
+      status_code: 500,
+      response_bytes: '5',
+      route: '/boom',
+      // Each framework calls the handler from its own frames: the class, message and top frame agree, the fingerprints need not.
+      error_fingerprint: expect.stringMatching(/^[0-9a-f]{16}$/),
+      error: { class: 'Error', message: 'boom', frames: expect.arrayContaining([expect.stringContaining('four-apps.ts')]) },
+    },
+  },
+  {
+    id: 'consumer',
+    path: '/users/11',
+    headers: { 'x-consumer': 'acme-key-1' },
+    row: {
+      method: 'GET',
+      path: '/users/11',
+      status_code: 200,
+      response_bytes: '5',
+      route: '/users/:id',
+      consumer_id: 'acme-key-1',
+      consumer_name: 'Acme Inc.',
+      consumer_group: 'pro',
+      error_fingerprint: null,
+      error: null,
+    },
+  },
   { id: 'head', method: 'HEAD', path: '/users/7', row: { method: 'HEAD', path: '/users/7', status_code: 200, response_bytes: '0', route: '/users/:id' } },
   { id: 'redirect', path: '/old', row: { method: 'GET', path: '/old', status_code: 302, response_bytes: '0', route: '/old' } },
   {
@@ -83,6 +118,9 @@ const COMPARED = [
   'trace_id',
   'span_id',
   'attributes',
+  'consumer_id',
+  'consumer_name',
+  'consumer_group',
 ] as const;
 
 async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
@@ -110,6 +148,7 @@ describe('conformance: the same request gives the same row in every adapter', ()
         maintenanceIntervalMs: 0,
         attributes: (req, res) =>
           req.headers['x-plan'] ? { plan: String(req.headers['x-plan']), status: res.statusCode, error: res.statusCode >= 500 } : undefined,
+        consumer: (req) => (req.headers['x-consumer'] ? { id: String(req.headers['x-consumer']), name: 'Acme Inc.', group: 'pro' } : undefined),
       });
       await pulse.migrate();
       pulses.set(name, pulse);

@@ -15,6 +15,8 @@ function contextFor(options: CaptureOptions = {}): DeriveContext {
     sessions: new Sessions(),
     dropAttributes: () => undefined,
     rejectRefererHost: () => undefined,
+    dropConsumer: () => undefined,
+    dropError: () => undefined,
   };
 }
 

@@ -48,6 +48,26 @@ const validLog: fc.Arbitrary<RequestLog> = fc.record({
       { maxKeys: 4 },
     ),
   ),
+  consumer_id: nullable(
+    text(128)
+      .filter((s) => s.length > 0)
+      .map((s) => (s as unknown as { toWellFormed(): string }).toWellFormed()),
+  ),
+  consumer_name: nullable(text(256).filter((s) => s.length > 0)),
+  consumer_group: nullable(text(128).filter((s) => s.length > 0)),
+  error_fingerprint: nullable(fc.stringMatching(/^[0-9a-f]{16}$/)),
+  error: nullable(
+    fc.record({
+      class: text(128)
+        .filter((s) => s.length > 0)
+        .map((s) => (s as unknown as { toWellFormed(): string }).toWellFormed()),
+      message: text(200).map((s) => (s as unknown as { toWellFormed(): string }).toWellFormed()),
+      frames: fc.array(
+        text(100).map((s) => (s as unknown as { toWellFormed(): string }).toWellFormed()),
+        { maxLength: 10 },
+      ),
+    }),
+  ),
 });
 
 describe('bad input', () => {

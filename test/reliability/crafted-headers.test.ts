@@ -107,6 +107,8 @@ describe('crafted headers cost what a normal request costs', () => {
       sessions: new Sessions(),
       dropAttributes: () => undefined,
       rejectRefererHost: () => undefined,
+      dropConsumer: () => undefined,
+      dropError: () => undefined,
     };
     const request = (headers: IncomingHttpHeaders) => ({
       method: 'GET',

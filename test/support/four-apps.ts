@@ -34,7 +34,7 @@ const STREAM_CHUNKS = ['a', 'bc', 'déf'];
  * Same routes in every framework, with the same bodies, so every adapter must
  * store the same row:
  * - `GET /users/:id` → 200 `hello`; `GET /stream` → 200, streamed in 3 chunks (7 bytes)
- * - `GET /boom` throws → 500 `error`; unknown path → 404 `not found`
+ * - `GET /boom` throws → 500 `error` (the error stored with the row); unknown path → 404 `not found`
  * - `GET /old` → 302 to `/new`, no body; `GET /slow` answers only after the client went away
  */
 export async function startApp(name: AdapterName, pulse: Pulse, options: AppOptions = {}): Promise<RunningApp> {
@@ -44,7 +44,6 @@ export async function startApp(name: AdapterName, pulse: Pulse, options: AppOpti
     new Promise<void>((resolve) => (res.destroyed || res.writableFinished ? resolve() : res.once('close', () => resolve())));
   if (name === 'node:http') {
     const server = createServer(
-      // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the handler catches its own errors
       pulse.wrap(async (req: IncomingMessage, res: ServerResponse) => {
         const path = (req.url ?? '/').split('?')[0]!;
         try {
@@ -66,7 +65,8 @@ export async function startApp(name: AdapterName, pulse: Pulse, options: AppOpti
           }
           res.statusCode = 404;
           res.end('not found');
-        } catch {
+        } catch (error) {
+          pulse.captureError(error, req);
           res.statusCode = 500;
           res.end('error');
         }
@@ -94,6 +94,7 @@ export async function startApp(name: AdapterName, pulse: Pulse, options: AppOpti
       await waitForClose(res);
     });
     app.use((_req: unknown, res: express.Response) => void res.status(404).send('not found'));
+    app.use(pulse.errorMiddleware());
     app.use((_error: unknown, _req: unknown, res: express.Response, _next: unknown) => void res.status(500).send('error'));
     const server = createServer(app);
     const base = await listen(server);
