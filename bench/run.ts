@@ -71,7 +71,6 @@ const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
 const targets: string[] = [];
 const frameworkNames: Record<Framework, string> = { node: 'node:http', express: 'Express 5', fastify: 'Fastify 5' };
 
-
 const loadAtStart = loadavg()[0]!;
 const database = await createBenchDatabase(serverUrl);
 console.error(`[bench] database ${new URL(database.url).pathname.slice(1)}`);

@@ -25,7 +25,7 @@ interface RawRow {
   errors: number;
   client_errors: number;
   bytes: number | null;
-  avg_ms: number | null;
+  avg_ms: number | string | null;
   pct: (number | null)[] | null;
 }
 
@@ -125,7 +125,7 @@ export async function queryRawStats(db: Kysely<PulseDatabase>, params: StatsPara
       sessions: num(t?.sessions),
       errorRate: requests ? num(t?.errors) / requests : 0,
       clientErrorRate: requests ? num(t?.client_errors) / requests : 0,
-      avgMs: t?.avg_ms === null || t?.avg_ms === undefined ? null : Number(t.avg_ms as unknown),
+      avgMs: t?.avg_ms === null || t?.avg_ms === undefined ? null : Number(t.avg_ms),
       status: { '1xx': statusClass(1), '2xx': statusClass(2), '3xx': statusClass(3), '4xx': statusClass(4), '5xx': statusClass(5) },
       bytes,
       bytesPerSecond: seconds > 0 ? bytes / seconds : 0,
