@@ -29,8 +29,10 @@ import { checkPostgres } from './health/check-postgres.js';
 import type { PulseHealth } from './health/pulse-health.js';
 import { pgpulseMetrics, type PgpulseMetrics } from './metrics/pgpulse-metrics.js';
 import { loadPromClient, PROM_CLIENT_MISSING } from './metrics/prom-client.js';
+import { PulseAlerts, type AlertOptions, type AlertStats } from './alerts/pulse-alerts.js';
+import { alertMetrics } from './metrics/alert-metrics.js';
 
-export interface PulseOptions extends ConnectionOptions, CaptureOptions, Omit<WriterOptions, 'nodeId' | 'copyPool'> {
+export interface PulseOptions extends ConnectionOptions, CaptureOptions, AlertOptions, Omit<WriterOptions, 'nodeId' | 'copyPool'> {
   /** Identifies this process in rows and NOTIFY messages. Default `hostname:pid`. */
   nodeId?: string;
   /** A visitor's session ends after this long without a request. Default 1,800,000 ms (30 min). */
@@ -107,6 +109,8 @@ export interface PulseStats {
   poolErrors: number;
   /** Partition maintenance runs that failed (retried at the next interval). */
   maintenanceErrors: number;
+  /** Alert evaluation and notification counters; null without `alerts`. */
+  alerts: AlertStats | null;
 }
 
 /** Events the writer emits, forwarded on the Pulse. */
@@ -135,6 +139,8 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
   /** Kysely instance pgpulse uses (the app's own when attached). */
   readonly db: Kysely<PulseDatabase>;
   readonly nodeId: string;
+  /** Alert rules, states and evaluation of this process (undefined without `alerts` or with `store: false`). */
+  readonly alerts: PulseAlerts | undefined;
   /** @internal adapters use the public capture API: {@link Pulse.track}, {@link Pulse.record}, {@link Pulse.ignores} */
   readonly recorder: Recorder;
   private readonly connection: Connection;
@@ -155,6 +161,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
   private readonly healthMaxPendingRows: number;
   private readonly healthTimeoutMs: number;
   private lastWriteAt: Date | null = null;
+  private closeAlertMetrics: () => void = () => undefined;
 
   constructor(options: PulseOptions) {
     super();
@@ -211,6 +218,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       this.maintenanceTimer = setInterval(() => void this.maintain().catch(() => undefined), intervalMs);
       this.maintenanceTimer.unref();
     }
+    if (options.store !== false && (options.alerts?.length ?? 0) > 0) this.alerts = this.startAlerts(options);
     const cubeIntervalMs = options.cubeIntervalMs ?? 60_000;
     if (!Number.isInteger(cubeIntervalMs) || cubeIntervalMs < 0)
       throw new RangeError(`pgpulse: cubeIntervalMs must be a whole number of ms ≥ 0, got ${cubeIntervalMs}`);
@@ -218,6 +226,18 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       this.cubeTimer = setInterval(() => void this.catchUpCube().catch(() => undefined), cubeIntervalMs);
       this.cubeTimer.unref();
     }
+  }
+
+  private startAlerts(options: PulseOptions): PulseAlerts {
+    const alerts = new PulseAlerts(this.db, this.nodeId, options, {
+      onEvent: (event) => this.emitSafely('alert', event),
+      onNotifyFailed: (failure) => this.emitSafely('alertNotifyFailed', failure),
+      onError: (error) => this.emitSafely('alertError', { error }),
+    });
+    const removeMetrics = this.pgpulseMetrics ? alertMetrics(this.pgpulseMetrics.registry).add(alerts) : () => undefined;
+    this.closeAlertMetrics = removeMetrics;
+    alerts.start();
+    return alerts;
   }
 
   private createWriter(options: PulseOptions): PulseWriter {
@@ -289,6 +309,8 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     const result = await migrate(this.db);
     // The salt table exists now: load today's salt before the first request is hashed.
     await this.visitorIds.load();
+    // The alert tables exist now: evaluate (or take part in the election) without waiting for the first interval.
+    void this.alerts?.evaluate();
     // A partition waiting behind a long reader must not fail the app's start-up:
     // it is retried at the next maintenance (counted in stats.maintenanceErrors).
     if (this.writer)
@@ -447,6 +469,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       errorsDropped: this.recorder.errorsDropped,
       poolErrors: this.poolErrors,
       maintenanceErrors: this.maintenanceErrors,
+      alerts: this.alerts?.stats ?? null,
     };
   }
 
@@ -493,6 +516,8 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       clearInterval(this.cubeTimer);
       this.cubeAbort.abort();
       await this.cubeRun?.catch(() => undefined);
+      await this.alerts?.close();
+      this.closeAlertMetrics();
       this.unsubscribeWriter?.();
       await this.writer?.close();
       this.removeMetrics();

@@ -49,3 +49,20 @@ export { encodeBridgeMessage, decodeBridgeMessage, DEFAULT_CHANNEL, BRIDGE_MESSA
 export { rebuildRollups, type RebuildRollupsOptions, type RebuildRollupsResult } from './store/rebuild-rollups.js';
 export { catchUpCube, type CubeCatchUpOptions, type CubeCatchUpResult } from './store/cube-catch-up.js';
 export { skipCapture, captureSkipped } from './skip-capture.js';
+export {
+  alertKinds,
+  EACH_ROUTE,
+  type AlertKind,
+  type AlertRule,
+  type ErrorRateRule,
+  type P95Rule,
+  type TrafficDropRule,
+  type NoTrafficRule,
+  type NewErrorGroupRule,
+} from './alerts/alert-rules.js';
+export type { AlertOptions, AlertStats } from './alerts/pulse-alerts.js';
+export type { AlertWebhook } from './alerts/webhook-options.js';
+export type { AlertEvent, AlertState } from './alerts/alert-store.js';
+export type { AlertNotifyFailure, AlertNotifierStats } from './alerts/alert-notifier.js';
+export type { AlertEvaluatorStats } from './alerts/alert-evaluator.js';
+export { webhookHeaders, signWebhook, WEBHOOK_BODY_VERSION, type WebhookBody } from './alerts/alert-message.js';

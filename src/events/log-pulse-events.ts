@@ -7,7 +7,7 @@ import type { PulseEvents } from './pulse-events.js';
  * requests were lost or a bug showed (`captureError`, `drop`, `rejected`,
  * `stepError`, `handlerError`), `warn` when pgpulse retries or degrades (`writeError`,
  * `maintenanceError`, `poolError`, `notifyFailed`, `notifyPaused`, `consumerDropped`,
- * `errorDropped`), `info` on `recovered` and `errorGroupNew`. `flushed` and `notifySkipped` (one per batch) are not logged.
+ * `errorDropped`, `alertNotifyFailed`, `alertError`, a firing `alert`), `info` on `recovered`, `errorGroupNew` and a resolved `alert`. `flushed` and `notifySkipped` (one per batch) are not logged.
  * Returns a function that stops logging.
  */
 export function logPulseEvents(pulse: Pick<EventEmitter<PulseEvents>, 'on' | 'off'>, logger: PulseLogger): () => void {
@@ -52,6 +52,21 @@ export function logPulseEvents(pulse: Pick<EventEmitter<PulseEvents>, 'on' | 'of
       log(logger, 'warn', { err: error, event: 'notifyFailed', rows }, `pgpulse: NOTIFY failed after ${rows} rows committed; listeners catch up`),
     notifyPaused: ({ reason, queueUsage, pauseMs }) =>
       log(logger, 'warn', { event: 'notifyPaused', reason, queueUsage, pauseMs }, `pgpulse: NOTIFY paused for ${pauseMs} ms (${reason})`),
+    alert: (event) =>
+      log(
+        logger,
+        event.state === 'firing' ? 'warn' : 'info',
+        { event: 'alert', rule: event.rule, subject: event.subject, state: event.state },
+        `pgpulse: alert ${event.state} ${event.rule}${event.subject ? ` (${event.subject})` : ''}`,
+      ),
+    alertNotifyFailed: ({ error, target, rule, attempt, final }) =>
+      log(
+        logger,
+        'warn',
+        { err: error, event: 'alertNotifyFailed', target, rule, attempt, final },
+        `pgpulse: alert webhook ${target} failed (attempt ${attempt}${final ? ', gave up' : ''})`,
+      ),
+    alertError: ({ error }) => log(logger, 'warn', { err: error, event: 'alertError' }, 'pgpulse: alert evaluation failed; retried at the next interval'),
     stepError: ({ step, error }) => log(logger, 'error', { err: error, event: 'stepError', step }, `pgpulse: after-commit step ${step} failed`),
   };
   const entries = Object.entries(handlers) as [keyof PulseEvents, (...args: never[]) => void][];

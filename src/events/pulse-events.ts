@@ -1,5 +1,7 @@
 import type { AttributesDroppedInfo, ConsumerDroppedInfo, ErrorDroppedInfo, RefererHostRejectedInfo } from '../capture/recorder.js';
 import type { WriterEvents } from '../writer/writer.js';
+import type { AlertEvent } from '../alerts/alert-store.js';
+import type { AlertNotifyFailure } from '../alerts/alert-notifier.js';
 
 /**
  * Events a {@link Pulse} emits. Every degraded mode is one of these (and a
@@ -33,6 +35,12 @@ export interface PulseEvents extends WriterEvents {
   maintenanceError: [info: { error: Error }];
   /** An idle connection of the pool pgpulse opened failed (Postgres restarted or the backend was terminated); the pool reconnects. */
   poolError: [info: { error: Error }];
+  /** An alert fired or resolved (stored in `pgpulse.alert_events`); emitted by the evaluating process only. */
+  alert: [event: AlertEvent];
+  /** A webhook delivery of an alert failed (`final`: no retry follows). Counted in `stats.alerts.notifications.failures`. */
+  alertNotifyFailed: [info: AlertNotifyFailure];
+  /** An alert evaluation failed (Postgres unreachable, not migrated); retried at the next `alertIntervalMs`. */
+  alertError: [info: { error: Error }];
 }
 
 /** Names of every {@link PulseEvents} event. */
@@ -55,4 +63,7 @@ export const pulseEventNames = [
   'notifySkipped',
   'stepError',
   'errorGroupNew',
+  'alert',
+  'alertNotifyFailed',
+  'alertError',
 ] as const satisfies readonly (keyof PulseEvents)[];
