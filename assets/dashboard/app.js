@@ -30,9 +30,7 @@
   const charts = {};
   const perSecond = new Map(); // epoch second -> count
   let liveRows = 0;
-  let liveMatching = 0;
   const filterValues = new WeakMap(); // filter button -> [key, value]
-  const liveRowData = new WeakMap(); // live table row -> the fields filters look at
   document.addEventListener('click', (event) => {
     const button = event.target instanceof Element ? event.target.closest('button.filter') : null;
     const filter = button && filterValues.get(button);
@@ -96,6 +94,13 @@
     return q.toString();
   }
 
+  /** Query string of the live APIs (stream, recent rows): the filters only. The server filters the rows. */
+  function filterQuery() {
+    const q = new URLSearchParams();
+    for (const key of FILTER_KEYS) if (view.filters[key] !== undefined) q.set(key, view.filters[key]);
+    return q.toString();
+  }
+
   // The From/To inputs hold wall-clock times in the SELECTED time zone, not the browser's.
   const zoneFormats = new Map();
   /** Year, month, day, hour, minute, second of instant `ms` on the clocks of `tz`. */
@@ -151,8 +156,8 @@
     $('tz').value = view.tz;
     $('compare').checked = view.compare;
     renderChips();
-    // The live table shows only rows matching the filters.
-    for (const tr of [...$('live-table').tBodies[0].rows]) tr.hidden = !matchesFilters(liveRowData.get(tr) || {});
+    // The live table and stream show only rows matching the filters: asked again of the server when they change.
+    if (filterQuery() !== liveFilters) startLive();
     scheduleStats();
   }
 
@@ -192,27 +197,6 @@
       // Not a region code Intl knows: the code alone.
     }
     return name === upper ? upper : `${name} (${upper})`;
-  }
-
-  function refererHost(referer) {
-    if (!referer) return '(direct)';
-    const m = /^[a-z][a-z0-9+.-]*:\/\/([^/:?#@]+)/i.exec(referer);
-    return m ? m[1].toLowerCase().replace(/^www\./, '') : null;
-  }
-
-  /** Whether a live row matches the filters (the same rules as the server's SQL). */
-  function matchesFilters(row) {
-    const f = view.filters;
-    if (f.route !== undefined && (f.route === '' ? row.route != null : row.route !== f.route)) return false;
-    if (f.path !== undefined && row.path !== f.path) return false;
-    if (f.referrer !== undefined && refererHost(row.referer) !== f.referrer.replace(/^www\./, '')) return false;
-    if (f.device !== undefined && row.device_type !== f.device) return false;
-    if (f.status !== undefined && String(row.status_code)[0] !== f.status[0]) return false;
-    if (f.node !== undefined && row.node_id !== f.node) return false;
-    if (f.browser !== undefined && row.browser !== f.browser) return false;
-    if (f.os !== undefined && row.os !== f.os) return false;
-    if (f.country !== undefined && row.country !== f.country.toUpperCase()) return false;
-    return true;
   }
 
   /** A cell that filters the page when clicked (a real button, so the keyboard reaches it). */
@@ -334,7 +318,7 @@
     return `${seconds}-second`;
   }
 
-  function fillTable(id, headers, rows, cells, barOf = (r) => r.requests || 0, filterOf = undefined) {
+  function fillTable(id, headers, rows, cells, barOf = (r) => r.requests || 0, filterOf = undefined, classOf = undefined) {
     const table = $(id);
     lastStats[id] = { headers, rows: rows.map(cells) };
     table.replaceChildren();
@@ -352,7 +336,7 @@
     }
     const max = Math.max(1, ...rows.map(barOf));
     for (const row of rows) {
-      const tr = el('tr');
+      const tr = el('tr', undefined, classOf && classOf(row));
       cells(row).forEach((value, i) => {
         const td = el('td', undefined, i > 0 ? 'num' : undefined);
         if (i === 0) {
@@ -379,16 +363,16 @@
     $('card-requests').textContent = fmt.format(t.requests);
     // Visitors may be null or an estimate when long ranges are answered from rollup tables.
     $('card-visitors').textContent =
-      t.visitors === null || t.visitors === undefined ? '–' : `${stats.range.source === 'rollups' ? '≈' : ''}${fmt.format(t.visitors)}`;
+      t.visitors === null || t.visitors === undefined
+        ? '–'
+        : `${stats.range.source === 'rollups' || stats.range.visitorsSampled ? '≈' : ''}${fmt.format(t.visitors)}`;
     $('card-errors').textContent = `${(t.errorRate * 100).toFixed(2)}%`;
     $('card-p95').textContent = `${ms(t.p95)} ms`;
-
-    const range = stats.range;
-    const sampled = range.sampledPercent !== null && range.sampledPercent !== undefined && range.sampledPercent < 100;
-    $('stats-source').textContent =
-      range.source === 'rollups'
-        ? `· from rollups, ${bucketLabel(range.bucketSeconds)} buckets${sampled ? `; ${hasFilters() ? 'breakdowns' : 'paths, referrers and 404s'} from a ${range.sampledPercent.toFixed(1)}% sample` : ''}`
-        : `· exact, ${bucketLabel(range.bucketSeconds)} buckets`;
+    // Response bytes (unknown sizes count 0) and throughput over the range; sources without them show –.
+    const hasBytes = typeof t.bytes === 'number';
+    $('card-bytes').textContent = hasBytes ? bytes(t.bytes) : '–';
+    $('card-throughput').textContent = hasBytes ? `${bytes(t.bytesPerSecond)}/s over the range` : '';
+    $('stats-source').textContent = sourceCaption(stats.range);
 
     const xs = stats.series.map((p) => p.t / 1000);
     chart(
@@ -421,13 +405,14 @@
 
     const route = (r) => r.route ?? '(no route)';
     const routeFilter = (r) => ['route', r.route ?? ''];
-    // Visitors where they are the natural measure (paths, referrers); '–' when the list came from a rollup sample.
+    // Visitors per value; '–' where the source does not count them (rollup lists, a sample).
     const visitors = (r) => (r.visitors === null || r.visitors === undefined ? '–' : fmt.format(r.visitors));
+    const count = (n) => (n === null || n === undefined ? '–' : fmt.format(n));
     fillTable(
       'top-routes',
-      ['Route', 'Requests', 'p95 ms', '5xx'],
+      ['Route', 'Requests', 'p95 ms', '4xx', '5xx'],
       stats.topRoutes,
-      (r) => [route(r), fmt.format(r.requests), ms(r.p95), fmt.format(r.errors)],
+      (r) => [route(r), fmt.format(r.requests), ms(r.p95), count(r.clientErrors), fmt.format(r.errors)],
       undefined,
       routeFilter,
     );
@@ -457,13 +442,12 @@
     );
     fillTable(
       'devices',
-      ['Device', 'Requests'],
+      ['Device', 'Visitors', 'Requests'],
       stats.devices,
-      (r) => [r.key, fmt.format(r.requests)],
+      (r) => [r.key, visitors(r), fmt.format(r.requests)],
       undefined,
       (r) => ['device', r.key],
     );
-    // Browsers, OS and countries count visitors first (the natural measure); nodes count requests.
     fillTable(
       'browsers',
       ['Browser', 'Visitors', 'Requests'],
@@ -490,9 +474,9 @@
     );
     fillTable(
       'nodes',
-      ['Node', 'Requests'],
+      ['Node', 'Visitors', 'Requests'],
       stats.nodes || [],
-      (r) => [r.key, fmt.format(r.requests)],
+      (r) => [r.key, visitors(r), fmt.format(r.requests)],
       undefined,
       (r) => ['node', r.key],
     );
@@ -504,15 +488,53 @@
       undefined,
       (r) => ['path', r.key],
     );
-    const status = Object.entries(t.status).map(([key, requests]) => ({ key, requests }));
+    // Each class with requests, then its exact codes (where the source keeps them), each a filter.
+    const codes = stats.statusCodes || [];
+    const status = [];
+    for (const [key, requests] of Object.entries(t.status)) {
+      if (requests === 0) continue;
+      status.push({ key, requests, visitors: undefined, code: false });
+      for (const c of codes) if (c.key[0] === key[0]) status.push({ ...c, code: true });
+    }
     fillTable(
       'status',
-      ['Class', 'Requests'],
+      ['Status', 'Visitors', 'Requests'],
       status,
-      (r) => [r.key, fmt.format(r.requests)],
+      (r) => [r.key, r.code ? visitors(r) : '', fmt.format(r.requests)],
       undefined,
       (r) => ['status', r.key],
+      (r) => (r.code ? 'code' : undefined),
     );
+  }
+
+  const BYTE_UNITS = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+  /** Bytes in decimal units (1 KB = 1,000 B), three significant digits. */
+  function bytes(n) {
+    let value = Number(n) || 0;
+    let unit = 0;
+    while (value >= 1000 && unit < BYTE_UNITS.length - 1) {
+      value /= 1000;
+      unit++;
+    }
+    return `${unit === 0 ? Math.round(value) : value.toPrecision(3)} ${BYTE_UNITS[unit]}`;
+  }
+
+  /** Where the numbers come from and how exact they are: every approximation left, with its bound. */
+  function sourceCaption(range) {
+    const buckets = `${bucketLabel(range.bucketSeconds)} buckets`;
+    const sampled = range.sampledPercent !== null && range.sampledPercent !== undefined && range.sampledPercent < 100;
+    if (range.source === 'rollups') {
+      const lists = hasFilters() ? 'breakdowns' : 'paths, referrers and 404s';
+      return `· from rollups, ${buckets}; visitors ≈ (±3%)${sampled ? `; ${lists} from a ${range.sampledPercent.toFixed(1)}% sample` : ''}`;
+    }
+    const notes = [];
+    if (range.topKeysBound) notes.push(`path, 404 and referrer URL counts may miss up to ${fmt.format(range.topKeysBound)} requests`);
+    if (sampled) {
+      const margin = range.sampledMargin ? ` (±${fmt.format(range.sampledMargin)} requests, 95%)` : '';
+      notes.push(`paths and 404s from a ${range.sampledPercent.toFixed(1)}% sample${margin}`);
+    }
+    if (range.visitorsSampled) notes.push('some visitor counts from a 1/16 sample (within 2%)');
+    return `· exact${notes.length ? ` except: ${notes.join('; ')}` : ''}, ${buckets}`;
   }
 
   // Each view (range, filters, zone) gets a number: an answer for an older view never overwrites a newer
@@ -581,18 +603,6 @@
     tr.cells[2].title = row.path;
     if (traceUrl && row.trace_id) tr.cells[0].append(' ', traceLink(row));
     tr.dataset.requestId = row.request_id;
-    liveRowData.set(tr, {
-      route: row.route,
-      path: row.path,
-      referer: row.referer,
-      device_type: row.device_type,
-      status_code: row.status_code,
-      node_id: row.node_id,
-      browser: row.browser,
-      os: row.os,
-      country: row.country,
-    });
-    tr.hidden = !matchesFilters(row);
     if (fresh) tbody.prepend(tr);
     else tbody.append(tr);
     while (tbody.rows.length > MAX_LIVE_ROWS) {
@@ -607,8 +617,12 @@
     const batch = queued.slice(-MAX_LIVE_ROWS);
     queued = [];
     for (const data of batch) addLiveRow(JSON.parse(data), true);
-    $('live-count').textContent = hasFilters()
-      ? `(${fmt.format(liveRows)} live since page load, ${fmt.format(liveMatching)} matching the filters)`
+    showLiveCount();
+  }
+
+  function showLiveCount() {
+    $('live-count').textContent = liveFilters
+      ? `(${fmt.format(liveRows)} live matching the filters since they were set)`
       : `(${fmt.format(liveRows)} live since page load)`;
   }
 
@@ -625,8 +639,29 @@
     chart('chart-rps', [{ label: 'req/s', stroke: '#3ecf8e', fill: 'rgba(62,207,142,.15)', width: 2 }], [xs, ys]);
   }
 
-  function connectStream() {
-    const source = new EventSource('api/stream');
+  // The live part of the page (stream, table, req/s) for the filters in `liveFilters`: the server sends only matching rows.
+  let liveFilters = null;
+  let liveSource = null;
+  let liveGeneration = 0;
+
+  /** (Re)starts the live part for the current filters: newest matching rows first, then the filtered stream. */
+  function startLive() {
+    liveFilters = filterQuery();
+    const generation = ++liveGeneration;
+    if (liveSource) liveSource.close();
+    liveSource = null;
+    liveRows = 0;
+    queued = [];
+    perSecond.clear();
+    shownIds.clear();
+    $('live-table').tBodies[0].replaceChildren();
+    showLiveCount();
+    loadRecent(generation).then(() => generation === liveGeneration && connectStream(generation));
+  }
+
+  function connectStream(generation) {
+    const source = new EventSource(`api/stream${liveFilters ? `?${liveFilters}` : ''}`);
+    liveSource = source;
     source.onopen = () => {
       $('live').textContent = 'live';
       $('live').className = 'live on';
@@ -636,10 +671,8 @@
       $('live').className = 'live off';
     };
     source.addEventListener('request', (event) => {
+      if (generation !== liveGeneration) return;
       liveRows++;
-      // Filtering needs the row; parse only when a filter is set (thousands of rows a second otherwise go unparsed).
-      if (hasFilters() && !matchesFilters(JSON.parse(event.data))) return;
-      liveMatching++;
       const second = Math.floor(Date.now() / 1000);
       perSecond.set(second, (perSecond.get(second) || 0) + 1);
       queued.push(event.data);
@@ -662,9 +695,10 @@
     return link;
   }
 
-  async function loadRecent() {
+  async function loadRecent(generation) {
     try {
-      const recent = await api('api/recent?limit=50');
+      const recent = await api(`api/recent?limit=50${liveFilters ? `&${liveFilters}` : ''}`);
+      if (generation !== liveGeneration) return;
       traceUrl = recent.traceUrl;
       for (const row of recent.rows) addLiveRow(row, false);
     } catch (error) {
@@ -709,7 +743,6 @@
     for (const [id, c] of Object.entries(charts)) c.setSize({ width: Math.max(300, $(id).clientWidth), height: 220 });
   });
 
-  loadRecent().then(connectStream);
   applyView();
   tickLive();
   setInterval(tickLive, 1000);

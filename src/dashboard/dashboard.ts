@@ -5,10 +5,10 @@ import { pgpulseMetrics } from '../metrics/pgpulse-metrics.js';
 import { loadPromClient } from '../metrics/prom-client.js';
 import type { PubSub } from '../pubsub.js';
 import { SECURITY_HEADERS, sendClosing, sendJson } from './http-responses.js';
-import { recentLimit, recentRows } from '../store/recent-rows.js';
+import { recentRows } from '../stats/recent-rows.js';
 import { requestTarget, trailingSlashLocation, type RequestTarget } from './request-target.js';
 import { SseHub, type SseHubEvents, type SseHubOptions, type SseHubStats } from './sse-hub.js';
-import { parseStatsParams } from '../stats/stats-params.js';
+import { liveParamsSchema, parseQuery, parseStatsParams } from '../stats/stats-params.js';
 import { queryStats } from '../stats/query-stats.js';
 import { exportFormats, exportRows, type ExportFormat } from './export-rows.js';
 import { staticAsset } from './static-assets.js';
@@ -216,19 +216,31 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
     }
     switch (target.path) {
       case '/api/stream': {
-        this.hub.attach(res, header(req, 'last-event-id'));
+        // The rows matching the filters of the query (those of /api/stats), or every row.
+        const live = parseQuery(liveParamsSchema, target.search);
+        if (!live.ok) {
+          sendJson(res, 400, { error: 'invalid stream query', issues: live.issues });
+          return;
+        }
+        this.hub.attach(res, header(req, 'last-event-id'), live.params);
         return;
       }
       case '/api/stats':
         return this.serveStats(req, res, target);
       case '/api/export':
         return this.serveExport(req, res, target);
-      case '/api/recent':
-        // The page links rows to traces with `traceUrl` (null: no links).
+      case '/api/recent': {
+        // The newest rows matching the filters. The page links rows to traces with `traceUrl` (null: no links).
+        const live = parseQuery(liveParamsSchema, target.search);
+        if (!live.ok) {
+          sendJson(res, 400, { error: 'invalid recent query', issues: live.issues });
+          return;
+        }
         return this.query(res, 'recent', async () => ({
-          rows: await recentRows(this.db, recentLimit(target.search.get('limit'))),
+          rows: await recentRows(this.db, live.params, this.options.statsTimeoutMs),
           traceUrl: this.traceUrl,
         }));
+      }
       case '/metrics':
         return this.serveMetrics(res);
     }

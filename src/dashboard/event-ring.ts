@@ -1,3 +1,5 @@
+import type { FilterableRow } from '../stats/row-matches-filters.js';
+
 /** One serialised SSE event kept for resume. */
 export interface RingEntry {
   /** The SSE `id:` sent with the event. */
@@ -6,11 +8,13 @@ export interface RingEntry {
   rowId: number | undefined;
   /** The complete SSE frame. */
   frame: string;
+  /** The row, for clients that filter the stream. */
+  row: FilterableRow;
 }
 
-/** What a reconnecting client missed: frames to replay, and whether older ones were already evicted. */
+/** What a reconnecting client missed: events to replay, and whether older ones were already evicted. */
 export interface Replay {
-  frames: string[];
+  entries: RingEntry[];
   /** True when the client missed events the ring no longer holds. */
   gap: boolean;
 }
@@ -42,15 +46,15 @@ export class EventRing {
   after(lastEventId: string): Replay {
     const held = this.held();
     const index = held.findLastIndex((entry) => entry.id === lastEventId);
-    if (index >= 0) return { frames: held.slice(index + 1).map((e) => e.frame), gap: false };
+    if (index >= 0) return { entries: held.slice(index + 1), gap: false };
     const evicted = this.pushed > this.capacity;
     if (/^\d+$/.test(lastEventId)) {
       const last = Number(lastEventId);
       const newer = held.filter((e) => e.rowId !== undefined && e.rowId > last);
       const oldest = held[0]?.rowId;
-      return { frames: newer.map((e) => e.frame), gap: evicted && oldest !== undefined && oldest > last + 1 };
+      return { entries: newer, gap: evicted && oldest !== undefined && oldest > last + 1 };
     }
-    return { frames: held.map((e) => e.frame), gap: evicted };
+    return { entries: held, gap: evicted };
   }
 
   /** Held entries, oldest first. */

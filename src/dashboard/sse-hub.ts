@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { PubSub, PulseMessage } from '../pubsub.js';
-import { EventRing } from './event-ring.js';
+import { EventRing, type RingEntry } from './event-ring.js';
+import { rowMatchesFilters } from '../stats/row-matches-filters.js';
+import { filterKeys, hasFilters, type StatsFilters } from '../stats/stats-filters.js';
 import { nonNegativeOption, positiveOption } from '../shared/number-options.js';
 
 export interface SseHubOptions {
@@ -59,13 +61,19 @@ function toWire(event: PulseMessage['event']): string {
  *
  * SSE ids are the row `id` when the event carries one (rows relayed by the
  * NOTIFY bridge), else `<boot>-<seq>`, a sequence of this hub.
+ *
+ * A client may ask for the rows matching some filters only (the stats'
+ * filters, checked in JS by `rowMatchesFilters`): clients with the same
+ * filters share one filtered batch per flush, and a resume replays only the
+ * matching rows.
  */
 export class SseHub extends EventEmitter<SseHubEvents> {
   readonly stats: SseHubStats = { clients: 0, events: 0, flushes: 0, slowClientsDropped: 0, replayed: 0, replayGaps: 0 };
-  private readonly clients = new Set<ServerResponse>();
+  /** Each client and the key of its filters ('' for none). */
+  private readonly clients = new Map<ServerResponse, { key: string; filters: StatsFilters }>();
   private readonly ring: EventRing;
   private readonly boot = randomBytes(4).toString('hex');
-  private pending: string[] = [];
+  private pending: RingEntry[] = [];
   private seq = 0;
   private readonly unsubscribe: () => void;
   private readonly heartbeat: NodeJS.Timeout;
@@ -85,8 +93,11 @@ export class SseHub extends EventEmitter<SseHubEvents> {
     this.heartbeat.unref();
   }
 
-  /** Takes over a response as an event stream, first replaying what a reconnecting client missed. */
-  attach(res: ServerResponse, lastEventId: string | undefined): void {
+  /**
+   * Takes over a response as an event stream, first replaying what a
+   * reconnecting client missed; with `filters`, only the rows matching them.
+   */
+  attach(res: ServerResponse, lastEventId: string | undefined, filters: StatsFilters = {}): void {
     if (this.closed) {
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' }).end('pgpulse dashboard is closing');
       return;
@@ -98,8 +109,9 @@ export class SseHub extends EventEmitter<SseHubEvents> {
       'x-accel-buffering': 'no',
     });
     res.socket?.setNoDelay(true);
-    res.write(`retry: 2000\n: connected\n\n${lastEventId ? this.replay(lastEventId.trim()) : ''}`);
-    this.clients.add(res);
+    const client = { key: filtersKey(filters), filters };
+    res.write(`retry: 2000\n: connected\n\n${lastEventId ? this.replay(lastEventId.trim(), client.filters) : ''}`);
+    this.clients.set(res, client);
     this.stats.clients = this.clients.size;
     res.on('close', () => {
       this.clients.delete(res);
@@ -116,22 +128,23 @@ export class SseHub extends EventEmitter<SseHubEvents> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     this.pending = [];
-    for (const res of this.clients) res.end();
+    for (const res of this.clients.keys()) res.end();
     this.clients.clear();
     this.stats.clients = 0;
   }
 
   /** Frames newer than `lastEventId`, joined; counts a gap when the id is no longer in the ring. */
-  private replay(lastEventId: string): string {
+  private replay(lastEventId: string, filters: StatsFilters): string {
     const frames = this.ring.after(lastEventId);
     if (frames.gap) {
       this.stats.replayGaps++;
       if (this.listenerCount('replayGap') > 0) this.emit('replayGap', { lastEventId });
     }
     // The newest frames may still wait for the next flush, which writes them to this client too.
-    const replayed = this.pending.length > 0 ? frames.frames.slice(0, Math.max(0, frames.frames.length - this.pending.length)) : frames.frames;
+    const held = this.pending.length > 0 ? frames.entries.slice(0, Math.max(0, frames.entries.length - this.pending.length)) : frames.entries;
+    const replayed = matching(held, filters);
     this.stats.replayed += replayed.length;
-    return replayed.join('');
+    return replayed.map((e) => e.frame).join('');
   }
 
   private onMessage(message: PulseMessage): void {
@@ -140,8 +153,9 @@ export class SseHub extends EventEmitter<SseHubEvents> {
     const id = typeof rowId === 'number' ? String(rowId) : `${this.boot}-${seq}`;
     const frame = `id: ${id}\nevent: request\ndata: ${toWire(message.event)}\n\n`;
     this.stats.events++;
-    this.ring.push({ id, rowId, frame });
-    this.pending.push(frame);
+    const entry = { id, rowId, frame, row: message.event };
+    this.ring.push(entry);
+    this.pending.push(entry);
     if (this.flushTimer) return;
     this.flushTimer = setTimeout(() => this.flush(), this.flushIntervalMs);
     this.flushTimer.unref();
@@ -149,16 +163,29 @@ export class SseHub extends EventEmitter<SseHubEvents> {
 
   private flush(): void {
     this.flushTimer = undefined;
-    const frames = this.pending;
+    const entries = this.pending;
     this.pending = [];
-    if (frames.length === 0) return;
-    this.broadcast(Buffer.from(frames.join('')));
+    if (entries.length === 0) return;
+    // One batch per set of filters, encoded once for the clients that share it; none when no row matches.
+    const batches = new Map<string, Buffer | null>();
+    this.broadcast((client) => {
+      let batch = batches.get(client.key);
+      if (batch === undefined) {
+        const rows = matching(entries, client.filters);
+        batch = rows.length === 0 ? null : Buffer.from(rows.map((e) => e.frame).join(''));
+        batches.set(client.key, batch);
+      }
+      return batch;
+    });
     this.stats.flushes++;
   }
 
-  /** Writes the same bytes to every client, dropping those that fell too far behind. */
-  private broadcast(chunk: Buffer): void {
-    for (const res of this.clients) {
+  /**
+   * Writes to every client the bytes `chunkOf` gives it (null: nothing),
+   * dropping those that fell too far behind.
+   */
+  private broadcast(chunkOf: Buffer | ((client: { key: string; filters: StatsFilters }) => Buffer | null)): void {
+    for (const [res, client] of this.clients) {
       const buffered = res.writableLength;
       if (buffered > this.maxClientBufferBytes) {
         this.stats.slowClientsDropped++;
@@ -167,10 +194,21 @@ export class SseHub extends EventEmitter<SseHubEvents> {
         if (this.listenerCount('slowClientDropped') > 0) this.emit('slowClientDropped', { bufferedBytes: buffered });
         continue;
       }
-      res.write(chunk);
+      const chunk = typeof chunkOf === 'function' ? chunkOf(client) : chunkOf;
+      if (chunk) res.write(chunk);
     }
     this.stats.clients = this.clients.size;
   }
+}
+
+/** The entries whose rows match the filters (all of them without filters). */
+function matching(entries: RingEntry[], filters: StatsFilters): RingEntry[] {
+  return hasFilters(filters) ? entries.filter((e) => rowMatchesFilters(filters, e.row)) : entries;
+}
+
+/** A canonical key of a set of filters ('' for none): clients with the same key share a batch. */
+function filtersKey(filters: StatsFilters): string {
+  return hasFilters(filters) ? JSON.stringify(filterKeys.map((key) => filters[key] ?? null)) : '';
 }
 
 const positive = (value: number, name: string): number => positiveOption('pgpulse dashboard', name, value);

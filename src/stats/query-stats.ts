@@ -50,7 +50,9 @@ async function cubeStats(db: Kysely<PulseDatabase>, params: StatsParams, ownHost
     const sampled = await sampledPathLists(db, params, Number(range.rows[0]?.n ?? 0), stats.totals.requests);
     stats.topPaths = sampled.topPaths;
     stats.notFound = sampled.notFound;
-    stats.range.sampledPercent = sampled.percent;
+    // Nothing sampled (the whole selection read): the lists are exact.
+    stats.range.sampledPercent = sampled.percent >= 100 ? null : sampled.percent;
+    stats.range.sampledMargin = sampled.percent >= 100 ? null : sampled.margin;
   }
   return stats;
 }

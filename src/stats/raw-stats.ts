@@ -90,8 +90,6 @@ export async function queryRawStats(db: Kysely<PulseDatabase>, params: StatsPara
     of(kind)
       .sort((a, b) => b.requests - a.requests)
       .map((r) => ({ key: r.key, requests: r.requests, visitors: num(r.visitors) }));
-  // Devices and nodes carry requests only, as the rollup answers do (their shapes stay comparable).
-  const requestsOnly = (kind: string): CountStat[] => list(kind).map(({ key, requests }) => ({ key, requests }));
   const t = of('total')[0];
   const requests = t?.requests ?? 0;
   const codes = of('statusCodes').sort((a, b) => b.requests - a.requests || Number(a.key) - Number(b.key));
@@ -144,13 +142,13 @@ export async function queryRawStats(db: Kysely<PulseDatabase>, params: StatsPara
       .slice(0, TOP_N),
     topPaths: list('topPaths'),
     referrers: list('referrers'),
-    devices: requestsOnly('devices'),
+    devices: list('devices'),
     notFound: list('notFound'),
     browsers: list('browsers'),
     operatingSystems: list('operatingSystems'),
     countries: list('countries'),
     refererHosts: list('refererHosts'),
-    nodes: requestsOnly('nodes'),
+    nodes: list('nodes'),
     statusCodes: codes.map((r) => ({ key: r.key, requests: r.requests, visitors: num(r.visitors) })),
     ...(attributeKey !== undefined && { attributes: { key: attributeKey, values: list('attributes') } }),
   };

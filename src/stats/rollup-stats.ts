@@ -225,15 +225,17 @@ export async function queryRollupStats(
 /**
  * Top paths and 404s of a filtered range, estimated from a sample of its rows
  * (what the cube cannot key: it has no path dimension). `rangeRows` are all
- * rows of the range, `selected` those the filters select. Answers the lists
- * and the sampled percentage.
+ * rows of the range, `selected` those the filters select. Answers the lists,
+ * the sampled percentage and the margin of the counts shown: the largest
+ * 95% margin of error of any of them (1.96 standard errors of a count scaled
+ * up from a Bernoulli sample of rows, √(n(1−p)/p)), 0 when nothing was sampled.
  */
 export async function sampledPathLists(
   db: Kysely<PulseDatabase>,
   params: StatsParams,
   rangeRows: number,
   selected: number,
-): Promise<{ topPaths: CountStat[]; notFound: CountStat[]; percent: number }> {
+): Promise<{ topPaths: CountStat[]; notFound: CountStat[]; percent: number; margin: number }> {
   const share = Math.min(selected <= SAMPLE_ROWS ? 1 : SAMPLE_ROWS / selected, rangeRows <= MAX_SAMPLE_SCAN_ROWS ? 1 : MAX_SAMPLE_SCAN_ROWS / rangeRows);
   const percent = Math.max(0.01, share * 100);
   const sampled = await sampledTopLists(
@@ -245,7 +247,10 @@ export async function sampledPathLists(
     [],
     ['topPaths', 'notFound', 'referrers', 'refererHosts'],
   );
-  return { topPaths: sampled.topPaths, notFound: sampled.notFound, percent };
+  const p = percent / 100;
+  const largest = Math.max(0, ...[...sampled.topPaths, ...sampled.notFound].map((r) => r.requests));
+  const margin = p >= 1 ? 0 : Math.ceil(1.96 * Math.sqrt((largest * (1 - p)) / p));
+  return { topPaths: sampled.topPaths, notFound: sampled.notFound, percent, margin };
 }
 
 /** Breakdowns the dimension rollups answer exactly when there is no filter (devices come from `pgpulse.rollups`). */

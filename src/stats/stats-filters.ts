@@ -55,18 +55,24 @@ export type StatsFilters = { [K in keyof typeof filterShape]?: z.output<(typeof 
 const attributeFilterPattern = new RegExp(`^${attributeLimits.key.source.slice(1, -1)}:[^]{0,${attributeLimits.maxStringLength}}$`);
 
 /**
- * The jsonb objects one of which a row's `attributes` must contain for the
- * `attribute` filter: the value as a string, and as a number or boolean when
- * it spells one.
+ * The attribute key of the `attribute` filter and the values a row's
+ * attribute may hold to match: the value as a string, and as a number or
+ * boolean when it spells one.
  */
-export function attributeCandidates(filter: string): string[] {
+export function attributeFilterValues(filter: string): { key: string; values: (string | number | boolean)[] } {
   const colon = filter.indexOf(':');
   const key = filter.slice(0, colon);
   const value = filter.slice(colon + 1);
-  const candidates: unknown[] = [value];
-  if (value === 'true' || value === 'false') candidates.push(value === 'true');
-  else if (/^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/.test(value) && Number.isFinite(Number(value))) candidates.push(Number(value));
-  return candidates.map((candidate) => JSON.stringify({ [key]: candidate }));
+  const values: (string | number | boolean)[] = [value];
+  if (value === 'true' || value === 'false') values.push(value === 'true');
+  else if (/^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/.test(value) && Number.isFinite(Number(value))) values.push(Number(value));
+  return { key, values };
+}
+
+/** The jsonb objects one of which a row's `attributes` must contain for the `attribute` filter (see {@link attributeFilterValues}). */
+export function attributeCandidates(filter: string): string[] {
+  const { key, values } = attributeFilterValues(filter);
+  return values.map((candidate) => JSON.stringify({ [key]: candidate }));
 }
 
 /** Filter keys, in the order chips show them. */

@@ -65,11 +65,41 @@ export const statsParamsSchema = z
 
 export type StatsParams = z.output<typeof statsParamsSchema>;
 
-/** Parses URL search params; returns the params or the list of issues for a 400 answer. */
-export function parseStatsParams(search: URLSearchParams): { ok: true; params: StatsParams } | { ok: false; issues: { path: string; message: string }[] } {
+/**
+ * Query parameters of `GET /api/stream` (the live rows matching the filters)
+ * and, with `limit` and `from`, of `GET /api/recent` (the newest rows
+ * matching them, at or after `from` when given). Unknown parameters are ignored.
+ */
+export const liveParamsSchema = z.object({
+  from: instant.optional(),
+  /** Rows `GET /api/recent` answers: an integer, clamped to 1–{@link MAX_RECENT_ROWS}; default (and for anything else) 50. */
+  limit: z
+    .string()
+    .optional()
+    .transform((value) => {
+      const n = Number(value ?? 50);
+      return Number.isInteger(n) ? Math.min(MAX_RECENT_ROWS, Math.max(1, n)) : 50;
+    }),
+  ...filterShape,
+});
+
+export type LiveParams = z.output<typeof liveParamsSchema>;
+
+/** Most rows `GET /api/recent` returns. */
+export const MAX_RECENT_ROWS = 200;
+
+export type ParsedQuery<T> = { ok: true; params: T } | { ok: false; issues: { path: string; message: string }[] };
+
+/** Parses URL search params with a schema; returns the params or the list of issues for a 400 answer. */
+export function parseQuery<T>(schema: z.ZodType<T>, search: URLSearchParams): ParsedQuery<T> {
   const raw: Record<string, string> = {};
   for (const [key, value] of search) raw[key] = value;
-  const result = statsParamsSchema.safeParse(raw);
+  const result = schema.safeParse(raw);
   if (result.success) return { ok: true, params: result.data };
   return { ok: false, issues: result.error.issues.map((i) => ({ path: i.path.join('.') || '(query)', message: i.message })) };
+}
+
+/** Parses the query of `GET /api/stats` (see {@link statsParamsSchema}). */
+export function parseStatsParams(search: URLSearchParams): ParsedQuery<StatsParams> {
+  return parseQuery(statsParamsSchema, search);
 }

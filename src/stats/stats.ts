@@ -88,6 +88,12 @@ export interface Stats {
      * countries, devices and nodes are exact.
      */
     sampledPercent: number | null;
+    /**
+     * From the cube with filters, when top paths and 404s come from a sample
+     * (`sampledPercent`): the 95% margin of error of the largest count they
+     * show, in requests; null when they are exact.
+     */
+    sampledMargin?: number | null;
   };
   totals: StatsTotals;
   series: SeriesPoint[];

@@ -71,9 +71,10 @@ describe('dashboard API', () => {
     expect(body.slowestRoutes[0].p95).toBeGreaterThan(100);
     expect(body.notFound).toEqual([{ key: '/missing', requests: 10, visitors: 6 }]);
     expect(body.referrers, 'grouped by host').toEqual([{ key: 'search.example', requests: 20, visitors: 12 }]);
+    // Visitors per value: v0…v11, the mobile rows (i % 3 === 0) are those of v0, v3, v6 and v9.
     expect(body.devices).toEqual([
-      { key: 'desktop', requests: 66 },
-      { key: 'mobile', requests: 34 },
+      { key: 'desktop', requests: 66, visitors: 8 },
+      { key: 'mobile', requests: 34, visitors: 4 },
     ]);
     const durations = Array.from({ length: 100 }, (_, i) => (i % 4 === 0 ? 100 + i : i % 50)).sort((a, b) => a - b);
     expect(body.totals.p50).toBeCloseTo((durations[49]! + durations[50]!) / 2, 5);
@@ -95,7 +96,7 @@ describe('dashboard API', () => {
     // 503 at i % 20 === 0, mobile at i % 3 === 0: i = 0, 60.
     expect(mobile5xx.totals.requests).toBe(2);
     expect(mobile5xx.range.filters).toEqual({ device: 'mobile', status: '5xx' });
-    expect(mobile5xx.devices).toEqual([{ key: 'mobile', requests: 2 }]);
+    expect(mobile5xx.devices).toEqual([{ key: 'mobile', requests: 2, visitors: 1 }]);
     const fromSearch = await (await stats(`${range}&referrer=search.example&path=${encodeURIComponent('/users/0')}`)).json();
     expect(fromSearch.totals.requests).toBe(await countWhere(`referer = 'https://search.example/' and path = '/users/0'`));
     expect(fromSearch.topPaths.map((p: { key: string }) => p.key)).toEqual(['/users/0']);
@@ -116,6 +117,34 @@ describe('dashboard API', () => {
     expect(body.referrers.map((r: { key: string }) => r.key)).toEqual(['search.example']);
     expect(body.totals.requests).toBe(101);
     await pulse.db.deleteFrom('pgpulse.request_logs').where('path', '=', '/internal').execute();
+  });
+
+  it('recent rows: the newest rows matching the filters (as stats filter), newest first, since `from` when given', async () => {
+    const recent = async (query: string) => {
+      const response = await fetch(`${base}/api/recent?${query}`, { headers: auth });
+      expect(response.status, query).toBe(200);
+      return ((await response.json()) as { rows: { id: number; status_code: number; device_type: string; path: string }[] }).rows;
+    };
+    const newest = async (condition: string, limit: number) =>
+      (
+        await sql<{ id: string }>`select id from pgpulse.request_logs where ${sql.raw(condition)} order by inserted_at desc, id desc limit ${limit}`.execute(
+          pulse.db,
+        )
+      ).rows.map((r) => Number(r.id));
+    const errors = await recent('status=5xx&limit=50');
+    expect(errors.map((r) => r.id)).toEqual(await newest('status_code between 500 and 599', 50));
+    expect(errors.length).toBe(5);
+    const mobile404 = await recent('status=404&device=mobile&limit=3');
+    expect(mobile404.map((r) => r.id)).toEqual(await newest(`status_code = 404 and device_type = 'mobile'`, 3));
+    expect(mobile404.every((r) => r.path === '/missing')).toBe(true);
+    const since = await recent(`path=${encodeURIComponent('/users/3')}&from=${t0 + 300_000}`);
+    expect(since.map((r) => r.id)).toEqual(await newest(`path = '/users/3' and inserted_at >= '${new Date(t0 + 300_000).toISOString()}'`, 50));
+    expect(since.length).toBeGreaterThan(0);
+    expect(await recent('referrer=nowhere.example')).toEqual([]);
+    const bad = await fetch(`${base}/api/recent?status=5XX`, { headers: auth });
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).issues.map((i: { path: string }) => i.path)).toEqual(['status']);
+    expect((await fetch(`${base}/api/stream?country=Germany`, { headers: auth })).status).toBe(400);
   });
 
   it('rejects bad parameters with clear 400 errors', async () => {

@@ -3,6 +3,7 @@ import { connect as netConnect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SseHub, type SseHubOptions } from '../../src/dashboard/sse-hub.js';
 import { PubSub } from '../../src/pubsub.js';
+import { liveParamsSchema, parseQuery } from '../../src/stats/stats-params.js';
 import { eventually, makeLog } from '../support/fixtures.js';
 import { closeServer, listen } from '../support/http.js';
 import { openSse } from '../support/sse.js';
@@ -16,7 +17,11 @@ describe('SseHub', () => {
   async function start(options: SseHubOptions = {}): Promise<{ pubsub: PubSub; hub: SseHub; base: string }> {
     const pubsub = new PubSub();
     const hub = new SseHub(pubsub, { flushIntervalMs: 5, ...options });
-    const server: Server = createServer((req, res) => hub.attach(res, req.headers['last-event-id'] as string | undefined));
+    // Filters from the query string, as the dashboard's /api/stream reads them.
+    const server: Server = createServer((req, res) => {
+      const live = parseQuery(liveParamsSchema, new URL(req.url ?? '/', 'http://hub').searchParams);
+      hub.attach(res, req.headers['last-event-id'] as string | undefined, live.ok ? live.params : {});
+    });
     const base = await listen(server);
     cleanup.push(
       () => hub.close(),
@@ -146,5 +151,37 @@ describe('SseHub', () => {
     expect(hub.stats.clients).toBe(1);
     await eventually(() => reader.events.length === sent, 10_000, 'reader got every event');
     reader.close();
+  });
+
+  it('sends a filtering client only the matching rows, one batch per set of filters, and replays only matching rows', async () => {
+    const { pubsub, hub, base } = await start();
+    const all = await openSse(base);
+    const errors = await openSse(`${base}/?status=5xx`);
+    const errorsToo = await openSse(`${base}/?status=5xx&limit=3`);
+    const chromeInGermany = await openSse(`${base}/?browser=Chrome&country=de`);
+    await eventually(() => hub.stats.clients === 4);
+    const rows = [
+      { id: 1, status_code: 200, browser: 'Chrome', country: 'DE' },
+      { id: 2, status_code: 503, browser: 'Firefox', country: 'DE' },
+      { id: 3, status_code: 500, browser: 'Chrome', country: 'DE' },
+      { id: 4, status_code: 404, browser: 'Chrome', country: 'US' },
+    ];
+    for (const row of rows) pubsub.publish({ ...makeLog(row), id: row.id });
+    await eventually(() => all.events.length === 4);
+    await eventually(() => chromeInGermany.events.length === 2 && errors.events.length === 2 && errorsToo.events.length === 2);
+    expect(errors.events.map((e) => e.id)).toEqual(['2', '3']);
+    expect(errorsToo.events.map((e) => e.id)).toEqual(['2', '3']);
+    expect(chromeInGermany.events.map((e) => e.id)).toEqual(['1', '3']);
+    // A marker every client gets: nothing else was on its way.
+    pubsub.publish({ ...makeLog({ status_code: 500, browser: 'Chrome', country: 'DE' }), id: 5 });
+    for (const client of [all, errors, errorsToo, chromeInGermany]) await eventually(() => client.events.some((e) => e.id === '5'));
+    expect(errors.events.map((e) => e.id)).toEqual(['2', '3', '5']);
+    for (const client of [all, errors, errorsToo, chromeInGermany]) client.close();
+
+    const resumed = await openSse(`${base}/?status=5xx`, { 'last-event-id': '1' });
+    await eventually(() => resumed.events.length === 3);
+    expect(resumed.events.map((e) => e.id)).toEqual(['2', '3', '5']);
+    expect(hub.stats.replayed).toBe(3);
+    resumed.close();
   });
 });

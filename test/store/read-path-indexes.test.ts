@@ -3,7 +3,7 @@ import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import { recentRows } from '../../src/store/recent-rows.js';
+import { recentRows } from '../../src/stats/recent-rows.js';
 import { queryStats } from '../../src/stats/query-stats.js';
 import { fetchBackfillPage, fetchByIdRanges, fetchByIds, fetchByTx, fetchCatchUpKeys } from '../../src/store/fetch-rows.js';
 import { parseSnapshot } from '../../src/listen/snapshot.js';
@@ -84,7 +84,11 @@ describe('read path uses indexes of request_logs', () => {
     label = 'stats, 24 hours from rollups, one route';
     await queryStats(db, { from: new Date(at(1).getTime() + 90_000), to: new Date(at(25).getTime() + 30_000), tz: 'UTC', route: '/b' });
     label = 'recent rows';
-    await recentRows(db, 50);
+    await recentRows(db, { limit: 50 });
+    label = 'recent rows, one path';
+    await recentRows(db, { limit: 50, path: '/users/42' });
+    label = 'recent rows, 5xx of the last hours';
+    await recentRows(db, { limit: 50, status: '5xx', from: at(25) });
 
     label = '';
     const tx = await sql<{ tx: string; lo: string; hi: string }>`
@@ -107,7 +111,7 @@ describe('read path uses indexes of request_logs', () => {
 
     const reads = captured.filter((q) => q.what !== '' && /pgpulse\.request_logs/.test(q.text));
     const labels = new Set(reads.map((q) => q.what));
-    expect(labels.size).toBe(11);
+    expect(labels.size).toBe(13);
     const client = await pool.connect();
     const offenders: string[] = [];
     try {
