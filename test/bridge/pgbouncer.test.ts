@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createPulse } from '../../src/create-pulse.js';
 import { createListener } from '../../src/listen/index.js';
 import type { StoredRequestLog } from '../../src/request-log.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually, makeLog } from '../support/fixtures.js';
 import { hasPgBouncer, PGBOUNCER_BINARY, startPgBouncer, type PgBouncer } from '../support/pgbouncer.js';
 
@@ -17,7 +17,7 @@ describe.skipIf(!available)('through PgBouncer (pool_mode=transaction)', () => {
   let bouncer: PgBouncer;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     const migrator = createPulse({ connectionString: database.url, store: false });
     await migrator.migrate();
     await migrator.close();

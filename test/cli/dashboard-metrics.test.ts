@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse } from '../../src/create-pulse.js';
 import { collect, spawnCli, waitForOutput } from '../support/cli.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/fixtures.js';
 import { scrape } from '../support/prometheus.js';
 
@@ -9,7 +9,7 @@ describe('pgpulse dashboard: /metrics, --metrics-port and /healthz', () => {
   let database: TestDatabase;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     await using pulse = createPulse({ connectionString: database.url });
     await pulse.migrate();
   });
@@ -29,12 +29,16 @@ describe('pgpulse dashboard: /metrics, --metrics-port and /healthz', () => {
       expect((await fetch(metricsUrl!)).status).toBe(401);
 
       await using writer = createPulse({ connectionString: database.url, notify: true, maxWaitMs: 5 });
+      const sentAt = Date.now();
       writer.pubsub.broadcast({ request_id: 'cli-metrics', method: 'GET', path: '/m', status_code: 200, duration_ms: 1, node_id: 'other-node' });
       await writer.flush();
       await eventually(async () => (await scrape(metricsUrl!, auth)).value('pgpulse_listener_delivered_total') === 1, 20_000, 'row delivered');
       const onPage = await scrape(`${page}metrics`, auth);
       expect(onPage.value('pgpulse_listener_delivered_total')).toBe(1);
-      expect(onPage.value('pgpulse_listener_lag_seconds')).toBeGreaterThanOrEqual(0);
+      // The lag of the one row delivered: from its end to its delivery, so within the time since it was sent.
+      const lag = onPage.value('pgpulse_listener_lag_seconds');
+      expect(lag).toBeGreaterThanOrEqual(0);
+      expect(lag).toBeLessThanOrEqual((Date.now() - sentAt) / 1_000 + 0.1);
       expect(onPage.value('pgpulse_dashboard_sse_clients')).toBe(0);
 
       const health = await fetch(`${page}healthz`);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse } from '../../src/create-pulse.js';
 import { collect, runCli, spawnCli, waitForOutput } from '../support/cli.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
 
 /** Referrers of the seeded rows: the app's own hosts (internal navigation) and other sites. */
@@ -21,7 +21,7 @@ interface Stats {
 describe('pgpulse dashboard --own-host', () => {
   let database: TestDatabase;
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     const pulse = createPulse({ connectionString: database.url, maxWaitMs: 10 });
     await pulse.migrate();
     for (const referer of REFERRERS) pulse.pubsub.publish(makeLog({ referer, inserted_at: new Date(Date.now() - 60_000) }));

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { exitCodes } from '../../src/cli/exit-codes.js';
 import { spawnCli, spawnTail, type TailProcess } from '../bridge/fixtures/spawn-tail.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually, makeLog } from '../support/fixtures.js';
 import { requestLogColumnNames } from '../../src/store/columns.js';
 
@@ -24,7 +24,7 @@ describe('pgpulse tail', () => {
   let tail: TailProcess | undefined;
 
   beforeAll(async () => {
-    [database, unmigrated] = await Promise.all([createTestDatabase(), createTestDatabase()]);
+    [database, unmigrated] = await Promise.all([createMigratedTestDatabase(), createTestDatabase()]);
     pulse = createPulse({ connectionString: database.url, nodeId: 'tail-test-writer', notify: true, maxWaitMs: 5 });
     await pulse.migrate();
   });

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createDashboard, type Dashboard } from '../../src/dashboard/index.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually, makeLog } from '../support/fixtures.js';
 import { closeServer, listen } from '../support/http.js';
 import { openSse } from '../support/sse.js';
@@ -22,7 +22,7 @@ describe('dashboard API', () => {
   const t0 = Date.parse('2030-06-01T10:00:00Z');
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     pulse = createPulse({ connectionString: database.url, maxWaitMs: 10 });
     await pulse.migrate();
     // A known data set: 100 requests over 10 minutes.

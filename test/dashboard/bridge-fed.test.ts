@@ -6,7 +6,7 @@ import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createDashboard, type Dashboard } from '../../src/dashboard/index.js';
 import { createListener, type Listener } from '../../src/listen/index.js';
 import { collect, spawnCli, waitForOutput } from '../support/cli.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually, makeLog } from '../support/fixtures.js';
 import { closeServer, listen } from '../support/http.js';
 import { openSse } from '../support/sse.js';
@@ -22,7 +22,7 @@ describe('dashboard fed by the NOTIFY bridge', () => {
   let base: string;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     writer = createPulse({ connectionString: database.url, notify: true, maxWaitMs: 10 });
     await writer.migrate();
     listener = createListener({ connectionString: database.url });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { startDashboardServer, type DashboardServer } from '../../src/dashboard/index.js';
 import { browserAvailable, launchChromium } from '../support/browser.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
 
 const artifacts = fileURLToPath(new URL('../../test-results/', import.meta.url));
@@ -71,7 +71,7 @@ describe.runIf(browserAvailable)('dashboard ranges in headless Chromium (custom 
   };
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     pulse = createPulse({ connectionString: database.url, maxWaitMs: 20 });
     await pulse.migrate();
     for (const at of EDGES) pulse.pubsub.publish(makeLog({ inserted_at: new Date(at), path: `/edge/${at}` }));

@@ -9,7 +9,7 @@ import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createDashboard, type Dashboard } from '../../src/dashboard/index.js';
 import { sessionValue } from '../../src/dashboard/token-gate.js';
 import { browserAvailable, launchChromium } from '../support/browser.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
 import { closeServer, listen } from '../support/http.js';
 
@@ -89,7 +89,7 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
   };
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     // One signed session for every page of the test (as the login form sets it).
     sessionCookie = sessionValue(TOKEN);
     pulse = createPulse({ connectionString: database.url, maxWaitMs: 20 });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import type { PulseEvents } from '../../src/events/pulse-events.js';
 import { createListener } from '../../src/listen/index.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../support/embedded-postgres.js';
 import { eventually, makeLog } from '../support/fixtures.js';
 import { closeServer, listen } from '../support/http.js';
@@ -41,7 +41,7 @@ describe('every failure path emits its event (real Postgres)', () => {
     let database: TestDatabase;
 
     beforeAll(async () => {
-      database = await createTestDatabase();
+      database = await createMigratedTestDatabase();
       await using pulse = createPulse({ connectionString: database.url, store: true });
       await pulse.migrate();
     });

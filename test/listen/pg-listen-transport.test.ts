@@ -3,7 +3,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse } from '../../src/create-pulse.js';
 import { createListener } from '../../src/listen/index.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/fixtures.js';
 
 /** TCP proxy to Postgres that can cut every connection and refuse new ones, and counts connection attempts. */
@@ -80,7 +80,7 @@ describe('LISTEN transport on pg-listen', () => {
   let database: TestDatabase;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     const migrator = createPulse({ connectionString: database.url, store: false });
     await migrator.migrate();
     await migrator.close();

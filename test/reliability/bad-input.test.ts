@@ -7,7 +7,7 @@ import { BRIDGE_MESSAGE_VERSION, decodeBridgeMessage, encodeBridgeMessage } from
 import { parseStatsParams } from '../../src/stats/stats-params.js';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { deviceTypes, InvalidRequestLogError, parseRequestLog, type RequestLog } from '../../src/request-log.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { closeServer, listen } from '../support/http.js';
 
 /** Figures reported in the README's reliability section. */
@@ -75,7 +75,7 @@ describe('bad input', () => {
   let pulse: Pulse;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     pulse = createPulse({ connectionString: database.url, nodeId: 'bad-input' });
     await pulse.migrate();
   });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createDashboard, startDashboardServer } from '../../src/dashboard/index.js';
 import { collect, spawnCli, waitForOutput } from '../support/cli.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { closeServer, listen, send } from '../support/http.js';
 import { createTestNamespace, namespacesUnavailable, type TestNamespace } from '../support/netns.js';
 
@@ -18,7 +18,7 @@ describe.skipIf(unavailable !== undefined)('closed by default: a client on anoth
   let ns: TestNamespace;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     pulse = createPulse({ connectionString: database.url, maxWaitMs: 20 });
     await pulse.migrate();
     ns = await createTestNamespace();
@@ -105,7 +105,7 @@ describe('closed by default: loopback that is not this machine', () => {
   let database: TestDatabase;
   let pulse: Pulse;
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     pulse = createPulse({ connectionString: database.url, maxWaitMs: 20 });
     await pulse.migrate();
   });

@@ -5,7 +5,7 @@ import { deriveLog, type DeriveContext } from '../../src/capture/derive-log.js';
 import { Sessions } from '../../src/capture/sessions.js';
 import { VisitorIds } from '../../src/capture/visitor-ids.js';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { closeServer, listen, send } from '../support/http.js';
 
 /** What the parsers were handed: capture must only ever give them a bounded input, whatever the headers. */
@@ -63,7 +63,7 @@ describe('crafted headers cost what a normal request costs', () => {
   let pulse: Pulse;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     // Every proxy trusted, so X-Forwarded-For is walked as far as pgpulse ever walks it.
     pulse = createPulse({ connectionString: database.url, maxWaitMs: 20, trustProxy: true, storeIp: true });
     await pulse.migrate();

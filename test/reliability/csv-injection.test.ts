@@ -8,7 +8,7 @@ import { csvCell, csvCellScript } from '../../src/dashboard/csv-cell.js';
 import { createDashboard, type Dashboard } from '../../src/dashboard/index.js';
 import { sessionValue } from '../../src/dashboard/token-gate.js';
 import { browserAvailable, launchChromium } from '../support/browser.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
 import { closeServer, listen, send } from '../support/http.js';
 
@@ -36,7 +36,7 @@ describe.runIf(browserAvailable)('formula injection through the panel CSV button
   let browser: Browser;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     pulse = createPulse({ connectionString: database.url, maxWaitMs: 20, nodeId: '=1+2' });
     await pulse.migrate();
     dashboard = createDashboard({ db: pulse.db, pubsub: pulse.pubsub, token: TOKEN });

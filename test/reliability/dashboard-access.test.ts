@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createDashboard, startDashboardServer, type Dashboard, type DashboardOptions, type DashboardServer } from '../../src/dashboard/index.js';
 import { browserAvailable, launchChromium } from '../support/browser.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { closeServer, listen, send } from '../support/http.js';
 import { nginxMissing, startNginx, type RunningNginx } from '../support/nginx.js';
 import { makeTestCertificate, type TestCertificate } from '../support/tls-cert.js';
@@ -20,7 +20,7 @@ describe('dashboard access: no way in, no way to lock the operator out', () => {
   const cleanups: (() => Promise<void>)[] = [];
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     pulse = createPulse({ connectionString: database.url, maxWaitMs: 20 });
     await pulse.migrate();
     certificate = await makeTestCertificate();
@@ -182,7 +182,7 @@ describe.runIf(browserAvailable)('a cross-site page cannot sign in or lock the o
   let attacker: Server;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     pulse = createPulse({ connectionString: database.url, maxWaitMs: 20 });
     await pulse.migrate();
     dashboard = await startDashboardServer({ db: pulse.db, pubsub: pulse.pubsub, token: TOKEN, port: 0 });

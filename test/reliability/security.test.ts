@@ -5,14 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VisitorIds } from '../../src/capture/visitor-ids.js';
 import { utcDay } from '../../src/shared/time.js';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 
 describe('privacy and secrets', () => {
   let database: TestDatabase;
   let pulse: Pulse;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     pulse = createPulse({ connectionString: database.url });
     await pulse.migrate();
   });

@@ -10,7 +10,7 @@ import { maintainPartitions } from '../../src/store/maintain-partitions.js';
 import { migrate, migrationsDir } from '../../src/store/migrate.js';
 import { rebuildRollups } from '../../src/store/rebuild-rollups.js';
 import type { PulseDatabase } from '../../src/store/database.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
 import type { RequestLog } from '../../src/request-log.js';
 
@@ -105,7 +105,7 @@ describe('dimension rollups (browser, OS, country, device, node)', () => {
     const start = Math.floor((Date.now() - 2 * DAY) / DAY) * DAY + 5 * HOUR + 17 * 60_000;
 
     beforeAll(async () => {
-      database = await createTestDatabase();
+      database = await createMigratedTestDatabase();
       pulse = createPulse({ connectionString: database.url, maxRows: 400, maxWritesInFlight: 3, maintenanceIntervalMs: 0 });
       await pulse.migrate();
       for (const row of varied(6_000, start, 3)) pulse.pubsub.broadcast(row);

@@ -11,7 +11,7 @@ import { migrate, migrationsDir } from '../../src/store/migrate.js';
 import { preferredShard, ROLLUP_SHARDS } from '../../src/rollups/rollup-shard.js';
 import { writeRollups } from '../../src/store/write-rollups.js';
 import { Writer } from '../../src/writer/writer.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
 import type { PulseDatabase } from '../../src/store/database.js';
 
@@ -22,7 +22,7 @@ describe('rollup shards', () => {
   let pulse: Pulse;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     pulse = createPulse({ connectionString: database.url });
     await pulse.migrate();
   });
@@ -34,7 +34,14 @@ describe('rollup shards', () => {
   it('preferred shards are stable per node and slot, and in range', () => {
     expect(preferredShard('node-a', 0)).toBe(preferredShard('node-a', 0));
     expect(preferredShard('node-a', 1)).toBe((preferredShard('node-a', 0) + 1) % ROLLUP_SHARDS);
-    for (const node of ['a', 'web-1', 'x'.repeat(300)]) for (const slot of [0, 1, 7]) expect(preferredShard(node, slot)).toBeGreaterThanOrEqual(0);
+    for (const node of ['a', 'web-1', 'x'.repeat(300), '', 'ü-ñ-😀']) {
+      for (const slot of [0, 1, 7, ROLLUP_SHARDS, 1_000_003]) {
+        const shard = preferredShard(node, slot);
+        expect(Number.isInteger(shard), `${node}/${slot}`).toBe(true);
+        expect(shard, `${node}/${slot}`).toBeGreaterThanOrEqual(0);
+        expect(shard, `${node}/${slot}`).toBeLessThan(ROLLUP_SHARDS);
+      }
+    }
   });
 
   it('two open transactions upserting the same bucket claim different shards and never wait on each other', async () => {
@@ -74,7 +81,11 @@ describe('rollup shards', () => {
 
   it('several writers at once: stats from sharded rollups equal those of raw rows', async () => {
     const start = Date.parse('2032-02-01T00:00:00Z');
-    const writers = Array.from({ length: 4 }, (_, w) => new Writer(pulse.db, { nodeId: `node-${w}`, maxRows: 200, maxWritesInFlight: 3 }));
+    // close() waits for every row (this is no timeout test: on a loaded machine 12,000 rows can take more than the default 10 s).
+    const writers = Array.from(
+      { length: 4 },
+      (_, w) => new Writer(pulse.db, { nodeId: `node-${w}`, maxRows: 200, maxWritesInFlight: 3, closeTimeoutMs: 120_000 }),
+    );
     for (let i = 0; i < 12_000; i++) {
       writers[i % 4]!.add(
         makeLog({
@@ -88,6 +99,10 @@ describe('rollup shards', () => {
       );
     }
     await Promise.all(writers.map((w) => w.close()));
+    expect(
+      writers.map((w) => ({ dropped: w.stats.dropped, rejected: w.stats.rejected, written: w.stats.written })),
+      'every row written',
+    ).toEqual(Array.from({ length: 4 }, () => ({ dropped: 0, rejected: 0, written: 3_000 })));
     const shards = await sql<{ n: number }>`
       select count(distinct shard)::int as n from pgpulse.rollups where bucket >= ${new Date(start)} and bucket < ${new Date(start + 3 * HOUR)}`.execute(
       pulse.db,

@@ -6,7 +6,7 @@ import { queryRawStats } from '../../src/stats/raw-stats.js';
 import { parseStatsParams, type StatsParams } from '../../src/stats/stats-params.js';
 import { needsRawRows } from '../../src/stats/stats-filters.js';
 import type { CountStat, Stats } from '../../src/stats/stats.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
 
 const HOUR = 3_600_000;
@@ -40,7 +40,7 @@ describe('browser, OS, country and node breakdowns and filters', () => {
   const countries = ['DE', 'US', 'JP', 'FR', 'BR', null] as const;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     pulse = createPulse({ connectionString: database.url, maxRows: 1_000, maintenanceIntervalMs: 0 });
     await pulse.migrate();
     for (let i = 0; i < ROWS; i++) {

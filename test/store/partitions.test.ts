@@ -9,7 +9,7 @@ import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { migrate, migrationsDir } from '../../src/store/migrate.js';
 import { maintainPartitions } from '../../src/store/maintain-partitions.js';
 import { runCli } from '../support/cli.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
 import type { PulseDatabase } from '../../src/store/database.js';
 
@@ -33,7 +33,7 @@ describe('partitioned request_logs', () => {
   let pulse: Pulse;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createMigratedTestDatabase();
     pulse = createPulse({ connectionString: database.url });
     await pulse.migrate();
   });

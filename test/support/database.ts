@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { connect } from '../../src/store/connection.js';
+import { migrate } from '../../src/store/migrate.js';
 
 export interface TestDatabase {
   /** URL of a fresh database, private to the caller. */
@@ -39,4 +41,36 @@ export async function createTestDatabase(adminUrl: string = inject('databaseUrl'
       await adminQuery(adminUrl, `drop database if exists ${name} with (force)`);
     },
   };
+}
+
+/**
+ * Creates an isolated database with every pgpulse migration applied, copied
+ * from the run's migrated template (see `migrated-template.ts`). On another
+ * server than the run's (`adminUrl` given), it creates and migrates one.
+ */
+export async function createMigratedTestDatabase(adminUrl: string = inject('databaseUrl')): Promise<TestDatabase> {
+  if (adminUrl !== inject('databaseUrl')) {
+    const database = await createTestDatabase(adminUrl);
+    await migrateDatabase(database.url);
+    return database;
+  }
+  const name = `pgpulse_t_${randomBytes(6).toString('hex')}`;
+  await adminQuery(adminUrl, `create database ${name} template ${inject('migratedTemplate')}`);
+  return {
+    url: withDatabase(adminUrl, name),
+    name,
+    async drop() {
+      await adminQuery(adminUrl, `drop database if exists ${name} with (force)`);
+    },
+  };
+}
+
+/** Applies every pgpulse migration to the database at `url`. */
+export async function migrateDatabase(url: string): Promise<void> {
+  const connection = connect({ connectionString: url, poolSize: 1 }, () => {});
+  try {
+    await migrate(connection.db);
+  } finally {
+    await connection.close();
+  }
 }

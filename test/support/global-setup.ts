@@ -1,5 +1,6 @@
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { createMigratedTemplate } from './migrated-template.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -7,6 +8,8 @@ declare module 'vitest' {
     databaseUrl: string;
     /** Where it came from: env, testcontainers or embedded. */
     databaseSource: string;
+    /** A database on that server with every migration applied, which `createMigratedTestDatabase` copies (never connected to). */
+    migratedTemplate: string;
   }
 }
 
@@ -25,6 +28,21 @@ async function dockerAnswers(): Promise<boolean> {
  * testcontainers Postgres when a Docker runtime answers, else embedded-postgres.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const stopServer = await startServer(project);
+  try {
+    const template = await createMigratedTemplate(project.getProvidedContext().databaseUrl);
+    project.provide('migratedTemplate', template.name);
+    return async () => {
+      await template.drop();
+      await stopServer();
+    };
+  } catch (error) {
+    await stopServer();
+    throw error;
+  }
+}
+
+async function startServer(project: TestProject): Promise<() => Promise<void>> {
   if (process.env.DATABASE_URL) {
     project.provide('databaseUrl', process.env.DATABASE_URL);
     project.provide('databaseSource', 'env');

@@ -2,9 +2,8 @@ import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import { test as base } from 'vitest';
 import { connect } from '../../src/store/connection.js';
-import { migrate } from '../../src/store/migrate.js';
 import type { PulseDatabase } from '../../src/store/database.js';
-import { createTestDatabase, type TestDatabase } from './database.js';
+import { createMigratedTestDatabase, type TestDatabase } from './database.js';
 
 /** A database of its own with every pgpulse migration applied. */
 export interface MigratedDatabase extends TestDatabase {
@@ -16,17 +15,17 @@ export interface MigratedDatabase extends TestDatabase {
 
 /**
  * `test` with a file-scoped `database` fixture: a fresh database with pgpulse
- * migrated, created on first use and dropped after the file's last test.
+ * migrated (a copy of the run's migrated template), created on first use and
+ * dropped after the file's last test.
  * Suite hooks get it too: `test.beforeAll(({ database }) => …)`.
  */
 export const test = base.extend<{ $file: { database: MigratedDatabase } }>({
   database: [
     // eslint-disable-next-line no-empty-pattern -- vitest reads a fixture's dependencies from this destructuring pattern
     async ({}, use) => {
-      const database = await createTestDatabase();
+      const database = await createMigratedTestDatabase();
       const connection = connect({ connectionString: database.url, poolSize: 4 }, () => {});
       try {
-        await migrate(connection.db);
         await use({ ...database, db: connection.db, pool: connection.pool! });
       } finally {
         await connection.close();
