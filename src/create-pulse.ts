@@ -31,8 +31,9 @@ import { pgpulseMetrics, type PgpulseMetrics } from './metrics/pgpulse-metrics.j
 import { loadPromClient, PROM_CLIENT_MISSING } from './metrics/prom-client.js';
 import { PulseAlerts, type AlertOptions, type AlertStats } from './alerts/pulse-alerts.js';
 import { alertMetrics } from './metrics/alert-metrics.js';
+import { recordRelease, resolveRelease, type ReleaseOptions } from './releases/release.js';
 
-export interface PulseOptions extends ConnectionOptions, CaptureOptions, AlertOptions, Omit<WriterOptions, 'nodeId' | 'copyPool'> {
+export interface PulseOptions extends ConnectionOptions, CaptureOptions, AlertOptions, ReleaseOptions, Omit<WriterOptions, 'nodeId' | 'copyPool'> {
   /** Identifies this process in rows and NOTIFY messages. Default `hostname:pid`. */
   nodeId?: string;
   /** A visitor's session ends after this long without a request. Default 1,800,000 ms (30 min). */
@@ -139,6 +140,8 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
   /** Kysely instance pgpulse uses (the app's own when attached). */
   readonly db: Kysely<PulseDatabase>;
   readonly nodeId: string;
+  /** The release this process runs (`release` option or its environment variables), null for none. */
+  readonly release: string | null;
   /** Alert rules, states and evaluation of this process (undefined without `alerts` or with `store: false`). */
   readonly alerts: PulseAlerts | undefined;
   /** @internal adapters use the public capture API: {@link Pulse.track}, {@link Pulse.record}, {@link Pulse.ignores} */
@@ -166,6 +169,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
   constructor(options: PulseOptions) {
     super();
     this.nodeId = options.nodeId ?? defaultNodeId();
+    this.release = resolveRelease(options.release);
     this.connection = connect(options, (error) => {
       this.poolErrors++;
       this.emitSafely('poolError', { error: new Error(`pgpulse pool: an idle connection failed: ${error.message}`, { cause: error }) });
@@ -219,6 +223,8 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       this.maintenanceTimer.unref();
     }
     if (options.store !== false && (options.alerts?.length ?? 0) > 0) this.alerts = this.startAlerts(options);
+    // Before migrate() the table may not exist yet: migrate() records it again.
+    if (options.store !== false) void this.recordRelease().catch(() => undefined);
     const cubeIntervalMs = options.cubeIntervalMs ?? 60_000;
     if (!Number.isInteger(cubeIntervalMs) || cubeIntervalMs < 0)
       throw new RangeError(`pgpulse: cubeIntervalMs must be a whole number of ms ≥ 0, got ${cubeIntervalMs}`);
@@ -304,11 +310,17 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     }
   }
 
+  /** Records {@link release} for this node in `pgpulse.releases` (once; later calls keep the first time). */
+  private async recordRelease(): Promise<void> {
+    if (this.release !== null && this.writer) await recordRelease(this.db, this.release, this.nodeId);
+  }
+
   /** Applies pending SQL migrations (idempotent, safe from several nodes at once). */
   async migrate(): Promise<MigrationResult> {
     const result = await migrate(this.db);
     // The salt table exists now: load today's salt before the first request is hashed.
     await this.visitorIds.load();
+    await this.recordRelease();
     // The alert tables exist now: evaluate (or take part in the election) without waiting for the first interval.
     void this.alerts?.evaluate();
     // A partition waiting behind a long reader must not fail the app's start-up:

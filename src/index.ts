@@ -66,3 +66,4 @@ export type { AlertEvent, AlertState } from './alerts/alert-store.js';
 export type { AlertNotifyFailure, AlertNotifierStats } from './alerts/alert-notifier.js';
 export type { AlertEvaluatorStats } from './alerts/alert-evaluator.js';
 export { webhookHeaders, signWebhook, WEBHOOK_BODY_VERSION, type WebhookBody } from './alerts/alert-message.js';
+export { releaseEnvVars, resolveRelease, listReleases, type ReleaseOptions, type ReleaseInfo } from './releases/release.js';
