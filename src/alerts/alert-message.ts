@@ -88,7 +88,7 @@ export function webhookBody(event: AlertEvent): WebhookBody {
   };
 }
 
-/** A Slack-compatible incoming-webhook body (also read by Mattermost, Rocket.Chat and Teams' Slack-compatible connectors). */
+/** A Slack-compatible incoming-webhook body (also accepted by Mattermost and Rocket.Chat incoming webhooks). */
 export function slackBody(event: AlertEvent): { text: string } {
   return { text: `${event.state === 'firing' ? ':rotating_light:' : ':white_check_mark:'} ${alertSummary(event)}` };
 }
