@@ -32,7 +32,8 @@ export {
 } from './request-log.js';
 export { Writer, type WriterOptions, type WriterStats, type WriterEvents, type DropReason } from './writer/writer.js';
 export { writerModes, type WriterMode, type PulseWriter } from './writer/pulse-writer.js';
-export { migrate, pendingMigrations, migrationsDir, type MigrationResult } from './store/migrate.js';
+export { migrate, pendingMigrations, migrationsDir, type MigrateOptions, type MigrationResult, type MigrationStep } from './store/migrate.js';
+export { MigrationLockError, UnknownMigrationError, type MigrationLockHolder } from './store/migration-errors.js';
 export type { CaptureOptions } from './capture/capture-options.js';
 export { defaultIgnore, ignoreOptionsRequests, type IgnoreRule, type IgnoreRequest } from './capture/ignore.js';
 export type { CapturedRequest } from './capture/captured-request.js';

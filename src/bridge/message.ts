@@ -83,15 +83,24 @@ export type BridgeMessage = z.infer<typeof bridgeMessageSchema>;
 
 /**
  * A pgpulse message of another format version (nodes of another pgpulse
- * version during a rolling deploy): not decoded; a listener counts it and
- * delivers its rows by catch-up.
+ * version during a rolling deploy): its rows are not decoded. A listener
+ * counts it; an older one (`asReference`) has its rows fetched by its
+ * transaction id, with every column this version knows, and a newer one's
+ * rows come with the periodic catch-up.
  */
 export interface OtherVersionMessage {
   v: number;
   otherVersion: true;
+  /**
+   * For a message of an older version whose base fields (origin, batch, row
+   * count, transaction id: the same in every version so far) parse: the same
+   * batch as a reference message carrying no ids, which fetches its rows by `tx`.
+   */
+  asReference?: ReferenceBridgeMessage;
 }
 
 const versionSchema = z.object({ v: z.number().int().positive() });
+const olderBaseSchema = baseSchema.extend({ v: z.number().int().positive() });
 
 /** Compact tuple form of one stored row written by node `origin`. */
 export function toRowTuple(row: StoredRequestLog, origin: string): RowTuple {
@@ -172,7 +181,12 @@ export function decodeBridgeMessage(payload: string): BridgeMessage | OtherVersi
     throw new Error(`pgpulse bridge: payload is not JSON (${payload.length} chars)`, { cause: error });
   }
   const version = versionSchema.safeParse(json);
-  if (version.success && version.data.v !== BRIDGE_MESSAGE_VERSION) return { v: version.data.v, otherVersion: true };
+  if (version.success && version.data.v !== BRIDGE_MESSAGE_VERSION) {
+    const other: OtherVersionMessage = { v: version.data.v, otherVersion: true };
+    const older = version.data.v < BRIDGE_MESSAGE_VERSION ? olderBaseSchema.safeParse(json) : undefined;
+    if (older?.success) other.asReference = { ...older.data, v: BRIDGE_MESSAGE_VERSION, ids: [] };
+    return other;
+  }
   const result = bridgeMessageSchema.safeParse(json);
   if (!result.success) {
     const first = result.error.issues[0];

@@ -9,6 +9,8 @@ export const exitCodes = {
   unreachable: 3,
   /** Database reachable but pgpulse migrations are missing: run `pgpulse migrate`. */
   notMigrated: 4,
+  /** `pgpulse migrate` could not take a table lock within its retries (a long transaction holds the table): nothing of that migration was applied. */
+  migrationLocked: 5,
 } as const;
 
 export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes];

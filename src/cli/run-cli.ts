@@ -35,7 +35,8 @@ Exit codes (stable, for scripts):
   1  unexpected failure
   2  usage error: unknown command or option, bad value, no database URL
   3  Postgres unreachable or login refused
-  4  database reachable but pgpulse migrations missing: run \`pgpulse migrate\``;
+  4  database reachable but pgpulse migrations missing: run \`pgpulse migrate\`
+  5  \`pgpulse migrate\` could not take a table lock (a long transaction holds it); run it again`;
 
 /** Runs the CLI and returns the process exit code. */
 export async function runCli(argv: string[]): Promise<number> {

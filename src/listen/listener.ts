@@ -227,11 +227,11 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     try {
       const decoded = decodeBridgeMessage(payload);
       if ('otherVersion' in decoded) {
-        // Not an error: the periodic catch-up delivers its rows.
+        // Not an error (a rolling deploy): an older node's rows are fetched by its transaction id, a newer one's come with the periodic catch-up.
         this.counters.otherVersion++;
-        return;
-      }
-      message = decoded;
+        if (!decoded.asReference) return;
+        message = decoded.asReference;
+      } else message = decoded;
     } catch (error) {
       this.onMalformed(payload, error as Error);
       return;

@@ -103,6 +103,14 @@ describe('NOTIFY bridge listener', () => {
     expect(own.rows).toEqual([]);
   });
 
+  test('counts a message of a newer format version without an error, and delivers its rows by catch-up', async ({ database }) => {
+    const { listener, rows } = track(await startListener(database.url));
+    await insertAndNotify('/new-version', 'new-node', 2, (tx) => ({ v: BRIDGE_MESSAGE_VERSION + 1, o: 'new-node', b: 'b1', n: 2, tx, r: [[1, 'x']] }));
+    await eventually(() => rows.length === 2, 10_000, 'rows of the newer-version message caught up');
+    expect(idsOf(rows)).toEqual(await storedIds(`path = '/new-version'`));
+    expect(listener.stats).toMatchObject({ otherVersion: 1, malformed: 0, caughtUp: 2 });
+  });
+
   test('fetches by transaction id when a message carries neither rows nor ranges', async ({ database }) => {
     const { listener, rows } = track(await startListener(database.url));
     await insertAndNotify('/by-tx', 'sql-node', 3, (tx) => ({ v: BRIDGE_MESSAGE_VERSION, o: 'sql-node', b: 'b1', n: 3, tx, ids: [] }));
@@ -111,14 +119,14 @@ describe('NOTIFY bridge listener', () => {
     expect(listener.stats.fetched).toBe(3);
   });
 
-  test('counts a message of another format version (a rolling deploy) without an error, and delivers its rows by catch-up', async ({ database }) => {
+  test('counts a message of an older format version (a rolling deploy) without an error, and fetches its rows by transaction id', async ({ database }) => {
     const { listener, rows } = track(await startListener(database.url));
     const malformed: string[] = [];
     listener.on('malformed', (info) => malformed.push(info.payload));
     await insertAndNotify('/old-version', 'old-node', 2, (tx) => ({ v: 1, o: 'old-node', b: 'b1', n: 2, tx, r: [[1, 'x']] }));
-    await eventually(() => rows.length === 2, 10_000, 'rows of the old-version message caught up');
+    await eventually(() => rows.length === 2, 10_000, 'rows of the old-version message fetched');
     expect(idsOf(rows)).toEqual(await storedIds(`path = '/old-version'`));
-    expect(listener.stats).toMatchObject({ otherVersion: 1, malformed: 0, caughtUp: 2 });
+    expect(listener.stats).toMatchObject({ otherVersion: 1, malformed: 0, fetched: 2, caughtUp: 0 });
     expect(malformed).toEqual([]);
   });
 

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { maintainPartitions } from '../../store/maintain-partitions.js';
-import { catchUpCube } from '../../store/cube-catch-up.js';
+import { buildCube } from '../build-cube.js';
 import { checkReachable, openDatabase, redactUrl, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 
@@ -56,18 +56,9 @@ export async function maintainCommand(argv: string[]): Promise<number> {
     const result = await maintainPartitions(db, { retentionDays, daysAhead });
     console.log(`pgpulse maintain: ${result.created} partition(s) created, ${result.dropped} dropped on ${redactUrl(url)}`);
     if (!values['no-cube']) {
-      let hours = 0;
-      let rows = 0;
-      for (;;) {
-        const run = await catchUpCube(db, {
-          onBatch: (b) => console.error(`pgpulse maintain: cube built ${b.from.toISOString()} – ${b.to.toISOString()} (${b.rows} rows)`),
-        });
-        hours += run.hours;
-        rows += run.rows;
-        if (run.skipped) console.log('pgpulse maintain: another process is building the request cube; skipped');
-        if (run.skipped || run.pending === 0 || run.hours === 0) break;
-      }
-      console.log(`pgpulse maintain: request cube up to date (${hours} hour(s) built from ${rows} rows)`);
+      const built = await buildCube(db, 'maintain');
+      if (built.skipped) console.log('pgpulse maintain: another process is building the request cube; skipped');
+      console.log(`pgpulse maintain: request cube up to date (${built.hours} hour(s) built from ${built.rows} rows)`);
     }
     return exitCodes.ok;
   } finally {
