@@ -66,7 +66,7 @@ export interface PulseOptions extends ConnectionOptions, CaptureOptions, AlertOp
   /**
    * How often this process brings the request cube (the dashboard's read
    * model, see `catchUpCube`) up to date with the stored rows; 0 turns it
-   * off (e.g. when `pgpulse maintain --cube` runs from cron, or another
+   * off (e.g. when `pgpulse maintain` runs from cron, or another
    * process does it: one process at a time builds, the others skip). Default
    * 60,000 ms.
    */
