@@ -138,10 +138,11 @@ export async function markNotified(db: Kysely<PulseDatabase>, id: string, error?
     where id = ${id}::bigint`.execute(db);
 }
 
-/** The most recent events (newest first), for the dashboard and the CLI. */
-export async function recentEvents(db: Kysely<PulseDatabase>, limit: number): Promise<AlertEvent[]> {
+/** The most recent events (newest first), or those of `ids`, for the dashboard and the CLI. */
+export async function recentEvents(db: Kysely<PulseDatabase>, limit: number, ids?: readonly string[]): Promise<AlertEvent[]> {
   const result = await sql<EventRow>`
     select id::text, rule, subject, kind, state, value, threshold, requests, release, evaluator, detail, at from pgpulse.alert_events
+    where ${ids ?? null}::bigint[] is null or id = any(${ids ?? null}::bigint[])
     order by id desc limit ${limit}`.execute(db);
   return result.rows.map(fromRow);
 }

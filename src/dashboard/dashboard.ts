@@ -19,6 +19,7 @@ import type { Kysely } from 'kysely';
 import { asPulseDatabase } from '../store/connection.js';
 import type { AnySchemaKysely, PulseDatabase } from '../store/database.js';
 import { parseTraceUrl } from './trace-url.js';
+import { serveAlertsApi } from './alerts-api.js';
 
 export interface DashboardOptions extends SseHubOptions {
   /** Where stats are read (for an app, `pulse.db`). */
@@ -243,6 +244,9 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
       }
       case '/metrics':
         return this.serveMetrics(res);
+      case '/api/alerts':
+      case '/api/releases':
+        return serveAlertsApi(this.db, target.path, target.search, res);
     }
     if (await this.serveAsset(req, res, target)) return;
     sendJson(res, 404, { error: `pgpulse dashboard: no route ${req.method} ${target.path}` });
