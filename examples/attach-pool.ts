@@ -8,7 +8,6 @@ import { createPulse } from 'pgpulse';
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
 const pulse = createPulse({ pool });
 await pulse.migrate();
-pulse.closeOnSignals();
 
 const server = createServer(
   pulse.wrap((_req, res) => {
@@ -21,3 +20,4 @@ const server = createServer(
 
 const port = Number(process.env.PORT ?? 3000);
 server.listen(port, '127.0.0.1', () => console.log(`listening on http://localhost:${port}`));
+pulse.closeOnSignals({ servers: [server] });

@@ -6,7 +6,6 @@ import { createDashboard } from 'pgpulse/dashboard';
 
 const pulse = createPulse({ connectionString: process.env.DATABASE_URL });
 await pulse.migrate();
-pulse.closeOnSignals(); // flush buffered rows on SIGTERM/SIGINT
 
 const app = express();
 app.use('/pgpulse', createDashboard({ db: pulse.db, pubsub: pulse.pubsub, token: process.env.PGPULSE_TOKEN }).handler); // before the middleware: not recorded
@@ -16,4 +15,5 @@ app.get('/users/:id', (req, res) => {
 });
 
 const port = Number(process.env.PORT ?? 3000);
-app.listen(port, () => console.log(`listening on http://localhost:${port} (dashboard: /pgpulse/)`));
+const server = app.listen(port, () => console.log(`listening on http://localhost:${port} (dashboard: /pgpulse/)`));
+pulse.closeOnSignals({ servers: [server] }); // on SIGTERM/SIGINT: close the server, store every answered request, exit

@@ -6,7 +6,6 @@ import { pgpulseFastify } from 'pgpulse/fastify';
 
 const pulse = createPulse({ connectionString: process.env.DATABASE_URL });
 await pulse.migrate();
-pulse.closeOnSignals();
 
 const app = Fastify();
 await app.register(pgpulseFastify(pulse));
@@ -14,4 +13,5 @@ app.get('/users/:id', async (request) => ({ id: (request.params as { id: string 
 
 const port = Number(process.env.PORT ?? 3000);
 await app.listen({ port, host: '127.0.0.1' });
+pulse.closeOnSignals({ servers: [app] }); // app.close() on SIGTERM, then the pulse
 console.log(`listening on http://localhost:${port}`);

@@ -7,11 +7,11 @@ import { pgpulseHono } from 'pgpulse/hono';
 
 const pulse = createPulse({ connectionString: process.env.DATABASE_URL });
 await pulse.migrate();
-pulse.closeOnSignals();
 
 const app = new Hono();
 app.use(pgpulseHono(pulse));
 app.get('/users/:id', (c) => c.json({ id: c.req.param('id') }));
 
 const port = Number(process.env.PORT ?? 3000);
-serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => console.log(`listening on http://localhost:${port}`));
+const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => console.log(`listening on http://localhost:${port}`));
+pulse.closeOnSignals({ servers: [server] });

@@ -5,7 +5,6 @@ import { createPulse } from 'pgpulse';
 
 const pulse = createPulse({ connectionString: process.env.DATABASE_URL });
 await pulse.migrate();
-pulse.closeOnSignals();
 
 const server = createServer(
   pulse.wrap((req: IncomingMessage & { route?: { path: string } }, res) => {
@@ -18,3 +17,4 @@ const server = createServer(
 
 const port = Number(process.env.PORT ?? 3000);
 server.listen(port, '127.0.0.1', () => console.log(`listening on http://localhost:${port}`));
+pulse.closeOnSignals({ servers: [server] });

@@ -21,7 +21,8 @@ import { isLockTimeout, maintainPartitions, type PartitionMaintenanceResult } fr
 import { catchUpCube, type CubeCatchUpResult } from './store/cube-catch-up.js';
 import type { PulseWriter, WriterMode } from './writer/pulse-writer.js';
 import { hasCompiledWriterWorker, WorkerWriter } from './writer/worker-writer.js';
-import { Writer, type WriterEvents, type WriterOptions, type WriterStats } from './writer/writer.js';
+import { Writer, writerLimits, type WriterEvents, type WriterOptions, type WriterStats } from './writer/writer.js';
+import { closeOnSignals, type CloseOnSignalsOptions } from './shutdown/close-on-signals.js';
 import { logPulseEvents } from './events/log-pulse-events.js';
 import type { PulseLogger } from './events/logger.js';
 import type { PulseEvents } from './events/pulse-events.js';
@@ -148,7 +149,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
   readonly recorder: Recorder;
   private readonly connection: Connection;
   private readonly visitorIds: VisitorIds;
-  private readonly unsubscribeWriter: (() => void) | undefined;
+  private readonly closeTimeoutMs: number;
   private closing: Promise<void> | undefined;
   private poolErrors = 0;
   private maintenanceErrors = 0;
@@ -189,12 +190,14 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       options.healthMaxPendingRows ?? Math.ceil((options.maxBufferedRows ?? 100_000) / 2),
     );
     this.healthTimeoutMs = positiveOption('pgpulse', 'healthTimeoutMs', options.healthTimeoutMs ?? 2_000);
+    this.closeTimeoutMs = writerLimits(options).closeTimeoutMs;
     if (options.store !== false) {
       const writer = this.createWriter(options);
       this.writer = writer;
       writer.on('flushed', () => (this.lastWriteAt = new Date()));
       for (const name of writerEvents) writer.on(name, ((info: never) => this.emitSafely(name, info)) as never);
-      this.unsubscribeWriter = this.pubsub.subscribe((message) => writer.add(message.event), {
+      // Never unsubscribed: rows captured after close() are counted by the closed writer (drop, reason `closed`).
+      this.pubsub.subscribe((message) => writer.add(message.event), {
         name: 'pgpulse-writer',
         maxQueue: Number.MAX_SAFE_INTEGER,
       });
@@ -515,27 +518,58 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
   }
 
   /**
-   * Flushes buffered rows (see `closeTimeoutMs`), stops the writer and closes
-   * the connections pgpulse opened (never the app's own pool or Kysely).
+   * Flushes buffered rows, stops the writer and closes the connections
+   * pgpulse opened (never the app's own pool or Kysely). Requests answered
+   * while it runs are still recorded and stored (for up to
+   * {@link KEEP_RECORDING_MS}); after it, they are counted as dropped
+   * (`closed`), so close the app's HTTP servers first (`closeOnSignals({
+   * servers })` does). Returns once the last batch is committed, and within
+   * `closeTimeoutMs` whatever Postgres does: rows it could not write by then
+   * are counted in `stats.writer.dropped` with a `drop` event (`close_timeout`).
    * Safe to call twice.
    */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      this.recorder.drain();
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      clearTimeout(this.maintenanceStart);
-      clearInterval(this.maintenanceTimer);
-      clearInterval(this.cubeTimer);
-      this.cubeAbort.abort();
-      await this.cubeRun?.catch(() => undefined);
-      await this.alerts?.close();
-      this.closeAlertMetrics();
-      this.unsubscribeWriter?.();
-      await this.writer?.close();
-      this.removeMetrics();
-      await this.connection.close();
-    })();
+    return this.closeWithin(this.closeTimeoutMs);
+  }
+
+  /** close(), giving up on unwritten rows after `timeoutMs` (closeOnSignals starts the clock at the signal). */
+  private closeWithin(timeoutMs: number): Promise<void> {
+    this.closing ??= this.shutdown(Date.now() + Math.max(0, timeoutMs));
     return this.closing;
+  }
+
+  private async shutdown(deadline: number): Promise<void> {
+    const started = performance.now();
+    const left = () => Math.max(0, deadline - Date.now());
+    clearTimeout(this.maintenanceStart);
+    clearInterval(this.maintenanceTimer);
+    clearInterval(this.cubeTimer);
+    this.cubeAbort.abort();
+    if (this.writer) await this.flushWhileArriving(Math.min(left(), KEEP_RECORDING_MS));
+    else this.recorder.drain();
+    await this.writer?.close(left());
+    await settledWithin(this.cubeRun, left());
+    await settledWithin(this.alerts?.close(), left());
+    this.closeAlertMetrics();
+    this.removeMetrics();
+    // A pool with a client stuck on a lost server never ends; the process may exit regardless.
+    await settledWithin(this.connection.close(), Math.max(left(), POOL_END_MS));
+    const writer = this.writer?.stats;
+    this.emitSafely('closed', { durationMs: performance.now() - started, written: writer?.written ?? 0, dropped: writer?.dropped ?? 0 });
+  }
+
+  /** Flushes until a round found no newly answered request, for up to `timeoutMs`. */
+  private async flushWhileArriving(timeoutMs: number): Promise<void> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+      for (;;) {
+        const seen = this.recorder.received;
+        await this.flush(signal);
+        if (this.recorder.received === seen) return;
+      }
+    } catch {
+      // Out of time: writer.close() writes or counts what is left.
+    }
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -553,26 +587,44 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
   }
 
   /**
-   * Flushes and closes this pulse when the process receives one of `signals`
-   * (default SIGTERM and SIGINT), so a deploy or Ctrl-C loses no captured
-   * request. When no other listener handles the signal, it is raised again
-   * after closing so the process exits as it would have. Returns a function
-   * that removes the handlers.
+   * On SIGTERM or SIGINT (`signals`), closes the app's HTTP servers
+   * (`servers`: no new connections, keep-alive ones closed after their
+   * response, the rest by force after `drainTimeoutMs`), then flushes and
+   * closes this pulse, so every answered request is stored; all within
+   * `closeTimeoutMs` of the signal, whatever Postgres does (rows it could not
+   * write are counted as dropped, `close_timeout`). When no other listener
+   * handles the signal, it is raised again after closing so the process exits
+   * as it would have. Returns a function that removes the handlers. An array
+   * argument is the signals (the earlier signature).
+   *
+   * @example
+   * ```ts
+   * const server = app.listen(3000);
+   * pulse.closeOnSignals({ servers: [server] });
+   * ```
    */
-  closeOnSignals(signals: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): () => void {
-    const handlers = signals.map((signal) => {
-      const handler = () => {
-        void this.close().finally(() => {
-          if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-        });
-      };
-      process.once(signal, handler);
-      return [signal, handler] as const;
-    });
-    return () => {
-      for (const [signal, handler] of handlers) process.off(signal, handler);
-    };
+  closeOnSignals(options: CloseOnSignalsOptions | readonly NodeJS.Signals[] = {}): () => void {
+    const resolved = isSignalList(options) ? { signals: options } : options;
+    return closeOnSignals({ closeWithin: (ms) => this.closeWithin(ms), closeTimeoutMs: this.closeTimeoutMs }, resolved);
   }
+}
+
+/** Longest close() keeps recording requests answered while it flushes, in ms; later ones are counted as dropped (`closed`). */
+export const KEEP_RECORDING_MS = 1_000;
+
+/** How long pgpulse waits for its pool to end when the close deadline has passed, in ms. */
+const POOL_END_MS = 100;
+
+function isSignalList(options: CloseOnSignalsOptions | readonly NodeJS.Signals[]): options is readonly NodeJS.Signals[] {
+  return Array.isArray(options);
+}
+
+/** Waits for `promise` to settle, for at most `ms`. Never rejects. */
+async function settledWithin(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
+  if (!promise) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 /**

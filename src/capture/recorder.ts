@@ -60,6 +60,8 @@ export class Recorder {
   failures = 0;
   /** Requests recorded and broadcast. */
   captured = 0;
+  /** Finished requests handed to the recorder (queued, derived or not). */
+  received = 0;
   /** Called with each capture failure (the Pulse emits it as `captureError`). */
   onFailure: ((error: Error) => void) | undefined;
   /** Called at most once a minute per reason when attributes are dropped (the Pulse emits it as `attributesDropped`). */
@@ -139,6 +141,7 @@ export class Recorder {
 
   /** Queues a request whose fields are read in the next batch. Never throws. */
   defer(request: CapturedRequest | DeferredRequest): void {
+    this.received++;
     this.pending.push(request);
     this.scheduled ??= setImmediate(this.drainBatch);
   }

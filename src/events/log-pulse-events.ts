@@ -7,7 +7,7 @@ import type { PulseEvents } from './pulse-events.js';
  * requests were lost or a bug showed (`captureError`, `drop`, `rejected`,
  * `stepError`, `handlerError`), `warn` when pgpulse retries or degrades (`writeError`,
  * `maintenanceError`, `poolError`, `notifyFailed`, `notifyPaused`, `consumerDropped`,
- * `errorDropped`, `alertNotifyFailed`, `alertError`, a firing `alert`), `info` on `recovered`, `errorGroupNew` and a resolved `alert`. `flushed` and `notifySkipped` (one per batch) are not logged.
+ * `errorDropped`, `alertNotifyFailed`, `alertError`, a firing `alert`), `info` on `recovered`, `errorGroupNew`, `closed` and a resolved `alert`. `flushed` and `notifySkipped` (one per batch) are not logged.
  * Returns a function that stops logging.
  */
 export function logPulseEvents(pulse: Pick<EventEmitter<PulseEvents>, 'on' | 'off'>, logger: PulseLogger): () => void {
@@ -44,6 +44,13 @@ export function logPulseEvents(pulse: Pick<EventEmitter<PulseEvents>, 'on' | 'of
     poolError: ({ error }) => log(logger, 'warn', { err: error, event: 'poolError' }, 'pgpulse: an idle Postgres connection failed; the pool reconnects'),
     writeError: ({ error, rows, attempt, retryInMs }) =>
       log(logger, 'warn', { err: error, event: 'writeError', rows, attempt, retryInMs }, `pgpulse: write of ${rows} rows failed; retrying in ${retryInMs} ms`),
+    closed: ({ durationMs, written, dropped }) =>
+      log(
+        logger,
+        'info',
+        { event: 'closed', durationMs, written, dropped },
+        `pgpulse: closed in ${Math.round(durationMs)} ms (${written} rows written, ${dropped} dropped)`,
+      ),
     recovered: ({ attempts, downMs }) => log(logger, 'info', { event: 'recovered', attempts, downMs }, `pgpulse: writes succeed again after ${downMs} ms`),
     drop: ({ count, reason }) => log(logger, 'error', { event: 'drop', count, reason }, `pgpulse: dropped ${count} rows (${reason})`),
     rejected: ({ row, error }) =>

@@ -41,6 +41,12 @@ export interface PulseEvents extends WriterEvents {
   alertNotifyFailed: [info: AlertNotifyFailure];
   /** An alert evaluation failed (Postgres unreachable, not migrated); retried at the next `alertIntervalMs`. */
   alertError: [info: { error: Error }];
+  /**
+   * `close()` finished: the writer stopped and the connections pgpulse opened
+   * are closed. `written` and `dropped` are the writer's totals (`dropped`
+   * includes rows given up on at close, `close_timeout`).
+   */
+  closed: [info: { durationMs: number; written: number; dropped: number }];
 }
 
 /** Names of every {@link PulseEvents} event. */
@@ -53,6 +59,7 @@ export const pulseEventNames = [
   'handlerError',
   'maintenanceError',
   'poolError',
+  'closed',
   'writeError',
   'recovered',
   'drop',

@@ -19,6 +19,6 @@ export interface PulseWriter extends EventEmitter<WriterEvents> {
   add(row: RequestLog): void;
   /** Resolves once every row added before the call is committed (or dropped); rejects when `signal` aborts first. */
   flush(signal?: AbortSignal): Promise<void>;
-  /** Writes everything buffered (up to `closeTimeoutMs`) and stops. Safe to call twice. */
-  close(): Promise<void>;
+  /** Writes everything buffered (for up to `timeoutMs`, default `closeTimeoutMs`), counts the rest as dropped, and stops. Safe to call twice. */
+  close(timeoutMs?: number): Promise<void>;
 }

@@ -16,7 +16,8 @@ export type ToWorker =
   /** RequestLogs that do not pack, `v8.serialize`d as one array (cheaper than structured clone of each object). */
   | { type: 'rows'; data: Uint8Array; count: number }
   | { type: 'flush'; id: number }
-  | { type: 'close' };
+  /** Write what is buffered for up to `timeoutMs`, then end the pool and exit. */
+  | { type: 'close'; timeoutMs: number };
 
 /** An Error as it crosses the thread boundary. */
 export interface SerializedError {
@@ -51,7 +52,13 @@ export interface RelayedEvent {
 
 /** What the writer worker reports. */
 export type WorkerReport =
-  { type: 'ready' } | { type: 'event'; event: RelayedEvent } | { type: 'flushed'; id: number } | { type: 'poolError'; message: string } | { type: 'closed' };
+  | { type: 'ready' }
+  | { type: 'event'; event: RelayedEvent }
+  | { type: 'flushed'; id: number }
+  | { type: 'poolError'; message: string }
+  /** Only fresh stats: sent once a write's bookkeeping settled after a commit or drop, so `pending` reaches 0 on the main thread. */
+  | { type: 'stats' }
+  | { type: 'closed' };
 
 /** Messages from the writer worker; each carries its Writer's stats and how many rows it has received. */
 export type FromWorker = WorkerReport & { stats: WriterStats; received: number };

@@ -34,6 +34,9 @@ import { emptyWriterStats, writerLimits, type DropReason, type Writer, type Writ
  */
 export const POST_INTERVAL_MS = 10;
 
+/** How long past its close deadline a worker may take to exit before it is terminated, in ms. */
+const WORKER_EXIT_MS = 500;
+
 export interface WorkerWriterOptions extends WriterOptions {
   /** The worker opens its own pool to this URL. */
   connectionString: string;
@@ -45,12 +48,21 @@ export interface WorkerWriterOptions extends WriterOptions {
   onPoolError?: (error: Error) => void;
 }
 
-/** Counters of the worker and of the fallback writer added up; gauges (`notifyQueueUsage`) from whichever runs now. */
+/** Counters of the worker and of the fallback writer added up; gauges (`notifyQueueUsage`) from whichever runs now, `waitingSince` the earlier. */
 function addStats(worker: WriterStats, fallback: WriterStats | undefined): WriterStats {
   if (!fallback) return { ...worker };
   const sum: Record<string, number> = { ...worker };
   for (const [key, value] of Object.entries(fallback)) if (typeof value === 'number') sum[key] = (sum[key] ?? 0) + value;
-  return { ...(sum as unknown as WriterStats), notifyQueueUsage: fallback.notifyQueueUsage };
+  return {
+    ...(sum as unknown as WriterStats),
+    notifyQueueUsage: fallback.notifyQueueUsage,
+    waitingSince: earliest(worker.waitingSince, fallback.waitingSince),
+  };
+}
+
+/** The earlier of two `waitingSince` values, 0 meaning none. */
+function earliest(a: number, b: number): number {
+  return a === 0 ? b : b === 0 ? a : Math.min(a, b);
 }
 
 const compiledEntry = new URL('./writer-worker.js', import.meta.url);
@@ -99,12 +111,17 @@ export class WorkerWriter extends EventEmitter<WriterEvents> implements PulseWri
   private ready = false;
   private readonly started: Promise<void>;
   private readonly exited: Promise<void>;
+  /** Resolves when the worker reported that its writer and pool are closed. */
+  private readonly workerDone: Promise<void>;
+  private resolveWorkerDone!: () => void;
   private outbox: RequestLog[] = [];
   private postTimer: NodeJS.Timeout | undefined;
   private sent = 0;
   private received = 0;
   private workerStats = emptyWriterStats();
   private localDropped = 0;
+  /** When rows started waiting on this thread (epoch ms), for `stats.waitingSince`. */
+  private waitingSince = 0;
   private fallback: Writer | undefined;
   private readonly flushes = new Map<number, () => void>();
   private nextFlushId = 0;
@@ -133,6 +150,7 @@ export class WorkerWriter extends EventEmitter<WriterEvents> implements PulseWri
     this.worker = new Worker(entry.filename, { eval: entry.eval, workerData: init, name: 'pgpulse-writer', execArgv: [] });
     // Idle, the worker does not keep the app alive (like the in-process writer's unref'd timers); flush/close ref it.
     this.worker.unref();
+    this.workerDone = new Promise((resolve) => (this.resolveWorkerDone = resolve));
     let resolveStarted!: () => void;
     this.started = new Promise((resolve) => (resolveStarted = resolve));
     this.worker.on('message', (message: FromWorker) => {
@@ -153,17 +171,26 @@ export class WorkerWriter extends EventEmitter<WriterEvents> implements PulseWri
     return this.fallback ? 'in-process' : 'worker';
   }
 
+  /** Rows on their way to the worker or in it (as the worker last reported), not committed yet. */
+  private get inWorker(): number {
+    return this.sent - this.received + this.workerStats.pending;
+  }
+
   get stats(): WriterStats {
     const stats = addStats(this.workerStats, this.fallback?.stats);
     stats.dropped += this.localDropped;
-    stats.pending += this.outbox.length + (this.sent - this.received);
+    const local = this.outbox.length + (this.sent - this.received);
+    stats.pending += local;
+    if (local > 0) stats.waitingSince = earliest(stats.waitingSince, this.waitingSince);
     return stats;
   }
 
   add(row: RequestLog): void {
     if (this.fallback) return this.fallback.add(row);
     if (this.closed) return this.drop(1, 'closed');
-    if (this.outbox.length >= this.maxBufferedRows) return this.drop(1, 'buffer_full');
+    // The limit covers the rows on both threads: queued here, in transit and in the worker's writer.
+    if (this.outbox.length + this.inWorker >= this.maxBufferedRows) return this.drop(1, 'buffer_full');
+    if (this.outbox.length === 0 && this.sent === this.received) this.waitingSince = Date.now();
     this.outbox.push(row);
     if (!this.ready) return; // posted once the worker is ready
     if (this.outbox.length >= this.postRowsAt) this.postRows();
@@ -200,24 +227,33 @@ export class WorkerWriter extends EventEmitter<WriterEvents> implements PulseWri
     }
   }
 
-  close(): Promise<void> {
+  /**
+   * Hands the last rows to the worker and lets it write them (for up to
+   * `timeoutMs`, default `closeTimeoutMs`), then ends the worker and its pool.
+   * Returns as soon as the worker has committed its last batch; by the
+   * timeout (plus {@link WORKER_EXIT_MS}) whatever happens, terminating a
+   * worker stuck on a lost server and counting its rows as dropped.
+   */
+  close(timeoutMs = this.closeTimeoutMs): Promise<void> {
     this.closing ??= (async () => {
+      const deadline = Date.now() + timeoutMs;
       this.closed = true;
       if (!this.ready && !this.fallback) await this.started;
       if (this.fallback) {
-        await this.fallback.close();
+        await this.fallback.close(Math.max(0, deadline - Date.now()));
         return;
       }
       this.postRows();
       this.closeRequested = true;
       this.worker.ref();
-      this.send({ type: 'close' });
-      // The worker's writer gives up after closeTimeoutMs; this only guards against a hung worker.
-      const guard = setTimeout(() => void this.worker.terminate(), this.closeTimeoutMs + 5_000);
-      await this.exited;
+      this.send({ type: 'close', timeoutMs: Math.max(0, deadline - Date.now()) });
+      // The worker's writer gives up at the deadline; this guards against a worker stuck on a hung connection.
+      const guard = setTimeout(() => void this.worker.terminate(), Math.max(0, deadline - Date.now()) + WORKER_EXIT_MS);
+      // Done once the worker has committed and ended its pool; its thread winds down (terminated) meanwhile.
+      await Promise.race([this.exited, this.workerDone]);
       clearTimeout(guard);
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set when the worker failed, meanwhile
-      if (this.fallback) await (this.fallback as Writer).close();
+      if (this.fallback) await (this.fallback as Writer).close(Math.max(0, deadline - Date.now()));
     })();
     return this.closing;
   }
@@ -258,8 +294,14 @@ export class WorkerWriter extends EventEmitter<WriterEvents> implements PulseWri
       case 'poolError':
         this.options.onPoolError?.(new Error(message.message));
         return;
+      case 'stats':
+        return;
       case 'closed':
         this.workerClosed = true;
+        // Everything is written and its pool ended: no need to wait for the thread to wind down by itself.
+        void this.worker.terminate();
+        this.worker.unref();
+        this.resolveWorkerDone();
         return;
     }
   }
@@ -273,14 +315,25 @@ export class WorkerWriter extends EventEmitter<WriterEvents> implements PulseWri
   private onExit(code: number): void {
     if (this.workerClosed) return;
     // Rows in transit and in the worker's buffer are gone with it.
-    const lost = this.sent - this.received + this.workerStats.pending;
+    const lost = this.inWorker;
     this.sent = this.received;
-    this.workerStats = { ...this.workerStats, pending: 0 };
+    this.workerStats = { ...this.workerStats, pending: 0, waitingSince: 0 };
+    if (this.closeRequested) {
+      // Terminated at the close deadline (stuck on a lost server): what it held is dropped, nothing restarts.
+      const left = lost + this.outbox.length;
+      this.outbox = [];
+      if (left > 0) this.drop(left, 'close_timeout');
+      for (const [id, resolve] of this.flushes) {
+        this.flushes.delete(id);
+        resolve();
+      }
+      return;
+    }
     this.workerError ??= new Error(`pgpulse writer worker exited with code ${code}`);
     process.emitWarning(`pgpulse: the writer worker ${this.ready ? 'died' : 'could not start'} (${this.workerError.message}); writing in-process from now on`, {
       code: 'PGPULSE_WRITER_WORKER',
     });
-    if (lost > 0) this.drop(lost, this.closeRequested ? 'close_timeout' : 'worker_failed');
+    if (lost > 0) this.drop(lost, 'worker_failed');
     this.fallback = this.options.fallback();
     const relay = this.emit.bind(this) as (name: string, info: unknown) => boolean;
     const on = this.fallback.on.bind(this.fallback) as (name: string, listener: (info: unknown) => void) => void;

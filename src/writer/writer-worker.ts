@@ -12,6 +12,9 @@ import { unpackRows } from './packed-rows.js';
 import { relayedEvents, type SerializedError, type ToWorker, type WorkerInit, type WorkerReport } from './worker-protocol.js';
 import { Writer } from './writer.js';
 
+/** Longest the worker waits for its pool to end after its writer closed, in ms. */
+const POOL_END_MS = 200;
+
 const port = parentPort;
 if (!port) throw new Error('pgpulse writer worker: must run in a worker thread');
 const init = workerData as WorkerInit;
@@ -38,9 +41,22 @@ const connection = connect({ connectionString: init.connectionString, poolSize: 
 );
 // COPY through the worker's own pool, as the in-process writer does through the pool pgpulse opened.
 const writer = new Writer(connection.db, { ...init.options, copyPool: connection.pool });
+let statsScheduled = false;
+/** After a commit or a drop the writer updates `pending` once the write settles: report it then (once per loop turn). */
+function postStatsSoon(): void {
+  if (statsScheduled) return;
+  statsScheduled = true;
+  setImmediate(() => {
+    statsScheduled = false;
+    post({ type: 'stats' });
+  });
+}
 for (const name of relayedEvents) {
   const on = writer.on.bind(writer) as (name: string, listener: (info: Record<string, unknown>) => void) => void;
-  on(name, ({ error, ...info }) => post({ type: 'event', event: { name, info, ...(error instanceof Error ? { error: serializeError(error) } : {}) } }));
+  on(name, ({ error, ...info }) => {
+    post({ type: 'event', event: { name, info, ...(error instanceof Error ? { error: serializeError(error) } : {}) } });
+    if (name === 'flushed' || name === 'drop') postStatsSoon();
+  });
 }
 
 port.on('message', (message: ToWorker) => {
@@ -63,8 +79,9 @@ port.on('message', (message: ToWorker) => {
       return;
     case 'close':
       void writer
-        .close()
-        .then(() => connection.close())
+        .close(Math.max(0, message.timeoutMs - POOL_END_MS))
+        // A pool with a client stuck on a lost server never ends: leave it to the thread's end.
+        .then(() => Promise.race([connection.close(), new Promise((resolve) => setTimeout(resolve, POOL_END_MS).unref())]))
         .catch(() => undefined)
         .then(() => {
           post({ type: 'closed' });

@@ -76,8 +76,15 @@ export interface WriterStats extends NotifyCounters {
   rejected: number;
   /** Failed write attempts that were retried. */
   retries: number;
-  /** Rows currently buffered or in flight. */
+  /** Rows not committed yet: buffered or in flight (0 when idle; rows given up on are counted in `dropped`, not here). */
   pending: number;
+  /**
+   * Since when rows have waited with no write committing, in epoch ms: the
+   * later of the last commit and the moment rows started waiting. 0 when
+   * nothing is pending. `pulse.health()` reports the writer stalled once this
+   * is `healthStalledAfterMs` old.
+   */
+  waitingSince: number;
   /** Error groups (fingerprints) this writer's batches created in `pgpulse.error_groups`. */
   errorGroupsNew: number;
 }
@@ -96,6 +103,7 @@ export function emptyWriterStats(): WriterStats {
     rejected: 0,
     retries: 0,
     pending: 0,
+    waitingSince: 0,
     errorGroupsNew: 0,
     notifications: 0,
     notificationsSkipped: 0,
@@ -163,6 +171,10 @@ export class Writer extends EventEmitter<WriterEvents> implements PulseWriter {
   private settled = 0;
   /** Which of the `maxWritesInFlight` slots are busy (a write's slot picks its preferred rollup shard). */
   private readonly busySlots: boolean[] = [];
+  /** When the last batch committed (epoch ms). */
+  private lastCommitAt = 0;
+  /** Set when close() gave up: writes still hanging on a lost server no longer count as pending. */
+  private gaveUp = false;
 
   constructor(
     private readonly db: Kysely<PulseDatabase>,
@@ -226,6 +238,7 @@ export class Writer extends EventEmitter<WriterEvents> implements PulseWriter {
       this.drop(1, this.closed ? 'closed' : 'buffer_full');
       return;
     }
+    if (this.buffer.length + this.inFlight === 0) this.stats.waitingSince = Date.now();
     this.buffer.push(row);
     this.accepted++;
     this.stats.pending = this.buffer.length + this.inFlight;
@@ -261,21 +274,29 @@ export class Writer extends EventEmitter<WriterEvents> implements PulseWriter {
 
   /**
    * Stops accepting rows, writes everything buffered (retrying for up to
-   * `closeTimeoutMs`) and counts what could not be written as dropped.
-   * Safe to call more than once.
+   * `timeoutMs`, default `closeTimeoutMs`) and counts what could not be
+   * written as dropped (`close_timeout`; `pending` goes to 0). Returns by the
+   * timeout even when a write hangs on a lost server. Safe to call more than once.
    */
-  close(): Promise<void> {
+  close(timeoutMs = this.closeTimeoutMs): Promise<void> {
     this.closing ??= (async () => {
       this.closed = true;
-      const timeout = AbortSignal.timeout(this.closeTimeoutMs);
+      // The time a hanging write gets below is within timeoutMs.
+      const timeout = AbortSignal.timeout(Math.max(0, timeoutMs - WRITE_SETTLE_MS));
       try {
         await this.flush(timeout);
       } catch {
         this.abort.abort();
-        await Promise.allSettled(this.writes);
+        // A write blocked on an unresponsive server cannot be interrupted: wait for it only briefly.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.allSettled(this.writes), new Promise<void>((resolve) => (timer = setTimeout(resolve, WRITE_SETTLE_MS).unref()))]);
+        clearTimeout(timer);
         const lost = this.buffer.length + this.inFlight;
+        this.gaveUp = true;
         this.buffer = [];
         this.inFlight = 0;
+        this.stats.pending = 0;
+        this.stats.waitingSince = 0;
         if (lost > 0) this.drop(lost, 'close_timeout');
         this.settle(lost);
       }
@@ -304,9 +325,12 @@ export class Writer extends EventEmitter<WriterEvents> implements PulseWriter {
       const batch = this.buffer.splice(0, this.maxRows);
       this.inFlight += batch.length;
       const write: Promise<void> = this.writeWithRetry(batch).finally(() => {
-        this.inFlight -= batch.length;
         this.writes.delete(write);
-        this.stats.pending = this.buffer.length + this.inFlight;
+        if (this.gaveUp) return; // counted as dropped by close()
+        this.inFlight -= batch.length;
+        const pending = this.buffer.length + this.inFlight;
+        this.stats.pending = pending;
+        this.stats.waitingSince = pending === 0 ? 0 : Math.max(this.stats.waitingSince, this.lastCommitAt);
         if (this.buffer.length > 0 && !this.abort.signal.aborted) this.start();
       });
       this.writes.add(write);
@@ -403,6 +427,7 @@ export class Writer extends EventEmitter<WriterEvents> implements PulseWriter {
         if (this.listenerCount('stepError') > 0) this.emit('stepError', { step: step.name, error: wrapped });
       }
     }
+    this.lastCommitAt = Date.now();
     this.stats.written += batch.length;
     this.stats.batches++;
     this.settle(batch.length);
@@ -426,6 +451,9 @@ export class Writer extends EventEmitter<WriterEvents> implements PulseWriter {
     }
   }
 }
+
+/** How long close() waits for a write still running after it gave up (one blocked on a lost server never settles), in ms. */
+const WRITE_SETTLE_MS = 100;
 
 /** The writer's numeric options with their defaults applied; throws a RangeError naming a bad one. */
 export function writerLimits(options: Omit<WriterOptions, 'nodeId'>) {
