@@ -27,7 +27,8 @@ import { logPulseEvents } from './events/log-pulse-events.js';
 import type { PulseLogger } from './events/logger.js';
 import type { PulseEvents } from './events/pulse-events.js';
 import { checkPostgres } from './health/check-postgres.js';
-import type { PulseHealth } from './health/pulse-health.js';
+import type { PulseHealth, WriterHealth } from './health/pulse-health.js';
+import { writerHealth, type LastWriteError } from './health/writer-health.js';
 import { pgpulseMetrics, type PgpulseMetrics } from './metrics/pgpulse-metrics.js';
 import { loadPromClient, PROM_CLIENT_MISSING } from './metrics/prom-client.js';
 import { PulseAlerts, type AlertOptions, type AlertStats } from './alerts/pulse-alerts.js';
@@ -90,6 +91,13 @@ export interface PulseOptions extends ConnectionOptions, CaptureOptions, AlertOp
   healthMaxPendingRows?: number;
   /** Longest `pulse.health()` waits for Postgres to answer `select 1`. Default 2,000 ms. */
   healthTimeoutMs?: number;
+  /**
+   * `pulse.health()` (and `/healthz`, and the `pgpulse_writer_healthy` gauge)
+   * reports the writer as stalled once rows have been pending this long with
+   * no write committing: a read-only database, a missing permission, a lock,
+   * an outage. Default 30,000 ms.
+   */
+  healthStalledAfterMs?: number;
 }
 
 export interface PulseStats {
@@ -164,7 +172,9 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
   private readonly removeMetrics: () => void;
   private readonly healthMaxPendingRows: number;
   private readonly healthTimeoutMs: number;
+  private readonly healthStalledAfterMs: number;
   private lastWriteAt: Date | null = null;
+  private lastWriteError: LastWriteError | null = null;
   private closeAlertMetrics: () => void = () => undefined;
 
   constructor(options: PulseOptions) {
@@ -190,11 +200,13 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       options.healthMaxPendingRows ?? Math.ceil((options.maxBufferedRows ?? 100_000) / 2),
     );
     this.healthTimeoutMs = positiveOption('pgpulse', 'healthTimeoutMs', options.healthTimeoutMs ?? 2_000);
+    this.healthStalledAfterMs = positiveOption('pgpulse', 'healthStalledAfterMs', options.healthStalledAfterMs ?? 30_000);
     this.closeTimeoutMs = writerLimits(options).closeTimeoutMs;
     if (options.store !== false) {
       const writer = this.createWriter(options);
       this.writer = writer;
       writer.on('flushed', () => (this.lastWriteAt = new Date()));
+      writer.on('writeError', ({ error }) => (this.lastWriteError = { message: error.message, at: new Date() }));
       for (const name of writerEvents) writer.on(name, ((info: never) => this.emitSafely(name, info)) as never);
       // Never unsubscribed: rows captured after close() are counted by the closed writer (drop, reason `closed`).
       this.pubsub.subscribe((message) => writer.add(message.event), {
@@ -207,6 +219,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     this.removeMetrics =
       this.pgpulseMetrics?.addPulse({
         stats: () => this.stats,
+        writerHealthy: () => this.writerHealth()?.ok,
         watch: ({ flushed, drop }) => {
           this.on('flushed', flushed);
           this.on('drop', drop);
@@ -510,11 +523,15 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
    */
   async health(): Promise<PulseHealth> {
     const postgres = await checkPostgres(this.db, this.healthTimeoutMs);
-    const pending = this.writer?.stats.pending ?? 0;
-    const writer = this.writer
-      ? { ok: pending < this.healthMaxPendingRows, pendingRows: pending, maxPendingRows: this.healthMaxPendingRows, lastWriteAt: this.lastWriteAt }
-      : null;
+    const writer = this.writerHealth();
     return { ok: postgres.ok && (writer?.ok ?? true), writer, postgres };
+  }
+
+  /** The writer part of {@link health} (no Postgres round trip); null with `store: false`. */
+  private writerHealth(): WriterHealth | null {
+    if (!this.writer) return null;
+    const limits = { maxPendingRows: this.healthMaxPendingRows, stalledAfterMs: this.healthStalledAfterMs };
+    return writerHealth(this.writer.stats, limits, this.lastWriteAt, this.lastWriteError);
   }
 
   /**

@@ -15,6 +15,10 @@ const commands: Record<string, Command> = {
     run: async (a) => (await import('./commands/dashboard.js')).dashboardCommand(a),
   },
   tail: { summary: 'print fresh rows as NDJSON (from the NOTIFY bridge)', run: async (a) => (await import('./commands/tail.js')).tailCommand(a) },
+  uninstall: {
+    summary: 'remove the pgpulse schema and publication (needs --yes)',
+    run: async (a) => (await import('./commands/uninstall.js')).uninstallCommand(a),
+  },
   demo: { summary: 'sample app + synthetic traffic + dashboard, on embedded Postgres', run: async (a) => (await import('./commands/demo.js')).demoCommand(a) },
 };
 

@@ -25,6 +25,8 @@ export interface PulseMetricsSource {
     maintenanceErrors: number;
     writer: WriterStats | undefined;
   };
+  /** Whether the writer keeps up and is not stalled (`pulse.health().writer.ok`); undefined with `store: false`. */
+  writerHealthy?(): boolean | undefined;
   /** Calls `flushed` on each committed batch and `drop` on each drop; returns a function that stops. */
   watch(handlers: { flushed: (info: { rows: number; durationMs: number }) => void; drop: (info: { count: number; reason: DropReason }) => void }): () => void;
 }
@@ -109,7 +111,27 @@ export class PgpulseMetrics {
       this.pulses,
       (s) => pulse(s).maintenanceErrors,
     );
-    gauge('pgpulse_buffer_rows', 'Rows buffered or in flight in the writer.', this.pulses, (s) => pulse(s).writer?.pending);
+    gauge(
+      'pgpulse_buffer_rows',
+      'Rows not committed yet (queued for the writer worker, in it, in flight); 0 when idle.',
+      this.pulses,
+      (s) => pulse(s).writer?.pending,
+    );
+    gauge(
+      'pgpulse_writer_healthy',
+      'Writers keeping up (1 each): fewer than healthMaxPendingRows pending and no rows pending for healthStalledAfterMs without a commit. 0 when stalled.',
+      this.pulses,
+      (s) => (s.writerHealthy?.() === false ? 0 : s.writerHealthy?.() === true ? 1 : undefined),
+    );
+    gauge(
+      'pgpulse_write_stalled_seconds',
+      'How long rows have been pending with no write committing (0 when nothing is pending), summed over the pulses on the registry.',
+      this.pulses,
+      (s) => {
+        const stats = pulse(s).writer;
+        return stats && stats.pending > 0 && stats.waitingSince > 0 ? (Date.now() - stats.waitingSince) / 1000 : 0;
+      },
+    );
     /** A counter with a `reason` label, one sample per reason, summed over `sources`. */
     const byReason = <S, R extends string>(name: string, help: string, reasons: readonly R[], sources: Set<S>, read: (source: S, reason: R) => number) =>
       new (promClient().Counter)({

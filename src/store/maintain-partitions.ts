@@ -17,6 +17,8 @@ export interface PartitionMaintenanceResult {
   created: number;
   /** Old partitions dropped by retention. */
   dropped: number;
+  /** Rows older than the retention deleted from the default partition (rows that had no day partition of their own). */
+  deletedDefaultRows: number;
 }
 
 /**
@@ -47,7 +49,14 @@ export async function maintainPartitions(db: Kysely<PulseDatabase>, options: Par
     if (result.rows[0]?.created) created++;
   }
   let dropped = 0;
+  let deletedDefaultRows = 0;
   if (retentionDays !== undefined) {
+    // drop_partitions_before deletes these too but only counts partitions: delete (and count) them first.
+    const deleted =
+      await sql`delete from pgpulse.request_logs_default where inserted_at < (${today}::date - ${retentionDays}::int)::timestamp at time zone 'UTC'`.execute(
+        db,
+      );
+    deletedDefaultRows = Number(deleted.numAffectedRows ?? 0);
     const result = await sql<{ dropped: number }>`select pgpulse.drop_partitions_before(${today}::date - ${retentionDays}::int) as dropped`.execute(db);
     dropped = result.rows[0]?.dropped ?? 0;
     const cutoff = sql`(${today}::date - ${retentionDays}::int)::timestamp at time zone 'UTC'`;
@@ -59,7 +68,7 @@ export async function maintainPartitions(db: Kysely<PulseDatabase>, options: Par
     }
     await retainErrors(db, cutoff);
   }
-  return { created, dropped };
+  return { created, dropped, deletedDefaultRows };
 }
 
 /** Retention of grouped errors: their counts before `cutoff`, then the groups left without any (so an error seen again is new again). */

@@ -54,7 +54,9 @@ export async function maintainCommand(argv: string[]): Promise<number> {
   const { db } = connection;
   try {
     const result = await maintainPartitions(db, { retentionDays, daysAhead });
-    console.log(`pgpulse maintain: ${result.created} partition(s) created, ${result.dropped} dropped on ${redactUrl(url)}`);
+    console.log(
+      `pgpulse maintain: ${result.created} partition(s) created, ${result.dropped} dropped, ${result.deletedDefaultRows} old row(s) deleted from the default partition on ${redactUrl(url)}`,
+    );
     if (!values['no-cube']) {
       const built = await buildCube(db, 'maintain');
       if (built.skipped) console.log('pgpulse maintain: another process is building the request cube; skipped');
