@@ -13,7 +13,7 @@ import { fullRateClient, startDeployApp } from './traffic.js';
 
 describe('SIGTERM under full-rate traffic', () => {
   for (const framework of adapterNames) {
-    test(`${framework}: every 2xx answer is stored and the process exits within 2 s`, async ({ database }) => {
+    test(`${framework}: every 2xx answer is stored and the process exits promptly`, async ({ database }) => {
       await database.pool.query('truncate pgpulse.request_logs');
       const app = await startDeployApp(framework, { TEST_DATABASE_URL: database.url });
       try {
@@ -34,7 +34,9 @@ describe('SIGTERM under full-rate traffic', () => {
         );
         expect(exit.signal === 'SIGTERM' || exit.code === 0).toBe(true);
         expect(Number(rows[0]!.ok)).toBe(tally.ok);
-        expect(exitMs).toBeLessThan(2_000);
+        // Measured 157-695 ms on a quiet machine, up to 2.4 s at a load average of 21 on 2 cores: what is asserted
+        // is that nothing waits for a timeout (closeTimeoutMs 10 s, pg's 10 s idle timeout), not a speed.
+        expect(exitMs).toBeLessThan(5_000);
         const stats = JSON.parse(app.lines.find((line) => line.startsWith('stats '))!.slice('stats '.length)) as { dropped: number; pending: number };
         expect(stats).toMatchObject({ dropped: 0, pending: 0 });
       } finally {
