@@ -49,7 +49,8 @@ const DIMENSIONS = sql.raw(cubeKeyColumns.join(', '));
 /**
  * The cells of a cover under the filters: `bucket` (UTC start of the day or
  * hour), the dimension columns of `pgpulse.cube_keys` and every aggregate
- * column. Raw parts are aggregated per hour and combination with the same
+ * column; with a `consumer` filter, that consumer's cells (the cover must then
+ * trust only buckets built with consumer cells, see `trustedBuckets`). Raw parts are aggregated per hour and combination with the same
  * definitions as the builder's (`cellsFromRows`).
  */
 export function coverCells(cover: CubeCover, filters: StatsFilters): RawBuilder<unknown> {
@@ -61,8 +62,11 @@ export function coverCells(cover: CubeCover, filters: StatsFilters): RawBuilder<
     ['hour', cover.hours],
   ] as const) {
     if (buckets.length === 0) continue;
-    parts.push(sql`select c.bucket, ${keyColumns}, ${columns} from pgpulse.cube_cells c join pgpulse.cube_keys k on k.id = c.key_id
-      where c.grain = ${grain} and c.bucket = any(${buckets.map((b) => b.toISOString())}::timestamptz[]) and ${keyCondition(filters)}`);
+    // One consumer's cells are the consumer cells (migration 0050): the same aggregates per consumer and key.
+    const table = filters.consumer === undefined ? sql`pgpulse.cube_cells c` : sql`pgpulse.consumer_cells c`;
+    const consumer = filters.consumer === undefined ? sql`true` : sql`c.consumer_id = ${filters.consumer}`;
+    parts.push(sql`select c.bucket, ${keyColumns}, ${columns} from ${table} join pgpulse.cube_keys k on k.id = c.key_id
+      where c.grain = ${grain} and c.bucket = any(${buckets.map((b) => b.toISOString())}::timestamptz[]) and ${consumer} and ${keyCondition(filters)}`);
   }
   if (cover.raw.length > 0) {
     const groups = [`date_trunc('hour', inserted_at, 'UTC')`, ...cubeDimensionNames.map((name) => cubeDimensions[name].rowSql)];

@@ -21,8 +21,17 @@ export interface CubeCover {
   unbuiltHours: number;
 }
 
-/** Trusted day and hour buckets overlapping [from, to). */
-export async function trustedBuckets(db: Kysely<PulseDatabase>, from: Date, to: Date): Promise<{ days: Set<number>; hours: Set<number> }> {
+/**
+ * Trusted day and hour buckets overlapping [from, to); with `consumers`, only
+ * those built with their consumer cells (migration 0050).
+ */
+export async function trustedBuckets(
+  db: Kysely<PulseDatabase>,
+  from: Date,
+  to: Date,
+  options: { consumers?: boolean } = {},
+): Promise<{ days: Set<number>; hours: Set<number> }> {
+  const consumers = options.consumers === true ? sql`b.consumer_requests is not null` : sql`true`;
   const result = await sql<{ grain: 'hour' | 'day'; bucket: Date }>`
     with rolled as (
       select bucket, sum(requests) as n from pgpulse.rollups
@@ -33,7 +42,7 @@ export async function trustedBuckets(db: Kysely<PulseDatabase>, from: Date, to: 
       left join rolled r on b.grain = 'hour' and r.bucket = b.bucket
       left join rolled_days d on b.grain = 'day' and d.bucket = b.bucket
     where b.bucket >= date_trunc('day', ${from}::timestamptz, 'UTC') and b.bucket < ${to}
-      and b.requests = coalesce(case when b.grain = 'hour' then r.n else d.n end, 0)`.execute(db);
+      and b.requests = coalesce(case when b.grain = 'hour' then r.n else d.n end, 0) and ${consumers}`.execute(db);
   const days = new Set<number>();
   const hours = new Set<number>();
   for (const row of result.rows) (row.grain === 'day' ? days : hours).add(row.bucket.getTime());

@@ -4,7 +4,8 @@ import { normalizeHosts } from './query-filters.js';
 import { queryRawStats } from './raw-stats.js';
 import { queryRollupStats, sampledPathLists } from './rollup-stats.js';
 import { cubeAnswers } from './cube-cells.js';
-import { cubeCover, trustedBuckets } from './cube-cover.js';
+import { cubeCover, trustedBuckets, type CubeCover } from './cube-cover.js';
+import { queryConsumers } from './consumer-stats.js';
 import { queryCubeStats, type CubeTrust } from './cube-stats.js';
 import { ALL_ROUTES } from '../rollups/batch-rollup.js';
 import { hasFilters, rollupSelection } from './stats-filters.js';
@@ -37,7 +38,7 @@ const maxUnbuiltHours = (from: Date, to: Date) => Math.floor((to.getTime() - fro
  */
 async function cubeStats(db: Kysely<PulseDatabase>, params: StatsParams, ownHosts: readonly string[]): Promise<Stats | undefined> {
   const { from, to } = params;
-  const trust = await trustedBuckets(db, from, to);
+  const trust = await trustedBuckets(db, from, to, { consumers: params.consumer !== undefined });
   const cover = cubeCover(from, to, trust, false);
   // Nothing to gain from the cube when it has no bucket of the range (a range within one hour, or not built yet).
   if (cover.hours.length === 0 || cover.unbuiltHours > maxUnbuiltHours(from, to)) return undefined;
@@ -106,13 +107,25 @@ export async function queryStats(db: Kysely<PulseDatabase>, params: StatsParams,
     const ownHosts = normalizeHosts(options.ownHosts);
     // So does the breakdown by a custom attribute (attributes have no rollups).
     const long = params.to.getTime() - params.from.getTime() > RAW_MAX_RANGE_MS;
-    if (long && cubeAnswers(params) && params.attributeKey === undefined) {
-      const stats = await cubeStats(trx, params, ownHosts);
-      if (stats) return stats;
-    }
-    if (long && !needsRawRows(params) && params.attributeKey === undefined) {
-      return queryRollupStats(trx, params, ownHosts);
-    }
-    return queryRawStats(trx, params, ownHosts);
+    const stats = await (async () => {
+      if (long && cubeAnswers(params) && params.attributeKey === undefined) {
+        const cube = await cubeStats(trx, params, ownHosts);
+        if (cube) return cube;
+      }
+      if (long && !needsRawRows(params) && params.attributeKey === undefined) return queryRollupStats(trx, params, ownHosts);
+      return queryRawStats(trx, params, ownHosts);
+    })();
+    const consumers = await queryConsumers(trx, await consumerCover(trx, params, long), params);
+    return { ...stats, consumers: consumers.consumers, consumerCount: consumers.count };
   });
+}
+
+/**
+ * How the consumers list reads a range: consumer cells of trusted buckets
+ * (raw rows for the rest) on long ranges the cube answers, raw rows otherwise.
+ */
+async function consumerCover(db: Kysely<PulseDatabase>, params: StatsParams, long: boolean): Promise<CubeCover> {
+  const { from, to } = params;
+  if (!long || !cubeAnswers(params)) return { days: [], hours: [], raw: [[from, to]], unbuiltHours: 0 };
+  return cubeCover(from, to, await trustedBuckets(db, from, to, { consumers: true }), true);
 }

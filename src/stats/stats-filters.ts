@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import { z } from 'zod';
-import { attributeLimits, deviceTypes } from '../request-log.js';
+import { attributeLimits, consumerLimits, deviceTypes } from '../request-log.js';
 import { rollupDimensions, type RollupDimension } from '../rollups/batch-rollup.js';
 import { REFERRER_HOST_EXPRESSION } from '../rollups/cube-dimensions.js';
 
@@ -47,6 +47,12 @@ export const filterShape = {
     .max(64 + 1 + attributeLimits.maxStringLength)
     .refine((filter) => attributeFilterPattern.test(filter), { error: 'must be key:value with an attribute key such as plan (e.g. plan:pro)' })
     .optional(),
+  /**
+   * A consumer id (`consumer_id`, what the `consumer` capture option
+   * returned). Answered from the consumer cells (`pgpulse.consumer_cells`)
+   * alone or with any filter the cube answers.
+   */
+  consumer: z.string().min(1).max(consumerLimits.maxIdLength).optional(),
 };
 
 export type StatsFilters = { [K in keyof typeof filterShape]?: z.output<(typeof filterShape)[K]> };
@@ -144,6 +150,7 @@ export function filterCondition(filters: StatsFilters): RawBuilder<unknown> {
   if (filters.browser !== undefined) parts.push(sql`browser = ${filters.browser}`);
   if (filters.os !== undefined) parts.push(sql`os = ${filters.os}`);
   if (filters.country !== undefined) parts.push(sql`country = ${filters.country}`);
+  if (filters.consumer !== undefined) parts.push(sql`consumer_id = ${filters.consumer}`);
   if (filters.attribute !== undefined) {
     // Containment (@>) so the GIN index (jsonb_path_ops, partial on `attributes is not null`) serves it.
     const contains = attributeCandidates(filters.attribute).map((json) => sql`attributes @> ${json}::jsonb`);

@@ -55,6 +55,27 @@ export interface CountStat {
   visitors?: number | null;
 }
 
+/** One consumer of a range (`Stats.consumers`): who called, how much, how well. */
+export interface ConsumerStat extends Percentiles {
+  /** `consumer_id`, as the `consumer` capture option returned it. */
+  id: string;
+  /** The name of its latest request in the range, null when the app gave none. */
+  name: string | null;
+  /** The group of its latest request in the range, null when the app gave none. */
+  group: string | null;
+  requests: number;
+  /** 5xx answers. */
+  errors: number;
+  /** 4xx answers. */
+  clientErrors: number;
+  /** Response bytes (unknown sizes count 0). */
+  bytes: number;
+  /** Mean duration, ms. */
+  avgMs: number;
+  /** Its latest request in the range, ISO 8601. */
+  lastSeen: string;
+}
+
 /** Everything `GET /api/stats` answers. */
 export interface Stats {
   range: {
@@ -117,6 +138,13 @@ export interface Stats {
   statusCodes?: CountStat[];
   /** Top referrer URLs (`referer`), where the source keeps them. */
   referrerUrls?: CountStat[];
+  /**
+   * The consumers of the range under the filters (the `consumer` capture
+   * option), most requests first (at most 20); set by `queryStats`.
+   */
+  consumers?: ConsumerStat[];
+  /** Distinct consumers of the range under the filters; set by `queryStats`. */
+  consumerCount?: number;
   /**
    * Only with `attributeKey`: the values of that custom attribute (as text;
    * rows without it left out), with requests and distinct visitors.

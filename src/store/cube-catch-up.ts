@@ -29,19 +29,19 @@ export interface CubeCatchUpResult {
   pathIndexes?: number;
 }
 
-/** The hours whose cube buckets disagree with the writer's rollups (or do not exist), newest first. */
+/** The hours whose cube buckets disagree with the writer's rollups, do not exist or lack consumer cells (migration 0050), newest first. */
 async function staleHours(db: Kysely<PulseDatabase>, settled: Date): Promise<number[]> {
   const result = await sql<{ bucket: Date }>`
     with rolled as (
       select bucket, sum(requests) as n from pgpulse.rollups where grain = 'hour' and route = ${ALL_ROUTES} and bucket < ${settled} group by bucket),
-    built as (select bucket, rollup_requests from pgpulse.cube_buckets where grain = 'hour' and bucket < ${settled}),
+    built as (select bucket, rollup_requests, consumer_requests from pgpulse.cube_buckets where grain = 'hour' and bucket < ${settled}),
     days as (
       select date_trunc('day', bucket, 'UTC') as day, sum(n) as n from rolled group by 1),
     stale_days as (
       select d.day from days d left join pgpulse.cube_buckets b on b.grain = 'day' and b.bucket = d.day
-      where d.day + interval '1 day' <= ${settled} and (b.bucket is null or b.rollup_requests <> d.n))
+      where d.day + interval '1 day' <= ${settled} and (b.bucket is null or b.rollup_requests <> d.n or b.consumer_requests is null))
     select coalesce(r.bucket, b.bucket) as bucket from rolled r full join built b using (bucket)
-    where b.bucket is null or b.rollup_requests <> coalesce(r.n, 0)
+    where b.bucket is null or b.rollup_requests <> coalesce(r.n, 0) or b.consumer_requests is null
     union
     select day from stale_days
     order by 1 desc`.execute(db);
@@ -104,6 +104,9 @@ async function catchUp(db: Kysely<PulseDatabase>, maxHours: number, options: Cub
     options.onBatch?.({ from: new Date(from), to: new Date(to), rows: read });
   }
   // Fresh statistics after a build: readers pick index or hash plans by the cells' row counts.
-  if (hours > 0) await sql`analyze pgpulse.cube_cells, pgpulse.cube_values, pgpulse.cube_keys, pgpulse.cube_buckets, pgpulse.cube_top_keys`.execute(db);
+  if (hours > 0)
+    await sql`analyze pgpulse.cube_cells, pgpulse.cube_values, pgpulse.cube_keys, pgpulse.cube_buckets, pgpulse.cube_top_keys, pgpulse.consumer_cells`.execute(
+      db,
+    );
   return { hours, rows, pending: Math.max(0, pending), skipped: false };
 }

@@ -101,7 +101,17 @@ export interface CubeBucketsTable {
   bucket: ColumnType<Date, Date | string, Date | string>;
   requests: ColumnType<string, number, number>;
   rollup_requests: ColumnType<string, number, number>;
+  /** Requests of the bucket's consumer cells; null when it was built without them (migration 0050). */
+  consumer_requests: ColumnType<string | null, number | null, number | null>;
   built_at: Generated<Date>;
+}
+
+/** Kysely row type of `pgpulse.consumer_cells`: the cube's aggregates per (grain, bucket, consumer, key), and when the consumer was last seen. */
+export interface ConsumerCellsTable extends CubeCellsTable {
+  consumer_id: string;
+  last_seen: ColumnType<Date, Date | string, Date | string>;
+  consumer_name: string | null;
+  consumer_group: string | null;
 }
 
 /** Kysely row type of `pgpulse.visitor_salts`. */
@@ -170,6 +180,7 @@ export interface PulseDatabase {
   'pgpulse.cube_cells': CubeCellsTable;
   'pgpulse.cube_top_keys': CubeTopKeysTable;
   'pgpulse.cube_buckets': CubeBucketsTable;
+  'pgpulse.consumer_cells': ConsumerCellsTable;
   'pgpulse.migrations': MigrationsTable;
   'pgpulse.error_groups': ErrorGroupsTable;
   'pgpulse.error_rollups': ErrorRollupsTable;

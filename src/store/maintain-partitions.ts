@@ -63,7 +63,7 @@ export async function maintainPartitions(db: Kysely<PulseDatabase>, options: Par
     await sql`delete from pgpulse.rollups where bucket < ${cutoff}`.execute(db);
     await sql`delete from pgpulse.visitor_sketches where bucket < ${cutoff}`.execute(db);
     await sql`delete from pgpulse.dimension_rollups where bucket < ${cutoff}`.execute(db);
-    for (const table of ['cube_cells', 'cube_top_keys', 'cube_buckets'] as const) {
+    for (const table of ['cube_cells', 'cube_top_keys', 'consumer_cells', 'cube_buckets'] as const) {
       await sql`delete from ${sql.table(`pgpulse.${table}`)} where bucket < ${cutoff}`.execute(db);
     }
     await retainErrors(db, cutoff);
