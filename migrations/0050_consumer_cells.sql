@@ -15,8 +15,8 @@
 -- its consumers from raw rows and the catch-up rebuilds it. Buckets that ended
 -- before migration 0030 (the consumer columns) have no consumer rows: they are
 -- marked built (0) here, so only the hours since then are rebuilt, newest
--- first, in the builder's usual resumable batches.
-set local lock_timeout = '5s';
+-- first, in the builder's usual resumable batches. The migrator bounds the
+-- wait for the locks (lock_timeout, retried; src/store/migrate.ts).
 
 create table if not exists pgpulse.consumer_cells (
   grain            text             not null check (grain in ('hour', 'day')),
