@@ -5,7 +5,7 @@ import { attributeFilterValues, DIRECT, statusRange, type StatsFilters } from '.
 /** The fields of a row the filters look at (a captured RequestLog, a stored row, a row as the stream sends it). */
 export type FilterableRow = Pick<
   RequestLog,
-  'route' | 'path' | 'referer' | 'device_type' | 'status_code' | 'node_id' | 'browser' | 'os' | 'country' | 'attributes'
+  'route' | 'path' | 'referer' | 'device_type' | 'status_code' | 'node_id' | 'browser' | 'os' | 'country' | 'attributes' | 'consumer_id'
 >;
 
 /**
@@ -29,6 +29,7 @@ export function rowMatchesFilters(filters: StatsFilters, row: FilterableRow): bo
   if (filters.browser !== undefined && row.browser !== filters.browser) return false;
   if (filters.os !== undefined && row.os !== filters.os) return false;
   if (filters.country !== undefined && row.country !== filters.country) return false;
+  if (filters.consumer !== undefined && row.consumer_id !== filters.consumer) return false;
   if (filters.attribute !== undefined && !attributeMatches(filters.attribute, row.attributes)) return false;
   return true;
 }

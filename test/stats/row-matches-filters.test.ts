@@ -17,6 +17,7 @@ const rows = longTailRows(3_000, { from, to: from + 3_600_000, seed: 11 }).map((
   // Some rows with custom attributes: strings, a number and a boolean that spell filter values.
   attributes: attributes(i),
   referer: i % 97 === 0 ? 'HTTPS://WWW.Google.com:443/x' : row.referer,
+  consumer_id: i % 3 === 0 ? null : `key_${i % 4}`,
 }));
 
 /** Filter sets covering each filter alone, edge values and combinations. */
@@ -50,6 +51,8 @@ const cases: StatsFilters[] = [
   { status: '5xx', route: '/search', device: 'desktop' },
   { referrer: '(direct)', os: 'Android', node: 'node-2' },
   { attribute: 'plan:free', status: '2xx' },
+  { consumer: 'key_1' },
+  { consumer: 'key_2', status: '2xx' },
 ];
 
 describe('rowMatchesFilters', () => {
