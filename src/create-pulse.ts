@@ -34,6 +34,7 @@ import { loadPromClient, PROM_CLIENT_MISSING } from './metrics/prom-client.js';
 import { PulseAlerts, type AlertOptions, type AlertStats } from './alerts/pulse-alerts.js';
 import { alertMetrics } from './metrics/alert-metrics.js';
 import { recordRelease, resolveRelease, type ReleaseOptions } from './releases/release.js';
+import { HttpMetrics, type HttpMetricsOptions } from './metrics/http-metrics.js';
 
 export interface PulseOptions extends ConnectionOptions, CaptureOptions, AlertOptions, ReleaseOptions, Omit<WriterOptions, 'nodeId' | 'copyPool'> {
   /** Identifies this process in rows and NOTIFY messages. Default `hostname:pid`. */
@@ -79,6 +80,22 @@ export interface PulseOptions extends ConnectionOptions, CaptureOptions, AlertOp
    * Default: a private registry (read it with `pulse.metrics()`).
    */
   registry?: MetricsRegistry;
+  /**
+   * Request metrics in OpenTelemetry's semantic-convention shape, recorded in
+   * the capture batch: the Prometheus histogram
+   * `http_server_request_duration_seconds` (labels `http_request_method`,
+   * `http_route`, `http_response_status_code`) on `registry`, and the
+   * OpenTelemetry histogram `http.server.request.duration` (unit `s`) on the
+   * global meter provider of `@opentelemetry/api`, each where its package is
+   * installed. Labelled by route pattern, never by path. `true` for both
+   * defaults, or {@link HttpMetricsOptions}. Default false.
+   *
+   * @example
+   * ```ts
+   * const pulse = createPulse({ connectionString, registry, httpMetrics: true });
+   * ```
+   */
+  httpMetrics?: boolean | HttpMetricsOptions;
   /**
    * pino-compatible logger (`{ warn, error }`, `info` optional): every event of
    * the pulse is logged at its level. Default: nothing is logged.
@@ -181,6 +198,11 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     super();
     this.nodeId = options.nodeId ?? defaultNodeId();
     this.release = resolveRelease(options.release);
+    // Metrics options are checked before anything connects: a throwing constructor leaves nothing open.
+    this.pgpulseMetrics = options.registry || loadPromClient() ? pgpulseMetrics(options.registry) : undefined;
+    const httpMetrics = options.httpMetrics
+      ? new HttpMetrics(options.httpMetrics === true ? {} : options.httpMetrics, this.pgpulseMetrics?.registry)
+      : undefined;
     this.connection = connect(options, (error) => {
       this.poolErrors++;
       this.emitSafely('poolError', { error: new Error(`pgpulse pool: an idle connection failed: ${error.message}`, { cause: error }) });
@@ -189,6 +211,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     this.visitorIds = new VisitorIds(this.db);
     this.recorder = new Recorder(this.pubsub, this.visitorIds, new Sessions(options.sessionIdleMs), this.nodeId, options);
     this.recorder.onFailure = (error) => this.emitSafely('captureError', { error });
+    if (httpMetrics) this.recorder.onCaptured = (log) => httpMetrics.observe(log);
     this.recorder.onAttributesDropped = (info) => this.emitSafely('attributesDropped', info);
     this.recorder.onRefererHostRejected = (info) => this.emitSafely('refererHostRejected', info);
     this.recorder.onConsumerDropped = (info) => this.emitSafely('consumerDropped', info);
@@ -215,7 +238,6 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       });
     }
     void this.visitorIds.load();
-    this.pgpulseMetrics = options.registry || loadPromClient() ? pgpulseMetrics(options.registry) : undefined;
     this.removeMetrics =
       this.pgpulseMetrics?.addPulse({
         stats: () => this.stats,

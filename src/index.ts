@@ -6,6 +6,13 @@ export { logListenerEvents } from './events/log-listener-events.js';
 export type { PulseHealth, WriterHealth } from './health/pulse-health.js';
 export type { PostgresHealth } from './health/check-postgres.js';
 export { pgpulseMetrics, PgpulseMetrics, type PulseMetricsSource, type ListenerMetricsSource, type DashboardMetricsSource } from './metrics/pgpulse-metrics.js';
+export {
+  HTTP_SERVER_DURATION_METRIC,
+  HTTP_SERVER_DURATION_INSTRUMENT,
+  HTTP_SERVER_DURATION_BUCKETS,
+  type HttpMetricsOptions,
+  type MeterProviderLike,
+} from './metrics/http-metrics.js';
 export { observeListener, type ObservedListener } from './metrics/listener-metrics.js';
 export {
   PubSub,

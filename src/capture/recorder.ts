@@ -1,4 +1,5 @@
 import type { PubSub } from '../pubsub.js';
+import type { RequestLog } from '../request-log.js';
 import type { CaptureOptions } from './capture-options.js';
 import { resolveCaptureOptions } from './capture-options.js';
 import type { CapturedRequest } from './captured-request.js';
@@ -62,6 +63,8 @@ export class Recorder {
   captured = 0;
   /** Finished requests handed to the recorder (queued, derived or not). */
   received = 0;
+  /** Called with each log right after it is broadcast, in the capture batch (the HTTP server metrics); a throw counts as a failure. */
+  onCaptured: ((log: RequestLog) => void) | undefined;
   /** Called with each capture failure (the Pulse emits it as `captureError`). */
   onFailure: ((error: Error) => void) | undefined;
   /** Called at most once a minute per reason when attributes are dropped (the Pulse emits it as `attributesDropped`). */
@@ -175,8 +178,10 @@ export class Recorder {
         const request = 'toCapturedRequest' in item ? item.toCapturedRequest() : item;
         if (this.ignoreMatcher !== undefined && this.ignores({ method: request.method ?? 'GET', path: targetPath(request.url), headers: request.headers }))
           continue;
-        this.pubsub.publish(deriveLog(request, this.context, wallNow - (monotonicNow - request.startMs)));
+        const log = deriveLog(request, this.context, wallNow - (monotonicNow - request.startMs));
+        this.pubsub.publish(log);
         this.captured++;
+        this.onCaptured?.(log);
       } catch (error) {
         this.fail(error);
       }
