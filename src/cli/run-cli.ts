@@ -34,6 +34,10 @@ ${Object.entries(commands)
 Every command takes --database-url URL (or $DATABASE_URL) and --help;
 \`pgpulse help <command>\` is the same as \`pgpulse <command> --help\`.
 
+Options:
+  -h, --help       show this help
+  -v, --version    print pgpulse's version
+
 Exit codes (stable, for scripts):
   0  ok (also after Ctrl-C / SIGTERM of a long-running command)
   1  unexpected failure

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { DEFAULT_CHANNEL } from '../../bridge/message.js';
 import { startDashboardServer, startMetricsServer, type MetricsServer } from '../../dashboard/index.js';
 import { checkPostgres } from '../../health/check-postgres.js';
@@ -8,6 +7,7 @@ import { pgpulseMetrics } from '../../metrics/pgpulse-metrics.js';
 import { loadPromClient } from '../../metrics/prom-client.js';
 import { createListener } from '../../listen/index.js';
 import { checkReachable, openDatabase, requireDatabaseUrl, requireMigrated } from '../database-url.js';
+import { parseCommandArgs } from '../parse-command-args.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { listenerArgOptions, parseTransport, transportHelp } from '../transport-option.js';
 import { parseTraceUrl } from '../../dashboard/trace-url.js';
@@ -123,26 +123,22 @@ function isLoopback(host: string): boolean {
 }
 
 export async function dashboardCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...listenerArgOptions,
-      'stats-database-url': { type: 'string' },
-      port: { type: 'string' },
-      host: { type: 'string' },
-      token: { type: 'string' },
-      'base-path': { type: 'string' },
-      'metrics-port': { type: 'string' },
-      'own-host': { type: 'string', multiple: true },
-      'trace-url': { type: 'string' },
-      public: { type: 'boolean' },
-      'trust-proxy': { type: 'string' },
-      'secure-cookies': { type: 'boolean' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
+  const { values } = parseCommandArgs(argv, {
+    ...listenerArgOptions,
+    'stats-database-url': { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    token: { type: 'string' },
+    'base-path': { type: 'string' },
+    'metrics-port': { type: 'string' },
+    'own-host': { type: 'string', multiple: true },
+    'trace-url': { type: 'string' },
+    public: { type: 'boolean' },
+    'trust-proxy': { type: 'string' },
+    'secure-cookies': { type: 'boolean' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     console.log(dashboardHelp);
@@ -153,6 +149,9 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   const statsUrl = values['stats-database-url'] === undefined ? url : requireDatabaseUrl(values['stats-database-url'], 'dashboard');
   const port = parsePort(values.port);
   const metricsPort = values['metrics-port'] === undefined ? undefined : parsePort(values['metrics-port'], '--metrics-port');
+  // Checked before anything connects or listens: a usage error exits 2 at once.
+  if (metricsPort !== undefined && !loadPromClient())
+    throw new CliError(`pgpulse dashboard: --metrics-port needs prom-client, an optional peer dependency: npm i prom-client`, exitCodes.usage);
   const token = values.token ?? (process.env.PGPULSE_TOKEN || undefined);
   const basePath = parseBasePath(values['base-path']);
   const ownHosts = parseOwnHosts(values['own-host']);
@@ -210,8 +209,7 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
     }).catch((error: unknown) => {
       throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });
     });
-    if (metricsPort !== undefined) {
-      if (!registry) throw new CliError('pgpulse dashboard: --metrics-port needs prom-client, an optional peer dependency: npm i prom-client', exitCodes.usage);
+    if (metricsPort !== undefined && registry) {
       metricsServer = await startMetricsServer({ registry, token, host: values.host, port: metricsPort, health }).catch(async (error: unknown) => {
         await server.close();
         throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });

@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { embeddedPostgresInstalled, embeddedPostgresMissingHint } from '../../demo/embedded-postgres.js';
 import { runDemo, type RunningDemo } from '../../demo/run-demo.js';
 import { checkReachable, requireDatabaseUrl } from '../database-url.js';
+import { parseCommandArgs } from '../parse-command-args.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { stopRequested } from '../stop-requested.js';
 
-export const demoHelp = `Usage: pgpulse demo [--database-url URL] [--port 4000] [--rate 20] [--duration SECONDS]
+export const demoHelp = `Usage: pgpulse demo [--database-url URL] [--port 4000] [--rate 20] [--duration SECONDS] [--history MINUTES] [--token T]
 
 Shows pgpulse end to end in one command: starts a Postgres (embedded, in a temp
 directory removed on exit, unless --database-url or $DATABASE_URL is given),
@@ -58,18 +58,14 @@ function parsePort(value: string | undefined): number | undefined {
 }
 
 function parseDemoArgs(argv: string[]) {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      'database-url': { type: 'string' },
-      port: { type: 'string' },
-      rate: { type: 'string' },
-      duration: { type: 'string' },
-      history: { type: 'string' },
-      token: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
+  const { values } = parseCommandArgs(argv, {
+    'database-url': { type: 'string' },
+    port: { type: 'string' },
+    rate: { type: 'string' },
+    duration: { type: 'string' },
+    history: { type: 'string' },
+    token: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
   return values;
 }

@@ -1,10 +1,10 @@
-import { parseArgs } from 'node:util';
 import { maintainPartitions } from '../../store/maintain-partitions.js';
 import { buildCube } from '../build-cube.js';
 import { checkReachable, openDatabase, redactUrl, requireDatabaseUrl, requireMigrated } from '../database-url.js';
+import { parseCommandArgs } from '../parse-command-args.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 
-export const maintainHelp = `Usage: pgpulse maintain [--database-url URL] [--retention-days N] [--days-ahead 3]
+export const maintainHelp = `Usage: pgpulse maintain [--database-url URL] [--retention-days N] [--days-ahead 3] [--no-cube]
 
 Creates the daily partitions of pgpulse.request_logs ahead of time, moves rows
 out of the default partition, and with --retention-days drops whole partitions
@@ -29,16 +29,12 @@ function wholeNumber(value: string | undefined, name: string): number | undefine
 }
 
 export async function maintainCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      'database-url': { type: 'string' },
-      'retention-days': { type: 'string' },
-      'days-ahead': { type: 'string' },
-      'no-cube': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
+  const { values } = parseCommandArgs(argv, {
+    'database-url': { type: 'string' },
+    'retention-days': { type: 'string' },
+    'days-ahead': { type: 'string' },
+    'no-cube': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     console.log(maintainHelp);

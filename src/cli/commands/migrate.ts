@@ -1,9 +1,9 @@
-import { parseArgs } from 'node:util';
 import { migrate } from '../../store/migrate.js';
 import { MigrationLockError } from '../../store/migration-errors.js';
 import { isLockTimeout, maintainPartitions } from '../../store/maintain-partitions.js';
 import { buildCube } from '../build-cube.js';
 import { checkReachable, openDatabase, redactUrl, requireDatabaseUrl } from '../database-url.js';
+import { parseCommandArgs } from '../parse-command-args.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { stopRequested } from '../stop-requested.js';
 
@@ -38,16 +38,12 @@ function positive(value: string | undefined, name: string): number | undefined {
 }
 
 export async function migrateCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      'database-url': { type: 'string' },
-      'lock-timeout': { type: 'string' },
-      'max-attempts': { type: 'string' },
-      'no-backfill': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
+  const { values } = parseCommandArgs(argv, {
+    'database-url': { type: 'string' },
+    'lock-timeout': { type: 'string' },
+    'max-attempts': { type: 'string' },
+    'no-backfill': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     console.log(migrateHelp);

@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
 import { rebuildRollups } from '../../store/rebuild-rollups.js';
 import { checkReachable, openDatabase, redactUrl, requireDatabaseUrl, requireMigrated } from '../database-url.js';
+import { parseCommandArgs } from '../parse-command-args.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 
 export const rebuildRollupsHelp = `Usage: pgpulse rebuild-rollups [--database-url URL] [--from TIME] [--to TIME]
@@ -32,10 +32,11 @@ function isoTime(value: string | undefined, name: string): Date | undefined {
 }
 
 export async function rebuildRollupsCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { 'database-url': { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    strict: true,
+  const { values } = parseCommandArgs(argv, {
+    'database-url': { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     console.log(rebuildRollupsHelp);

@@ -1,10 +1,10 @@
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
 import { DEFAULT_CHANNEL } from '../../bridge/message.js';
 import { createListener, type Listener } from '../../listen/index.js';
 import type { StoredRequestLog } from '../../request-log.js';
 import { requestLogColumnNames } from '../../store/columns.js';
 import { checkReachable, requireDatabaseUrl, requireMigrated } from '../database-url.js';
+import { parseCommandArgs } from '../parse-command-args.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { listenerArgOptions, parseTransport, transportHelp } from '../transport-option.js';
 import { stopRequested } from '../stop-requested.js';
@@ -34,14 +34,10 @@ export function toNdjsonLine(row: StoredRequestLog): string {
 }
 
 function parseTailArgs(argv: string[]) {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...listenerArgOptions,
-      since: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
+  const { values } = parseCommandArgs(argv, {
+    ...listenerArgOptions,
+    since: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
   return values;
 }
