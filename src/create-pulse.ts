@@ -10,6 +10,7 @@ import type { ConsumerDropReason } from './capture/consumer.js';
 import { errorTargetOf, serveFailedHandler, type CaptureErrorOptions, type ErrorSource } from './capture/error-target.js';
 import { Sessions } from './capture/sessions.js';
 import type { AttributeDropReason } from './capture/attributes.js';
+import type { RedactFailReason } from './capture/redact.js';
 import { positiveOption } from './shared/number-options.js';
 import { VisitorIds } from './capture/visitor-ids.js';
 import { connect, type Connection, type ConnectionOptions } from './store/connection.js';
@@ -130,8 +131,10 @@ export interface PulseStats {
   refererHostsRejected: number;
   /** Requests whose consumer (`consumer` option) was dropped, by reason. */
   consumersDropped: Record<ConsumerDropReason, number>;
-  /** Errors not stored: unreadable, `redactErrorMessage` threw, reported after their request was recorded, or for a request pgpulse does not track. */
+  /** Errors not stored: unreadable, reported after their request was recorded, or for a request pgpulse does not track. */
   errorsDropped: number;
+  /** Requests whose redaction failed, by reason: `redact.fn` or `redactErrorMessage` threw, or `redact.fn` returned what cannot be stored; the fields concerned were masked, never stored unredacted. */
+  redactionsFailed: Record<RedactFailReason, number>;
   /** Errors from idle connections in the pool pgpulse opened (e.g. Postgres restarts). */
   poolErrors: number;
   /** Partition maintenance runs that failed (retried at the next interval). */
@@ -216,6 +219,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     this.recorder.onRefererHostRejected = (info) => this.emitSafely('refererHostRejected', info);
     this.recorder.onConsumerDropped = (info) => this.emitSafely('consumerDropped', info);
     this.recorder.onErrorDropped = (info) => this.emitSafely('errorDropped', info);
+    this.recorder.onRedactionFailed = (info) => this.emitSafely('redactionFailed', info);
     if (options.logger) logPulseEvents(this, options.logger);
     this.healthMaxPendingRows = positiveOption(
       'pgpulse',
@@ -517,6 +521,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       refererHostsRejected: this.recorder.refererHostsRejected,
       consumersDropped: { ...this.recorder.consumersDropped },
       errorsDropped: this.recorder.errorsDropped,
+      redactionsFailed: { ...this.recorder.redactionsFailed },
       poolErrors: this.poolErrors,
       maintenanceErrors: this.maintenanceErrors,
       alerts: this.alerts?.stats ?? null,

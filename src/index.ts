@@ -46,6 +46,17 @@ export { defaultIgnore, ignoreOptionsRequests, type IgnoreRule, type IgnoreReque
 export type { CapturedRequest } from './capture/captured-request.js';
 export { attributeDropReasons, type AttributeDropReason, type AttributesFunction, type AttributesInput } from './capture/attributes.js';
 export type { SpanLike } from './capture/trace-context.js';
+export {
+  DEFAULT_CENSOR,
+  redactableFields,
+  type RedactOptions,
+  type RedactFunction,
+  type RedactableFields,
+  type RedactableField,
+  type RedactFieldPath,
+  type RedactRequest,
+} from './capture/redact-options.js';
+export { redactFailReasons, type RedactFailReason } from './capture/redact.js';
 export type { TrustProxy } from './capture/trust-proxy.js';
 export { defaultCountryHeaders } from './capture/country.js';
 export type { NodeMiddleware } from './capture/node-middleware.js';

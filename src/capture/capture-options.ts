@@ -6,10 +6,11 @@ import type { AttributesFunction } from './attributes.js';
 import { consumerOptionShape, type ConsumerCaptureOptions } from './consumer.js';
 import { errorOptionsShape, type ErrorCaptureOptions } from './error-options.js';
 import type { DeriveContext } from './derive-log.js';
+import { DEFAULT_CENSOR, redactOptionShape, type RedactCaptureOptions } from './redact-options.js';
 import { compileIgnore, type IgnoreMatcher, type IgnoreRule } from './ignore.js';
 import { compileTrustProxy, type TrustProxy } from './trust-proxy.js';
 
-export interface CaptureOptions extends ConsumerCaptureOptions, ErrorCaptureOptions {
+export interface CaptureOptions extends ConsumerCaptureOptions, ErrorCaptureOptions, RedactCaptureOptions {
   /**
    * Requests not recorded, added to {@link defaultIgnore} (OPTIONS requests,
    * static assets, health checks): exact paths, regular expressions tested on
@@ -85,12 +86,13 @@ const captureOptionsSchema = z.object({
   attributes: z.custom<AttributesFunction>((value) => typeof value === 'function', 'must be a function (req, res) => ({ key: value })').optional(),
   ...consumerOptionShape,
   ...errorOptionsShape,
+  ...redactOptionShape,
 });
 
 /** Capture settings checked and compiled once, at `createPulse()`. */
 export interface ResolvedCapture {
   ignore: IgnoreMatcher | undefined;
-  context: Omit<DeriveContext, 'nodeId' | 'visitorIds' | 'sessions' | 'dropAttributes' | 'rejectRefererHost' | 'dropConsumer' | 'dropError'>;
+  context: Omit<DeriveContext, 'nodeId' | 'visitorIds' | 'sessions' | 'dropAttributes' | 'rejectRefererHost' | 'dropConsumer' | 'dropError' | 'redactFailed'>;
 }
 
 /** Validates capture options; throws one error naming every bad option. */
@@ -116,6 +118,8 @@ export function resolveCaptureOptions(options: CaptureOptions): ResolvedCapture 
       consumer: o.consumer,
       captureErrors: o.captureErrors,
       redactErrorMessage: o.redactErrorMessage,
+      redact: o.redact,
+      censor: o.redact?.censor ?? DEFAULT_CENSOR,
     },
   };
 }

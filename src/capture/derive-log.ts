@@ -13,6 +13,8 @@ import { traceIdsOf } from './trace-context.js';
 import type { TrustFunction } from './trust-proxy.js';
 import { userAgentInfo } from './user-agent-info.js';
 import { asError, thrownDetail } from './drop-counter.js';
+import { redactLog, type RedactFailSink } from './redact.js';
+import type { Redactor } from './redact-options.js';
 import type { VisitorIds } from './visitor-ids.js';
 
 /** Everything {@link deriveLog} needs besides the captured request: settings and the per-process visitor/session state. */
@@ -44,8 +46,14 @@ export interface DeriveContext {
   captureErrors: boolean;
   /** The app's `redactErrorMessage` (or the default). */
   redactErrorMessage: MessageRedactor;
-  /** Told about each request whose error could not be read or redacted (counted; the request is stored without it). */
+  /** Told about each request whose error could not be read (counted; the request is stored without it). */
   dropError: (detail: string, error: Error) => void;
+  /** The `redact` option, compiled; undefined when none. */
+  redact: Redactor | undefined;
+  /** What a masked value becomes (`redact.censor`, also when `redactErrorMessage` throws). */
+  censor: string;
+  /** Told about each request whose redaction failed (the fields concerned were masked). */
+  redactFailed: RedactFailSink;
 }
 
 /** Longest request id kept, in characters. */
@@ -57,7 +65,9 @@ const MAX_REQUEST_ID_LENGTH = 200;
  * visitor id, session, device class, sanitised text, privacy-cut referer and
  * the request id, the trace ids (active OpenTelemetry span, else
  * `traceparent`), the custom attributes (the `attributes` option is called
- * here, in the batch, after the response finished). The single place that decides what is derived; it may run
+ * here, in the batch, after the response finished), the consumer and error,
+ * and last the `redact` option over all of it (so nothing unredacted is ever
+ * published). The single place that decides what is derived; it may run
  * on the request path or later in batches (it reads nothing but its inputs,
  * and the visitor and session state in `context`). Throws only on a bug.
  */
@@ -74,7 +84,7 @@ export function deriveLog(request: CapturedRequest, context: DeriveContext, star
   const bytes = request.responseBytes;
   const trace = traceIdsOf(request.span, headers.traceparent);
   const error = errorOf(request, statusCode, context);
-  return {
+  const log: RequestLog = {
     request_id: requestIdOf(request, context),
     method: sanitizeText(request.method, 32) || 'GET',
     path: pathOf(request.url, max),
@@ -101,6 +111,7 @@ export function deriveLog(request: CapturedRequest, context: DeriveContext, star
     error_fingerprint: error?.fingerprint ?? null,
     error: error ? { class: error.class, message: error.message, frames: error.frames } : null,
   };
+  return context.redact ? redactLog(log, context.redact, context.redactFailed, context.dropAttributes) : log;
 }
 
 /** The request's consumer: the adapter's own, else the `consumer` option's, validated and bounded. */
@@ -114,10 +125,19 @@ function consumerOf(request: CapturedRequest, context: DeriveContext): ConsumerC
 function errorOf(request: CapturedRequest, statusCode: number, context: DeriveContext): ErrorDetails | null {
   if (request.error === undefined || !context.captureErrors) return null;
   if (!request.errorReported && statusCode < 500) return null;
+  // A throwing redactor stores the censor, never the message it was given.
+  const redact: MessageRedactor = (message, thrown) => {
+    try {
+      return context.redactErrorMessage(message, thrown);
+    } catch (error) {
+      context.redactFailed('threw', `redactErrorMessage threw: ${thrownDetail(error)}`, asError(error));
+      return context.censor;
+    }
+  };
   try {
-    return errorDetails(request.error, context.redactErrorMessage);
+    return errorDetails(request.error, redact);
   } catch (error) {
-    context.dropError(`redactErrorMessage threw: ${thrownDetail(error)}`, asError(error));
+    context.dropError(`the error could not be read: ${thrownDetail(error)}`, asError(error));
     return null;
   }
 }

@@ -12,6 +12,7 @@ import { attributeDropReasons, type AttributeDropReason } from './attributes.js'
 import { ReportThrottle } from './report-throttle.js';
 import { consumerDropReasons, type ConsumerDropReason } from './consumer.js';
 import { DropCounter, type DroppedInfo } from './drop-counter.js';
+import { redactFailReasons, type RedactFailReason } from './redact.js';
 import type { Sessions } from './sessions.js';
 import type { VisitorIds } from './visitor-ids.js';
 
@@ -29,8 +30,11 @@ export type AttributesDroppedInfo = DroppedInfo<AttributeDropReason>;
 /** What {@link Recorder.onConsumerDropped} is told. */
 export type ConsumerDroppedInfo = DroppedInfo<ConsumerDropReason>;
 
-/** What {@link Recorder.onErrorDropped} is told (reason `unreadable`: the error could not be read or `redactErrorMessage` threw). */
+/** What {@link Recorder.onErrorDropped} is told (reason `unreadable`: the error could not be read, or was reported too late). */
 export type ErrorDroppedInfo = DroppedInfo<'unreadable'>;
+
+/** What {@link Recorder.onRedactionFailed} is told: `threw` (`redact.fn` or `redactErrorMessage`) or `invalid` (it returned what cannot be stored); the fields concerned were masked. */
+export type RedactionFailedInfo = DroppedInfo<RedactFailReason>;
 
 /** What {@link Recorder.onRefererHostRejected} is told: how many referers had a host that is not a host name or IP literal since the last report, and this one's authority. */
 export interface RefererHostRejectedInfo {
@@ -86,6 +90,11 @@ export class Recorder {
   private readonly errorDrops = new DropCounter(['unreadable'] as const, () => this.onErrorDropped);
   /** Requests whose consumer was dropped, by reason. */
   readonly consumersDropped = this.consumerDrops.counts;
+  /** Called at most once a minute per reason when a redaction fails (the Pulse emits it as `redactionFailed`). */
+  onRedactionFailed: ((info: RedactionFailedInfo) => void) | undefined;
+  private readonly redactionFailures = new DropCounter(redactFailReasons, () => this.onRedactionFailed);
+  /** Requests whose redaction failed (their fields were masked), by reason. */
+  readonly redactionsFailed = this.redactionFailures.counts;
   /** Request errors attached too late (after their request was recorded) or unreadable. */
   errorsDropped = 0;
   private pending: (CapturedRequest | DeferredRequest)[] = [];
@@ -113,6 +122,7 @@ export class Recorder {
       rejectRefererHost: (detail) => this.rejectRefererHost(detail),
       dropConsumer: (reason, detail, error) => this.consumerDrops.drop(reason, detail, error),
       dropError: (detail, error) => this.dropError(detail, error),
+      redactFailed: (reason, detail, error) => this.redactionFailures.drop(reason, detail, error),
     };
     // Loaded now rather than on the first request (it is an optional peer dependency).
     openTelemetry();

@@ -7,7 +7,7 @@ import type { PulseEvents } from './pulse-events.js';
  * requests were lost or a bug showed (`captureError`, `drop`, `rejected`,
  * `stepError`, `handlerError`), `warn` when pgpulse retries or degrades (`writeError`,
  * `maintenanceError`, `poolError`, `notifyFailed`, `notifyPaused`, `consumerDropped`,
- * `errorDropped`, `alertNotifyFailed`, `alertError`, a firing `alert`), `info` on `recovered`, `errorGroupNew`, `closed` and a resolved `alert`. `flushed` and `notifySkipped` (one per batch) are not logged.
+ * `errorDropped`, `redactionFailed`, `alertNotifyFailed`, `alertError`, a firing `alert`), `info` on `recovered`, `errorGroupNew`, `closed` and a resolved `alert`. `flushed` and `notifySkipped` (one per batch) are not logged.
  * Returns a function that stops logging.
  */
 export function logPulseEvents(pulse: Pick<EventEmitter<PulseEvents>, 'on' | 'off'>, logger: PulseLogger): () => void {
@@ -35,6 +35,13 @@ export function logPulseEvents(pulse: Pick<EventEmitter<PulseEvents>, 'on' | 'of
         'warn',
         { ...(error ? { err: error } : {}), event: 'errorDropped', count, detail },
         `pgpulse: did not store ${count} request error(s) (${detail})`,
+      ),
+    redactionFailed: ({ reason, count, detail, error }) =>
+      log(
+        logger,
+        'warn',
+        { ...(error ? { err: error } : {}), event: 'redactionFailed', reason, count, detail },
+        `pgpulse: redaction failed for ${count} request(s), their fields were masked (${reason}: ${detail})`,
       ),
     handlerError: ({ error }) => log(logger, 'error', { err: error, event: 'handlerError' }, 'pgpulse: a wrapped request handler failed; answered 500'),
     errorGroupNew: ({ fingerprint, class: errorClass, message, route }) =>

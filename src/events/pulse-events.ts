@@ -1,4 +1,4 @@
-import type { AttributesDroppedInfo, ConsumerDroppedInfo, ErrorDroppedInfo, RefererHostRejectedInfo } from '../capture/recorder.js';
+import type { AttributesDroppedInfo, ConsumerDroppedInfo, ErrorDroppedInfo, RedactionFailedInfo, RefererHostRejectedInfo } from '../capture/recorder.js';
 import type { WriterEvents } from '../writer/writer.js';
 import type { AlertEvent } from '../alerts/alert-store.js';
 import type { AlertNotifyFailure } from '../alerts/alert-notifier.js';
@@ -27,8 +27,15 @@ export interface PulseEvents extends WriterEvents {
   refererHostRejected: [info: RefererHostRejectedInfo];
   /** The consumer of a request (the `consumer` option) was dropped for `reason` (`threw`, `invalid`); at most once a minute per reason, like `attributesDropped`. */
   consumerDropped: [info: ConsumerDroppedInfo];
-  /** A request error was not stored (unreadable, `redactErrorMessage` threw, reported too late or for an untracked request); at most once a minute. */
+  /** A request error was not stored (unreadable, reported too late or for an untracked request); at most once a minute. */
   errorDropped: [info: ErrorDroppedInfo];
+  /**
+   * Redaction failed for `reason`: `threw` (`redact.fn` or `redactErrorMessage`)
+   * or `invalid` (`redact.fn` returned what cannot be stored). The fields
+   * concerned were masked, never stored unredacted; the request was recorded.
+   * At most once a minute per reason, like `attributesDropped`.
+   */
+  redactionFailed: [info: RedactionFailedInfo];
   /** A handler wrapped with `pulse.wrap()` threw or rejected; it was answered 500 and its error stored with the request. */
   handlerError: [info: { error: Error }];
   /** Partition maintenance failed; retried at the next `maintenanceIntervalMs`. */
@@ -56,6 +63,7 @@ export const pulseEventNames = [
   'refererHostRejected',
   'consumerDropped',
   'errorDropped',
+  'redactionFailed',
   'handlerError',
   'maintenanceError',
   'poolError',

@@ -11,6 +11,7 @@ import { attributeDropReasons, type AttributeDropReason } from '../capture/attri
 import type { MetricsRegistry } from './metrics-registry.js';
 import { asPromRegistry, promClient } from './prom-client.js';
 import { consumerDropReasons, type ConsumerDropReason } from '../capture/consumer.js';
+import { redactFailReasons, type RedactFailReason } from '../capture/redact.js';
 
 /** What the metrics read from a Pulse: its stats, writer events and (when the bridge is on) NOTIFY queue usage. */
 export interface PulseMetricsSource {
@@ -21,6 +22,7 @@ export interface PulseMetricsSource {
     refererHostsRejected: number;
     consumersDropped: Record<ConsumerDropReason, number>;
     errorsDropped: number;
+    redactionsFailed: Record<RedactFailReason, number>;
     poolErrors: number;
     maintenanceErrors: number;
     writer: WriterStats | undefined;
@@ -162,6 +164,13 @@ export class PgpulseMetrics {
       consumerDropReasons,
       this.pulses,
       (s, reason) => pulse(s).consumersDropped[reason],
+    );
+    byReason(
+      'pgpulse_redactions_failed_total',
+      'Requests whose redaction failed (redact.fn or redactErrorMessage threw, or returned what cannot be stored; the fields were masked), by reason (redactionFailed events).',
+      redactFailReasons,
+      this.pulses,
+      (s, reason) => pulse(s).redactionsFailed[reason],
     );
     counter(
       'pgpulse_error_groups_new_total',

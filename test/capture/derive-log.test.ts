@@ -17,6 +17,7 @@ function contextFor(options: CaptureOptions = {}): DeriveContext {
     rejectRefererHost: () => undefined,
     dropConsumer: () => undefined,
     dropError: () => undefined,
+    redactFailed: () => undefined,
   };
 }
 

@@ -183,7 +183,7 @@ describe('errors: captured in every adapter and grouped in pgpulse.errors', () =
     }
   });
 
-  test('a throwing redactErrorMessage stores the request without its error; captureErrors: false stores none', async ({ database }) => {
+  test('a throwing redactErrorMessage stores the censor as the message (never the message), counted as a failed redaction; captureErrors: false stores none', async ({ database }) => {
     const pulse = pulseFor(database.url, 'redact', {
       redactErrorMessage: (message) => {
         if (message.includes('poison')) throw new Error('redactor broke');
@@ -199,20 +199,23 @@ describe('errors: captured in every adapter and grouped in pgpulse.errors', () =
     try {
       const base = await listen(servers[0]!);
       const offBase = await listen(servers[1]!);
-      const dropped = once(pulse, 'errorDropped');
+      const failed = once(pulse, 'redactionFailed');
       await send(`${base}/poison`, { headers: { 'x-request-id': 'poison' } });
       await send(`${base}/card`, { headers: { 'x-request-id': 'card' } });
       await send(`${offBase}/card`, { headers: { 'x-request-id': 'off' } });
-      const [info] = (await dropped) as [{ detail: string; error?: Error }];
-      expect(info.detail).toContain('redactor broke');
+      const [info] = (await failed) as [{ reason: string; detail: string; error?: Error }];
+      expect(info).toMatchObject({ reason: 'threw', detail: 'redactErrorMessage threw: redactor broke' });
       await pulse.flush();
       await off.flush();
       const rows = await pulse.db.selectFrom('pgpulse.request_logs').select(['request_id', 'status_code', 'error']).execute();
       const byId = Object.fromEntries(rows.map((r) => [r.request_id, r]));
-      expect(byId.poison).toMatchObject({ status_code: 500, error: null });
+      // The class and frames still group it; the message it was given is nowhere.
+      expect(byId.poison).toMatchObject({ status_code: 500, error: { class: 'Error', message: '[redacted]', frames: expect.arrayContaining([expect.any(String)]) } });
+      expect(JSON.stringify(byId.poison)).not.toContain('poison 1');
       expect(byId.card).toMatchObject({ status_code: 500, error: { message: 'card # declined' } });
       expect(byId.off).toMatchObject({ status_code: 500, error: null });
-      expect(pulse.stats.errorsDropped).toBe(1);
+      expect(pulse.stats.redactionsFailed).toEqual({ threw: 1, invalid: 0 });
+      expect(pulse.stats.errorsDropped).toBe(0);
     } finally {
       for (const server of servers) await closeServer(server);
       await pulse.close();

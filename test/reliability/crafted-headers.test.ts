@@ -109,6 +109,7 @@ describe('crafted headers cost what a normal request costs', () => {
       rejectRefererHost: () => undefined,
       dropConsumer: () => undefined,
       dropError: () => undefined,
+      redactFailed: () => undefined,
     };
     const request = (headers: IncomingHttpHeaders) => ({
       method: 'GET',
