@@ -121,7 +121,8 @@ function match(path: string, segments: readonly Segment[], starts: number[], end
   const splat = segments[segments.length - 1]!.kind === 'splat';
   if (splat ? count < segments.length : !complete || count !== segments.length) return undefined;
   const masked: number[] = [];
-  for (const [i, segment] of segments.entries()) {
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i]!;
     const length = ends[i]! - starts[i]!;
     if (length === 0) return undefined;
     if (segment.kind === 'literal') {

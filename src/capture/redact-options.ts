@@ -52,7 +52,9 @@ export interface RedactRequest {
  * applied, and returns those to store (a field left out is kept as it is), or
  * changes the object it got and returns nothing.
  */
-export type RedactFunction = (fields: RedactableFields, request: RedactRequest) => Partial<RedactableFields> | undefined;
+// void: a function that changes `fields` and returns nothing must type-check.
+// eslint-disable-next-line @typescript-eslint/no-invalid-void-type
+export type RedactFunction = (fields: RedactableFields, request: RedactRequest) => Partial<RedactableFields> | void;
 
 /** The `redact` capture option. */
 export interface RedactOptions {
@@ -120,11 +122,9 @@ const pathPatternSchema = z.string().transform((source, ctx): PathPattern => {
 });
 
 const ATTRIBUTE_FIELD = /^attributes\.(?:\*|[a-zA-Z_][a-zA-Z0-9_.-]{0,63})$/;
-const fieldSchema = z
-  .string()
-  .refine((field) => (redactableFields as readonly string[]).includes(field) || ATTRIBUTE_FIELD.test(field), {
-    error: `must be one of ${redactableFields.join(', ')}, attributes.<key> or attributes.*`,
-  });
+const fieldSchema = z.string().refine((field) => (redactableFields as readonly string[]).includes(field) || ATTRIBUTE_FIELD.test(field), {
+  error: `must be one of ${redactableFields.join(', ')}, attributes.<key> or attributes.*`,
+});
 
 const redactSchema = z
   .strictObject({

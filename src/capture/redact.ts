@@ -54,8 +54,7 @@ function mask(log: RequestLog, field: RedactableField, redactor: Redactor): void
   if (field === 'path') log.path = `/${censor}`;
   else if (field === 'request_id') log.request_id = censor;
   else if (field === 'attributes') {
-    if (log.attributes !== null)
-      log.attributes = remove ? null : Object.fromEntries(Object.keys(log.attributes).map((key) => [key, censor] as const));
+    if (log.attributes !== null) log.attributes = remove ? null : Object.fromEntries(Object.keys(log.attributes).map((key) => [key, censor] as const));
   } else if (field === 'error_message') {
     if (log.error !== null) setErrorMessage(log, remove ? '' : censor);
   } else if (log[field] !== null) log[field] = remove ? null : censor;

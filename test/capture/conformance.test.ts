@@ -9,6 +9,8 @@ const LARGE_UA = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, lik
 
 interface Scenario {
   id: string;
+  /** The request id stored, when redaction changes the one sent (`id`). */
+  storedId?: string;
   method?: string;
   path: string;
   headers?: Record<string, string>;
@@ -97,6 +99,29 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    // The README's redaction example: a token in the path, a secret in the referer's path, a session id in the
+    // user agent and the request id, an e-mail in the attributes. Only masked values may reach the row.
+    id: 'redacted-secret-1',
+    storedId: 'redacted-[redacted]',
+    path: '/reset/tok-secret-123?next=%2F',
+    headers: {
+      referer: 'https://app.example/invite/inv-secret-456?q=1',
+      'user-agent': `${CHROME} sid=ua-secret-789`,
+      'x-plan': 'pro',
+      'x-email': 'jane@example.com',
+    },
+    row: {
+      method: 'GET',
+      path: '/reset/[redacted]',
+      status_code: 404,
+      response_bytes: '9',
+      route: null,
+      referer: 'https://app.example/invite/[redacted]',
+      user_agent: `${CHROME} sid=[redacted]`,
+      attributes: { plan: 'pro', status: 404, error: false, email: '[redacted]' },
+    },
+  },
+  {
     id: 'bad-traceparent',
     path: '/users/10',
     headers: { traceparent: '00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01' },
@@ -149,7 +174,17 @@ describe('conformance: the same request gives the same row in every adapter', ()
         storeIp: true,
         maintenanceIntervalMs: 0,
         attributes: (req, res) =>
-          req.headers['x-plan'] ? { plan: String(req.headers['x-plan']), status: res.statusCode, error: res.statusCode >= 500 } : undefined,
+          req.headers['x-plan']
+            ? { plan: String(req.headers['x-plan']), status: res.statusCode, error: res.statusCode >= 500, email: req.headers['x-email'] as string }
+            : undefined,
+        redact: {
+          paths: ['/reset/:token', '/invite/:secret'],
+          fields: ['attributes.email'],
+          fn: (fields) => ({
+            user_agent: fields.user_agent?.replace(/sid=\S+/, 'sid=[redacted]') ?? null,
+            request_id: fields.request_id.replace(/-secret-\d+$/, '-[redacted]'),
+          }),
+        },
         consumer: (req) => (req.headers['x-consumer'] ? { id: String(req.headers['x-consumer']), name: 'Acme Inc.', group: 'pro' } : undefined),
       });
       await pulse.migrate();
@@ -195,12 +230,15 @@ describe('conformance: the same request gives the same row in every adapter', ()
           .filter((r) => r.node_id === name)
           .map((r) => r.request_id)
           .sort(),
-      ).toEqual([...scenarios.map((s) => s.id), 'abort'].sort());
+      ).toEqual([...scenarios.map((s) => s.storedId ?? s.id), 'abort'].sort());
+    // What redaction masked is in no row of any adapter.
+    expect(JSON.stringify(all)).not.toMatch(/tok-secret|inv-secret|ua-secret|-secret-1|jane@/);
+    for (const pulse of pulses.values()) expect(pulse.stats.redactionsFailed).toEqual({ threw: 0, invalid: 0 });
   });
 
   it.each(scenarios.map((s) => [s.id, s] as const))('%s: identical rows, as expected', async (_id, scenario) => {
     const all = await rows();
-    const byAdapter = adapterNames.map((name) => all.find((r) => r.node_id === name && r.request_id === scenario.id)!);
+    const byAdapter = adapterNames.map((name) => all.find((r) => r.node_id === name && r.request_id === (scenario.storedId ?? scenario.id))!);
     const { route, ...expected } = scenario.row;
     for (const [i, row] of byAdapter.entries()) {
       const name = adapterNames[i]!;

@@ -183,7 +183,9 @@ describe('errors: captured in every adapter and grouped in pgpulse.errors', () =
     }
   });
 
-  test('a throwing redactErrorMessage stores the censor as the message (never the message), counted as a failed redaction; captureErrors: false stores none', async ({ database }) => {
+  test('a throwing redactErrorMessage stores the censor as the message (never the message), counted as a failed redaction; captureErrors: false stores none', async ({
+    database,
+  }) => {
     const pulse = pulseFor(database.url, 'redact', {
       redactErrorMessage: (message) => {
         if (message.includes('poison')) throw new Error('redactor broke');
@@ -210,7 +212,10 @@ describe('errors: captured in every adapter and grouped in pgpulse.errors', () =
       const rows = await pulse.db.selectFrom('pgpulse.request_logs').select(['request_id', 'status_code', 'error']).execute();
       const byId = Object.fromEntries(rows.map((r) => [r.request_id, r]));
       // The class and frames still group it; the message it was given is nowhere.
-      expect(byId.poison).toMatchObject({ status_code: 500, error: { class: 'Error', message: '[redacted]', frames: expect.arrayContaining([expect.any(String)]) } });
+      expect(byId.poison).toMatchObject({
+        status_code: 500,
+        error: { class: 'Error', message: '[redacted]', frames: expect.arrayContaining([expect.any(String)]) },
+      });
       expect(JSON.stringify(byId.poison)).not.toContain('poison 1');
       expect(byId.card).toMatchObject({ status_code: 500, error: { message: 'card # declined' } });
       expect(byId.off).toMatchObject({ status_code: 500, error: null });
