@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { compilePathPatterns, parsePathPattern, redactPath, type PathPattern } from '../../src/capture/path-patterns.js';
+import { compilePathPatterns, parsePathPattern, redactPath } from '../../src/capture/path-patterns.js';
 
 function compiled(...sources: string[]) {
   return compilePathPatterns(
     sources.map((source) => {
       const pattern = parsePathPattern(source);
       if (typeof pattern === 'string') throw new Error(pattern);
-      return pattern as PathPattern;
+      return pattern;
     }),
   );
 }
