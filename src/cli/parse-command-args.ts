@@ -23,7 +23,10 @@ function joinNegativeValues(argv: readonly string[], options: Options): string[]
   return joined;
 }
 
+/** What {@link parseCommandArgs} returns: parseArgs' typed values for `T`. */
+export type ParsedCommandArgs<T extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: T; strict: true }>>;
+
 /** Parses a command's arguments (strict: unknown options and positionals throw parseArgs' errors). */
-export function parseCommandArgs<const T extends Options>(argv: readonly string[], options: T) {
+export function parseCommandArgs<const T extends Options>(argv: readonly string[], options: T): ParsedCommandArgs<T> {
   return parseArgs({ args: joinNegativeValues(argv, options), options, strict: true });
 }
