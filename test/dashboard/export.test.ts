@@ -84,7 +84,7 @@ describe('GET /api/export', () => {
     // Header + one line per row + the newline quoted inside the hostile path.
     expect(lines).toBe(ROWS + 2);
     expect(head.split('\r\n')[0]).toBe(
-      'id,request_id,method,path,route,status_code,duration_ms,response_bytes,user_agent,referer,device_type,visitor_id,session_id,node_id,inserted_at,referer_host,browser,os,country,trace_id,span_id,attributes',
+      'id,request_id,method,path,route,status_code,duration_ms,response_bytes,user_agent,referer,device_type,visitor_id,session_id,node_id,inserted_at,referer_host,browser,os,country,trace_id,span_id,attributes,consumer_id,consumer_name,consumer_group,error_fingerprint,error',
     );
     expect(head).toContain(`"/a,""b""\nc"`);
     expect(head).toContain(`"'=HYPERLINK(""http://evil"")"`);
