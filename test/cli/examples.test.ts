@@ -37,9 +37,11 @@ describe('examples/', () => {
     '$file serves requests, stores them with their route, and flushes on SIGTERM',
     async ({ file, route }) => {
       const port = await freePort();
+      // The default node id is stable across restarts (PGPULSE_NODE_ID, the platform's instance name, the host name): name this run's.
+      const nodeId = `example-${file}-${port}`;
       const child = spawn(process.execPath, ['--import', 'tsx', `examples/${file}`], {
         cwd: root,
-        env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig, DATABASE_URL: database.url, PORT: String(port) },
+        env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig, DATABASE_URL: database.url, PORT: String(port), PGPULSE_NODE_ID: nodeId, NODE_APP_INSTANCE: '' },
       });
       const result = collect(child);
       const since = new Date(Date.now() - 60_000);
@@ -58,8 +60,8 @@ describe('examples/', () => {
       await client.connect();
       try {
         const { rows } = await client.query(
-          `select route, status_code from pgpulse.request_logs where path = '/users/42' and inserted_at > $1 and node_id like $2`,
-          [since, `%:${child.pid}`],
+          `select route, status_code from pgpulse.request_logs where path = '/users/42' and inserted_at > $1 and node_id = $2`,
+          [since, nodeId],
         );
         expect(rows).toEqual([{ route, status_code: 200 }]);
         // The mounted dashboard's own requests are not recorded.
