@@ -31,9 +31,24 @@
   const section = el(
     'section',
     { id: 'alerts', class: 'alerts', 'aria-labelledby': 'alerts-title' },
-    el('div', { class: 'panel wide' }, el('h3', { id: 'alerts-title' }, 'Alerts ', evaluator), el('div', { class: 'scroll' }, statesTable)),
-    el('div', { class: 'panel span3' }, el('h3', {}, 'Rules'), el('div', { class: 'scroll' }, rulesTable)),
-    el('div', { class: 'panel span3' }, el('h3', {}, 'History'), el('div', { class: 'scroll' }, historyTable)),
+    el(
+      'div',
+      { class: 'panel wide' },
+      el('h3', { id: 'alerts-title' }, 'Alerts ', evaluator),
+      el('div', { class: 'scroll', tabindex: '0', role: 'region', 'aria-label': 'Alerts' }, statesTable),
+    ),
+    el(
+      'div',
+      { class: 'panel span3' },
+      el('h3', {}, 'Rules'),
+      el('div', { class: 'scroll', tabindex: '0', role: 'region', 'aria-label': 'Rules' }, rulesTable),
+    ),
+    el(
+      'div',
+      { class: 'panel span3' },
+      el('h3', {}, 'History'),
+      el('div', { class: 'scroll', tabindex: '0', role: 'region', 'aria-label': 'History' }, historyTable),
+    ),
   );
   const main = document.getElementById('main');
   main.insertBefore(section, document.getElementById('error'));
