@@ -3,23 +3,10 @@ import { resolveCaptureOptions, type CaptureOptions } from '../../src/capture/ca
 import type { CapturedRequest } from '../../src/capture/captured-request.js';
 import { deriveLog, type DeriveContext } from '../../src/capture/derive-log.js';
 import { compileIgnore } from '../../src/capture/ignore.js';
-import { Sessions } from '../../src/capture/sessions.js';
-import { VisitorIds } from '../../src/capture/visitor-ids.js';
 import { requestLogSchema } from '../../src/request-log.js';
+import { deriveContext } from '../support/derive-context.js';
 
-function contextFor(options: CaptureOptions = {}): DeriveContext {
-  return {
-    ...resolveCaptureOptions(options).context,
-    nodeId: 'n1',
-    visitorIds: new VisitorIds(undefined),
-    sessions: new Sessions(),
-    dropAttributes: () => undefined,
-    rejectRefererHost: () => undefined,
-    dropConsumer: () => undefined,
-    dropError: () => undefined,
-    redactFailed: () => undefined,
-  };
-}
+const contextFor = (options: CaptureOptions = {}): DeriveContext => deriveContext(options);
 
 const AT = Date.UTC(2026, 0, 2, 3, 4, 5);
 

@@ -1,28 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { resolveCaptureOptions, type CaptureOptions } from '../../src/capture/capture-options.js';
 import type { CapturedRequest } from '../../src/capture/captured-request.js';
-import { deriveLog, type DeriveContext } from '../../src/capture/derive-log.js';
+import { deriveLog } from '../../src/capture/derive-log.js';
 import type { RedactFailReason } from '../../src/capture/redact.js';
-import { Sessions } from '../../src/capture/sessions.js';
-import { VisitorIds } from '../../src/capture/visitor-ids.js';
 import { requestLogSchema } from '../../src/request-log.js';
+import { deriveContext } from '../support/derive-context.js';
 
 const AT = Date.UTC(2026, 0, 2, 3, 4, 5);
 const UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120 Safari/537.36';
 
 function setup(options: CaptureOptions) {
   const failures: { reason: RedactFailReason; detail: string }[] = [];
-  const context: DeriveContext = {
-    ...resolveCaptureOptions(options).context,
-    nodeId: 'n1',
-    visitorIds: new VisitorIds(undefined),
-    sessions: new Sessions(),
-    dropAttributes: () => undefined,
-    rejectRefererHost: () => undefined,
-    dropConsumer: () => undefined,
-    dropError: () => undefined,
-    redactFailed: (reason, detail) => failures.push({ reason, detail }),
-  };
+  const context = deriveContext(options, { redactFailed: (reason, detail) => failures.push({ reason, detail }) });
   const derive = (overrides: Partial<CapturedRequest> = {}) => {
     const log = deriveLog(
       {

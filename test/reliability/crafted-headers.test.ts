@@ -1,12 +1,10 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { resolveCaptureOptions } from '../../src/capture/capture-options.js';
-import { deriveLog, type DeriveContext } from '../../src/capture/derive-log.js';
-import { Sessions } from '../../src/capture/sessions.js';
-import { VisitorIds } from '../../src/capture/visitor-ids.js';
+import { deriveLog } from '../../src/capture/derive-log.js';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { closeServer, listen, send } from '../support/http.js';
+import { deriveContext } from '../support/derive-context.js';
 
 /** What the parsers were handed: capture must only ever give them a bounded input, whatever the headers. */
 const seen = vi.hoisted(() => ({ bowser: 0, isbot: 0, forwardedHops: 0, calls: 0 }));
@@ -100,17 +98,7 @@ describe('crafted headers cost what a normal request costs', () => {
   });
 
   it('CPU per request of the capture batch (deriveLog), crafted shapes against a normal request: printed, not asserted', () => {
-    const context: DeriveContext = {
-      ...resolveCaptureOptions({ trustProxy: true, storeIp: true }).context,
-      nodeId: 'n1',
-      visitorIds: new VisitorIds(undefined),
-      sessions: new Sessions(),
-      dropAttributes: () => undefined,
-      rejectRefererHost: () => undefined,
-      dropConsumer: () => undefined,
-      dropError: () => undefined,
-      redactFailed: () => undefined,
-    };
+    const context = deriveContext({ trustProxy: true, storeIp: true });
     const request = (headers: IncomingHttpHeaders) => ({
       method: 'GET',
       url: '/orders/42?x=1',

@@ -1,10 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveCaptureOptions } from '../../src/capture/capture-options.js';
 import { deriveLog, type DeriveContext } from '../../src/capture/derive-log.js';
-import { Sessions } from '../../src/capture/sessions.js';
-import { VisitorIds } from '../../src/capture/visitor-ids.js';
 import { createPulse, type Pulse, type PulseOptions } from '../../src/create-pulse.js';
 import { createDashboard, type Dashboard } from '../../src/dashboard/index.js';
 import { createListener, type Listener } from '../../src/listen/index.js';
@@ -13,6 +10,7 @@ import { spawnTail, type TailProcess } from '../bridge/fixtures/spawn-tail.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/fixtures.js';
 import { closeServer, listen, send } from '../support/http.js';
+import { deriveContext } from '../support/derive-context.js';
 
 const TOKEN = 'redaction-token-3b9d';
 /** Every secret the requests carry; none may appear in anything pgpulse broadcasts, stores or serves. */
@@ -175,17 +173,7 @@ describe('redaction: the masked value is the only one anywhere', () => {
 
 describe('redaction cost', () => {
   it('crafted long paths cost a bounded amount of CPU in the capture batch: printed, not asserted', () => {
-    const context = (options: PulseOptions['redact']): DeriveContext => ({
-      ...resolveCaptureOptions({ redact: options }).context,
-      nodeId: 'n1',
-      visitorIds: new VisitorIds(undefined),
-      sessions: new Sessions(),
-      dropAttributes: () => undefined,
-      rejectRefererHost: () => undefined,
-      dropConsumer: () => undefined,
-      dropError: () => undefined,
-      redactFailed: () => undefined,
-    });
+    const context = (options: PulseOptions['redact']): DeriveContext => deriveContext({ redact: options });
     const patterns = { paths: Array.from({ length: 256 }, (_, i) => `/p${i}/*/reset/:token/x/*rest`) };
     const contexts = { none: context(undefined), '256 patterns': context(patterns) };
     const flat = (text: string) => Buffer.from(text).toString();
