@@ -64,7 +64,7 @@ export class AccessGate {
     if (bearer !== undefined) return this.failed(req, res, () => sendUnauthorized(res));
     // The stylesheet is public so the login form is styled; it holds no data.
     if (target.path === '/style.css') return true;
-    if (target.path === '/' && req.method === 'GET') await this.serveLogin(res, target.search.get('login') === 'failed');
+    if (target.path === '/' && req.method === 'GET') await this.serveLogin(res, target.search.get('login') === 'failed', viewQuery(target.search));
     else sendUnauthorized(res);
     return false;
   }
@@ -103,13 +103,20 @@ export class AccessGate {
       this.counters.unauthorized++;
       this.failed(req, res, () => {
         if (json) sendUnauthorized(res);
-        else res.writeHead(303, { location: '../?login=failed', 'cache-control': 'no-store', ...SECURITY_HEADERS }).end();
+        else res.writeHead(303, { location: `../?${failedQuery(form.return)}`, 'cache-control': 'no-store', ...SECURITY_HEADERS }).end();
       });
       return;
     }
     const secure = this.options.secureCookies === true || clientView(req, this.trust).https ? '; Secure' : '';
     const cookie = `${SESSION_COOKIE}=${sessionValue(token)}; HttpOnly; SameSite=Strict; Path=${sessionPath(target)}; Max-Age=${SESSION_TTL_MS / 1000}${secure}`;
-    res.writeHead(json ? 204 : 303, { 'set-cookie': cookie, 'cache-control': 'no-store', ...(json ? {} : { location: '../' }), ...SECURITY_HEADERS }).end();
+    res
+      .writeHead(json ? 204 : 303, {
+        'set-cookie': cookie,
+        'cache-control': 'no-store',
+        ...(json ? {} : { location: returnLocation(form.return) }),
+        ...SECURITY_HEADERS,
+      })
+      .end();
   }
 
   private logout(res: ServerResponse, target: RequestTarget): void {
@@ -117,13 +124,44 @@ export class AccessGate {
     res.writeHead(303, { 'set-cookie': cookie, location: '../', 'cache-control': 'no-store', ...SECURITY_HEADERS }).end();
   }
 
-  private async serveLogin(res: ServerResponse, failed: boolean): Promise<void> {
+  private async serveLogin(res: ServerResponse, failed: boolean, view: string): Promise<void> {
     const asset = (await staticAsset('/login.html'))!;
-    const message = failed ? '<p class="error" role="alert">That token is not right.</p>' : '';
+    const error = failed ? '<p class="error" role="alert">That token is not right.</p>' : '';
+    const message = view ? `${error}<input type="hidden" name="return" value="${escapeAttribute(`?${view}`)}">` : error;
     res.writeHead(401, { 'content-type': asset.type, 'cache-control': 'no-store', 'www-authenticate': 'Bearer realm="pgpulse"', ...SECURITY_HEADERS });
     res.end(asset.body.toString('utf8').replace('<!--message-->', message));
   }
 }
+
+/**
+ * The page's query string without the login form's own `login` marker: the
+ * view (range, filters, time zone) to come back to after signing in.
+ */
+function viewQuery(search: URLSearchParams): string {
+  const view = new URLSearchParams(search);
+  view.delete('login');
+  return view.toString();
+}
+
+/**
+ * Where a successful form login goes: the dashboard page with the view's query
+ * kept. Only a query string (`?…`) is accepted, re-encoded, and always appended
+ * to `../` (the page itself), so a crafted `//host`, `https://…` or path cannot
+ * send the browser anywhere else.
+ */
+export function returnLocation(returnTo: string | undefined): string {
+  if (returnTo === undefined || !returnTo.startsWith('?')) return '../';
+  const query = viewQuery(new URLSearchParams(returnTo.slice(1)));
+  return query ? `../?${query}` : '../';
+}
+
+/** Query of the login form after a wrong token: `login=failed` plus the view being returned to. */
+function failedQuery(returnTo: string | undefined): string {
+  const location = returnLocation(returnTo);
+  return location === '../' ? 'login=failed' : `login=failed&${location.slice('../?'.length)}`;
+}
+
+const escapeAttribute = (value: string) => value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** Cookie path of the mount point (the page's directory), from a path inside the dashboard. */
 function sessionPath(target: RequestTarget): string {
