@@ -63,14 +63,16 @@ describe('the request cube stays right across late rows, skewed clocks, rebuilds
     const { db } = database;
     const filtered = params(start + 5 * 60_000, end + 50 * 60_000);
     const filters = { ...filtered, status: '4xx', device: 'bot' as const };
-    // Three past hours (a tenth of the range: the cube still answers, reading them raw).
-    for (const row of longTailRows(900, { from: start + 12 * HOUR, to: start + 15 * HOUR, seed: 23 })) pulse.pubsub.broadcast(row);
+    // Three past hours (a tenth of the range: the cube still answers, reading them raw), across a UTC
+    // midnight: a catch-up batch is one UTC day, so the backfill takes two batches at any time of day.
+    const midnight = Math.floor((end - HOUR) / DAY) * DAY;
+    for (const row of longTailRows(900, { from: midnight - 2 * HOUR, to: midnight + HOUR, seed: 23 })) pulse.pubsub.broadcast(row);
     await pulse.flush();
     const during = await queryStats(db, filtered);
     expect(during.range).toMatchObject({ source: 'cube', unbuiltHours: 3 });
     await expectExact(db, filtered, during);
     await expectExact(db, filters, await queryStats(db, filters));
-    // One hour per batch: each run leaves less, and answers between runs stay exact.
+    // One batch per run: each run leaves less, and answers between runs stay exact.
     const first = await catchUpCube(db, { maxHours: 1 });
     expect(first.pending).toBeGreaterThan(0);
     const between = await queryStats(db, filtered);
