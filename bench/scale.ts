@@ -8,7 +8,7 @@
  * `--filters` adds the table of every query shape the dashboard issues
  * (bench/scale/filtered-stats.ts) over 1 day and the whole range.
  * `npm run bench:scale` writes the tables into BENCHMARKS.md; `--quick` (CI)
- * runs 200,000 rows and writes nothing; `--no-write` runs any size and writes nothing.
+ * runs 50,000 rows (a smoke run: every table printed, figures meaningless) and writes nothing; `--no-write` runs any size and writes nothing.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +35,7 @@ const { values } = parseArgs({
   },
 });
 const quick = values.quick ?? false;
-const rows = Number(values.rows ?? (quick ? 200_000 : 10_000_000));
+const rows = Number(values.rows ?? (quick ? 50_000 : 10_000_000));
 const days = Number(values.days ?? 30);
 if (!Number.isInteger(days) || days < 2 || days > 400) throw new RangeError(`--days must be an integer from 2 to 400, got ${values.days}`);
 const write = !quick && !values['no-write'];
