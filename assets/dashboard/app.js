@@ -299,6 +299,11 @@
     }
   }
 
+  /** Options of the charts over the selected range: release markers (releases.js) when loaded. */
+  function rangeChartOptions() {
+    return { plugins: window.pgpulseReleases ? [window.pgpulseReleases.markers()] : [] };
+  }
+
   // One line of x-axis labels, as precise as the visible span needs.
   function timeLabels(u, splits) {
     const span = u.scales.x.max - u.scales.x.min;
@@ -383,6 +388,7 @@
         { label: 'p99', stroke: '#f25f5c', width: 2, spanGaps: true, points: { show: true, size: 5 } },
       ],
       [xs, stats.series.map((p) => p.p50), stats.series.map((p) => p.p95), stats.series.map((p) => p.p99)],
+      rangeChartOptions(),
     );
     // The previous period is drawn on the same x positions (bucket i over bucket i), dashed.
     const overlay = view.compare && previous;
@@ -400,7 +406,7 @@
       requestSeries.push({ label: 'previous period', stroke: '#c3c9d6', width: 1.5, dash: [6, 4] });
       requestData.push(stats.series.map((_, i) => (previous.series[i] ? previous.series[i].requests : null)));
     }
-    chart('chart-requests', requestSeries, requestData);
+    chart('chart-requests', requestSeries, requestData, rangeChartOptions());
     charts['chart-requests'].pgpulseKey = key;
 
     const route = (r) => r.route ?? '(no route)';
@@ -563,6 +569,7 @@
       if (load !== statsView) return;
       renderStats(stats, previous);
       showError('');
+      if (window.pgpulseReleases) void window.pgpulseReleases.refresh(range);
     } catch (error) {
       if (load === statsView) showError(`Could not load stats: ${error.message}`);
     } finally {

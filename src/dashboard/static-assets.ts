@@ -14,6 +14,7 @@ const files: Record<string, { path: string; type: string }> = {
   '/login.html': { path: join(assetsDir, 'login.html'), type: 'text/html; charset=utf-8' },
   '/app.js': { path: join(assetsDir, 'app.js'), type: 'text/javascript; charset=utf-8' },
   '/alerts.js': { path: join(assetsDir, 'alerts.js'), type: 'text/javascript; charset=utf-8' },
+  '/releases.js': { path: join(assetsDir, 'releases.js'), type: 'text/javascript; charset=utf-8' },
   '/style.css': { path: join(assetsDir, 'style.css'), type: 'text/css; charset=utf-8' },
   '/vendor/uPlot.iife.min.js': { path: join(uplotDir, 'uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
   '/vendor/uPlot.min.css': { path: join(uplotDir, 'uPlot.min.css'), type: 'text/css; charset=utf-8' },
