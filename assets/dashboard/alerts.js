@@ -1,5 +1,7 @@
 // pgpulse dashboard: the Alerts view (rules, states, history) and the firing
-// alerts in the header, from GET /api/alerts, refreshed every 10 s. Kept apart
+// alerts in the header, from GET /api/alerts: reloaded at once when the live
+// stream pushes an `alert` event (app.js re-dispatches it as `pgpulse:alert`),
+// and every 10 s in case the push is off or the stream is down. Kept apart
 // from app.js; builds its DOM with textContent only (rule names, routes and
 // error messages are data, never markup).
 (() => {
@@ -108,4 +110,5 @@
   }
   void refresh();
   setInterval(refresh, REFRESH_MS);
+  window.addEventListener('pgpulse:alert', () => void refresh());
 })();

@@ -690,6 +690,8 @@
         setTimeout(renderQueued, 100);
       }
     });
+    // An alert fired or resolved somewhere (see the dashboard's alertsWatchMs): alerts.js redraws at once.
+    source.addEventListener('alert', () => window.dispatchEvent(new CustomEvent('pgpulse:alert')));
   }
 
   // Link of a row to its trace: the dashboard's `traceUrl` template (checked by the server: http(s) only), ids URL-encoded.

@@ -146,3 +146,9 @@ export async function recentEvents(db: Kysely<PulseDatabase>, limit: number, ids
     order by id desc limit ${limit}`.execute(db);
   return result.rows.map(fromRow);
 }
+
+/** Id of the newest transition (int8 as text), or null when none was stored: what the dashboard's alert watch compares. */
+export async function latestEventId(db: Kysely<PulseDatabase>): Promise<string | null> {
+  const result = await sql<{ id: string | null }>`select max(id)::text as id from pgpulse.alert_events`.execute(db);
+  return result.rows[0]?.id ?? null;
+}

@@ -20,6 +20,8 @@ import { asPulseDatabase } from '../store/connection.js';
 import type { AnySchemaKysely, PulseDatabase } from '../store/database.js';
 import { parseTraceUrl } from './trace-url.js';
 import { serveAlertsApi } from './alerts-api.js';
+import { watchAlerts } from './alert-watch.js';
+import { nonNegativeOption } from '../shared/number-options.js';
 
 export interface DashboardOptions extends SseHubOptions {
   /** Where stats are read (for an app, `pulse.db`). */
@@ -91,6 +93,14 @@ export interface DashboardOptions extends SseHubOptions {
    * Default: no links.
    */
   traceUrl?: string;
+  /**
+   * How often, while a page is connected to the live stream, the dashboard
+   * checks `pgpulse.alert_events` for a new transition (fired or resolved, by
+   * whichever process evaluates the rules) and pushes it to the pages, which
+   * then redraw their alerts at once. 0 turns the push off (pages still
+   * reload alerts every 10 s). Default 2,000 ms.
+   */
+  alertsWatchMs?: number;
 }
 
 export interface DashboardStats extends SseHubStats {
@@ -102,6 +112,8 @@ export interface DashboardStats extends SseHubStats {
   forbidden: number;
   /** Stats or recent-rows queries that failed. */
   queryErrors: number;
+  /** Checks for new alert transitions that failed (see `alertsWatchMs`). */
+  alertWatchErrors: number;
 }
 
 /** Degraded-mode events of a dashboard. */
@@ -128,7 +140,7 @@ export interface Dashboard extends AsyncDisposable, Pick<EventEmitter<DashboardE
 /** The dashboard: routes, token gate and the live stream hub. */
 class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
   private readonly hub: SseHub;
-  private readonly counters = { queryErrors: 0 };
+  private readonly counters = { queryErrors: 0, alertWatchErrors: 0 };
   private readonly access: AccessGate;
   private readonly basePath: string;
   /** `options.db`, typed by pgpulse's tables. */
@@ -138,10 +150,12 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
   readonly registry: MetricsRegistry | undefined;
   private readonly removeMetrics: () => void;
   private readonly traceUrl: string | null;
+  private readonly stopAlertWatch: () => void;
 
   constructor(private readonly options: DashboardOptions) {
     super();
     this.traceUrl = options.traceUrl === undefined ? null : parseTraceUrl(options.traceUrl);
+    const alertsWatchMs = nonNegativeOption('pgpulse dashboard', 'alertsWatchMs', options.alertsWatchMs ?? 2_000);
     const metrics = options.registry || loadPromClient() ? pgpulseMetrics(options.registry) : undefined;
     this.registry = metrics?.registry;
     this.removeMetrics = metrics?.addDashboard(this) ?? (() => undefined);
@@ -151,6 +165,7 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
     this.basePath = (options.basePath ?? '').replace(/\/+$/, '');
     this.db = asPulseDatabase(options.db);
     this.access = new AccessGate(options);
+    this.stopAlertWatch = alertsWatchMs > 0 ? watchAlerts(this.db, this.hub, alertsWatchMs, this.counters) : () => undefined;
   }
 
   readonly handler: DashboardHandler = (req, res, next) => {
@@ -167,6 +182,7 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
 
   close(): Promise<void> {
     if (!this.closing) {
+      this.stopAlertWatch();
       this.hub.close();
       this.removeMetrics();
       this.closing = Promise.resolve();

@@ -119,6 +119,16 @@ export class SseHub extends EventEmitter<SseHubEvents> {
     });
   }
 
+  /**
+   * Sends every client a frame `event: <event>` with `data` as JSON, outside
+   * the row sequence: it carries no id and is never replayed, so a
+   * reconnecting client's `Last-Event-ID` still names its last row.
+   */
+  notify(event: string, data: unknown): void {
+    if (this.closed || !/^[a-z][\w-]*$/i.test(event)) return;
+    this.broadcast(Buffer.from(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
+  }
+
   /** Ends every stream and stops listening. Idempotent. */
   close(): void {
     if (this.closed) return;

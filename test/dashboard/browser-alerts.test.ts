@@ -82,4 +82,27 @@ describe.skipIf(!browserAvailable)('dashboard Alerts view (Chromium)', () => {
       }
     });
   }
+
+  it('redraws the alerts as soon as the live stream pushes a transition, without waiting for the 10 s refresh', async () => {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    await context.addCookies([{ name: 'pgpulse_session', value: sessionValue(TOKEN), url: `${base}/`, httpOnly: true, sameSite: 'Strict' }]);
+    const page = await context.newPage();
+    try {
+      await page.clock.install();
+      await page.goto(`${base}/`);
+      const badge = page.locator('#alerts-badge');
+      await badge.waitFor({ state: 'visible' });
+      expect(await badge.textContent()).toBe('1 alert firing: checkout-errors');
+      await page.locator('#live.on').waitFor();
+      // From here on the page's timers stand still: only the pushed alert event can redraw the badge.
+      await page.clock.pauseAt((await page.evaluate(() => Date.now())) + 100);
+      for (let i = 0; i < 20; i++) pulse.pubsub.publish(makeLog({ route: '/report', path: '/report', duration_ms: 2_000 }));
+      await pulse.flush();
+      await pulse.alerts!.evaluate();
+      await page.locator('#alerts-badge', { hasText: '2 alerts firing' }).waitFor({ timeout: 20_000 });
+      expect(await page.locator('#alert-states tr.firing').count()).toBe(2);
+    } finally {
+      await context.close();
+    }
+  });
 });
