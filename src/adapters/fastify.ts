@@ -22,16 +22,32 @@ export interface PgpulseFastifyOptions {
   onClose?: 'close' | 'flush' | false;
 }
 
-/** Fastify's default `genReqId` (`req-1`, `req-2`, …): not unique across processes, so not stored as the request id. */
+/** Ids of Fastify's built-in `genReqId` (`req-1`, `req-2`, …, counted per process). */
 const DEFAULT_FASTIFY_ID = /^req-[0-9a-z]+$/;
 
-/** Read in the capture batch: Fastify's route pattern, `request.id` and `request.ip` (so Fastify's `trustProxy` decides). */
+function fastifyId(request: FastifyRequest): string | undefined {
+  const id = request.id as unknown;
+  if (typeof id === 'number') return String(id);
+  return typeof id === 'string' && id !== '' ? id : undefined;
+}
+
+/**
+ * Read in the capture batch: Fastify's route pattern, `request.id` and
+ * `request.ip` (so Fastify's `trustProxy` decides). `request.id` is what
+ * Fastify logs as `reqId`: its `requestIdHeader` (none by default in Fastify 5),
+ * else its `genReqId(req)`, else its own `req-N`. That last one is handed over
+ * as the default id, which pgpulse's `requestIdHeader`/`genRequestId` replace
+ * only when the app set them (as in 0.2).
+ */
 const fastifyReader: FrameworkReader<FastifyRequest> = {
   route: (request) => request.routeOptions.url ?? null,
   requestId: (request) => {
-    const id = request.id as unknown;
-    if (typeof id === 'number') return String(id);
-    return typeof id === 'string' && id !== '' && !DEFAULT_FASTIFY_ID.test(id) ? id : undefined;
+    const id = fastifyId(request);
+    return id !== undefined && !DEFAULT_FASTIFY_ID.test(id) ? id : undefined;
+  },
+  defaultRequestId: (request) => {
+    const id = fastifyId(request);
+    return id !== undefined && DEFAULT_FASTIFY_ID.test(id) ? id : undefined;
   },
   ip: (request) => {
     try {
@@ -46,8 +62,8 @@ const fastifyReader: FrameworkReader<FastifyRequest> = {
  * Fastify plugin (built with fastify-plugin, so its hook applies to the whole
  * app) capturing every request with the route pattern Fastify matched
  * (`request.routeOptions.url`), Fastify's client address (`request.ip`, so
- * Fastify's `trustProxy` decides) and its request id (`request.id`, so
- * `genReqId` and `requestIdHeader` work). The response is measured where it is
+ * Fastify's `trustProxy` decides) and its request id (`request.id`, the
+ * `reqId` of Fastify's own logs, so `genReqId` and `requestIdHeader` work). The response is measured where it is
  * written, so streamed bodies and client aborts (499) are recorded like in
  * every other adapter. The error behind a 5xx answer (the `onError` hook) is
  * stored with its request. Decorates the instance with `pgpulse`, and flushes and

@@ -36,10 +36,17 @@ export interface CaptureOptions extends ConsumerCaptureOptions, ErrorCaptureOpti
   storeRefererQuery?: boolean;
   /**
    * Header carrying a request id to store (used when the framework has none of
-   * its own); false to ignore incoming ids. Default `x-request-id`.
+   * its own); false to ignore incoming ids. Fastify always has one
+   * (`request.id`, which follows Fastify's own `requestIdHeader` and
+   * `genReqId`): this replaces only Fastify's default `req-N`, and only when
+   * set here. Default `x-request-id`.
    */
   requestIdHeader?: string | false;
-  /** Makes the id of a request that has none (from the framework or `requestIdHeader`). Default `crypto.randomUUID`. */
+  /**
+   * Makes the id of a request that has none (from the framework or
+   * `requestIdHeader`); in Fastify, replaces its default `req-N` only when set
+   * here. Default `crypto.randomUUID`.
+   */
   genRequestId?: () => string;
   /**
    * Read the visitor's country from CDN headers (`CF-IPCountry`,
@@ -113,6 +120,7 @@ export function resolveCaptureOptions(options: CaptureOptions): ResolvedCapture 
       maxTextLength: o.maxTextLength,
       requestIdHeader: o.requestIdHeader,
       genRequestId: o.genRequestId ?? randomUUID,
+      requestIdOptionsSet: { header: options.requestIdHeader !== undefined, gen: o.genRequestId !== undefined },
       countryHeaders: countries === true ? defaultCountryHeaders : countries === false ? [] : countries,
       attributes: o.attributes,
       consumer: o.consumer,

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { RequestLog } from '../request-log.js';
 import type { CapturedRequest } from './captured-request.js';
 import { clientIp } from './client-ip.js';
@@ -14,11 +13,12 @@ import type { TrustFunction } from './trust-proxy.js';
 import { userAgentInfo } from './user-agent-info.js';
 import { asError, thrownDetail } from './drop-counter.js';
 import { redactLog, type RedactFailSink } from './redact.js';
+import { requestIdOf, type RequestIdContext } from './request-id.js';
 import type { Redactor } from './redact-options.js';
 import type { VisitorIds } from './visitor-ids.js';
 
 /** Everything {@link deriveLog} needs besides the captured request: settings and the per-process visitor/session state. */
-export interface DeriveContext {
+export interface DeriveContext extends RequestIdContext {
   nodeId: string;
   visitorIds: Pick<VisitorIds, 'hash'>;
   sessions: Pick<Sessions, 'sessionFor'>;
@@ -27,9 +27,6 @@ export interface DeriveContext {
   storeIp: boolean;
   storeRefererQuery: boolean;
   maxTextLength: number;
-  /** Lower-case header carrying an incoming request id; false to ignore it. */
-  requestIdHeader: string | false;
-  genRequestId: () => string;
   /** Headers trusted for the visitor's country, in order; empty when off. */
   countryHeaders: readonly string[];
   /** The app's `attributes` option, if any. */
@@ -55,9 +52,6 @@ export interface DeriveContext {
   /** Told about each request whose redaction failed (the fields concerned were masked). */
   redactFailed: RedactFailSink;
 }
-
-/** Longest request id kept, in characters. */
-const MAX_REQUEST_ID_LENGTH = 200;
 
 /**
  * Derives the RequestLog of a captured request that started at `startedAt`
@@ -148,20 +142,4 @@ function attributesOf(request: CapturedRequest, context: DeriveContext): Request
   if (input === undefined && context.attributes && request.http)
     input = callAttributes(context.attributes, request.http.req, request.http.res, context.dropAttributes);
   return normalizeAttributes(input, context.dropAttributes);
-}
-
-function requestIdOf(request: CapturedRequest, context: DeriveContext): string {
-  const own = sanitizeText(request.requestId, MAX_REQUEST_ID_LENGTH);
-  if (own) return own;
-  if (context.requestIdHeader) {
-    const header = sanitizeText(request.headers[context.requestIdHeader], MAX_REQUEST_ID_LENGTH);
-    if (header) return header;
-  }
-  try {
-    const generated = sanitizeText(context.genRequestId(), MAX_REQUEST_ID_LENGTH);
-    if (generated) return generated;
-  } catch {
-    // A throwing genRequestId must not lose the request: fall back to a UUID.
-  }
-  return randomUUID();
 }

@@ -1,7 +1,8 @@
 import type { Server } from 'node:http';
+import { Writable } from 'node:stream';
 import { serve } from '@hono/node-server';
 import express from 'express';
-import Fastify from 'fastify';
+import Fastify, { type FastifyServerOptions } from 'fastify';
 import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -27,25 +28,77 @@ describe("each framework's own request id, and the Fastify plugin's lifecycle", 
     return pulse.db.selectFrom('pgpulse.request_logs').selectAll().where('path', '=', path).executeTakeFirstOrThrow();
   };
 
-  it("Fastify: request.id from genReqId wins over the header; Fastify's default req-N ids are not stored", async () => {
+  /** A Fastify app logging to memory: the `reqId` of each request's "incoming request" line, by URL. */
+  async function fastifyApp(options: FastifyServerOptions, pulseOf: Pulse = pulse) {
+    const logged = new Map<string, string>();
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n').filter(Boolean)) {
+          const entry = JSON.parse(line) as { msg?: string; reqId?: string; req?: { url?: string } };
+          if (entry.msg === 'incoming request' && entry.req?.url && entry.reqId) logged.set(entry.req.url, entry.reqId);
+        }
+        done();
+      },
+    });
+    const app = Fastify({ ...options, logger: { level: 'info', stream } });
+    await app.register(pgpulseFastify(pulseOf, { onClose: false }));
+    app.get('/f/*', async () => 'ok');
+    const base = await app.listen({ port: 0, host: '127.0.0.1' });
+    return { app, base, logged };
+  }
+
+  it("Fastify: the stored id is request.id, the reqId of Fastify's own logs, in each of Fastify's id settings", async () => {
+    const plain = await fastifyApp({});
+    const header = await fastifyApp({ requestIdHeader: 'x-request-id' });
     let n = 0;
-    const app = Fastify({ genReqId: () => `fastify-${++n}` });
-    await app.register(pgpulseFastify(pulse, { onClose: 'flush' }));
-    app.get('/f/custom', async () => 'ok');
-    const plain = Fastify();
-    await plain.register(pgpulseFastify(pulse, { onClose: false }));
-    plain.get('/f/default', async () => 'ok');
+    const generated = await fastifyApp({ genReqId: (req) => `gen-${String(req.headers['x-tenant'])}-${++n}` });
     try {
-      const base = await app.listen({ port: 0, host: '127.0.0.1' });
-      const plainBase = await plain.listen({ port: 0, host: '127.0.0.1' });
-      await send(`${base}/f/custom`, { headers: { 'x-request-id': 'from-header' } });
-      await send(`${plainBase}/f/default`);
-      expect((await rowFor('/f/custom')).request_id).toBe('fastify-1');
-      expect((await rowFor('/f/default')).request_id).toMatch(/^[0-9a-f-]{36}$/);
-      expect(app.pgpulse).toBe(pulse);
+      // Fastify 5 reads no header by default: its own req-N, not the x-request-id pgpulse used to read.
+      await send(`${plain.base}/f/default`, { headers: { 'x-request-id': 'from-header' } });
+      await send(`${header.base}/f/header`, { headers: { 'x-request-id': 'from-header' } });
+      await send(`${header.base}/f/header-missing`);
+      await send(`${generated.base}/f/custom`, { headers: { 'x-request-id': 'from-header', 'x-tenant': 'acme' } });
+      const stored = async (path: string) => (await rowFor(path)).request_id;
+      expect(await stored('/f/default')).toMatch(/^req-[0-9a-z]+$/);
+      expect(await stored('/f/default')).toBe(plain.logged.get('/f/default'));
+      expect(await stored('/f/header')).toBe('from-header');
+      expect(header.logged.get('/f/header')).toBe('from-header');
+      expect(await stored('/f/header-missing')).toBe(header.logged.get('/f/header-missing'));
+      expect(await stored('/f/custom')).toBe('gen-acme-1');
+      expect(generated.logged.get('/f/custom')).toBe('gen-acme-1');
+      expect(plain.app.pgpulse).toBe(pulse);
     } finally {
-      await app.close();
-      await plain.close();
+      for (const { app } of [plain, header, generated]) await app.close();
+    }
+  });
+
+  test("Fastify: pgpulse's own requestIdHeader and genRequestId, when the app sets them, still replace Fastify's req-N", async ({ database }) => {
+    let n = 0;
+    const own = createPulse({
+      connectionString: database.url,
+      nodeId: 'ids-4',
+      requestIdHeader: 'x-correlation-id',
+      genRequestId: () => `pgpulse-${++n}`,
+      maintenanceIntervalMs: 0,
+    });
+    const plain = await fastifyApp({}, own);
+    const header = await fastifyApp({ requestIdHeader: 'x-request-id' }, own);
+    try {
+      await send(`${plain.base}/f/own-header`, { headers: { 'x-correlation-id': 'corr-1' } });
+      await send(`${plain.base}/f/own-gen`);
+      // Fastify's id from its own requestIdHeader is the framework's id: it wins, as Express's req.id does.
+      await send(`${header.base}/f/fastify-header`, { headers: { 'x-request-id': 'fastify-1', 'x-correlation-id': 'corr-2' } });
+      await own.flush();
+      const rows = await own.db.selectFrom('pgpulse.request_logs').select(['path', 'request_id']).where('node_id', '=', 'ids-4').orderBy('path').execute();
+      expect(rows).toEqual([
+        { path: '/f/fastify-header', request_id: 'fastify-1' },
+        { path: '/f/own-gen', request_id: 'pgpulse-1' },
+        { path: '/f/own-header', request_id: 'corr-1' },
+      ]);
+    } finally {
+      await plain.app.close();
+      await header.app.close();
+      await own.close();
     }
   });
 

@@ -145,7 +145,7 @@ describe('errors: captured in every adapter and grouped in pgpulse.errors', () =
     });
     app.use(pulse.errorMiddleware());
     const server = createServer(app);
-    const fastify = Fastify();
+    const fastify = Fastify({ requestIdHeader: 'x-request-id' });
     try {
       const base = await listen(server);
       expect((await send(`${base}/missing`, { headers: { 'x-request-id': 'missing' } })).status).toBe(404);

@@ -101,7 +101,8 @@ export async function startApp(name: AdapterName, pulse: Pulse, options: AppOpti
     return running(name, base, slow, () => closeServer(server));
   }
   if (name === 'fastify') {
-    const app = Fastify(options.trustProxy ? { trustProxy: options.trustProxy } : {});
+    // Fastify 5 reads no request-id header unless told to; the scenarios name their rows by x-request-id.
+    const app = Fastify({ requestIdHeader: 'x-request-id', ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}) });
     await app.register(pgpulseFastify(pulse, { onClose: 'flush' }));
     app.get('/users/:id', async () => 'hello');
     app.get('/stream', async (_request, reply) => reply.send(Readable.from(STREAM_CHUNKS.map((chunk) => Buffer.from(chunk)))));
