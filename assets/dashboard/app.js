@@ -5,7 +5,7 @@
   const browserTz = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
   // Presets are "now" ranges: they move with time. A custom from/to range stays put.
   const PRESETS = { '5m': 300_000, '1h': 3_600_000, '24h': 86_400_000, '7d': 604_800_000, '30d': 2_592_000_000 };
-  const FILTER_KEYS = ['route', 'path', 'referrer', 'device', 'status', 'node', 'browser', 'os', 'country'];
+  const FILTER_KEYS = ['route', 'path', 'referrer', 'device', 'status', 'node', 'browser', 'os', 'country', 'consumer'];
   const FILTER_LABELS = {
     route: 'Route',
     path: 'Path',
@@ -16,6 +16,7 @@
     browser: 'Browser',
     os: 'OS',
     country: 'Country',
+    consumer: 'Consumer',
   };
   // Auth is an HttpOnly session cookie the server set after its login form; this script never sees the token.
   const $ = (id) => document.getElementById(id);
@@ -568,6 +569,8 @@
       // A slow answer (say the 30-day range just left) arriving after the view changed is dropped.
       if (load !== statsView) return;
       renderStats(stats, previous);
+      // Views in their own files (consumers.js, …) draw from the same answer.
+      window.dispatchEvent(new CustomEvent('pgpulse:stats', { detail: { stats, range, filters: { ...view.filters } } }));
       showError('');
       if (window.pgpulseReleases) void window.pgpulseReleases.refresh(range);
     } catch (error) {
@@ -751,6 +754,9 @@
   window.addEventListener('resize', () => {
     for (const [id, c] of Object.entries(charts)) c.setSize({ width: Math.max(300, $(id).clientWidth), height: 220 });
   });
+
+  // What the views in their own files share with this page: its charts (sized and zoned like these), filter cells and formats.
+  window.pgpulseApp = { chart: (id, series, data) => chart(id, series, data, rangeChartOptions()), filterButton, el, ms, bytes, fmt };
 
   applyView();
   tickLive();
