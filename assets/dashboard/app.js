@@ -347,7 +347,8 @@
         const td = el('td', undefined, i > 0 ? 'num' : undefined);
         if (i === 0) {
           const bar = el('span', undefined, 'bar');
-          bar.style.width = `${Math.round((barOf(row) / max) * 60)}px`;
+          // The bar's share of its full width; set on the cell, whose filter button leaves room for the bar (style.css).
+          td.style.setProperty('--share', (barOf(row) / max).toFixed(3));
           const filter = filterOf && filterOf(row);
           td.append(bar, filter ? filterButton(filter[0], filter[1], value) : document.createTextNode(value));
           td.title = value;
@@ -381,14 +382,16 @@
     $('stats-source').textContent = sourceCaption(stats.range);
 
     const xs = stats.series.map((p) => p.t / 1000);
+    // A bucket without requests has no latency: null, and the lines break there instead of joining across idle time.
+    const latency = (key) => stats.series.map((p) => (p.requests === 0 ? null : p[key]));
     chart(
       'chart-latency',
       [
-        { label: 'p50', stroke: '#3ecf8e', width: 2, spanGaps: true, points: { show: true, size: 5 } },
-        { label: 'p95', stroke: '#f5a524', width: 2, spanGaps: true, points: { show: true, size: 5 } },
-        { label: 'p99', stroke: '#f25f5c', width: 2, spanGaps: true, points: { show: true, size: 5 } },
+        { label: 'p50', stroke: '#3ecf8e', width: 2, spanGaps: false, points: { show: true, size: 5 } },
+        { label: 'p95', stroke: '#f5a524', width: 2, spanGaps: false, points: { show: true, size: 5 } },
+        { label: 'p99', stroke: '#f25f5c', width: 2, spanGaps: false, points: { show: true, size: 5 } },
       ],
-      [xs, stats.series.map((p) => p.p50), stats.series.map((p) => p.p95), stats.series.map((p) => p.p99)],
+      [xs, latency('p50'), latency('p95'), latency('p99')],
       rangeChartOptions(),
     );
     // The previous period is drawn on the same x positions (bucket i over bucket i), dashed.
@@ -610,7 +613,8 @@
       cell(filterButton('device', row.device_type, row.device_type)),
       cell(filterButton('node', row.node_id, row.node_id)),
     );
-    tr.cells[2].title = row.path;
+    // Long values are cut off with an ellipsis: the cell's title holds the whole value.
+    for (const td of tr.cells) td.title = td.textContent;
     if (traceUrl && row.trace_id) tr.cells[0].append(' ', traceLink(row));
     tr.dataset.requestId = row.request_id;
     if (fresh) tbody.prepend(tr);
