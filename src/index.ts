@@ -42,7 +42,15 @@ export { writerModes, type WriterMode, type PulseWriter } from './writer/pulse-w
 export { migrate, pendingMigrations, migrationsDir, type MigrateOptions, type MigrationResult, type MigrationStep } from './store/migrate.js';
 export { MigrationLockError, UnknownMigrationError, type MigrationLockHolder } from './store/migration-errors.js';
 export type { CaptureOptions } from './capture/capture-options.js';
-export { defaultIgnore, ignoreOptionsRequests, type IgnoreRule, type IgnoreRequest } from './capture/ignore.js';
+export {
+  defaultIgnore,
+  defaultProbePaths,
+  ignoreOptionsRequests,
+  type IgnoreRule,
+  type IgnoreRequest,
+  type IgnoreResponse,
+  type IgnoreResponseRule,
+} from './capture/ignore.js';
 export type { CapturedRequest } from './capture/captured-request.js';
 export { attributeDropReasons, type AttributeDropReason, type AttributesFunction, type AttributesInput } from './capture/attributes.js';
 export type { SpanLike } from './capture/trace-context.js';

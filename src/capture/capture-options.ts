@@ -7,19 +7,42 @@ import { consumerOptionShape, type ConsumerCaptureOptions } from './consumer.js'
 import { errorOptionsShape, type ErrorCaptureOptions } from './error-options.js';
 import type { DeriveContext } from './derive-log.js';
 import { DEFAULT_CENSOR, redactOptionShape, type RedactCaptureOptions } from './redact-options.js';
-import { compileIgnore, type IgnoreMatcher, type IgnoreRule } from './ignore.js';
+import { compileIgnore, type IgnoreMatcher, type IgnoreResponseRule, type IgnoreRule } from './ignore.js';
 import { compileTrustProxy, type TrustProxy } from './trust-proxy.js';
 
 export interface CaptureOptions extends ConsumerCaptureOptions, ErrorCaptureOptions, RedactCaptureOptions {
   /**
    * Requests not recorded, added to {@link defaultIgnore} (OPTIONS requests,
-   * static assets, health checks): exact paths, regular expressions tested on
+   * static assets, the metrics endpoint and health checks): exact paths, regular expressions tested on
    * the path, or predicates on the whole request `({ method, path, headers }) => boolean`.
    * Default none beyond the defaults.
    */
   ignore?: IgnoreRule | readonly IgnoreRule[];
-  /** Keep the default ignore rules; set false so that `ignore` replaces them (`ignore: []` then records everything). Default true. */
+  /**
+   * Keep the default ignore rules; set false so that `ignore` replaces them
+   * (`ignore: []` then records everything, probe paths included unless
+   * `probePaths` is given). Default true.
+   */
   ignoreDefaults?: boolean;
+  /**
+   * Exact paths of the metrics endpoint and health probes, not recorded.
+   * Replaces {@link defaultProbePaths}: extend it with
+   * `probePaths: [...defaultProbePaths, '/ping']`, or record them all with `[]`.
+   * Default {@link defaultProbePaths} (`/metrics`, `/health`, `/healthz`,
+   * `/livez`, `/readyz`); none when `ignoreDefaults` is false.
+   */
+  probePaths?: readonly string[];
+  /**
+   * A late ignore, run after the response with what it sent: true when the
+   * request is not recorded, e.g. 404s from bots
+   * `({ statusCode, headers }) => statusCode === 404 && isbot(headers['user-agent'])`.
+   * It sees `{ method, path, headers, statusCode, route, durationMs }`, runs in
+   * the capture batch (off the request path) after the `ignore` rules, and must
+   * be synchronous. A throwing predicate never reaches the app: it counts in
+   * `stats.captureFailures` (event `captureError`) and the request is recorded.
+   * Default none.
+   */
+  ignoreResponse?: IgnoreResponseRule;
   /**
    * Which proxies may set `X-Forwarded-For` for bare node:http and Hono, with
    * Express's `trust proxy` values: `true`, a hop count, addresses/CIDRs/`'loopback'`
@@ -79,6 +102,8 @@ const headerName = z
 
 const captureOptionsSchema = z.object({
   ignoreDefaults: z.boolean().default(true),
+  probePaths: z.array(z.string().startsWith('/', 'must be paths starting with /')).optional(),
+  ignoreResponse: z.custom<IgnoreResponseRule>((value) => typeof value === 'function', 'must be a function ({ statusCode, path, … }) => boolean').optional(),
   storeIp: z.boolean().default(false),
   maxTextLength: z
     .number()
@@ -99,6 +124,7 @@ const captureOptionsSchema = z.object({
 /** Capture settings checked and compiled once, at `createPulse()`. */
 export interface ResolvedCapture {
   ignore: IgnoreMatcher | undefined;
+  ignoreResponse: IgnoreResponseRule | undefined;
   context: Omit<DeriveContext, 'nodeId' | 'visitorIds' | 'sessions' | 'dropAttributes' | 'rejectRefererHost' | 'dropConsumer' | 'dropError' | 'redactFailed'>;
 }
 
@@ -112,7 +138,8 @@ export function resolveCaptureOptions(options: CaptureOptions): ResolvedCapture 
   const o = parsed.data;
   const countries = o.trustCountryHeaders;
   return {
-    ignore: compileIgnore(options.ignore, o.ignoreDefaults),
+    ignore: compileIgnore(options.ignore, o.ignoreDefaults, o.probePaths),
+    ignoreResponse: o.ignoreResponse,
     context: {
       trust: compileTrustProxy(options.trustProxy),
       storeIp: o.storeIp,

@@ -4,7 +4,7 @@ import type { CaptureOptions } from './capture-options.js';
 import { resolveCaptureOptions } from './capture-options.js';
 import type { CapturedRequest } from './captured-request.js';
 import { deriveLog, type DeriveContext } from './derive-log.js';
-import type { IgnoreMatcher, IgnoreRequest } from './ignore.js';
+import type { IgnoreMatcher, IgnoreRequest, IgnoreResponseRule } from './ignore.js';
 import { targetPath } from './target-path.js';
 import { activeSpan } from './trace-context.js';
 import { openTelemetry } from '../shared/open-telemetry.js';
@@ -17,7 +17,7 @@ import type { Sessions } from './sessions.js';
 import type { VisitorIds } from './visitor-ids.js';
 
 export type { CaptureOptions } from './capture-options.js';
-export { defaultIgnore, type IgnoreRule, type IgnoreRequest } from './ignore.js';
+export { defaultIgnore, defaultProbePaths, type IgnoreRule, type IgnoreRequest, type IgnoreResponse, type IgnoreResponseRule } from './ignore.js';
 
 /** A captured request whose fields are read only when its batch is derived (the node:http middleware's state). */
 export interface DeferredRequest {
@@ -60,6 +60,7 @@ const MAX_BATCH = 2_048;
  */
 export class Recorder {
   private readonly ignoreMatcher: IgnoreMatcher | undefined;
+  private readonly ignoreResponse: IgnoreResponseRule | undefined;
   readonly context: DeriveContext;
   /** Requests that could not be recorded (a bug or impossible input); never thrown at the app. */
   failures = 0;
@@ -113,6 +114,7 @@ export class Recorder {
   ) {
     const resolved = resolveCaptureOptions(options);
     this.ignoreMatcher = resolved.ignore;
+    this.ignoreResponse = resolved.ignoreResponse;
     this.context = {
       ...resolved.context,
       nodeId,
@@ -133,6 +135,24 @@ export class Recorder {
     if (this.ignoreMatcher === undefined) return false;
     try {
       return this.ignoreMatcher(request);
+    } catch (error) {
+      this.fail(error);
+      return false;
+    }
+  }
+
+  /** Whether the `ignoreResponse` option drops a finished request. A throwing predicate counts as a failure and the request is recorded. */
+  private ignoresResponse(rule: IgnoreResponseRule, request: CapturedRequest): boolean {
+    try {
+      const response = {
+        method: request.method ?? 'GET',
+        path: targetPath(request.url),
+        headers: request.headers,
+        statusCode: request.statusCode,
+        route: request.route ?? null,
+        durationMs: request.durationMs,
+      };
+      return rule(response);
     } catch (error) {
       this.fail(error);
       return false;
@@ -188,6 +208,7 @@ export class Recorder {
         const request = 'toCapturedRequest' in item ? item.toCapturedRequest() : item;
         if (this.ignoreMatcher !== undefined && this.ignores({ method: request.method ?? 'GET', path: targetPath(request.url), headers: request.headers }))
           continue;
+        if (this.ignoreResponse !== undefined && this.ignoresResponse(this.ignoreResponse, request)) continue;
         const log = deriveLog(request, this.context, wallNow - (monotonicNow - request.startMs));
         this.pubsub.publish(log);
         this.captured++;

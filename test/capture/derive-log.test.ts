@@ -92,4 +92,16 @@ describe('ignore rules', () => {
     expect(ignores(request('GET', '/admin/x'))).toBe(true);
     expect(compileIgnore([], false)).toBeUndefined();
   });
+
+  it('probePaths replaces the default probe paths (/metrics among them), keeping the other defaults', () => {
+    expect(compileIgnore(undefined)!(request('GET', '/metrics'))).toBe(true);
+    const ignores = compileIgnore(undefined, true, ['/ping'])!;
+    expect(ignores(request('GET', '/ping'))).toBe(true);
+    expect(ignores(request('GET', '/metrics'))).toBe(false);
+    expect(ignores(request('GET', '/app.js'))).toBe(true);
+    expect(compileIgnore([], false, ['/healthz'])!(request('GET', '/healthz'))).toBe(true);
+    expect(() => resolveCaptureOptions({ probePaths: ['metrics'], ignoreResponse: 404 as never })).toThrow(
+      /probePaths\.0: must be paths starting with \/; ignoreResponse: must be a function/,
+    );
+  });
 });
