@@ -22,6 +22,7 @@ import { parseTraceUrl } from './trace-url.js';
 import { serveAlertsApi } from './alerts-api.js';
 import { watchAlerts } from './alert-watch.js';
 import { nonNegativeOption } from '../shared/number-options.js';
+import { isErrorsPath, serveErrorsApi } from './errors-api.js';
 
 export interface DashboardOptions extends SseHubOptions {
   /** Where stats are read (for an app, `pulse.db`). */
@@ -128,7 +129,7 @@ export interface DashboardEvents extends SseHubEvents {
 export type DashboardHandler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
 
 export interface Dashboard extends AsyncDisposable, Pick<EventEmitter<DashboardEvents>, 'on' | 'off' | 'once'> {
-  /** Serves the page, `/api/stats`, `/api/export`, `/api/recent` and `/api/stream`; other paths go to `next` (or 404). */
+  /** Serves the page, `/api/stats`, `/api/export`, `/api/recent`, `/api/errors` and `/api/stream`; other paths go to `next` (or 404). */
   readonly handler: DashboardHandler;
   readonly stats: DashboardStats;
   /** Registry served at `/metrics`; undefined when prom-client (an optional peer dependency) is not installed and none was passed. */
@@ -263,6 +264,10 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
       case '/api/alerts':
       case '/api/releases':
         return serveAlertsApi(this.db, target.path, target.search, res);
+    }
+    if (isErrorsPath(target.path)) {
+      const options = { timeoutMs: this.options.statsTimeoutMs, traceUrl: this.traceUrl, failed: (error: unknown) => this.queryFailed(error) };
+      return serveErrorsApi(this.db, target.path, target.search, res, options);
     }
     if (await this.serveAsset(req, res, target)) return;
     sendJson(res, 404, { error: `pgpulse dashboard: no route ${req.method} ${target.path}` });

@@ -6,7 +6,8 @@ import { DAY_MS } from '../shared/time.js';
 /** Longest range `/api/stats` answers, in days. */
 export const MAX_RANGE_DAYS = 400;
 
-const instant = z
+/** An instant: ISO 8601 or epoch milliseconds (as the page sends them). */
+export const instant = z
   .string()
   .trim()
   .min(1)
@@ -29,7 +30,8 @@ function canonicalTimeZone(tz: string): string | undefined {
   }
 }
 
-const timeZone = z
+/** An IANA time zone, canonicalised. */
+export const timeZone = z
   .string()
   .trim()
   .max(64)
