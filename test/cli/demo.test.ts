@@ -2,14 +2,11 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { collect, runCli, spawnCli, waitForOutput } from '../support/cli.js';
+import { cliMain, collect, runCli, spawnCli, waitForOutput } from '../support/cli.js';
 import { adminQuery, createTestDatabase, withDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/fixtures.js';
-
-const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 /** Postgres processes serving the given data directory (only ours, whatever else runs on the machine). */
 const postgresProcessesFor = (dir: string): string[] => {
@@ -162,7 +159,7 @@ describe('pgpulse demo', () => {
   it('Ctrl-C in a terminal (SIGINT to the whole process group) flushes every row, exits 0 and leaves nothing behind', async () => {
     // detached = own process group, like a shell job: the signal reaches every process in it.
     const child = track(
-      spawn(process.execPath, ['--import', 'tsx', main, 'demo', '--port', '0', '--history', '0'], {
+      spawn(process.execPath, [cliMain, 'demo', '--port', '0', '--history', '0'], {
         detached: true,
         env: { ...process.env, DATABASE_URL: '', PGPULSE_TOKEN: '' },
       }),

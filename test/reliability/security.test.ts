@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VisitorIds } from '../../src/capture/visitor-ids.js';
 import { utcDay } from '../../src/shared/time.js';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
+import { cliMain } from '../support/cli.js';
 
 describe('privacy and secrets', () => {
   let database: TestDatabase;
@@ -70,8 +70,7 @@ describe('privacy and secrets', () => {
   });
 
   it('the CLI never prints a database password', () => {
-    const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-    const result = spawnSync(process.execPath, ['--import', 'tsx', main, 'migrate', '--database-url', 'postgres://app:s3cr3t-pw@127.0.0.1:1/db'], {
+    const result = spawnSync(process.execPath, [cliMain, 'migrate', '--database-url', 'postgres://app:s3cr3t-pw@127.0.0.1:1/db'], {
       encoding: 'utf8',
       env: { ...process.env, DATABASE_URL: '' },
     });

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+/** The CLI as built (`dist/`, kept fresh by the global setup's `ensureFreshBuild`): what `pgpulse` runs for users. */
+export const cliMain = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 export interface CliResult {
   code: number | null;
@@ -10,9 +11,9 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Starts `pgpulse <args>` from source (through tsx). */
+/** Starts `pgpulse <args>` (the build in `dist/`). */
 export function spawnCli(args: string[], env: Record<string, string | undefined> = {}): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, ['--import', 'tsx', main, ...args], { env: { ...process.env, DATABASE_URL: '', PGPULSE_TOKEN: '', ...env } });
+  return spawn(process.execPath, [cliMain, ...args], { env: { ...process.env, DATABASE_URL: '', PGPULSE_TOKEN: '', ...env } });
 }
 
 /** Collects a running CLI's output until it exits. */

@@ -1,6 +1,7 @@
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
 import { createMigratedTemplate } from './migrated-template.js';
+import { ensureFreshBuild } from './fresh-build.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -28,6 +29,7 @@ async function dockerAnswers(): Promise<boolean> {
  * testcontainers Postgres when a Docker runtime answers, else embedded-postgres.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  await ensureFreshBuild();
   const stopServer = await startServer(project);
   try {
     const template = await createMigratedTemplate(project.getProvidedContext().databaseUrl);
