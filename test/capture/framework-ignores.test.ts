@@ -1,4 +1,6 @@
+import { Hono } from 'hono';
 import { afterAll, describe, expect } from 'vitest';
+import { pgpulseHono } from '../../src/adapters/hono.js';
 import { defaultProbePaths } from '../../src/capture/ignore.js';
 import { createPulse, type Pulse, type PulseOptions } from '../../src/create-pulse.js';
 import { adapterNames, startApp, type AdapterName, type RunningApp } from '../support/four-apps.js';
@@ -94,5 +96,29 @@ describe('probe paths and late ignores, in node:http, Express, Fastify and Hono'
     expect(await stored('throwing', name, requests)).toEqual(['200 /users/3 browser', '404 /nope bot']);
     expect(pulse.stats.captureFailures).toBe(2);
     expect(errors.map((e) => (e.cause as Error).message)).toEqual(['late ignore exploded', 'late ignore exploded']);
+  });
+  test('Hono outside Node (app.request, through pulse.record): probe paths and the late ignore apply too', async ({ database }) => {
+    await using pulse = createPulse({ pool: database.pool, nodeId: 'hono-fetch', maintenanceIntervalMs: 0, cubeIntervalMs: 0, ...variants.late });
+    const app = new Hono();
+    app.use(pgpulseHono(pulse));
+    app.get('/users/:id', (c) => c.text('hello'));
+    for (const [path, ua] of [
+      ['/metrics', CHROME],
+      ['/nope', BOT],
+      ['/nope', CHROME],
+      ['/users/1', BOT],
+    ] as const)
+      await app.request(path, { headers: { 'user-agent': ua } });
+    await pulse.flush();
+    const rows = await pulse.db
+      .selectFrom('pgpulse.request_logs')
+      .select(['path', 'status_code', 'route'])
+      .where('node_id', '=', 'hono-fetch')
+      .orderBy('path')
+      .execute();
+    expect(rows).toEqual([
+      { path: '/nope', status_code: 404, route: null },
+      { path: '/users/1', status_code: 200, route: '/users/:id' },
+    ]);
   });
 });
