@@ -338,7 +338,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
    */
   async catchUpCube(): Promise<CubeCatchUpResult> {
     if (this.cubeRun) await this.cubeRun.catch(() => undefined);
-    const run = catchUpCube(this.db, { signal: this.cubeAbort.signal });
+    const run = catchUpCube(this.db, { signal: this.cubeAbort.signal, onBatch: (batch) => this.emitSafely('backfillProgress', batch) });
     this.cubeRun = run;
     try {
       return await run;

@@ -74,7 +74,7 @@ export type { ConnectionOptions } from './store/connection.js';
 export type { PulseDatabase, RequestLogsTable } from './store/database.js';
 export { encodeBridgeMessage, decodeBridgeMessage, DEFAULT_CHANNEL, BRIDGE_MESSAGE_VERSION, type BridgeMessage } from './bridge/message.js';
 export { rebuildRollups, type RebuildRollupsOptions, type RebuildRollupsResult } from './store/rebuild-rollups.js';
-export { catchUpCube, type CubeCatchUpOptions, type CubeCatchUpResult } from './store/cube-catch-up.js';
+export { catchUpCube, type CubeBatch, type CubeCatchUpOptions, type CubeCatchUpResult } from './store/cube-catch-up.js';
 export { skipCapture, captureSkipped } from './skip-capture.js';
 export {
   alertKinds,

@@ -7,7 +7,7 @@ import type { PulseEvents } from './pulse-events.js';
  * requests were lost or a bug showed (`captureError`, `drop`, `rejected`,
  * `stepError`, `handlerError`), `warn` when pgpulse retries or degrades (`writeError`,
  * `maintenanceError`, `poolError`, `notifyFailed`, `notifyPaused`, `consumerDropped`,
- * `errorDropped`, `redactionFailed`, `alertNotifyFailed`, `alertError`, a firing `alert`), `info` on `recovered`, `errorGroupNew`, `closed` and a resolved `alert`. `flushed` and `notifySkipped` (one per batch) are not logged.
+ * `errorDropped`, `redactionFailed`, `alertNotifyFailed`, `alertError`, a firing `alert`), `info` on `recovered`, `errorGroupNew`, `closed` and a resolved `alert`. `flushed`, `notifySkipped` (one per batch) and `backfillProgress` (progress, not a degraded mode) are not logged.
  * Returns a function that stops logging.
  */
 export function logPulseEvents(pulse: Pick<EventEmitter<PulseEvents>, 'on' | 'off'>, logger: PulseLogger): () => void {

@@ -2,6 +2,7 @@ import type { AttributesDroppedInfo, ConsumerDroppedInfo, ErrorDroppedInfo, Reda
 import type { WriterEvents } from '../writer/writer.js';
 import type { AlertEvent } from '../alerts/alert-store.js';
 import type { AlertNotifyFailure } from '../alerts/alert-notifier.js';
+import type { CubeBatch } from '../store/cube-catch-up.js';
 
 /**
  * Events a {@link Pulse} emits. Every degraded mode is one of these (and a
@@ -40,6 +41,13 @@ export interface PulseEvents extends WriterEvents {
   handlerError: [info: { error: Error }];
   /** Partition maintenance failed; retried at the next `maintenanceIntervalMs`. */
   maintenanceError: [info: { error: Error }];
+  /**
+   * A background batch of the read-model backfill finished (`catchUpCube`,
+   * every `cubeIntervalMs`, e.g. after an upgrade): the cube buckets of
+   * [`from`, `to`) were rebuilt from `rows` raw rows; `pending` stale hours
+   * remain. The dashboard reads raw rows for those meanwhile.
+   */
+  backfillProgress: [info: CubeBatch];
   /** An idle connection of the pool pgpulse opened failed (Postgres restarted or the backend was terminated); the pool reconnects. */
   poolError: [info: { error: Error }];
   /** An alert fired or resolved (stored in `pgpulse.alert_events`); emitted by the evaluating process only. */
@@ -66,6 +74,7 @@ export const pulseEventNames = [
   'redactionFailed',
   'handlerError',
   'maintenanceError',
+  'backfillProgress',
   'poolError',
   'closed',
   'writeError',

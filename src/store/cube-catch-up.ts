@@ -13,7 +13,16 @@ export interface CubeCatchUpOptions {
   /** Stops between batches when aborted (a batch in flight finishes). */
   signal?: AbortSignal;
   /** Called after each batch (one UTC day at most), e.g. for progress output. */
-  onBatch?: (batch: { from: Date; to: Date; rows: number }) => void;
+  onBatch?: (batch: CubeBatch) => void;
+}
+
+/** One batch of a cube catch-up: the buckets of [`from`, `to`) rebuilt from `rows` raw rows; `pending` stale hours remain. */
+export interface CubeBatch {
+  from: Date;
+  to: Date;
+  rows: number;
+  /** Stale hours still to build after this batch (in this call or later ones). */
+  pending: number;
 }
 
 export interface CubeCatchUpResult {
@@ -101,7 +110,7 @@ async function catchUp(db: Kysely<PulseDatabase>, maxHours: number, options: Cub
     hours += (to - from) / HOUR_MS;
     rows += read;
     pending -= dayHours.length;
-    options.onBatch?.({ from: new Date(from), to: new Date(to), rows: read });
+    options.onBatch?.({ from: new Date(from), to: new Date(to), rows: read, pending: Math.max(0, pending) });
   }
   // Fresh statistics after a build: readers pick index or hash plans by the cells' row counts.
   if (hours > 0)

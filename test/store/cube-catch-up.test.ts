@@ -85,6 +85,29 @@ describe('the request cube stays right across late rows, skewed clocks, rebuilds
     await expectExact(db, filters, await queryStats(db, filters));
   });
 
+  test("the pulse's background catch-up reports each batch as a backfillProgress event (rows read, hours still pending)", async ({ database }) => {
+    const midnight = Math.floor((end - HOUR) / DAY) * DAY;
+    for (const row of longTailRows(300, { from: midnight - 2 * HOUR, to: midnight + HOUR, seed: 31 })) pulse.pubsub.broadcast(row);
+    await pulse.flush();
+    const batches: { from: Date; to: Date; rows: number; pending: number }[] = [];
+    const onBatch = (batch: (typeof batches)[number]) => batches.push(batch);
+    pulse.on('backfillProgress', onBatch);
+    try {
+      const run = await pulse.catchUpCube();
+      // Two UTC days were touched: one batch each, newest first, the last one leaving nothing pending.
+      expect(batches.length).toBe(2);
+      expect(batches.reduce((n, b) => n + b.rows, 0)).toBe(run.rows);
+      expect(batches[0]!.from.getTime()).toBeGreaterThan(batches[1]!.from.getTime());
+      expect(batches.at(-1)!.pending).toBe(run.pending);
+      expect(run.pending).toBe(0);
+      const raw = await sql<{ n: string }>`
+        select count(*) as n from pgpulse.request_logs where inserted_at >= ${batches[1]!.from} and inserted_at < ${batches[0]!.to}`.execute(database.db);
+      expect(run.rows).toBe(Number(raw.rows[0]!.n));
+    } finally {
+      pulse.off('backfillProgress', onBatch);
+    }
+  });
+
   test('a node whose clock is ahead: rows of an hour that has not ended are read raw, and the cube leaves that hour alone', async ({ database }) => {
     const { db } = database;
     const ahead = Date.now() + 20 * 60_000;
