@@ -1,3 +1,4 @@
+// @module-tag server (runs on every CI server: see the tag in vitest.config.ts)
 /**
  * A deploy: SIGTERM while a client sends at full rate, in each framework, the
  * app shut down by `pulse.closeOnSignals({ servers })`. Every 2xx answer the
