@@ -5,7 +5,7 @@
   const browserTz = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
   // Presets are "now" ranges: they move with time. A custom from/to range stays put.
   const PRESETS = { '5m': 300_000, '1h': 3_600_000, '24h': 86_400_000, '7d': 604_800_000, '30d': 2_592_000_000 };
-  const FILTER_KEYS = ['route', 'path', 'referrer', 'device', 'status', 'node', 'browser', 'os', 'country', 'consumer'];
+  const FILTER_KEYS = ['route', 'path', 'referrer', 'device', 'status', 'node', 'browser', 'os', 'country', 'consumer', 'attribute'];
   const FILTER_LABELS = {
     route: 'Route',
     path: 'Path',
@@ -17,6 +17,7 @@
     os: 'OS',
     country: 'Country',
     consumer: 'Consumer',
+    attribute: 'Attribute',
   };
   // Auth is an HttpOnly session cookie the server set after its login form; this script never sees the token.
   const $ = (id) => document.getElementById(id);

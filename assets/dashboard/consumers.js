@@ -54,7 +54,7 @@
       tr.dataset.consumer = c.id;
       const first = el('td');
       const bar = el('span', undefined, 'bar');
-      bar.style.width = `${Math.round((c.requests / max) * 60)}px`;
+      first.style.setProperty('--share', (c.requests / max).toFixed(3)); // the bar's share; the button leaves it room (style.css)
       first.append(bar, app.filterButton('consumer', c.id, label(c)));
       first.title = label(c);
       tr.append(first, el('td', c.group ?? ''));

@@ -10,6 +10,7 @@ import { requestTarget, trailingSlashLocation, type RequestTarget } from './requ
 import { SseHub, type SseHubEvents, type SseHubOptions, type SseHubStats } from './sse-hub.js';
 import { liveParamsSchema, parseQuery, parseStatsParams } from '../stats/stats-params.js';
 import { queryStats } from '../stats/query-stats.js';
+import { queryAttributeStats } from '../stats/attribute-stats.js';
 import { exportFormats, exportRows, type ExportFormat } from './export-rows.js';
 import { staticAsset } from './static-assets.js';
 import { skipCapture } from '../skip-capture.js';
@@ -129,7 +130,7 @@ export interface DashboardEvents extends SseHubEvents {
 export type DashboardHandler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
 
 export interface Dashboard extends AsyncDisposable, Pick<EventEmitter<DashboardEvents>, 'on' | 'off' | 'once'> {
-  /** Serves the page, `/api/stats`, `/api/export`, `/api/recent`, `/api/errors` and `/api/stream`; other paths go to `next` (or 404). */
+  /** Serves the page, `/api/stats`, `/api/attributes`, `/api/export`, `/api/recent`, `/api/errors` and `/api/stream`; other paths go to `next` (or 404). */
   readonly handler: DashboardHandler;
   readonly stats: DashboardStats;
   /** Registry served at `/metrics`; undefined when prom-client (an optional peer dependency) is not installed and none was passed. */
@@ -245,6 +246,8 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
       }
       case '/api/stats':
         return this.serveStats(req, res, target);
+      case '/api/attributes':
+        return this.serveAttributes(res, target);
       case '/api/export':
         return this.serveExport(req, res, target);
       case '/api/recent': {
@@ -278,6 +281,13 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
     if (!parsed.ok) return sendJson(res, 400, { error: 'invalid stats query', issues: parsed.issues });
     const ownHosts = [...(this.options.ownHosts ?? []), ...(req.headers.host ? [req.headers.host] : [])];
     return this.query(res, 'stats', () => queryStats(this.db, parsed.params, { timeoutMs: this.options.statsTimeoutMs, ownHosts }));
+  }
+
+  /** The custom attribute keys of the range and the values of one (`attributeKey`), under the filters of `/api/stats`. */
+  private serveAttributes(res: ServerResponse, target: RequestTarget): Promise<void> | void {
+    const parsed = parseStatsParams(target.search);
+    if (!parsed.ok) return sendJson(res, 400, { error: 'invalid attributes query', issues: parsed.issues });
+    return this.query(res, 'stats', () => queryAttributeStats(this.db, parsed.params, this.options.statsTimeoutMs));
   }
 
   private async serveExport(req: IncomingMessage, res: ServerResponse, target: RequestTarget): Promise<void> {
