@@ -54,7 +54,11 @@ export interface ListenerOptions {
    * is then replaced. Default 10,000 ms.
    */
   heartbeatTimeoutMs?: number;
-  /** First delay before reconnecting, in milliseconds; doubles per failed attempt (with ±25% jitter). Default 100 ms. */
+  /**
+   * Delay between reconnect attempts at first, in milliseconds; doubles per
+   * failed attempt (with ±25% jitter). The first attempt after a dropped
+   * LISTEN connection is made at once (pg-listen). Default 100 ms.
+   */
   minReconnectDelayMs?: number;
   /** Longest delay between reconnect attempts, in milliseconds. Reconnecting never gives up. Default 5,000 ms. */
   maxReconnectDelayMs?: number;

@@ -162,9 +162,13 @@ describe('NOTIFY bridge listener', () => {
         `select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pgpulse-listen-catchup' and datname = current_database()`,
       );
       await eventually(() => events.filter((e) => e === 'disconnected').length === round + 1, 10_000, 'disconnect');
-      // Rows committed now can only arrive by catch-up: the listener waits ≥ 750 ms before reconnecting.
-      for (let i = 0; i < 20; i++) pulse.pubsub.broadcast(makeLog({ path: `/gap/${round}/${i}` }));
-      await pulse.flush();
+      // Rows committed now without a NOTIFY can only arrive by catch-up, whenever the listener is back (its first
+      // reconnect attempt is immediate: rows the pulse wrote here once came by NOTIFY, 35 caught up, not 40).
+      await sql.query(
+        `insert into pgpulse.request_logs (request_id, method, path, status_code, duration_ms, device_type, node_id)
+         select 'gap' || g, 'GET', '/gap/' || $1 || '/' || g, 200, 1, 'bot', 'writer-b' from generate_series(1, 20) g`,
+        [round],
+      );
       await eventually(() => listener.stats.reconnects === round + 1, 10_000, 'reconnect');
     }
     writing = false;
