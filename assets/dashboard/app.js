@@ -574,7 +574,7 @@
       if (load !== statsView) return;
       renderStats(stats, previous);
       // Views in their own files (consumers.js, …) draw from the same answer.
-      window.dispatchEvent(new CustomEvent('pgpulse:stats', { detail: { stats, range, filters: { ...view.filters } } }));
+      window.dispatchEvent(new CustomEvent('pgpulse:stats', { detail: { stats, range, query, filters: { ...view.filters } } }));
       showError('');
       if (window.pgpulseReleases) void window.pgpulseReleases.refresh(range);
     } catch (error) {
@@ -761,7 +761,18 @@
   });
 
   // What the views in their own files share with this page: its charts (sized and zoned like these), filter cells and formats.
-  window.pgpulseApp = { chart: (id, series, data) => chart(id, series, data, rangeChartOptions()), filterButton, el, ms, bytes, fmt };
+  window.pgpulseApp = {
+    chart: (id, series, data, opts = {}) => chart(id, series, data, { ...rangeChartOptions(), ...opts }),
+    dropChart: (id) => {
+      if (charts[id]) charts[id].destroy();
+      delete charts[id];
+    },
+    filterButton,
+    el,
+    ms,
+    bytes,
+    fmt,
+  };
 
   applyView();
   tickLive();

@@ -21,6 +21,7 @@ import { asPulseDatabase } from '../store/connection.js';
 import type { AnySchemaKysely, PulseDatabase } from '../store/database.js';
 import { parseTraceUrl } from './trace-url.js';
 import { serveAlertsApi } from './alerts-api.js';
+import { serveViewsApi } from './views-api.js';
 import { watchAlerts } from './alert-watch.js';
 import { nonNegativeOption } from '../shared/number-options.js';
 import { isErrorsPath, serveErrorsApi } from './errors-api.js';
@@ -267,6 +268,13 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
       case '/api/alerts':
       case '/api/releases':
         return serveAlertsApi(this.db, target.path, target.search, res);
+      case '/api/endpoint':
+        return serveViewsApi(
+          { db: this.db, timeoutMs: this.options.statsTimeoutMs, failed: (error) => this.queryFailed(error) },
+          target.path,
+          target.search,
+          res,
+        );
     }
     if (isErrorsPath(target.path)) {
       const options = { timeoutMs: this.options.statsTimeoutMs, traceUrl: this.traceUrl, failed: (error: unknown) => this.queryFailed(error) };

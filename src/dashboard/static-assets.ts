@@ -19,6 +19,7 @@ const files: Record<string, { path: string; type: string }> = {
   '/views.css': { path: join(assetsDir, 'views.css'), type: 'text/css; charset=utf-8' },
   '/consumers.js': { path: join(assetsDir, 'consumers.js'), type: 'text/javascript; charset=utf-8' },
   '/attributes.js': { path: join(assetsDir, 'attributes.js'), type: 'text/javascript; charset=utf-8' },
+  '/endpoint.js': { path: join(assetsDir, 'endpoint.js'), type: 'text/javascript; charset=utf-8' },
   '/vendor/uPlot.iife.min.js': { path: join(uplotDir, 'uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
   '/vendor/uPlot.min.css': { path: join(uplotDir, 'uPlot.min.css'), type: 'text/css; charset=utf-8' },
 };
