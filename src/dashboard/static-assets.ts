@@ -20,6 +20,8 @@ const files: Record<string, { path: string; type: string }> = {
   '/consumers.js': { path: join(assetsDir, 'consumers.js'), type: 'text/javascript; charset=utf-8' },
   '/attributes.js': { path: join(assetsDir, 'attributes.js'), type: 'text/javascript; charset=utf-8' },
   '/endpoint.js': { path: join(assetsDir, 'endpoint.js'), type: 'text/javascript; charset=utf-8' },
+  '/errors.js': { path: join(assetsDir, 'errors.js'), type: 'text/javascript; charset=utf-8' },
+  '/errors.css': { path: join(assetsDir, 'errors.css'), type: 'text/css; charset=utf-8' },
   '/vendor/uPlot.iife.min.js': { path: join(uplotDir, 'uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
   '/vendor/uPlot.min.css': { path: join(uplotDir, 'uPlot.min.css'), type: 'text/css; charset=utf-8' },
 };
