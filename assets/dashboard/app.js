@@ -5,7 +5,7 @@
   const browserTz = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
   // Presets are "now" ranges: they move with time. A custom from/to range stays put.
   const PRESETS = { '5m': 300_000, '1h': 3_600_000, '24h': 86_400_000, '7d': 604_800_000, '30d': 2_592_000_000 };
-  const FILTER_KEYS = ['route', 'path', 'referrer', 'device', 'status', 'node', 'browser', 'os', 'country', 'consumer', 'attribute'];
+  const FILTER_KEYS = ['route', 'path', 'referrer', 'device', 'status', 'node', 'browser', 'os', 'country', 'consumer', 'attribute', 'visitor', 'session'];
   const FILTER_LABELS = {
     route: 'Route',
     path: 'Path',
@@ -18,6 +18,8 @@
     country: 'Country',
     consumer: 'Consumer',
     attribute: 'Attribute',
+    visitor: 'Visitor',
+    session: 'Session',
   };
   // Auth is an HttpOnly session cookie the server set after its login form; this script never sees the token.
   const $ = (id) => document.getElementById(id);
@@ -618,6 +620,8 @@
     for (const td of tr.cells) td.title = td.textContent;
     if (traceUrl && row.trace_id) tr.cells[0].append(' ', traceLink(row));
     tr.dataset.requestId = row.request_id;
+    // The time opens the request's detail view (request.js).
+    if (window.pgpulseRequest) window.pgpulseRequest.link(tr, row);
     if (fresh) tbody.prepend(tr);
     else tbody.append(tr);
     while (tbody.rows.length > MAX_LIVE_ROWS) {
@@ -768,6 +772,8 @@
       delete charts[id];
     },
     filterButton,
+    // The live table's trace link of a row, null while the dashboard has no `traceUrl` (or the row no trace id).
+    traceLink: (row) => (traceUrl && row.trace_id ? traceLink(row) : null),
     el,
     ms,
     bytes,

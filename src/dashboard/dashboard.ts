@@ -269,8 +269,9 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
       case '/api/releases':
         return serveAlertsApi(this.db, target.path, target.search, res);
       case '/api/endpoint':
+      case '/api/request':
         return serveViewsApi(
-          { db: this.db, timeoutMs: this.options.statsTimeoutMs, failed: (error) => this.queryFailed(error) },
+          { db: this.db, timeoutMs: this.options.statsTimeoutMs, traceUrl: this.traceUrl, failed: (error) => this.queryFailed(error) },
           target.path,
           target.search,
           res,

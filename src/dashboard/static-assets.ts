@@ -22,6 +22,7 @@ const files: Record<string, { path: string; type: string }> = {
   '/endpoint.js': { path: join(assetsDir, 'endpoint.js'), type: 'text/javascript; charset=utf-8' },
   '/errors.js': { path: join(assetsDir, 'errors.js'), type: 'text/javascript; charset=utf-8' },
   '/errors.css': { path: join(assetsDir, 'errors.css'), type: 'text/css; charset=utf-8' },
+  '/request.js': { path: join(assetsDir, 'request.js'), type: 'text/javascript; charset=utf-8' },
   '/vendor/uPlot.iife.min.js': { path: join(uplotDir, 'uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
   '/vendor/uPlot.min.css': { path: join(uplotDir, 'uPlot.min.css'), type: 'text/css; charset=utf-8' },
 };

@@ -13,9 +13,9 @@ import type { Interval } from './rollup-cover.js';
  * for the rest) and the grouped answers over them.
  */
 
-/** Filters the cube answers: every filter except path and attribute. */
+/** Filters the cube answers: every filter except path, attribute, visitor and session. */
 export function cubeAnswers(filters: StatsFilters): boolean {
-  return filters.path === undefined && filters.attribute === undefined;
+  return filters.path === undefined && filters.attribute === undefined && filters.visitor === undefined && filters.session === undefined;
 }
 
 /** Condition on `pgpulse.cube_keys` (alias `k`) of the filters (path and attribute excluded, see {@link cubeAnswers}). */

@@ -5,7 +5,19 @@ import { attributeFilterValues, DIRECT, statusRange, type StatsFilters } from '.
 /** The fields of a row the filters look at (a captured RequestLog, a stored row, a row as the stream sends it). */
 export type FilterableRow = Pick<
   RequestLog,
-  'route' | 'path' | 'referer' | 'device_type' | 'status_code' | 'node_id' | 'browser' | 'os' | 'country' | 'attributes' | 'consumer_id'
+  | 'route'
+  | 'path'
+  | 'referer'
+  | 'device_type'
+  | 'status_code'
+  | 'node_id'
+  | 'browser'
+  | 'os'
+  | 'country'
+  | 'attributes'
+  | 'consumer_id'
+  | 'visitor_id'
+  | 'session_id'
 >;
 
 /**
@@ -30,6 +42,8 @@ export function rowMatchesFilters(filters: StatsFilters, row: FilterableRow): bo
   if (filters.os !== undefined && row.os !== filters.os) return false;
   if (filters.country !== undefined && row.country !== filters.country) return false;
   if (filters.consumer !== undefined && row.consumer_id !== filters.consumer) return false;
+  if (filters.visitor !== undefined && row.visitor_id !== filters.visitor) return false;
+  if (filters.session !== undefined && row.session_id !== filters.session) return false;
   if (filters.attribute !== undefined && !attributeMatches(filters.attribute, row.attributes)) return false;
   return true;
 }

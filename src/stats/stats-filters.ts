@@ -53,6 +53,13 @@ export const filterShape = {
    * alone or with any filter the cube answers.
    */
   consumer: z.string().min(1).max(consumerLimits.maxIdLength).optional(),
+  /**
+   * One visitor (`visitor_id`, the daily-salted hash) or one session
+   * (`session_id`), e.g. from a request's detail view. Read from raw rows
+   * (the cube and rollups keep neither).
+   */
+  visitor: z.string().min(1).max(128).optional(),
+  session: z.string().min(1).max(128).optional(),
 };
 
 export type StatsFilters = { [K in keyof typeof filterShape]?: z.output<(typeof filterShape)[K]> };
@@ -151,6 +158,8 @@ export function filterCondition(filters: StatsFilters): RawBuilder<unknown> {
   if (filters.os !== undefined) parts.push(sql`os = ${filters.os}`);
   if (filters.country !== undefined) parts.push(sql`country = ${filters.country}`);
   if (filters.consumer !== undefined) parts.push(sql`consumer_id = ${filters.consumer}`);
+  if (filters.visitor !== undefined) parts.push(sql`visitor_id = ${filters.visitor}`);
+  if (filters.session !== undefined) parts.push(sql`session_id = ${filters.session}`);
   if (filters.attribute !== undefined) {
     // Containment (@>) so the GIN index (jsonb_path_ops, partial on `attributes is not null`) serves it.
     const contains = attributeCandidates(filters.attribute).map((json) => sql`attributes @> ${json}::jsonb`);

@@ -53,6 +53,9 @@ const cases: StatsFilters[] = [
   { attribute: 'plan:free', status: '2xx' },
   { consumer: 'key_1' },
   { consumer: 'key_2', status: '2xx' },
+  { visitor: rows.find((row) => row.visitor_id !== null)!.visitor_id! },
+  { session: rows.find((row) => row.session_id !== null)!.session_id! },
+  { visitor: rows[7]!.visitor_id ?? 'v1', status: '2xx' },
 ];
 
 describe('rowMatchesFilters', () => {

@@ -1,0 +1,102 @@
+import { createServer, type Server } from 'node:http';
+import { sql } from 'kysely';
+import { afterAll, describe, expect } from 'vitest';
+import { createPulse, type Pulse } from '../../src/create-pulse.js';
+import { createDashboard, type Dashboard } from '../../src/dashboard/index.js';
+import { expandTraceUrl } from '../../src/dashboard/trace-url.js';
+import { publicColumnNames } from '../../src/store/public-row.js';
+import { makeLog } from '../support/fixtures.js';
+import { closeServer, listen } from '../support/http.js';
+import { test } from '../support/migrated-database.js';
+
+const TRACE_URL = 'https://tempo.example/trace/{trace_id}';
+const HOUR = 3_600_000;
+
+/** GET /api/request (one stored row by id) and the visitor and session filters of the stats and recent rows, against the stored rows. */
+describe('request detail API', () => {
+  let pulse: Pulse;
+  let dashboard: Dashboard;
+  let server: Server;
+  let base: string;
+
+  test.beforeAll(async ({ database }) => {
+    pulse = createPulse({ connectionString: database.url, maxWaitMs: 5, cubeIntervalMs: 0, release: false });
+    // Two days of rows: visitor v-1 in sessions s-1 and s-2, v-2 in s-3, some with a trace id.
+    for (let i = 0; i < 60; i++)
+      pulse.pubsub.publish(
+        makeLog({
+          visitor_id: i % 3 === 0 ? 'v-2' : 'v-1',
+          session_id: i % 3 === 0 ? 's-3' : i % 2 === 0 ? 's-1' : 's-2',
+          status_code: i % 7 === 0 ? 503 : 200,
+          trace_id: i % 5 === 0 ? `${String(i).padStart(2, '0')}f7651916cd43dd8448eb211c80319c` : null,
+          inserted_at: new Date(Date.now() - 47 * HOUR + i * 45 * 60_000),
+        }),
+      );
+    await pulse.flush();
+    dashboard = createDashboard({ db: database.db, pubsub: pulse.pubsub, traceUrl: TRACE_URL });
+    server = createServer(dashboard.handler);
+    base = await listen(server);
+  });
+
+  afterAll(async () => {
+    await closeServer(server);
+    await dashboard?.close();
+    await pulse?.close();
+  });
+
+  test('answers one stored row by id: every public column, never the IP, with its trace link', async ({ database }) => {
+    const stored = (
+      await sql<{ id: string; trace_id: string }>`select * from pgpulse.request_logs where trace_id is not null order by id limit 1`.execute(database.db)
+    ).rows[0]!;
+    const response = await fetch(`${base}/api/request?id=${stored.id}`);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { row: Record<string, unknown>; traceLink: string | null };
+    expect(Object.keys(body.row)).toEqual(['id', ...publicColumnNames]);
+    expect(body.row).not.toHaveProperty('ip');
+    expect(body.row.id).toBe(Number(stored.id));
+    expect(body.row.trace_id).toBe(stored.trace_id);
+    expect(body.traceLink).toBe(expandTraceUrl(TRACE_URL, stored.trace_id, null));
+    const untraced = (await sql<{ id: string }>`select id from pgpulse.request_logs where trace_id is null limit 1`.execute(database.db)).rows[0]!;
+    expect(((await (await fetch(`${base}/api/request?id=${untraced.id}`)).json()) as { traceLink: unknown }).traceLink).toBeNull();
+  });
+
+  test('400 for a missing or malformed id, 404 for an unknown one', async () => {
+    for (const query of ['', 'id=', 'id=abc', 'id=0', 'id=-3', 'id=1.5', 'id=99999999999999999999', 'id=9223372036854775808']) {
+      const response = await fetch(`${base}/api/request?${query}`);
+      expect(response.status, query).toBe(400);
+      // Every issue is about the id (a 20-digit one breaks two rules).
+      const paths = ((await response.json()) as { issues: { path: string }[] }).issues.map((i) => i.path);
+      expect(new Set(paths), query).toEqual(new Set(['id']));
+    }
+    const unknown = await fetch(`${base}/api/request?id=9223372036854775807`);
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { error: string }).error).toMatch(/no stored request/);
+  });
+
+  test('the visitor and session filters select the same rows in stats (any range) and recent rows as plain SQL', async ({ database }) => {
+    const from = Date.now() - 48 * HOUR;
+    for (const [key, column, value] of [
+      ['visitor', 'visitor_id', 'v-1'],
+      ['session', 'session_id', 's-2'],
+      ['session', 'session_id', 'nobody'],
+    ] as const) {
+      const exact = (
+        await sql<{ n: number; c5: number }>`select count(*)::int as n, count(*) filter (where status_code >= 500)::int as c5 from pgpulse.request_logs
+          where ${sql.ref(column)} = ${value} and inserted_at >= ${new Date(from)}`.execute(database.db)
+      ).rows[0]!;
+      const stats = (await (await fetch(`${base}/api/stats?from=${from}&${key}=${value}`)).json()) as {
+        totals: { requests: number; status: Record<string, number> };
+        range: { source: string; filters: Record<string, string> };
+      };
+      expect(stats.range.source, `${key}=${value}`).toBe('raw');
+      expect(stats.range.filters).toEqual({ [key]: value });
+      expect(stats.totals.requests, `${key}=${value}`).toBe(exact.n);
+      expect(stats.totals.status['5xx']).toBe(exact.c5);
+      const recent = (await (await fetch(`${base}/api/recent?limit=200&${key}=${value}`)).json()) as { rows: Record<string, unknown>[] };
+      expect(recent.rows).toHaveLength(exact.n);
+      for (const row of recent.rows) expect(row[column]).toBe(value);
+    }
+    expect((await fetch(`${base}/api/stats?from=${from}&visitor=`)).status).toBe(400);
+    expect((await fetch(`${base}/api/recent?session=${'x'.repeat(129)}`)).status).toBe(400);
+  });
+});
