@@ -53,11 +53,13 @@
   const tables = el('div', undefined, 'endpoint-tables');
   const statusPanel = panel('Status codes', 'endpoint-status');
   const consumersPanel = panel('Top consumers of this route', 'endpoint-consumers');
+  const errorsPanel = panel('Errors hit on this route', 'endpoint-errors', 'panel wide');
   const slowPanel = panel('Slowest recent requests', 'endpoint-slowest', 'panel wide');
   const codesTable = tableIn(statusPanel, 'endpoint-status');
   const consumersTable = tableIn(consumersPanel, 'endpoint-consumers');
   const slowTable = tableIn(slowPanel, 'endpoint-slowest');
-  tables.append(statusPanel, consumersPanel, slowPanel);
+  const errorsTable = tableIn(errorsPanel, 'endpoint-errors');
+  tables.append(statusPanel, consumersPanel, errorsPanel, slowPanel);
   section.append(heading, charts, tables);
   document.querySelector('main .cards').before(section);
 
@@ -214,6 +216,24 @@
     });
   }
 
+  /** The error groups of the route in the range (GET /api/errors under the same filters), NEW marked as the Errors panel does. */
+  function fillErrors(answer) {
+    document.getElementById('endpoint-errors-caption').textContent = answer
+      ? `(${fmt.format(answer.groupCount)} group${answer.groupCount === 1 ? '' : 's'}, ${fmt.format(answer.errorCount)} error${answer.errorCount === 1 ? '' : 's'})`
+      : '';
+    fill(
+      errorsTable,
+      ['Error', 'Count', 'Last seen'],
+      answer
+        ? answer.groups.map((g) => {
+            const label = el('span', `${g.isNew ? 'NEW ' : ''}${g.class}: ${g.message}`);
+            label.title = `fingerprint ${g.fingerprint}`;
+            return [label, fmt.format(g.count), shortTime(g.lastSeen)];
+          })
+        : [],
+    );
+  }
+
   let generation = 0;
   window.addEventListener('pgpulse:stats', async (event) => {
     const { stats, filters, query } = event.detail;
@@ -226,12 +246,17 @@
     try {
       const response = await fetch(`api/endpoint?${query}`, { credentials: 'same-origin' });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      const endpoint = await response.json();
+      // Errors are an extra: a dashboard without them (or a failed answer) leaves the table empty.
+      const errors = fetch(`api/errors?${query}`, { credentials: 'same-origin' })
+        .then((r) => (r.ok ? r.json() : null))
+        .catch(() => null);
+      const [endpoint, errorList] = await Promise.all([response.json(), errors]);
       if (load !== generation) return;
       section.hidden = false;
       fillHeading(route, stats, endpoint);
       drawCharts(endpoint);
       fillTables(stats, endpoint);
+      fillErrors(errorList);
     } catch (error) {
       if (load !== generation) return;
       section.hidden = false;

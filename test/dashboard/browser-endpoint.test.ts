@@ -8,6 +8,7 @@ import { makeLog } from '../support/fixtures.js';
 
 const MINUTE = 60_000;
 const ROUTE = '/orders/:id';
+const FINGERPRINT = '00112233aabbccdd';
 
 /** The endpoint page of a route, in real Chromium at desktop and phone widths, checked against the stored rows. */
 describe.skipIf(!browserAvailable)('dashboard endpoint page (Chromium)', () => {
@@ -29,6 +30,10 @@ describe.skipIf(!browserAvailable)('dashboard endpoint page (Chromium)', () => {
           response_bytes: 500 + i * 10,
           inserted_at: new Date(Date.now() - 40 * MINUTE + i * 60_000),
           ...(i % 3 === 0 ? { consumer_id: 'acme', consumer_name: 'Acme Corp' } : i % 3 === 1 ? { consumer_id: 'globex' } : {}),
+          // The 500s raised one error.
+          ...(codes[i % codes.length] === 500
+            ? { error_fingerprint: FINGERPRINT, error: { class: 'TypeError', message: 'boom', frames: ['at orders (src/orders.ts:1:1)'] } }
+            : {}),
         }),
       );
     }
@@ -96,6 +101,15 @@ describe.skipIf(!browserAvailable)('dashboard endpoint page (Chromium)', () => {
           slowest.map((r) => r.id),
         );
         expect(await page.locator('#endpoint-slowest-caption').textContent()).toMatch(new RegExp(`^\\(the slowest of the newest ${total!.n} requests, since `));
+        // The errors hit on the route (GET /api/errors), new in the range.
+        const errors = (
+          await sql<{ n: number }>`select count(*)::int as n from pgpulse.request_logs
+            where route = ${ROUTE} and error_fingerprint = ${FINGERPRINT} and inserted_at >= ${hour}`.execute(pulse.db)
+        ).rows[0]!.n;
+        expect(errors).toBeGreaterThan(0);
+        await expect
+          .poll(async () => (await page.locator('#endpoint-errors tbody tr').allInnerTexts()).map((t) => t.split('\t').slice(0, 2)), { timeout: 15_000 })
+          .toEqual([['NEW TypeError: boom', String(errors)]]);
         // Three charts: requests per second, codes (one line per code) and bytes.
         for (const chart of ['rps', 'codes', 'bytes']) await page.locator(`#chart-endpoint-${chart} .u-over`).waitFor();
         const legend = await page.locator('#chart-endpoint-codes .u-legend .u-series .u-label').allTextContents();
