@@ -10,31 +10,32 @@ export const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
 export const nginxMissing = existsSync(NGINX_BIN) ? undefined : `nginx not found at ${NGINX_BIN} (apt-get install nginx-light, or set NGINX_BIN)`;
 
 export interface RunningNginx {
-  /** Port nginx listens on (127.0.0.1) for each upstream, in order. */
+  /** Port nginx listens on for each upstream (startNginx: on 127.0.0.1) or listening address (runNginx), in order. */
   ports: number[];
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+/** A port free on `host` now (nginx binds it a moment later). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
   const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const port = (server.address() as { port: number }).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
 
-async function waitForPort(port: number, child: ChildProcess, log: string): Promise<void> {
+async function waitForPort(host: string, port: number, child: ChildProcess, log: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}: ${await readFile(log, 'utf8').catch(() => '')}`);
     const open = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ port, host: '127.0.0.1' }, () => {
+      const socket = createConnection({ port, host }, () => {
         socket.destroy();
         resolve(true);
       });
       socket.on('error', () => resolve(false));
     });
     if (open) return;
-    if (attempt > 200) throw new Error(`nginx did not listen on ${port}: ${await readFile(log, 'utf8').catch(() => '')}`);
+    if (attempt > 200) throw new Error(`nginx did not listen on ${host}:${port}: ${await readFile(log, 'utf8').catch(() => '')}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
@@ -46,8 +47,6 @@ async function waitForPort(port: number, child: ChildProcess, log: string): Prom
  * setting `X-Forwarded-Proto`; with `tls`, it terminates HTTPS with that certificate.
  */
 export async function startNginx(upstreamPorts: readonly number[], options: { tls?: { certFile: string; keyFile: string } } = {}): Promise<RunningNginx> {
-  const dir = await mkdtemp(join(tmpdir(), 'pgpulse-nginx-'));
-  for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(join(dir, sub));
   const ports: number[] = [];
   for (let i = 0; i < upstreamPorts.length; i++) ports.push(await freePort());
   const servers = upstreamPorts.map(
@@ -64,6 +63,20 @@ export async function startNginx(upstreamPorts: readonly number[], options: { tl
       }
     }`,
   );
+  return runNginx(
+    servers,
+    ports.map((port) => ({ host: '127.0.0.1', port })),
+  );
+}
+
+/**
+ * Runs nginx with these `server` blocks in its `http` block (a temp prefix,
+ * in the foreground, as root's `user root`), and resolves once it accepts
+ * connections on every `listening` address (those the blocks listen on).
+ */
+export async function runNginx(servers: readonly string[], listening: readonly { host: string; port: number }[]): Promise<RunningNginx> {
+  const dir = await mkdtemp(join(tmpdir(), 'pgpulse-nginx-'));
+  for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(join(dir, sub));
   const log = join(dir, 'error.log');
   const config = `
 ${process.getuid?.() === 0 ? 'user root;' : ''}
@@ -86,7 +99,7 @@ http {
   const child = spawn(NGINX_BIN, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', log], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
-    for (const port of ports) await waitForPort(port, child, log);
+    for (const { host, port } of listening) await waitForPort(host, port, child, log);
   } catch (error) {
     child.kill('SIGKILL');
     await exited;
@@ -94,7 +107,7 @@ http {
     throw error;
   }
   return {
-    ports,
+    ports: listening.map(({ port }) => port),
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGQUIT');

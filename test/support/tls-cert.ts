@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** A self-signed certificate for localhost and 127.0.0.1, made by the openssl CLI (Debian `openssl`). */
+/** A self-signed certificate for localhost and 127.0.0.1 (and `ips`), made by the openssl CLI (Debian `openssl`). */
 export interface TestCertificate {
   certFile: string;
   keyFile: string;
@@ -12,7 +12,8 @@ export interface TestCertificate {
   remove(): Promise<void>;
 }
 
-export async function makeTestCertificate(): Promise<TestCertificate> {
+export async function makeTestCertificate(options: { ips?: readonly string[] } = {}): Promise<TestCertificate> {
+  const names = ['DNS:localhost', 'IP:127.0.0.1', ...(options.ips ?? []).map((ip) => `IP:${ip}`)];
   const dir = await mkdtemp(join(tmpdir(), 'pgpulse-tls-'));
   const certFile = join(dir, 'cert.pem');
   const keyFile = join(dir, 'key.pem');
@@ -33,7 +34,7 @@ export async function makeTestCertificate(): Promise<TestCertificate> {
       '-subj',
       '/CN=localhost',
       '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      `subjectAltName=${names.join(',')}`,
     ],
     { stdio: 'ignore' },
   );
