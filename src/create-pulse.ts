@@ -1,147 +1,41 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Kysely } from 'kysely';
 import type { CapturedRequest } from './capture/captured-request.js';
 import type { IgnoreRequest } from './capture/ignore.js';
-import type { Kysely } from 'kysely';
 import type { MetricsRegistry } from './metrics/metrics-registry.js';
-import { Recorder, type CaptureOptions } from './capture/recorder.js';
+import { Recorder } from './capture/recorder.js';
 import { attachError, createNodeMiddleware, trackResponse, type FrameworkReader, type NodeMiddleware } from './capture/node-middleware.js';
-import type { ConsumerDropReason } from './capture/consumer.js';
 import { errorTargetOf, serveFailedHandler, type CaptureErrorOptions, type ErrorSource } from './capture/error-target.js';
 import { Sessions } from './capture/sessions.js';
-import type { AttributeDropReason } from './capture/attributes.js';
-import type { RedactFailReason } from './capture/redact.js';
 import { positiveOption } from './shared/number-options.js';
 import { VisitorIds } from './capture/visitor-ids.js';
-import { connect, type Connection, type ConnectionOptions } from './store/connection.js';
+import { connect, type Connection } from './store/connection.js';
 import type { PulseDatabase } from './store/database.js';
 import { migrate, type MigrationResult } from './store/migrate.js';
 import { defaultNodeId } from './node-id.js';
-import { PubSub, type PubSubStats } from './pubsub.js';
-import { isLockTimeout, maintainPartitions, type PartitionMaintenanceResult } from './store/maintain-partitions.js';
-import { catchUpCube, type CubeCatchUpResult } from './store/cube-catch-up.js';
-import type { PulseWriter, WriterMode } from './writer/pulse-writer.js';
-import { hasCompiledWriterWorker, WorkerWriter } from './writer/worker-writer.js';
-import { Writer, writerLimits, type WriterEvents, type WriterOptions, type WriterStats } from './writer/writer.js';
+import { PubSub } from './pubsub.js';
+import { isLockTimeout, type PartitionMaintenanceResult } from './store/maintain-partitions.js';
+import type { CubeCatchUpResult } from './store/cube-catch-up.js';
+import { BackgroundJobs, backgroundSchedule } from './store/background-jobs.js';
+import type { PulseWriter } from './writer/pulse-writer.js';
+import { createPulseWriter, writerModeOf } from './writer/select-writer.js';
+import { writerLimits, type WriterEvents } from './writer/writer.js';
 import { closeOnSignals, type CloseOnSignalsOptions } from './shutdown/close-on-signals.js';
 import { logPulseEvents } from './events/log-pulse-events.js';
-import type { PulseLogger } from './events/logger.js';
 import type { PulseEvents } from './events/pulse-events.js';
 import { checkPostgres } from './health/check-postgres.js';
 import type { PulseHealth, WriterHealth } from './health/pulse-health.js';
 import { writerHealth, type LastWriteError } from './health/writer-health.js';
 import { pgpulseMetrics, type PgpulseMetrics } from './metrics/pgpulse-metrics.js';
 import { loadPromClient, PROM_CLIENT_MISSING } from './metrics/prom-client.js';
-import { PulseAlerts, type AlertOptions, type AlertStats } from './alerts/pulse-alerts.js';
+import { PulseAlerts } from './alerts/pulse-alerts.js';
 import { alertMetrics } from './metrics/alert-metrics.js';
-import { recordRelease, resolveRelease, type ReleaseOptions } from './releases/release.js';
-import { HttpMetrics, type HttpMetricsOptions } from './metrics/http-metrics.js';
+import { recordRelease, resolveRelease } from './releases/release.js';
+import { HttpMetrics } from './metrics/http-metrics.js';
+import type { PulseOptions, PulseStats } from './pulse-options.js';
 
-export interface PulseOptions extends ConnectionOptions, CaptureOptions, AlertOptions, ReleaseOptions, Omit<WriterOptions, 'nodeId' | 'copyPool'> {
-  /** Identifies this process in rows and NOTIFY messages. Default `hostname:pid`. */
-  nodeId?: string;
-  /** A visitor's session ends after this long without a request. Default 1,800,000 ms (30 min). */
-  sessionIdleMs?: number;
-  /** Store captured requests in Postgres. Set false to only broadcast them locally. Default true. */
-  store?: boolean;
-  /**
-   * Where the writer batches, serialises and aggregates rollups:
-   * `'worker'` runs it in a `worker_threads` worker with its own pool (of
-   * `poolSize` connections), off the app's event loop; `'in-process'` on the
-   * app's event loop. Default `'worker'` with `connectionString`; with the
-   * app's own `pool` or `db` always `'in-process'` (a pool cannot be shared
-   * across threads; asking for `'worker'` then throws). When pgpulse runs
-   * from its TypeScript source rather than the published `dist/` (its own
-   * test suite), the default is `'in-process'`: a worker would have to load
-   * tsx in its thread.
-   */
-  writerMode?: WriterMode;
-  /**
-   * Drop day partitions of `pgpulse.request_logs` older than this many days.
-   * Default: keep everything.
-   */
-  retentionDays?: number;
-  /**
-   * How often this process creates partitions ahead and applies retention
-   * (also once at start and after `migrate()`); 0 turns it off, e.g. when
-   * `pgpulse maintain` runs from cron. Default 21,600,000 ms (6 h).
-   */
-  maintenanceIntervalMs?: number;
-  /**
-   * How often this process brings the request cube (the dashboard's read
-   * model, see `catchUpCube`) up to date with the stored rows; 0 turns it
-   * off (e.g. when `pgpulse maintain` runs from cron, or another
-   * process does it: one process at a time builds, the others skip). Default
-   * 60,000 ms.
-   */
-  cubeIntervalMs?: number;
-  /**
-   * prom-client registry pgpulse registers its metrics on, so an app that
-   * already exposes prom-client metrics serves pgpulse's on its own endpoint.
-   * Default: a private registry (read it with `pulse.metrics()`).
-   */
-  registry?: MetricsRegistry;
-  /**
-   * Request metrics in OpenTelemetry's semantic-convention shape, recorded in
-   * the capture batch: the Prometheus histogram
-   * `http_server_request_duration_seconds` (labels `http_request_method`,
-   * `http_route`, `http_response_status_code`) on `registry`, and the
-   * OpenTelemetry histogram `http.server.request.duration` (unit `s`) on the
-   * global meter provider of `@opentelemetry/api`, each where its package is
-   * installed. Labelled by route pattern, never by path. `true` for both
-   * defaults, or {@link HttpMetricsOptions}. Default false.
-   *
-   * @example
-   * ```ts
-   * const pulse = createPulse({ connectionString, registry, httpMetrics: true });
-   * ```
-   */
-  httpMetrics?: boolean | HttpMetricsOptions;
-  /**
-   * pino-compatible logger (`{ warn, error }`, `info` optional): every event of
-   * the pulse is logged at its level. Default: nothing is logged.
-   */
-  logger?: PulseLogger;
-  /**
-   * `pulse.health()` reports the writer as not keeping up from this many rows
-   * buffered or in flight. Default half of `maxBufferedRows` (50,000 rows).
-   */
-  healthMaxPendingRows?: number;
-  /** Longest `pulse.health()` waits for Postgres to answer `select 1`. Default 2,000 ms. */
-  healthTimeoutMs?: number;
-  /**
-   * `pulse.health()` (and `/healthz`, and the `pgpulse_writer_healthy` gauge)
-   * reports the writer as stalled once rows have been pending this long with
-   * no write committing: a read-only database, a missing permission, a lock,
-   * an outage. Default 30,000 ms.
-   */
-  healthStalledAfterMs?: number;
-}
-
-export interface PulseStats {
-  pubsub: PubSubStats;
-  writer: WriterStats | undefined;
-  /** Requests captured and broadcast. */
-  captured: number;
-  /** Requests the capture code failed to record (should stay 0). */
-  captureFailures: number;
-  /** Requests whose custom attributes (`attributes` option) were dropped, all or some, by reason. */
-  attributesDropped: Record<AttributeDropReason, number>;
-  /** Requests whose referer host was not a host name or IP literal (`=1+2a`, `cmd|'`): stored with `referer_host` null. */
-  refererHostsRejected: number;
-  /** Requests whose consumer (`consumer` option) was dropped, by reason. */
-  consumersDropped: Record<ConsumerDropReason, number>;
-  /** Errors not stored: unreadable, reported after their request was recorded, or for a request pgpulse does not track. */
-  errorsDropped: number;
-  /** Requests whose redaction failed, by reason: `redact.fn` or `redactErrorMessage` threw, or `redact.fn` returned what cannot be stored; the fields concerned were masked, never stored unredacted. */
-  redactionsFailed: Record<RedactFailReason, number>;
-  /** Errors from idle connections in the pool pgpulse opened (e.g. Postgres restarts). */
-  poolErrors: number;
-  /** Partition maintenance runs that failed (retried at the next interval). */
-  maintenanceErrors: number;
-  /** Alert evaluation and notification counters; null without `alerts`. */
-  alerts: AlertStats | null;
-}
+export type { PulseOptions, PulseStats } from './pulse-options.js';
 
 /** Events the writer emits, forwarded on the Pulse. */
 const writerEvents = [
@@ -180,13 +74,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
   private readonly closeTimeoutMs: number;
   private closing: Promise<void> | undefined;
   private poolErrors = 0;
-  private maintenanceErrors = 0;
-  private readonly maintenanceTimer: NodeJS.Timeout | undefined;
-  private readonly maintenanceStart: NodeJS.Timeout | undefined;
-  private readonly cubeTimer: NodeJS.Timeout | undefined;
-  private readonly cubeAbort = new AbortController();
-  private cubeRun: Promise<unknown> | undefined;
-  private readonly retentionDays: number | undefined;
+  private readonly jobs: BackgroundJobs;
   /** Undefined when prom-client (an optional peer dependency) is not installed and no registry was passed. */
   private readonly pgpulseMetrics: PgpulseMetrics | undefined;
   private readonly removeMetrics: () => void;
@@ -201,7 +89,17 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     super();
     this.nodeId = options.nodeId ?? defaultNodeId();
     this.release = resolveRelease(options.release);
-    // Metrics options are checked before anything connects: a throwing constructor leaves nothing open.
+    // Options are checked before anything connects or starts: a throwing constructor leaves nothing open.
+    const schedule = backgroundSchedule(options);
+    const writerMode = options.store !== false ? writerModeOf(options) : undefined;
+    this.healthMaxPendingRows = positiveOption(
+      'pgpulse',
+      'healthMaxPendingRows',
+      options.healthMaxPendingRows ?? Math.ceil((options.maxBufferedRows ?? 100_000) / 2),
+    );
+    this.healthTimeoutMs = positiveOption('pgpulse', 'healthTimeoutMs', options.healthTimeoutMs ?? 2_000);
+    this.healthStalledAfterMs = positiveOption('pgpulse', 'healthStalledAfterMs', options.healthStalledAfterMs ?? 30_000);
+    this.closeTimeoutMs = writerLimits(options).closeTimeoutMs;
     this.pgpulseMetrics = options.registry || loadPromClient() ? pgpulseMetrics(options.registry) : undefined;
     const httpMetrics = options.httpMetrics
       ? new HttpMetrics(options.httpMetrics === true ? {} : options.httpMetrics, this.pgpulseMetrics?.registry)
@@ -213,6 +111,31 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     this.db = this.connection.db;
     this.visitorIds = new VisitorIds(this.db);
     this.recorder = new Recorder(this.pubsub, this.visitorIds, new Sessions(options.sessionIdleMs), this.nodeId, options);
+    this.jobs = new BackgroundJobs(this.db, options.retentionDays, {
+      onError: (error) => this.emitSafely('maintenanceError', { error }),
+      onBatch: (batch) => this.emitSafely('backfillProgress', batch),
+    });
+    this.wireRecorder(httpMetrics);
+    if (options.logger) logPulseEvents(this, options.logger);
+    if (writerMode) {
+      this.writer = createPulseWriter(writerMode, options, {
+        db: this.db,
+        nodeId: this.nodeId,
+        copyPool: this.connection.pool,
+        onPoolError: () => this.poolErrors++,
+      });
+      this.attachWriter(this.writer);
+    }
+    void this.visitorIds.load();
+    this.removeMetrics = this.addMetrics();
+    if (options.store !== false) this.jobs.start(schedule);
+    if (options.store !== false && (options.alerts?.length ?? 0) > 0) this.alerts = this.startAlerts(options);
+    // Before migrate() the table may not exist yet: migrate() records it again.
+    if (options.store !== false) void this.recordRelease().catch(() => undefined);
+  }
+
+  /** Forwards the recorder's reports as events (and its requests to the HTTP metrics). */
+  private wireRecorder(httpMetrics: HttpMetrics | undefined): void {
     this.recorder.onFailure = (error) => this.emitSafely('captureError', { error });
     if (httpMetrics) this.recorder.onCaptured = (log) => httpMetrics.observe(log);
     this.recorder.onAttributesDropped = (info) => this.emitSafely('attributesDropped', info);
@@ -220,29 +143,23 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     this.recorder.onConsumerDropped = (info) => this.emitSafely('consumerDropped', info);
     this.recorder.onErrorDropped = (info) => this.emitSafely('errorDropped', info);
     this.recorder.onRedactionFailed = (info) => this.emitSafely('redactionFailed', info);
-    if (options.logger) logPulseEvents(this, options.logger);
-    this.healthMaxPendingRows = positiveOption(
-      'pgpulse',
-      'healthMaxPendingRows',
-      options.healthMaxPendingRows ?? Math.ceil((options.maxBufferedRows ?? 100_000) / 2),
-    );
-    this.healthTimeoutMs = positiveOption('pgpulse', 'healthTimeoutMs', options.healthTimeoutMs ?? 2_000);
-    this.healthStalledAfterMs = positiveOption('pgpulse', 'healthStalledAfterMs', options.healthStalledAfterMs ?? 30_000);
-    this.closeTimeoutMs = writerLimits(options).closeTimeoutMs;
-    if (options.store !== false) {
-      const writer = this.createWriter(options);
-      this.writer = writer;
-      writer.on('flushed', () => (this.lastWriteAt = new Date()));
-      writer.on('writeError', ({ error }) => (this.lastWriteError = { message: error.message, at: new Date() }));
-      for (const name of writerEvents) writer.on(name, ((info: never) => this.emitSafely(name, info)) as never);
-      // Never unsubscribed: rows captured after close() are counted by the closed writer (drop, reason `closed`).
-      this.pubsub.subscribe((message) => writer.add(message.event), {
-        name: 'pgpulse-writer',
-        maxQueue: Number.MAX_SAFE_INTEGER,
-      });
-    }
-    void this.visitorIds.load();
-    this.removeMetrics =
+  }
+
+  /** Feeds the writer from the PubSub, forwards its events and keeps what health() reads. */
+  private attachWriter(writer: PulseWriter): void {
+    writer.on('flushed', () => (this.lastWriteAt = new Date()));
+    writer.on('writeError', ({ error }) => (this.lastWriteError = { message: error.message, at: new Date() }));
+    for (const name of writerEvents) writer.on(name, ((info: never) => this.emitSafely(name, info)) as never);
+    // Never unsubscribed: rows captured after close() are counted by the closed writer (drop, reason `closed`).
+    this.pubsub.subscribe((message) => writer.add(message.event), {
+      name: 'pgpulse-writer',
+      maxQueue: Number.MAX_SAFE_INTEGER,
+    });
+  }
+
+  /** Registers this pulse's metrics; returns what removes them. */
+  private addMetrics(): () => void {
+    return (
       this.pgpulseMetrics?.addPulse({
         stats: () => this.stats,
         writerHealthy: () => this.writerHealth()?.ok,
@@ -254,26 +171,8 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
             this.off('drop', drop);
           };
         },
-      }) ?? (() => undefined);
-    this.retentionDays = options.retentionDays;
-    const intervalMs = options.maintenanceIntervalMs ?? 6 * 3_600_000;
-    if (options.store !== false && intervalMs > 0) {
-      // First run shortly after start (the app may still be migrating), then every interval.
-      this.maintenanceStart = setTimeout(() => void this.maintain().catch(() => undefined), 10_000);
-      this.maintenanceStart.unref();
-      this.maintenanceTimer = setInterval(() => void this.maintain().catch(() => undefined), intervalMs);
-      this.maintenanceTimer.unref();
-    }
-    if (options.store !== false && (options.alerts?.length ?? 0) > 0) this.alerts = this.startAlerts(options);
-    // Before migrate() the table may not exist yet: migrate() records it again.
-    if (options.store !== false) void this.recordRelease().catch(() => undefined);
-    const cubeIntervalMs = options.cubeIntervalMs ?? 60_000;
-    if (!Number.isInteger(cubeIntervalMs) || cubeIntervalMs < 0)
-      throw new RangeError(`pgpulse: cubeIntervalMs must be a whole number of ms ≥ 0, got ${cubeIntervalMs}`);
-    if (options.store !== false && cubeIntervalMs > 0) {
-      this.cubeTimer = setInterval(() => void this.catchUpCube().catch(() => undefined), cubeIntervalMs);
-      this.cubeTimer.unref();
-    }
+      }) ?? (() => undefined)
+    );
   }
 
   private startAlerts(options: PulseOptions): PulseAlerts {
@@ -288,44 +187,13 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     return alerts;
   }
 
-  private createWriter(options: PulseOptions): PulseWriter {
-    const attached = options.pool !== undefined || options.db !== undefined;
-    // From pgpulse's TypeScript source (its own tests) a worker needs tsx in its thread: only when asked for.
-    const mode = options.writerMode ?? (attached || !hasCompiledWriterWorker() ? 'in-process' : 'worker');
-    // Checked at runtime too: JavaScript callers get no type check.
-    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- JavaScript callers
-    if (mode !== 'worker' && mode !== 'in-process') throw new Error(`pgpulse: writerMode must be 'worker' or 'in-process', got ${String(mode)}`);
-    const inProcess = () => new Writer(this.db, { ...options, nodeId: this.nodeId, copyPool: this.connection.pool });
-    if (mode === 'in-process') return inProcess();
-    if (attached || !options.connectionString) {
-      throw new Error(
-        "pgpulse: writerMode 'worker' needs connectionString; the app's own pool or db cannot be shared with a worker thread (use writerMode 'in-process')",
-      );
-    }
-    return new WorkerWriter({
-      ...pickWriterOptions(options),
-      nodeId: this.nodeId,
-      connectionString: options.connectionString,
-      poolSize: options.poolSize,
-      fallback: inProcess,
-      onPoolError: () => this.poolErrors++,
-    });
-  }
-
   /**
    * Creates the day partitions ahead of time and applies `retentionDays`.
    * Runs by itself every `maintenanceIntervalMs`; failures are counted in
    * `stats.maintenanceErrors` and retried at the next interval.
    */
-  async maintain(): Promise<PartitionMaintenanceResult> {
-    try {
-      return await maintainPartitions(this.db, { retentionDays: this.retentionDays });
-    } catch (error) {
-      this.maintenanceErrors++;
-      const wrapped = new Error(`pgpulse partition maintenance failed: ${(error as Error).message}`, { cause: error });
-      this.emitSafely('maintenanceError', { error: wrapped });
-      throw wrapped;
-    }
+  maintain(): Promise<PartitionMaintenanceResult> {
+    return this.jobs.maintain();
   }
 
   /**
@@ -336,20 +204,8 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
    * at the next interval. The dashboard stays exact without it (it reads raw
    * rows for what the cube lacks), only slower.
    */
-  async catchUpCube(): Promise<CubeCatchUpResult> {
-    if (this.cubeRun) await this.cubeRun.catch(() => undefined);
-    const run = catchUpCube(this.db, { signal: this.cubeAbort.signal, onBatch: (batch) => this.emitSafely('backfillProgress', batch) });
-    this.cubeRun = run;
-    try {
-      return await run;
-    } catch (error) {
-      this.maintenanceErrors++;
-      const wrapped = new Error(`pgpulse cube catch-up failed: ${(error as Error).message}`, { cause: error });
-      this.emitSafely('maintenanceError', { error: wrapped });
-      throw wrapped;
-    } finally {
-      if (this.cubeRun === run) this.cubeRun = undefined;
-    }
+  catchUpCube(): Promise<CubeCatchUpResult> {
+    return this.jobs.catchUpCube();
   }
 
   /** Records {@link release} for this node in `pgpulse.releases` (once; later calls keep the first time). */
@@ -523,7 +379,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
       errorsDropped: this.recorder.errorsDropped,
       redactionsFailed: { ...this.recorder.redactionsFailed },
       poolErrors: this.poolErrors,
-      maintenanceErrors: this.maintenanceErrors,
+      maintenanceErrors: this.jobs.errors,
       alerts: this.alerts?.stats ?? null,
     };
   }
@@ -585,14 +441,11 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
   private async shutdown(deadline: number): Promise<void> {
     const started = performance.now();
     const left = () => Math.max(0, deadline - Date.now());
-    clearTimeout(this.maintenanceStart);
-    clearInterval(this.maintenanceTimer);
-    clearInterval(this.cubeTimer);
-    this.cubeAbort.abort();
+    this.jobs.stop();
     if (this.writer) await this.flushWhileArriving(Math.min(left(), KEEP_RECORDING_MS));
     else this.recorder.drain();
     await this.writer?.close(left());
-    await settledWithin(this.cubeRun, left());
+    await settledWithin(this.jobs.running, left());
     await settledWithin(this.alerts?.close(), left());
     this.closeAlertMetrics();
     this.removeMetrics();
@@ -669,25 +522,6 @@ async function settledWithin(promise: Promise<unknown> | undefined, ms: number):
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([promise.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
   clearTimeout(timer);
-}
-
-/**
- * The options handed to the writer: everything but the connection objects and
- * what cannot cross a thread boundary (functions, e.g. capture's `ignore`
- * predicates), so writer options added later reach a worker too.
- */
-function pickWriterOptions(options: PulseOptions): Omit<WriterOptions, 'nodeId'> {
-  const picked: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(options)) {
-    if (value === undefined || key === 'pool' || key === 'db' || key === 'connectionString') continue;
-    try {
-      structuredClone(value);
-      picked[key] = value;
-    } catch {
-      // not plain data: not a writer option
-    }
-  }
-  return picked;
 }
 
 /** Creates the pgpulse instance for this process. */
