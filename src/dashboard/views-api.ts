@@ -25,7 +25,8 @@ export interface ViewsApiContext {
  * - `GET /api/endpoint?route=&from=&to=&tz=&…filters` (`queryEndpoint`: the
  *   route's series by exact status code with bytes, every code and the
  *   slowest recent requests; `route` required, the rest as `/api/stats`);
- * - `GET /api/request?id=` (`requestRow`: one stored request, every public
+ * - `GET /api/request?id=` or `?requestId=&at=` (`requestRow`: one stored
+ *   request by row id, or by request id within a minute of `at`; every public
  *   column, with `traceLink`, its trace's URL when `traceUrl` is set and the row has a trace id).
  * 400 listing the issues for bad parameters, 404 for an unknown request, 503 when the query fails.
  */
@@ -38,9 +39,11 @@ export async function serveViewsApi(context: ViewsApiContext, path: ViewsApiPath
         sendJson(res, 400, { error: 'invalid request query', issues: parsed.issues });
         return;
       }
-      const row = await requestRow(context.db, parsed.params.id, context.timeoutMs);
+      const lookup = parsed.params;
+      const row = await requestRow(context.db, lookup, context.timeoutMs);
       if (!row) {
-        sendJson(res, 404, { error: `no stored request with id ${parsed.params.id} (retention may have dropped it)` });
+        const which = 'id' in lookup ? `id ${lookup.id}` : `request id ${lookup.requestId} near ${lookup.at.toISOString()}`;
+        sendJson(res, 404, { error: `no stored request with ${which} (retention may have dropped it)` });
         return;
       }
       const traceId = typeof row.trace_id === 'string' ? row.trace_id : null;
