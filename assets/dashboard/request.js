@@ -2,7 +2,8 @@
 // table (and in the endpoint page's slowest requests) opens a dialog with every
 // stored field of that request (the row as the server sends it, which holds
 // every column but the private ones; stored rows are read again from
-// GET /api/request?id=), its trace link, its consumer, its error if any, and
+// GET /api/request?id=, and an error example's by ?requestId=&at=), its trace
+// link, its consumer, its error if any, and
 // one-click filters: this visitor, this consumer, this session. Loaded after
 // app.js (window.pgpulseApp); DOM by textContent only.
 (() => {
@@ -36,9 +37,11 @@
     const title = el('h2', `${row.method} ${row.path}`);
     title.id = 'request-detail-title';
     const summary = el('p', undefined, 'muted');
+    // A placeholder row (an error example, until the stored row arrives) may lack the size.
+    const size = row.response_bytes === undefined ? [] : [row.response_bytes === null ? 'size unknown' : bytes(row.response_bytes)];
     summary.append(
       el('span', String(row.status_code), `s${String(row.status_code)[0]}`),
-      ` · ${ms(row.duration_ms)} ms · ${row.response_bytes === null ? 'size unknown' : bytes(row.response_bytes)} · ${new Date(row.inserted_at).toLocaleString()}`,
+      ` · ${[`${ms(row.duration_ms)} ms`, ...size, new Date(row.inserted_at).toLocaleString()].join(' · ')}`,
     );
     const parts = [close, title, summary];
     if (note) parts.push(el('p', note, 'muted'));
@@ -93,29 +96,36 @@
     dialog.replaceChildren(...parts);
   }
 
-  /** Shows `row`; a stored row (with an id) is read again from the server, with its trace link. */
-  async function open(row) {
-    render(row, null, row.id === undefined ? 'Streamed just now: the fields as captured (the row id comes with storage).' : 'Loading the stored row…');
+  let shown = 0; // which open() the dialog shows: a late answer for an earlier row is dropped
+
+  /**
+   * Shows `row`, then the stored row read again from the server with its trace
+   * link: by `lookup` (a GET /api/request query such as requestId=…&at=…),
+   * by default the row's id; a streamed row (no id, no lookup) as captured.
+   */
+  async function open(row, lookup = row.id === undefined ? null : `id=${encodeURIComponent(row.id)}`) {
+    const mine = ++shown;
+    render(row, null, lookup === null ? 'Streamed just now: the fields as captured (the row id comes with storage).' : 'Loading the stored row…');
     if (!dialog.open) dialog.showModal();
-    if (row.id === undefined) return;
+    if (lookup === null) return;
     try {
-      const response = await fetch(`api/request?id=${encodeURIComponent(row.id)}`, { credentials: 'same-origin' });
+      const response = await fetch(`api/request?${lookup}`, { credentials: 'same-origin' });
       if (!response.ok) throw new Error(response.status === 404 ? 'no longer stored' : `HTTP ${response.status}`);
       const answer = await response.json();
-      render(answer.row, answer.traceLink, null);
+      if (mine === shown) render(answer.row, answer.traceLink, null);
     } catch (error) {
-      render(row, null, `Could not load the stored row (${error.message}): the fields as listed.`);
+      if (mine === shown) render(row, null, `Could not load the stored row (${error.message}): the fields as listed.`);
     }
   }
 
-  /** Makes the first cell of a table row (its time) a button opening the row's detail view. */
-  function link(tr, row) {
+  /** Makes the first cell of a table row (its time) a button opening the row's detail view (`lookup` as in open()). */
+  function link(tr, row, lookup) {
     const cell = tr.cells[0];
     const text = cell.firstChild;
     const button = el('button', text ? text.textContent : 'details', 'detail');
     button.type = 'button';
     button.title = 'Request details';
-    button.addEventListener('click', () => void open(row));
+    button.addEventListener('click', () => void open(row, lookup));
     if (text && text.nodeType === Node.TEXT_NODE) text.replaceWith(button);
     else cell.prepend(button);
   }

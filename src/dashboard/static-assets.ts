@@ -20,6 +20,7 @@ const files: Record<string, { path: string; type: string }> = {
   '/consumers.js': { path: join(assetsDir, 'consumers.js'), type: 'text/javascript; charset=utf-8' },
   '/attributes.js': { path: join(assetsDir, 'attributes.js'), type: 'text/javascript; charset=utf-8' },
   '/endpoint.js': { path: join(assetsDir, 'endpoint.js'), type: 'text/javascript; charset=utf-8' },
+  '/error-detail.js': { path: join(assetsDir, 'error-detail.js'), type: 'text/javascript; charset=utf-8' },
   '/errors.js': { path: join(assetsDir, 'errors.js'), type: 'text/javascript; charset=utf-8' },
   '/errors.css': { path: join(assetsDir, 'errors.css'), type: 'text/css; charset=utf-8' },
   '/request.js': { path: join(assetsDir, 'request.js'), type: 'text/javascript; charset=utf-8' },

@@ -1,12 +1,15 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:http';
 import express from 'express';
 import { sql } from 'kysely';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createDashboard, type Dashboard } from '../../src/dashboard/index.js';
 import { sessionValue } from '../../src/dashboard/token-gate.js';
+import { expandTraceUrl } from '../../src/dashboard/trace-url.js';
+import { publicColumnNames } from '../../src/store/public-row.js';
 import { HOUR_MS } from '../../src/shared/time.js';
 import { browserAvailable, launchChromium } from '../support/browser.js';
 import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
@@ -14,6 +17,7 @@ import { makeLog } from '../support/fixtures.js';
 import { closeServer, listen, send } from '../support/http.js';
 
 const screenshots = process.env.PGPULSE_SCREENSHOTS ?? '/work/runs';
+const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const TOKEN = 'browser-errors-token';
 const TRACE_URL = 'https://tempo.example/trace/{trace_id}?span={span_id}';
 const OLD_FP = 'fedcba9876543210';
@@ -86,6 +90,25 @@ describe.skipIf(!browserAvailable)('dashboard errors (Chromium)', () => {
     await database?.drop();
   });
 
+  /** axe-core over one part of the page: its serious and critical violations (with the nodes' selectors). */
+  async function axeViolations(page: Page, selector: string): Promise<{ id: string; impact: string; nodes: string[] }[]> {
+    const violations = await page.evaluate(async (include) => {
+      type Result = { violations: { id: string; impact: string; nodes: { target: string[] }[] }[] };
+      const result = await (window as unknown as { axe: { run: (context: unknown) => Promise<Result> } }).axe.run({ include: [include] });
+      return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+    }, selector);
+    return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  }
+
+  /** What the request dialog shows of a stored row: each field as request.js writes it. */
+  function shownValue(v: unknown): string {
+    if (v === null) return 'null';
+    if (v instanceof Date) return v.toISOString();
+    if (typeof v === 'string') return v;
+    if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+    return JSON.stringify(v);
+  }
+
   /** Per group over the last 24 hours: count and first seen, from the raw rows. */
   async function rawGroups(): Promise<{ fingerprint: string; class: string; count: number; first: Date }[]> {
     const result = await sql<{ fingerprint: string; class: string; count: number; first: Date }>`
@@ -96,12 +119,76 @@ describe.skipIf(!browserAvailable)('dashboard errors (Chromium)', () => {
     return result.rows;
   }
 
+  /**
+   * The newest example of the TypeError group opens the request dialog: every stored field equal to the
+   * row read with plain SQL, its trace link, consumer and error; each one-click filter applies from there.
+   */
+  async function checkRequestDialog(page: Page, name: string, fingerprint: string): Promise<void> {
+    const stored = (await sql<Record<string, unknown>>`select * from pgpulse.request_logs where request_id = 'order-5'`.execute(pulse.db)).rows;
+    expect(stored).toHaveLength(1);
+    const row = stored[0]!;
+    const examples = page.locator('#error-examples tbody tr');
+    const dialog = page.locator('#request-detail[open]');
+    const openNewest = async () => {
+      await examples.first().locator('button.detail').click();
+      // The stored row has come (the example itself has no row id).
+      await dialog.locator('.fields tr[data-field="id"]').waitFor({ timeout: 10_000 });
+    };
+    await openNewest();
+    const fields = await dialog
+      .locator('.fields tr')
+      .evaluateAll((trs) => trs.map((tr) => [(tr as HTMLElement).dataset.field!, tr.querySelector('td')!.textContent]));
+    expect(fields.map(([f]) => f)).toEqual(['id', ...publicColumnNames]);
+    expect(Object.fromEntries(fields)).toEqual(Object.fromEntries(['id', ...publicColumnNames].map((column) => [column, shownValue(row[column])])));
+    expect(await dialog.locator('h2').textContent()).toBe('GET /orders/5');
+    expect(await dialog.locator('a.trace').getAttribute('href')).toBe(expandTraceUrl(TRACE_URL, row.trace_id as string, row.span_id as string));
+    expect(await dialog.locator('section', { hasText: 'Consumer' }).locator('p').textContent()).toBe('Acme Corp · id acme');
+    const error = row.error as { class: string; message: string; frames: string[] };
+    expect(await dialog.locator('p.error').textContent()).toBe(`TypeError: ${error.message}`);
+    expect(error.message).toBe('order 5 has no customer');
+    expect(await dialog.locator('pre').textContent()).toBe(error.frames.join('\n'));
+    const filters = [
+      ['This visitor', 'visitor', 'visitor_id'],
+      ['This consumer', 'consumer', 'consumer_id'],
+      ['This session', 'session', 'session_id'],
+    ] as const;
+    expect(await dialog.locator('.request-filters button').allTextContents()).toEqual(
+      filters.filter(([, , column]) => row[column] !== null).map(([label]) => label),
+    );
+    expect(row.visitor_id).not.toBeNull();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(page.viewportSize()!.width);
+    await page.screenshot({ path: `${screenshots}/h3-error-request-${name}.png` });
+    expect(await axeViolations(page, '#request-detail')).toEqual([]);
+
+    // One click: the page (the error detail's examples too) filtered to this visitor, consumer, session.
+    for (const [label, key, column] of filters) {
+      const value = row[column] as string | null;
+      if (value === null) continue;
+      if (!(await dialog.count())) await openNewest();
+      await dialog.locator('.request-filters button', { hasText: label }).click();
+      await expect.poll(() => new URL(page.url()).searchParams.get(key)).toBe(value);
+      expect(await page.locator('#request-detail').evaluate((d) => (d as HTMLDialogElement).open)).toBe(false);
+      // The list holds the groups this value hit in the range, the detail (still open) its requests with this error.
+      const exact = (
+        await sql<{ n: number; groups: number }>`select count(*) filter (where error_fingerprint = ${fingerprint})::int as n,
+          count(distinct error_fingerprint)::int as groups from pgpulse.request_logs
+          where ${sql.ref(column)} = ${value} and inserted_at >= ${new Date(now - 24 * HOUR_MS)}`.execute(pulse.db)
+      ).rows[0]!;
+      expect(exact.n).toBeGreaterThan(0);
+      await expect.poll(() => page.locator('#errors tbody tr[data-fingerprint]').count(), { timeout: 10_000 }).toBe(exact.groups);
+      await expect.poll(() => examples.count(), { timeout: 10_000 }).toBe(Math.min(10, exact.n));
+      await page.locator('#chips button.remove').click();
+      await expect.poll(() => page.locator('#filter-bar').isHidden()).toBe(true);
+    }
+    await expect.poll(() => page.locator('#errors tbody tr[data-fingerprint]').count()).toBe(3);
+  }
+
   for (const [name, width, height] of [
     ['desktop', 1400, 1000],
     ['phone', 390, 844],
   ] as const) {
     it(`lists the error groups with counts, new marks and routes, and opens a group's detail (${name})`, async () => {
-      const context = await browser.newContext({ viewport: { width, height } });
+      const context = await browser.newContext({ viewport: { width, height }, bypassCSP: true });
       await context.addCookies([{ name: 'pgpulse_session', value: sessionValue(TOKEN), url: `${base}/`, httpOnly: true, sameSite: 'Strict' }]);
       const page = await context.newPage();
       const failures: string[] = [];
@@ -173,6 +260,19 @@ describe.skipIf(!browserAvailable)('dashboard errors (Chromium)', () => {
         expect(await detail.locator('.error-route-list li').allTextContents()).toEqual(['/orders/:id ×6']);
         await detail.screenshot({ path: `${screenshots}/h3-error-detail-${name}.png` });
         expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+
+        // Accessibility of the panel and the detail: the stack block and the example table scroll, so the
+        // keyboard reaches them and they have names; the "new since" picker has a name; axe finds nothing serious.
+        for (const box of ['.stack', '.scroll']) {
+          expect(await detail.locator(box).first().getAttribute('tabindex')).toBe('0');
+          expect(await detail.locator(box).first().getAttribute('aria-label')).toBeTruthy();
+        }
+        expect(await detail.locator('.stack').getAttribute('aria-label')).toBe('Stack frames');
+        expect(await page.locator('#errors-since').getAttribute('aria-label')).toBe('Errors marked new');
+        await page.addScriptTag({ path: axePath });
+        expect(await axeViolations(page, '#errors-panel')).toEqual([]);
+
+        await checkRequestDialog(page, name, order.fingerprint);
 
         // A route of the detail filters the page; the list follows the filter.
         await detail.locator('.error-route-list button.filter').click();
