@@ -1,13 +1,16 @@
 import { readFileSync } from 'node:fs';
+import type { Kysely } from 'kysely';
 import { DEFAULT_CHANNEL } from '../../bridge/message.js';
 import { startDashboardServer, startMetricsServer, type MetricsServer } from '../../dashboard/index.js';
 import { checkPostgres } from '../../health/check-postgres.js';
 import { observeListener } from '../../metrics/listener-metrics.js';
 import { pgpulseMetrics } from '../../metrics/pgpulse-metrics.js';
 import { loadPromClient } from '../../metrics/prom-client.js';
-import { createListener } from '../../listen/index.js';
+import { createListener, type Listener } from '../../listen/index.js';
+import type { MetricsRegistry } from '../../metrics/metrics-registry.js';
+import type { PulseDatabase } from '../../store/database.js';
 import { checkReachable, openDatabase, requireDatabaseUrl, requireMigrated } from '../database-url.js';
-import { parseCommandArgs } from '../parse-command-args.js';
+import { parseCommandArgs, type ParsedCommandArgs } from '../parse-command-args.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { listenerArgOptions, parseTransport, transportHelp } from '../transport-option.js';
 import { parseTraceUrl } from '../../dashboard/trace-url.js';
@@ -122,28 +125,31 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
-export async function dashboardCommand(argv: string[]): Promise<number> {
-  const { values } = parseCommandArgs(argv, {
-    ...listenerArgOptions,
-    'stats-database-url': { type: 'string' },
-    port: { type: 'string' },
-    host: { type: 'string' },
-    token: { type: 'string' },
-    'base-path': { type: 'string' },
-    'metrics-port': { type: 'string' },
-    'own-host': { type: 'string', multiple: true },
-    'trace-url': { type: 'string' },
-    public: { type: 'boolean' },
-    'trust-proxy': { type: 'string' },
-    'secure-cookies': { type: 'boolean' },
-    'tls-cert': { type: 'string' },
-    'tls-key': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) {
-    console.log(dashboardHelp);
-    return exitCodes.ok;
-  }
+const dashboardArgOptions = {
+  ...listenerArgOptions,
+  'stats-database-url': { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  token: { type: 'string' },
+  'base-path': { type: 'string' },
+  'metrics-port': { type: 'string' },
+  'own-host': { type: 'string', multiple: true },
+  'trace-url': { type: 'string' },
+  public: { type: 'boolean' },
+  'trust-proxy': { type: 'string' },
+  'secure-cookies': { type: 'boolean' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type DashboardValues = ParsedCommandArgs<typeof dashboardArgOptions>['values'];
+
+/** What `pgpulse dashboard` serves, from its flags, checked before anything connects or listens. */
+type DashboardConfig = ReturnType<typeof dashboardConfig>;
+
+/** The flags as a {@link DashboardConfig}; a usage error (exit 2) for a bad one, at once. */
+function dashboardConfig(values: DashboardValues) {
   const url = requireDatabaseUrl(values['database-url'], 'dashboard');
   const listenUrl = values['listen-database-url'] === undefined ? url : requireDatabaseUrl(values['listen-database-url'], 'dashboard');
   const statsUrl = values['stats-database-url'] === undefined ? url : requireDatabaseUrl(values['stats-database-url'], 'dashboard');
@@ -152,91 +158,130 @@ export async function dashboardCommand(argv: string[]): Promise<number> {
   // Checked before anything connects or listens: a usage error exits 2 at once.
   if (metricsPort !== undefined && !loadPromClient())
     throw new CliError(`pgpulse dashboard: --metrics-port needs prom-client, an optional peer dependency: npm i prom-client`, exitCodes.usage);
-  const token = values.token ?? (process.env.PGPULSE_TOKEN || undefined);
-  const basePath = parseBasePath(values['base-path']);
-  const ownHosts = parseOwnHosts(values['own-host']);
-  const traceUrl = values['trace-url'] === undefined ? undefined : parseTraceUrlFlag(values['trace-url']);
-  const trustProxy = parseTrustProxyFlag(values['trust-proxy']);
-  const tls = readTls(values['tls-cert'], values['tls-key']);
+  return {
+    values,
+    url,
+    listenUrl,
+    statsUrl,
+    port,
+    metricsPort,
+    token: values.token ?? (process.env.PGPULSE_TOKEN || undefined),
+    basePath: parseBasePath(values['base-path']),
+    ownHosts: parseOwnHosts(values['own-host']),
+    traceUrl: values['trace-url'] === undefined ? undefined : parseTraceUrlFlag(values['trace-url']),
+    trustProxy: parseTrustProxyFlag(values['trust-proxy']),
+    tls: readTls(values['tls-cert'], values['tls-key']),
+  };
+}
+
+/** The database (and the stats database, when another) answers and is migrated. */
+async function checkDatabases({ url, statsUrl }: DashboardConfig): Promise<void> {
   await checkReachable(url, 'dashboard');
   await requireMigrated(url, 'dashboard');
   if (statsUrl !== url) {
     await checkReachable(statsUrl, 'dashboard');
     await requireMigrated(statsUrl, 'dashboard');
   }
+}
 
+/** Ready when Postgres answers and the LISTEN connection is up (it reconnects by itself). */
+function dashboardHealth(db: Kysely<PulseDatabase>, listener: Listener) {
+  return async () => {
+    const postgres = await checkPostgres(db, 2_000);
+    const stats = listener.stats;
+    const listening = stats.disconnects === stats.reconnects;
+    return { ok: postgres.ok && listening, postgres, listener: { ok: listening, delivered: stats.delivered, reconnects: stats.reconnects } };
+  };
+}
+
+export async function dashboardCommand(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(argv, dashboardArgOptions);
+  if (values.help) {
+    console.log(dashboardHelp);
+    return exitCodes.ok;
+  }
+  const config = dashboardConfig(values);
+  await checkDatabases(config);
   // Stats and recent rows only read: a replica serves them. The listener (LISTEN, catch-up) needs the primary.
-  const connection = openDatabase(statsUrl, { poolSize: 4, applicationName: 'pgpulse-dashboard' });
-  const { db } = connection;
+  const connection = openDatabase(config.statsUrl, { poolSize: 4, applicationName: 'pgpulse-dashboard' });
   const listener = createListener({
     transport: parseTransport(values.transport, 'dashboard'),
-    connectionString: url,
-    listenConnectionString: listenUrl,
+    connectionString: config.url,
+    listenConnectionString: config.listenUrl,
     channel: values.channel ?? DEFAULT_CHANNEL,
   });
   listener.on('disconnected', ({ error }) => console.error(`pgpulse dashboard: LISTEN connection lost (${error.message}); reconnecting`));
   listener.on('reconnected', ({ downMs }) => console.error(`pgpulse dashboard: bridge reconnected after ${downMs} ms`));
   // Metrics only where prom-client (an optional peer dependency) is installed.
   const metrics = loadPromClient() ? pgpulseMetrics() : undefined;
-  const registry = metrics?.registry;
   const stopListenerMetrics = metrics ? observeListener(metrics, listener) : () => undefined;
-  // Ready when Postgres answers and the LISTEN connection is up (it reconnects by itself).
-  const health = async () => {
-    const postgres = await checkPostgres(db, 2_000);
-    const stats = listener.stats;
-    const listening = stats.disconnects === stats.reconnects;
-    return { ok: postgres.ok && listening, postgres, listener: { ok: listening, delivered: stats.delivered, reconnects: stats.reconnects } };
-  };
   const stop = stopRequested();
-  let metricsServer: MetricsServer | undefined;
+  const servers: { metrics?: MetricsServer } = {};
   try {
     await listener.start();
-    const server = await startDashboardServer({
-      db,
-      pubsub: listener.pubsub,
-      token,
-      host: values.host,
-      port,
-      basePath,
-      ownHosts,
-      registry,
-      health,
-      traceUrl,
-      public: values.public,
-      trustProxy,
-      secureCookies: values['secure-cookies'],
-      tls,
-    }).catch((error: unknown) => {
-      throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });
-    });
-    if (metricsPort !== undefined && registry) {
-      metricsServer = await startMetricsServer({ registry, token, host: values.host, port: metricsPort, health }).catch(async (error: unknown) => {
-        await server.close();
-        throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });
-      });
-      console.log(`pgpulse dashboard: metrics at ${metricsServer.url}`);
-    }
-    server.dashboard.on('slowClientDropped', ({ bufferedBytes }) =>
-      console.error(`pgpulse dashboard: dropped a browser that stopped reading (${bufferedBytes} bytes unsent); it will reconnect`),
-    );
-    server.dashboard.on('queryError', ({ error }) => console.error(`pgpulse dashboard: ${error.message}`));
-    if (!token && !isLoopback(values.host ?? '127.0.0.1')) {
-      console.error(
-        values.public
-          ? `pgpulse dashboard: warning: listening on ${values.host} with --public and no --token; anyone who can reach it sees your traffic`
-          : `pgpulse dashboard: listening on ${values.host} without --token: only this machine is served (others get 403); set --token, or --public`,
-      );
-    }
-    console.log(`pgpulse dashboard: ${server.url}${token ? ' (token required: the page asks for it once)' : ''}`);
-    const reason = await stop.promise;
-    console.error(`pgpulse dashboard: ${reason} received, stopping`);
-    await server.close();
-    return exitCodes.ok;
+    return await serveUntilStopped(config, connection.db, listener, metrics?.registry, stop.promise, servers);
   } finally {
     stop.dispose();
-    await metricsServer?.close();
+    await servers.metrics?.close();
     stopListenerMetrics();
     await listener.close();
     await connection.close();
   }
+}
+
+/**
+ * Starts the dashboard server (and the metrics server, into `servers`), logs
+ * where they are, and closes the dashboard server once `stopped` resolves.
+ */
+async function serveUntilStopped(
+  config: DashboardConfig,
+  db: Kysely<PulseDatabase>,
+  listener: Listener,
+  registry: MetricsRegistry | undefined,
+  stopped: Promise<string>,
+  servers: { metrics?: MetricsServer },
+): Promise<number> {
+  const { values, token, metricsPort } = config;
+  const health = dashboardHealth(db, listener);
+  const server = await startDashboardServer({
+    db,
+    pubsub: listener.pubsub,
+    token,
+    host: values.host,
+    port: config.port,
+    basePath: config.basePath,
+    ownHosts: config.ownHosts,
+    registry,
+    health,
+    traceUrl: config.traceUrl,
+    public: values.public,
+    trustProxy: config.trustProxy,
+    secureCookies: values['secure-cookies'],
+    tls: config.tls,
+  }).catch((error: unknown) => {
+    throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });
+  });
+  if (metricsPort !== undefined && registry) {
+    servers.metrics = await startMetricsServer({ registry, token, host: values.host, port: metricsPort, health }).catch(async (error: unknown) => {
+      await server.close();
+      throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });
+    });
+    console.log(`pgpulse dashboard: metrics at ${servers.metrics.url}`);
+  }
+  server.dashboard.on('slowClientDropped', ({ bufferedBytes }) =>
+    console.error(`pgpulse dashboard: dropped a browser that stopped reading (${bufferedBytes} bytes unsent); it will reconnect`),
+  );
+  server.dashboard.on('queryError', ({ error }) => console.error(`pgpulse dashboard: ${error.message}`));
+  if (!token && !isLoopback(values.host ?? '127.0.0.1')) {
+    console.error(
+      values.public
+        ? `pgpulse dashboard: warning: listening on ${values.host} with --public and no --token; anyone who can reach it sees your traffic`
+        : `pgpulse dashboard: listening on ${values.host} without --token: only this machine is served (others get 403); set --token, or --public`,
+    );
+  }
+  console.log(`pgpulse dashboard: ${server.url}${token ? ' (token required: the page asks for it once)' : ''}`);
+  const reason = await stopped;
+  console.error(`pgpulse dashboard: ${reason} received, stopping`);
+  await server.close();
+  return exitCodes.ok;
 }
