@@ -30,6 +30,34 @@ export async function adminQuery(adminUrl: string, text: string, values: unknown
   }
 }
 
+/**
+ * Drops a test database once the connections still closing have gone (up to
+ * `graceMs`), then by force. Ending a pg pool resolves before its sockets have
+ * closed, and a client that is terminated by `with (force)` in that window
+ * emits an error on a pool whose idle-error listener is still attached: an
+ * uncaught exception in the test process (seen in test/bridge/multi-process).
+ */
+export async function dropDatabase(adminUrl: string, name: string, graceMs = 2_000): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline) {
+      try {
+        await client.query(`drop database if exists ${name}`);
+        return;
+      } catch (error) {
+        // 55006 object_in_use: other sessions are still connected.
+        if ((error as { code?: string }).code !== '55006') throw error;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    }
+    await client.query(`drop database if exists ${name} with (force)`);
+  } finally {
+    await client.end();
+  }
+}
+
 /** Creates an isolated database on the test server (or on `adminUrl`). */
 export async function createTestDatabase(adminUrl: string = inject('databaseUrl')): Promise<TestDatabase> {
   const name = `pgpulse_t_${randomBytes(6).toString('hex')}`;
@@ -37,9 +65,7 @@ export async function createTestDatabase(adminUrl: string = inject('databaseUrl'
   return {
     url: withDatabase(adminUrl, name),
     name,
-    async drop() {
-      await adminQuery(adminUrl, `drop database if exists ${name} with (force)`);
-    },
+    drop: () => dropDatabase(adminUrl, name),
   };
 }
 
@@ -59,9 +85,7 @@ export async function createMigratedTestDatabase(adminUrl: string = inject('data
   return {
     url: withDatabase(adminUrl, name),
     name,
-    async drop() {
-      await adminQuery(adminUrl, `drop database if exists ${name} with (force)`);
-    },
+    drop: () => dropDatabase(adminUrl, name),
   };
 }
 
