@@ -216,9 +216,18 @@
   // The server's CSV rule (csv-cell.js, made from src/dashboard/csv-cell.ts): formula-like cells get a leading '.
   const csvCell = window.pgpulseCsvCell;
 
-  /** Downloads a panel's table as CSV, built from the data it shows. */
+  /** The header and body cells a table shows, as text (its empty-state row left out). */
+  function shownTable(table) {
+    const headers = Array.from(table.querySelectorAll('thead th'), (th) => th.textContent);
+    const rows = Array.from(table.querySelectorAll('tbody tr'))
+      .filter((tr) => !tr.querySelector('td.empty'))
+      .map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent));
+    return { headers, rows };
+  }
+
+  /** Downloads a panel's table as CSV, built from the data it shows (the views in their own files: from the table itself). */
   function downloadCsv(id) {
-    const data = lastStats[id];
+    const data = lastStats[id] ?? (document.getElementById(id) ? shownTable(document.getElementById(id)) : undefined);
     if (!data) return;
     const lines = [data.headers.map(csvCell).join(','), ...data.rows.map((r) => r.map(csvCell).join(','))];
     const link = el('a');
@@ -753,13 +762,15 @@
     Object.assign(view, readView(new URLSearchParams(location.search)));
     applyView();
   });
-  for (const table of document.querySelectorAll('.breakdowns table')) {
+  /** Puts a CSV button for `table` into the panel's `heading` (`name`: what its label calls the table). */
+  function csvButton(heading, table, name = heading.textContent) {
     const button = el('button', 'CSV', 'csv');
     button.type = 'button';
-    button.setAttribute('aria-label', `Download ${table.previousElementSibling.textContent} as CSV`);
+    button.setAttribute('aria-label', `Download ${name} as CSV`);
     button.addEventListener('click', () => downloadCsv(table.id));
-    table.previousElementSibling.append(button);
+    heading.append(button);
   }
+  for (const table of document.querySelectorAll('.breakdowns table')) csvButton(table.previousElementSibling, table);
   window.addEventListener('resize', () => {
     for (const [id, c] of Object.entries(charts)) c.setSize({ width: Math.max(300, $(id).clientWidth), height: 220 });
   });
@@ -772,6 +783,8 @@
       delete charts[id];
     },
     filterButton,
+    // A CSV button in a panel's heading, downloading the table as shown.
+    csvButton,
     // The live table's trace link of a row, null while the dashboard has no `traceUrl` (or the row no trace id).
     traceLink: (row) => (traceUrl && row.trace_id ? traceLink(row) : null),
     el,

@@ -21,6 +21,7 @@
   table.id = 'attribute-values';
   panel.append(title, table);
   document.querySelector('.breakdowns').append(panel);
+  app.csvButton(title, table, 'Custom attributes');
 
   let picked = null; // the key last chosen in the picker
   let generation = 0;

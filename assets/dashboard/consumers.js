@@ -24,6 +24,7 @@
   scroll.append(table);
   panel.append(title, scroll);
   document.querySelector('.breakdowns').prepend(panel);
+  app.csvButton(title, table, 'Consumers');
 
   // The consumer page's heading: shown while the consumer filter is set.
   const heading = el('section', undefined, 'panel consumer-heading');

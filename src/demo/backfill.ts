@@ -5,7 +5,17 @@ import { userAgentInfo } from '../capture/user-agent-info.js';
 import type { Pulse } from '../create-pulse.js';
 import { completeRequestLog, type RequestLog } from '../request-log.js';
 import { sampleOutcome } from './sample-app.js';
-import { countries, pick, randomPath, randomReferrer, randomUserAgent, trafficShape } from './synthetic-traffic.js';
+import {
+  countries,
+  demoAttributes,
+  demoConsumers,
+  experimentArms,
+  pick,
+  randomPath,
+  randomReferrer,
+  randomUserAgent,
+  trafficShape,
+} from './synthetic-traffic.js';
 
 export interface BackfillOptions {
   /** How far back the synthetic history reaches, in minutes. */
@@ -23,12 +33,22 @@ export interface BackfillOptions {
 const hash = (text: string) => createHash('sha256').update(text).digest('base64url').slice(0, 22);
 
 /** One synthetic row as the sample app would have produced it at `at`. */
-function historicRow(at: Date, visitor: { ua: string; n: number; country: string }, nodeId: string, appUrl: string | undefined): RequestLog {
+function historicRow(
+  at: Date,
+  visitor: { ua: string; n: number; country: string; experiment: string },
+  nodeId: string,
+  appUrl: string | undefined,
+): RequestLog {
   const path = randomPath().split('?')[0]!;
   const outcome = sampleOutcome(path);
   const referer = refererParts(randomReferrer(appUrl), false, 2048);
   const agent = userAgentInfo(visitor.ua);
+  const consumer = path.startsWith('/api/') ? pick(demoConsumers) : null;
   return completeRequestLog({
+    consumer_id: consumer?.id ?? null,
+    consumer_name: consumer?.name ?? null,
+    consumer_group: consumer?.group ?? null,
+    attributes: demoAttributes(visitor.experiment, consumer?.group),
     request_id: randomUUID(),
     method: 'GET',
     path,
@@ -58,7 +78,7 @@ function historicRow(at: Date, visitor: { ua: string; n: number; country: string
 export async function backfillHistory(pulse: Pulse, options: BackfillOptions): Promise<number> {
   const writer = pulse.writer;
   if (!writer || options.minutes <= 0 || options.ratePerSecond <= 0) return 0;
-  const visitors = Array.from({ length: 400 }, (_, n) => ({ ua: randomUserAgent(), n, country: pick(countries) }));
+  const visitors = Array.from({ length: 400 }, (_, n) => ({ ua: randomUserAgent(), n, country: pick(countries), experiment: pick(experimentArms) }));
   const chunkRows = options.chunkRows ?? 5_000;
   const now = Date.now();
   let rows = 0;

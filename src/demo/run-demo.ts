@@ -1,11 +1,11 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createPulse, type Pulse } from '../create-pulse.js';
 import { startDashboardServer, type DashboardServer } from '../dashboard/index.js';
 import { backfillHistory } from './backfill.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from './embedded-postgres.js';
 import { createSampleApp } from './sample-app.js';
-import { driveTraffic, newTrafficStats, type TrafficStats } from './synthetic-traffic.js';
+import { demoAttributes, demoConsumerByKey, driveTraffic, newTrafficStats, type TrafficStats } from './synthetic-traffic.js';
 
 export interface DemoOptions {
   /** Use this database instead of starting an embedded Postgres. Default: embedded. */
@@ -110,12 +110,27 @@ async function backfill(
   return rows;
 }
 
+const header = (req: IncomingMessage, name: string): string | undefined => {
+  const value = req.headers[name];
+  return typeof value === 'string' ? value : undefined;
+};
+
 /** Starts Postgres (embedded unless given), the sample app, synthetic traffic and the dashboard. */
 export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
   const log = options.log ?? console.log;
   const postgres = await startPostgres(options.databaseUrl, log);
-  const pulse = createPulse({ connectionString: postgres.url, trustProxy: true, trustCountryHeaders: true, notify: true, nodeId: 'demo-app' });
-  const app = createSampleApp(pulse.middleware());
+  const pulse = createPulse({
+    connectionString: postgres.url,
+    trustProxy: true,
+    trustCountryHeaders: true,
+    notify: true,
+    nodeId: 'demo-app',
+    // Who calls the API: the key the synthetic API clients send, mapped to its consumer.
+    consumer: (req) => demoConsumerByKey(header(req, 'x-api-key')),
+    // Custom attributes: the visitor's A/B arm and the consumer's plan.
+    attributes: (req) => demoAttributes(header(req, 'x-experiment'), demoConsumerByKey(header(req, 'x-api-key'))?.group),
+  });
+  const app = createSampleApp(pulse.middleware(), (error, req) => pulse.captureError(error, req));
   const abort = new AbortController();
   const traffic = newTrafficStats();
   let dashboard: DashboardServer | undefined;

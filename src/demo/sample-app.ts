@@ -36,7 +36,17 @@ export function sampleOutcome(path: string): SampleOutcome {
   return { route: route.pattern, statusCode: Math.random() < route.failRate ? 500 : 200, delayMs: latency(route.meanMs) };
 }
 
-function handle(req: IncomingMessage, res: ServerResponse): void {
+/** What broke behind a 5xx of each flaky route, as an app would throw it (the Errors panel groups them). */
+const failures: Record<string, () => Error> = {
+  '/checkout': () => Object.assign(new Error('payment gateway timed out after 3000 ms'), { name: 'GatewayTimeoutError' }),
+  '/search': () => new RangeError('search index shard 3 is unavailable'),
+  '/api/orders/:id': () => new TypeError("Cannot read properties of undefined (reading 'total')"),
+};
+
+/** Called with the exception behind each 5xx (the demo passes `pulse.captureError`). */
+export type SampleErrorReporter = (error: Error, req: IncomingMessage) => void;
+
+function handle(req: IncomingMessage, res: ServerResponse, reportError: SampleErrorReporter | undefined): void {
   const path = (req.url ?? '/').split('?')[0]!;
   const outcome = sampleOutcome(path);
   if (outcome.route === null) {
@@ -44,9 +54,11 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     return;
   }
   // Tell pgpulse the route pattern, as Express does with req.route.
-  (req as IncomingMessage & { route?: { path: string } }).route = { path: outcome.route };
+  const route = outcome.route;
+  (req as IncomingMessage & { route?: { path: string } }).route = { path: route };
   setTimeout(() => {
     if (outcome.statusCode === 500) {
+      reportError?.(failures[route]?.() ?? new Error(`${route} failed`), req);
       res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"internal"}');
       return;
     }
@@ -60,7 +72,7 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   }, outcome.delayMs).unref();
 }
 
-/** A small shop API instrumented with the given middleware. */
-export function createSampleApp(middleware: NodeMiddleware): Server {
-  return createServer((req, res) => middleware(req, res, () => handle(req, res)));
+/** A small shop API instrumented with the given middleware; `reportError` gets the exception behind each 5xx. */
+export function createSampleApp(middleware: NodeMiddleware, reportError?: SampleErrorReporter): Server {
+  return createServer((req, res) => middleware(req, res, () => handle(req, res, reportError)));
 }

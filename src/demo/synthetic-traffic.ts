@@ -43,6 +43,36 @@ export const referrers = [
   'https://www.linkedin.com/feed/',
 ] as const;
 
+/**
+ * The demo's API consumers: the clients calling `/api/…` with a key, as a
+ * tenant or a partner integration would (weighted by repetition). The demo
+ * app's `consumer` option maps the key to the consumer.
+ */
+export const demoConsumers = [
+  { key: 'demo-key-acme', id: 'acme', name: 'Acme Corp', group: 'enterprise' },
+  { key: 'demo-key-acme', id: 'acme', name: 'Acme Corp', group: 'enterprise' },
+  { key: 'demo-key-acme', id: 'acme', name: 'Acme Corp', group: 'enterprise' },
+  { key: 'demo-key-globex', id: 'globex', name: 'Globex', group: 'pro' },
+  { key: 'demo-key-globex', id: 'globex', name: 'Globex', group: 'pro' },
+  { key: 'demo-key-initech', id: 'initech', name: 'Initech', group: 'pro' },
+  { key: 'demo-key-hooli', id: 'hooli', name: 'Hooli', group: 'free' },
+  { key: 'demo-key-umbrella', id: 'umbrella', name: 'Umbrella', group: 'free' },
+] as const;
+
+/** Arms of the demo's A/B test, one per visitor (sent as `x-experiment`; stored as the `experiment` attribute). */
+export const experimentArms = ['control', 'control', 'search-v2', 'one-click-checkout'] as const;
+
+/** The demo app's custom attributes: the visitor's experiment arm, and the plan of an API consumer. */
+export function demoAttributes(experiment: string | undefined, consumerGroup: string | undefined): Record<string, string> {
+  return { ...(experiment ? { experiment } : {}), ...(consumerGroup ? { plan: consumerGroup } : {}) };
+}
+
+/** The consumer whose key is `key`, or null. */
+export function demoConsumerByKey(key: string | undefined): { id: string; name: string; group: string } | null {
+  const found = demoConsumers.find((c) => c.key === key);
+  return found ? { id: found.id, name: found.name, group: found.group } : null;
+}
+
 export const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
 
 /** A referrer for a request to the app at `baseUrl`: one in four is a link within the app itself. */
@@ -96,7 +126,12 @@ export const newTrafficStats = (): TrafficStats => ({ sent: 0, failed: 0, notFou
 /** Drives realistic traffic until `signal` aborts: several visitors, devices, referrers, bursts. */
 export async function driveTraffic(options: TrafficOptions, stats: TrafficStats): Promise<void> {
   const rate = options.ratePerSecond ?? 20;
-  const visitors = Array.from({ length: 40 }, (_, i) => ({ ua: randomUserAgent(), ip: `198.51.100.${i + 1}`, country: pick(countries) }));
+  const visitors = Array.from({ length: 40 }, (_, i) => ({
+    ua: randomUserAgent(),
+    ip: `198.51.100.${i + 1}`,
+    country: pick(countries),
+    experiment: pick(experimentArms),
+  }));
   const inflight = new Set<Promise<void>>();
   const started = Date.now();
   while (!options.signal.aborted) {
@@ -104,9 +139,19 @@ export async function driveTraffic(options: TrafficOptions, stats: TrafficStats)
     for (let i = 0; i < perTick; i++) {
       const visitor = pick(visitors);
       const referer = randomReferrer(options.baseUrl);
-      const request = fetch(options.baseUrl + randomPath(), {
+      const path = randomPath();
+      // API calls carry a consumer's key (the demo app's consumer option reads it).
+      const apiKey: Record<string, string> = path.startsWith('/api/') ? { 'x-api-key': pick(demoConsumers).key } : {};
+      const request = fetch(options.baseUrl + path, {
         // As a CDN would send it: the demo app trusts CF-IPCountry (trustCountryHeaders).
-        headers: { 'user-agent': visitor.ua, 'x-forwarded-for': visitor.ip, 'cf-ipcountry': visitor.country, ...(referer ? { referer } : {}) },
+        headers: {
+          'user-agent': visitor.ua,
+          'x-forwarded-for': visitor.ip,
+          'cf-ipcountry': visitor.country,
+          'x-experiment': visitor.experiment,
+          ...(referer ? { referer } : {}),
+          ...apiKey,
+        },
         signal: options.signal,
       })
         .then(async (r) => {

@@ -89,7 +89,8 @@ describe.runIf(browserAvailable)('npm run demo, driven in headless Chromium', ()
       const shown = await page.locator(`#${id} tbody tr`).evaluateAll((rows) => rows.map((r) => Array.from(r.querySelectorAll('td'), (td) => td.textContent)));
       const headers = await page.locator(`#${id} thead th`).allTextContents();
       const download = page.waitForEvent('download');
-      await page.locator(`#${id}`).locator('xpath=..').locator('button.csv').click();
+      // The panel's CSV button (a table may sit in a scroll box inside its panel).
+      await page.locator(`#${id}`).locator('xpath=ancestor::*[contains(concat(" ", @class, " "), " panel ")][1]').locator('button.csv').click();
       const file = await download;
       expect(file.suggestedFilename()).toBe(`pgpulse-${id}.csv`);
       const lines = (await readFile(await file.path(), 'utf8')).split('\r\n');
