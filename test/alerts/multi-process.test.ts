@@ -135,7 +135,8 @@ describe('alerts across processes', () => {
     await eventually(() => has('silent', 'firing') && has('drop', 'firing'), 30_000, 'the traffic alerts to fire');
     startTraffic();
     await eventually(() => has('silent', 'resolved') && has('drop', 'resolved'), 30_000, 'the traffic alerts to resolve');
-    stopTraffic();
+    // Traffic keeps flowing to the end: stopped again, it would make the traffic rules fire again (rightly) while
+    // the test waits for more evaluations (seen on a loaded machine: a second drop::firing).
 
     // Every event delivered, and a few more evaluations later nothing else arrived.
     await eventually(
