@@ -20,7 +20,8 @@ import type { CubeCatchUpResult } from './store/cube-catch-up.js';
 import { BackgroundJobs, backgroundSchedule } from './store/background-jobs.js';
 import type { PulseWriter } from './writer/pulse-writer.js';
 import { createPulseWriter, writerModeOf } from './writer/select-writer.js';
-import { writerLimits, type WriterEvents } from './writer/writer.js';
+import { writerLimits } from './writer/writer.js';
+import { writerEventNames } from './writer/writer-events.js';
 import { closeOnSignals, type CloseOnSignalsOptions } from './shutdown/close-on-signals.js';
 import { logPulseEvents } from './events/log-pulse-events.js';
 import type { PulseEvents } from './events/pulse-events.js';
@@ -36,20 +37,6 @@ import { HttpMetrics } from './metrics/http-metrics.js';
 import type { PulseOptions, PulseStats } from './pulse-options.js';
 
 export type { PulseOptions, PulseStats } from './pulse-options.js';
-
-/** Events the writer emits, forwarded on the Pulse. */
-const writerEvents = [
-  'flushed',
-  'writeError',
-  'recovered',
-  'drop',
-  'rejected',
-  'notifyFailed',
-  'notifyPaused',
-  'notifySkipped',
-  'stepError',
-  'errorGroupNew',
-] as const satisfies readonly (keyof WriterEvents)[];
 
 /**
  * The pgpulse instance of one app process: capture middleware, local PubSub and
@@ -149,7 +136,7 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
   private attachWriter(writer: PulseWriter): void {
     writer.on('flushed', () => (this.lastWriteAt = new Date()));
     writer.on('writeError', ({ error }) => (this.lastWriteError = { message: error.message, at: new Date() }));
-    for (const name of writerEvents) writer.on(name, ((info: never) => this.emitSafely(name, info)) as never);
+    for (const name of writerEventNames) writer.on(name, ((info: never) => this.emitSafely(name, info)) as never);
     // Never unsubscribed: rows captured after close() are counted by the closed writer (drop, reason `closed`).
     this.pubsub.subscribe((message) => writer.add(message.event), {
       name: 'pgpulse-writer',

@@ -14,6 +14,7 @@ import {
 } from './alert-store.js';
 import type { AlertNotifier } from './alert-notifier.js';
 import { observeRule } from './observe-rule.js';
+import { errorMessage } from '../shared/describe-error.js';
 
 /** Name of the evaluation lease in `pgpulse.alert_leases` (one evaluator per database). */
 export const ALERT_LEASE = 'alerts';
@@ -105,7 +106,7 @@ export class AlertEvaluator {
       await this.offerPending();
     } catch (error) {
       this.stats.evaluationErrors++;
-      this.options.onError(new Error(`pgpulse alerts: evaluation failed: ${(error as Error).message}`, { cause: error }));
+      this.options.onError(new Error(`pgpulse alerts: evaluation failed: ${errorMessage(error)}`, { cause: error }));
     }
   }
 

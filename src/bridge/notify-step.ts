@@ -5,6 +5,7 @@ import type { PulseDatabase } from '../store/database.js';
 import type { StoredRequestLog } from '../request-log.js';
 import type { AfterCommitStep } from '../writer/batch-step.js';
 import { DEFAULT_CHANNEL, encodeBridgeMessage } from './message.js';
+import { errorMessage } from '../shared/describe-error.js';
 
 /**
  * The bridge's part of writing a batch: one `pg_notify` per committed batch,
@@ -121,7 +122,7 @@ export function createNotifyStep(
         if (usage >= options.maxQueueUsage) pause('queue_usage');
       } catch (error) {
         options.counters.notificationsFailed++;
-        const message = error instanceof Error ? error.message : String(error);
+        const message = errorMessage(error);
         options.report({
           type: 'failed',
           rows: rows.length,

@@ -1,4 +1,5 @@
 import { ReportThrottle } from './report-throttle.js';
+import { errorMessage } from '../shared/describe-error.js';
 
 /** What a drop report says: a reason, what was dropped, and how many requests lost something for it since the last report. */
 export interface DroppedInfo<Reason extends string> {
@@ -43,7 +44,7 @@ export class DropCounter<Reason extends string> {
 /** A short, safe description of what an app's function threw (its message getter may throw too). */
 export function thrownDetail(error: unknown): string {
   try {
-    return (error instanceof Error ? error.message : String(error)).slice(0, 200);
+    return errorMessage(error).slice(0, 200);
   } catch {
     return '(unreadable)';
   }

@@ -15,6 +15,7 @@ import { DropCounter, type DroppedInfo } from './drop-counter.js';
 import { redactFailReasons, type RedactFailReason } from './redact.js';
 import type { Sessions } from './sessions.js';
 import type { VisitorIds } from './visitor-ids.js';
+import { errorMessage } from '../shared/describe-error.js';
 
 export type { CaptureOptions } from './capture-options.js';
 export { defaultIgnore, defaultProbePaths, type IgnoreRule, type IgnoreRequest, type IgnoreResponse, type IgnoreResponseRule } from './ignore.js';
@@ -242,9 +243,7 @@ export class Recorder {
     this.failures++;
     if (!this.onFailure) return;
     try {
-      this.onFailure(
-        new Error(`pgpulse capture: a request could not be recorded: ${error instanceof Error ? error.message : String(error)}`, { cause: error }),
-      );
+      this.onFailure(new Error(`pgpulse capture: a request could not be recorded: ${errorMessage(error)}`, { cause: error }));
     } catch {
       // A throwing event listener must not reach the app's request.
     }

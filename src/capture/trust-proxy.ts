@@ -1,4 +1,5 @@
 import proxyaddr from 'proxy-addr';
+import { errorMessage } from '../shared/describe-error.js';
 
 /**
  * Which proxies in front of the app may set `X-Forwarded-For`, with Express's
@@ -38,6 +39,6 @@ export function compileTrustProxy(value: TrustProxy | undefined): TrustFunction 
   try {
     return proxyaddr.compile(list);
   } catch (error) {
-    throw new TypeError(`pgpulse: invalid trustProxy ${JSON.stringify(value)}: ${(error as Error).message}`, { cause: error });
+    throw new TypeError(`pgpulse: invalid trustProxy ${JSON.stringify(value)}: ${errorMessage(error)}`, { cause: error });
   }
 }

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { CliError, exitCodes } from './exit-codes.js';
 import { connect, type Connection } from '../store/connection.js';
 import { pendingMigrations } from '../store/migrate.js';
+import { errorMessage } from '../shared/describe-error.js';
 
 /** `--database-url` or `DATABASE_URL`; a usage error naming both when neither is set. */
 export function requireDatabaseUrl(flag: string | undefined, command: string): string {
@@ -11,7 +12,7 @@ export function requireDatabaseUrl(flag: string | undefined, command: string): s
     const parsed = new URL(url);
     if (!/^postgres(ql)?:$/.test(parsed.protocol)) throw new Error(`protocol ${parsed.protocol}`);
   } catch (error) {
-    throw new CliError(`pgpulse ${command}: --database-url is not a postgres:// URL (${(error as Error).message})`, exitCodes.usage, { cause: error });
+    throw new CliError(`pgpulse ${command}: --database-url is not a postgres:// URL (${errorMessage(error)})`, exitCodes.usage, { cause: error });
   }
   return url;
 }
@@ -35,7 +36,7 @@ export async function checkReachable(url: string, command: string): Promise<void
     await client.connect();
     await client.query('select 1');
   } catch (error) {
-    throw new CliError(`pgpulse ${command}: cannot connect to ${redactUrl(url)}: ${(error as Error).message}`, exitCodes.unreachable, { cause: error });
+    throw new CliError(`pgpulse ${command}: cannot connect to ${redactUrl(url)}: ${errorMessage(error)}`, exitCodes.unreachable, { cause: error });
   } finally {
     await client.end().catch(() => {});
   }

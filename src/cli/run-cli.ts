@@ -1,4 +1,5 @@
 import { CliError, exitCodes } from './exit-codes.js';
+import { errorMessage } from '../shared/describe-error.js';
 
 type Command = { summary: string; run: (argv: string[]) => Promise<number> };
 
@@ -77,7 +78,7 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     const code = (error as { code?: string }).code;
     if (code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`pgpulse ${name}: ${(error as Error).message} (see pgpulse ${name} --help)`);
+      console.error(`pgpulse ${name}: ${errorMessage(error)} (see pgpulse ${name} --help)`);
       return exitCodes.usage;
     }
     console.error(`pgpulse ${name}: ${(error as Error).stack ?? String(error)}`);

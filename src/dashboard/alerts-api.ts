@@ -5,6 +5,7 @@ import { alertOverview } from '../alerts/alert-overview.js';
 import { listReleases } from '../releases/release.js';
 import type { PulseDatabase } from '../store/database.js';
 import { sendJson } from './http-responses.js';
+import { errorMessage } from '../shared/describe-error.js';
 
 const releasesQuery = z.strictObject({
   from: z.iso.datetime({ offset: true }).optional(),
@@ -35,7 +36,7 @@ export async function serveAlertsApi(
       body = { releases: await listReleases(db, { from: from ? new Date(from) : undefined, to: to ? new Date(to) : undefined }) };
     }
   } catch (error) {
-    sendJson(res, 503, { error: `${path === '/api/alerts' ? 'alerts' : 'releases'} query failed: ${(error as Error).message}` });
+    sendJson(res, 503, { error: `${path === '/api/alerts' ? 'alerts' : 'releases'} query failed: ${errorMessage(error)}` });
     return;
   }
   sendJson(res, 200, body);

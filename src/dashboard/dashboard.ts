@@ -25,6 +25,7 @@ import { serveViewsApi } from './views-api.js';
 import { watchAlerts } from './alert-watch.js';
 import { nonNegativeOption } from '../shared/number-options.js';
 import { isErrorsPath, serveErrorsApi } from './errors-api.js';
+import { errorMessage } from '../shared/describe-error.js';
 
 export interface DashboardOptions extends SseHubOptions {
   /** Where stats are read (for an app, `pulse.db`). */
@@ -174,7 +175,7 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
   readonly handler: DashboardHandler = (req, res, next) => {
     this.route(req, res, next).catch((error: unknown) => {
       this.queryFailed(error);
-      if (!res.headersSent) sendJson(res, 500, { error: `pgpulse dashboard: ${(error as Error).message}` });
+      if (!res.headersSent) sendJson(res, 500, { error: `pgpulse dashboard: ${errorMessage(error)}` });
       else res.destroy();
     });
   };
@@ -337,7 +338,7 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
       body = await run();
     } catch (error) {
       this.queryFailed(error);
-      sendJson(res, 503, { error: `${what === 'stats' ? 'stats' : 'recent rows'} query failed: ${(error as Error).message}` });
+      sendJson(res, 503, { error: `${what === 'stats' ? 'stats' : 'recent rows'} query failed: ${errorMessage(error)}` });
       return;
     }
     if (this.listenerCount('query') > 0) this.emit('query', { what, durationMs: performance.now() - started });
@@ -359,7 +360,7 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
     try {
       report = await this.options.health!();
     } catch (error) {
-      report = { ok: false, error: (error as Error).message } as { ok: boolean };
+      report = { ok: false, error: errorMessage(error) } as { ok: boolean };
     }
     sendJson(res, report.ok ? 200 : 503, report);
   }

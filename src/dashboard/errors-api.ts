@@ -6,6 +6,7 @@ import { queryErrors } from '../stats/error-stats.js';
 import { parseQuery } from '../stats/stats-params.js';
 import type { PulseDatabase } from '../store/database.js';
 import { sendJson } from './http-responses.js';
+import { errorMessage } from '../shared/describe-error.js';
 
 export interface ErrorsApiOptions {
   /** Statement timeout of the queries, ms. Default 15,000. */
@@ -71,7 +72,7 @@ export async function serveErrorsApi(
     }
   } catch (error) {
     options.failed(error);
-    sendJson(res, 503, { error: `errors query failed: ${(error as Error).message}` });
+    sendJson(res, 503, { error: `errors query failed: ${errorMessage(error)}` });
     return;
   }
   sendJson(res, 200, body);

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { MetricsRegistry } from '../metrics/metrics-registry.js';
 import { SECURITY_HEADERS, sendJson, sendUnauthorized } from './http-responses.js';
 import { presentedToken, tokensEqual } from './token-gate.js';
+import { errorMessage } from '../shared/describe-error.js';
 
 export interface MetricsServerOptions {
   /** Registry to serve, e.g. `pulse.registry`. */
@@ -31,7 +32,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   const port = options.port ?? 9464;
   const server = createServer((req, res) => {
     handle(options, req, res).catch((error: unknown) => {
-      if (!res.headersSent) sendJson(res, 500, { error: `pgpulse metrics: ${(error as Error).message}` });
+      if (!res.headersSent) sendJson(res, 500, { error: `pgpulse metrics: ${errorMessage(error)}` });
       else res.destroy();
     });
   });
@@ -58,7 +59,7 @@ async function handle(options: MetricsServerOptions, req: IncomingMessage, res: 
     return;
   }
   if (url.pathname === '/healthz' && options.health) {
-    const report = await options.health().catch((error: unknown) => ({ ok: false, error: error instanceof Error ? error.message : String(error) }));
+    const report = await options.health().catch((error: unknown) => ({ ok: false, error: errorMessage(error) }));
     sendJson(res, report.ok ? 200 : 503, report);
     return;
   }

@@ -6,6 +6,7 @@ import { parseQuery, parseStatsParams } from '../stats/stats-params.js';
 import type { PulseDatabase } from '../store/database.js';
 import { sendJson } from './http-responses.js';
 import { expandTraceUrl } from './trace-url.js';
+import { errorMessage } from '../shared/describe-error.js';
 
 /** Paths {@link serveViewsApi} answers. */
 export const viewsApiPaths = ['/api/endpoint', '/api/request'] as const;
@@ -64,7 +65,7 @@ export async function serveViewsApi(context: ViewsApiContext, path: ViewsApiPath
     }
   } catch (error) {
     context.failed(error);
-    sendJson(res, 503, { error: `${path === '/api/request' ? 'request' : 'endpoint'} query failed: ${(error as Error).message}` });
+    sendJson(res, 503, { error: `${path === '/api/request' ? 'request' : 'endpoint'} query failed: ${errorMessage(error)}` });
     return;
   }
   sendJson(res, 200, body);

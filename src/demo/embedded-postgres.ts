@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { errorMessage } from '../shared/describe-error.js';
 
 export interface EmbeddedServer {
   /** Admin URL (database `postgres`). */
@@ -219,7 +220,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
     return await manage({ dir, dataDir, port, binary, ids, flags: options.postgresFlags ?? [] });
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
-    throw new Error(`could not start an embedded Postgres: ${(error as Error).message}`, { cause: error });
+    throw new Error(`could not start an embedded Postgres: ${errorMessage(error)}`, { cause: error });
   }
 }
 
@@ -258,7 +259,7 @@ export async function startEmbeddedReplica(primary: EmbeddedServer): Promise<Emb
     return await manage({ dir, dataDir, port, binary: await postgresBinary(), ids, flags: [] });
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
-    throw new Error(`could not start an embedded Postgres replica: ${(error as Error).message}`, { cause: error });
+    throw new Error(`could not start an embedded Postgres replica: ${errorMessage(error)}`, { cause: error });
   }
 }
 

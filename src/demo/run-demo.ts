@@ -6,6 +6,7 @@ import { backfillHistory } from './backfill.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from './embedded-postgres.js';
 import { createSampleApp } from './sample-app.js';
 import { demoAttributes, demoConsumerByKey, driveTraffic, newTrafficStats, type TrafficStats } from './synthetic-traffic.js';
+import { errorMessage } from '../shared/describe-error.js';
 
 export interface DemoOptions {
   /** Use this database instead of starting an embedded Postgres. Default: embedded. */
@@ -185,7 +186,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     historyDone = backfill(pulse, appUrl, options, postgres.embedded !== undefined, abort.signal, log).then(
       (rows) => (historyRows = rows),
       (error: unknown) => {
-        log(`pgpulse demo: could not write the history: ${error instanceof Error ? error.message : String(error)}`);
+        log(`pgpulse demo: could not write the history: ${errorMessage(error)}`);
         return (historyRows = 0);
       },
     );

@@ -1,5 +1,5 @@
 import type { AttributesDroppedInfo, ConsumerDroppedInfo, ErrorDroppedInfo, RedactionFailedInfo, RefererHostRejectedInfo } from '../capture/recorder.js';
-import type { WriterEvents } from '../writer/writer.js';
+import { writerEventNames, type WriterEvents } from '../writer/writer-events.js';
 import type { AlertEvent } from '../alerts/alert-store.js';
 import type { AlertNotifyFailure } from '../alerts/alert-notifier.js';
 import type { CubeBatch } from '../store/cube-catch-up.js';
@@ -77,16 +77,7 @@ export const pulseEventNames = [
   'backfillProgress',
   'poolError',
   'closed',
-  'writeError',
-  'recovered',
-  'drop',
-  'rejected',
-  'flushed',
-  'notifyFailed',
-  'notifyPaused',
-  'notifySkipped',
-  'stepError',
-  'errorGroupNew',
+  ...writerEventNames,
   'alert',
   'alertNotifyFailed',
   'alertError',

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { PulseDatabase } from '../store/database.js';
+import { errorMessage } from '../shared/describe-error.js';
 
 /**
  * The start-up check that LISTEN really works on the listen connection: a
@@ -37,7 +38,7 @@ export class ListenProbe {
       try {
         await sql`select pg_notify(${this.channel}, ${token})`.execute(db);
       } catch (error) {
-        onSkipped(new Error(`LISTEN probe not sent, check skipped: ${(error as Error).message}`, { cause: error }));
+        onSkipped(new Error(`LISTEN probe not sent, check skipped: ${errorMessage(error)}`, { cause: error }));
         return;
       }
       if (await arrived) return;

@@ -17,6 +17,7 @@ import { SerialQueue } from './serial-queue.js';
 import { parseSnapshot, type Snapshot } from './snapshot.js';
 import type { ListenTransport, ListenTransportFactory, TransportHandlers } from './transport.js';
 import { WalTransport } from './wal-transport.js';
+import { errorMessage } from '../shared/describe-error.js';
 
 export { listenerPhases, type CatchUpReason, type ListenerEvents, type ListenerPhase, type ListenerStats } from './listener-events.js';
 
@@ -173,7 +174,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
     } catch (error) {
       await this.transport.close();
       if (this.options.transport === 'wal') throw error;
-      throw new Error(`pgpulse listener: cannot LISTEN on channel "${this.options.channel}": ${(error as Error).message}`, { cause: error });
+      throw new Error(`pgpulse listener: cannot LISTEN on channel "${this.options.channel}": ${errorMessage(error)}`, { cause: error });
     }
     this.connected = true;
     const since = this.options.since;
@@ -278,7 +279,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements AsyncDispo
 
   private report(phase: ListenerPhase, error: unknown, retryInMs?: number): void {
     if (this.listenerCount('listenerError') === 0) return;
-    const wrapped = new Error(`pgpulse listener: ${phase.replace('_', '-')} failed: ${error instanceof Error ? error.message : String(error)}`, {
+    const wrapped = new Error(`pgpulse listener: ${phase.replace('_', '-')} failed: ${errorMessage(error)}`, {
       cause: error,
     });
     try {

@@ -3,6 +3,7 @@ import { HOUR_MS } from '../shared/time.js';
 import { catchUpCube, type CubeBatch, type CubeCatchUpResult } from './cube-catch-up.js';
 import type { PulseDatabase } from './database.js';
 import { maintainPartitions, type PartitionMaintenanceResult } from './maintain-partitions.js';
+import { errorMessage } from '../shared/describe-error.js';
 
 /** How often a pulse runs its background jobs, in ms; 0 turns a job off. */
 export interface BackgroundSchedule {
@@ -116,7 +117,7 @@ export class BackgroundJobs {
   /** Counts and reports a failed run; returns the error to throw. */
   private failed(what: string, error: unknown): Error {
     this.errors++;
-    const wrapped = new Error(`${what}: ${(error as Error).message}`, { cause: error });
+    const wrapped = new Error(`${what}: ${errorMessage(error)}`, { cause: error });
     this.events.onError(wrapped);
     return wrapped;
   }

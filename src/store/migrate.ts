@@ -3,6 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import type { PulseDatabase } from './database.js';
 import { MigrationLockError, UnknownMigrationError, type MigrationLockHolder } from './migration-errors.js';
 import { listMigrations, migrationsDir, splitStatements, type MigrationFile } from './migration-files.js';
+import { errorMessage } from '../shared/describe-error.js';
 
 export { migrationsDir } from './migration-files.js';
 
@@ -123,7 +124,7 @@ async function applyWithRetry(db: Kysely<PulseDatabase>, migration: MigrationFil
       await applyOnce(db, migration, lockTimeoutMs);
       return { name: migration.name, ms: Date.now() - started, attempts: attempt };
     } catch (error) {
-      if (!isRetryable(error)) throw new Error(`pgpulse migration ${migration.name} failed: ${(error as Error).message}`, { cause: error });
+      if (!isRetryable(error)) throw new Error(`pgpulse migration ${migration.name} failed: ${errorMessage(error)}`, { cause: error });
       const holder = await lockHolder(db);
       if (attempt >= maxAttempts || options.signal?.aborted)
         throw new MigrationLockError(migration.name, attempt, lockTimeoutMs, Date.now() - started, holder, { cause: error });

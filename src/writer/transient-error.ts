@@ -9,11 +9,3 @@ export function isDataError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^(22|23)/.test(code);
 }
-
-/** Short human description of a Postgres or network error, with a hint for common ones. */
-export function describeError(error: unknown): string {
-  const e = error as { code?: string; message?: string } | null;
-  const message = e?.message ?? String(error);
-  if (e?.code === '42P01' || e?.code === '3F000') return `${message} (run \`pgpulse migrate\` or pulse.migrate())`;
-  return e?.code ? `${message} [${e.code}]` : message;
-}

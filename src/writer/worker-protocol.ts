@@ -1,6 +1,7 @@
 import type { ConnectionOptions } from '../store/connection.js';
 import type { PackedRows } from './packed-rows.js';
-import type { WriterEvents, WriterOptions, WriterStats } from './writer.js';
+import type { WriterOptions, WriterStats } from './writer.js';
+import { writerEventNames, type WriterEventName } from './writer-events.js';
 
 /** What the main thread gives a writer worker at start (`workerData`). */
 export interface WorkerInit {
@@ -27,21 +28,8 @@ export interface SerializedError {
 }
 
 /** Every event of the Writer; the worker relays each to the main thread. */
-export const relayedEvents = [
-  'flushed',
-  'writeError',
-  'recovered',
-  'drop',
-  'rejected',
-  'notifyFailed',
-  'notifyPaused',
-  'notifySkipped',
-  'stepError',
-  'errorGroupNew',
-] as const;
-type RelayedName = (typeof relayedEvents)[number];
-/** Fails to compile when the Writer gains an event the worker would not relay. */
-export const allRelayed: Exclude<keyof WriterEvents, RelayedName> extends never ? true : never = true;
+export const relayedEvents = writerEventNames;
+type RelayedName = WriterEventName;
 
 /** An event of the worker's Writer; an `error` in its info crosses as a {@link SerializedError}. */
 export interface RelayedEvent {

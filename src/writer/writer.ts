@@ -2,24 +2,19 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
-import {
-  createNotifyStep,
-  resolveNotifyOptions,
-  type NotifyCounters,
-  type NotifyOptions,
-  type NotifyReport,
-  type NotifySkipReason,
-} from '../bridge/notify-step.js';
+import { createNotifyStep, resolveNotifyOptions, type NotifyCounters, type NotifyOptions, type NotifyReport } from '../bridge/notify-step.js';
 import type { PulseDatabase } from '../store/database.js';
 import type { RequestLog } from '../request-log.js';
 import { preferredShard } from '../rollups/rollup-shard.js';
 import { writeRollups } from '../store/write-rollups.js';
 import type { AfterCommitStep, BatchContext, BatchStep, TransactionStep } from './batch-step.js';
 import { copyBatch, withCopyTransaction } from '../store/copy-batch.js';
-import { createErrorSteps, type NewErrorGroup } from './error-steps.js';
+import { createErrorSteps } from './error-steps.js';
 import { insertBatch, insertBatchReturning } from '../store/insert-batch.js';
 import type { PulseWriter } from './pulse-writer.js';
-import { describeError, isDataError } from './transient-error.js';
+import { isDataError } from './transient-error.js';
+import { describeError } from '../shared/describe-error.js';
+import type { DropReason, WriterEvents } from './writer-events.js';
 import { nonNegativeOption, positiveOption } from '../shared/number-options.js';
 
 export interface WriterOptions {
@@ -112,33 +107,7 @@ export function emptyWriterStats(): WriterStats {
   };
 }
 
-export type DropReason = 'buffer_full' | 'closed' | 'close_timeout' | 'worker_failed';
-
-export interface WriterEvents {
-  /** A batch committed. */
-  flushed: [info: { rows: number; durationMs: number }];
-  /** A write failed and will be retried after `retryInMs`. */
-  writeError: [info: { error: Error; rows: number; attempt: number; retryInMs: number }];
-  /** Writes succeed again after failures. */
-  recovered: [info: { attempts: number; downMs: number }];
-  /** Rows were dropped (never silently). */
-  drop: [info: { count: number; reason: DropReason }];
-  /** Postgres refused one row as invalid; it is not retried. */
-  rejected: [info: { row: RequestLog; error: Error }];
-  /** The NOTIFY after a commit failed (e.g. the NOTIFY queue is full); the rows are committed, listeners find them by catch-up. */
-  notifyFailed: [info: { error: Error; rows: number }];
-  /** Notifications pause for `pauseMs`: the queue usage seen reached `maxQueueUsage`, or a NOTIFY failed. */
-  notifyPaused: [info: { reason: NotifySkipReason; queueUsage: number; pauseMs: number }];
-  /** A batch was committed without a notification because notifications are paused. */
-  notifySkipped: [info: { rows: number; reason: NotifySkipReason; queueUsage: number }];
-  /** An after-commit step threw (a bug: steps report their own failures); the rows are committed. */
-  stepError: [info: { step: string; error: Error }];
-  /**
-   * A committed batch created an error group: the first request anywhere with
-   * this fingerprint (emitted once across all nodes, by the node that stored it).
-   */
-  errorGroupNew: [info: NewErrorGroup];
-}
+export type { DropReason, WriterEvents } from './writer-events.js';
 
 /**
  * Buffers captured requests and writes them in batches, one INSERT per batch,

@@ -16,6 +16,7 @@ import { listenerArgOptions, parseTransport, transportHelp } from '../transport-
 import { parseTraceUrl } from '../../dashboard/trace-url.js';
 import { stopRequested } from '../stop-requested.js';
 import { compileTrustProxy } from '../../capture/trust-proxy.js';
+import { errorMessage } from '../../shared/describe-error.js';
 
 export const dashboardHelp = `Usage: pgpulse dashboard [--database-url URL] [--listen-database-url URL] [--transport notify|wal] [--stats-database-url URL]
                          [--channel NAME] [--port 4000] [--host 127.0.0.1] [--token T] [--base-path /pgpulse]
@@ -93,7 +94,7 @@ function parseTraceUrlFlag(value: string): string {
   try {
     return parseTraceUrl(value, '--trace-url');
   } catch (error) {
-    throw new CliError((error as Error).message, exitCodes.usage, { cause: error });
+    throw new CliError(errorMessage(error), exitCodes.usage, { cause: error });
   }
 }
 
@@ -105,7 +106,7 @@ export function parseTrustProxyFlag(value: string | undefined): boolean | number
   try {
     compileTrustProxy(value);
   } catch (error) {
-    throw new CliError(`pgpulse dashboard: --trust-proxy: ${(error as Error).message}`, exitCodes.usage, { cause: error });
+    throw new CliError(`pgpulse dashboard: --trust-proxy: ${errorMessage(error)}`, exitCodes.usage, { cause: error });
   }
   return value;
 }
@@ -117,7 +118,7 @@ function readTls(cert: string | undefined, key: string | undefined): { cert: Buf
   try {
     return { cert: readFileSync(cert), key: readFileSync(key) };
   } catch (error) {
-    throw new CliError(`pgpulse dashboard: cannot read the TLS files (${(error as Error).message})`, exitCodes.usage, { cause: error });
+    throw new CliError(`pgpulse dashboard: cannot read the TLS files (${errorMessage(error)})`, exitCodes.usage, { cause: error });
   }
 }
 
@@ -259,12 +260,12 @@ async function serveUntilStopped(
     secureCookies: values['secure-cookies'],
     tls: config.tls,
   }).catch((error: unknown) => {
-    throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });
+    throw new CliError(errorMessage(error), exitCodes.failure, { cause: error });
   });
   if (metricsPort !== undefined && registry) {
     servers.metrics = await startMetricsServer({ registry, token, host: values.host, port: metricsPort, health }).catch(async (error: unknown) => {
       await server.close();
-      throw new CliError(error instanceof Error ? error.message : String(error), exitCodes.failure, { cause: error });
+      throw new CliError(errorMessage(error), exitCodes.failure, { cause: error });
     });
     console.log(`pgpulse dashboard: metrics at ${servers.metrics.url}`);
   }

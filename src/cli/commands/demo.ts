@@ -5,6 +5,7 @@ import { checkReachable, requireDatabaseUrl } from '../database-url.js';
 import { parseCommandArgs } from '../parse-command-args.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { stopRequested } from '../stop-requested.js';
+import { errorMessage } from '../../shared/describe-error.js';
 
 export const demoHelp = `Usage: pgpulse demo [--database-url URL] [--port 4000] [--rate 20] [--duration SECONDS] [--history MINUTES] [--token T]
 
@@ -137,7 +138,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
       // Ctrl-C during start-up also reaches initdb in the terminal's process group.
       if (stopReason) return exitCodes.ok;
       throw new CliError(
-        `pgpulse demo: ${(error as Error).message}${databaseUrl ? '' : '\n(pass --database-url postgres://… to use your own Postgres instead)'}`,
+        `pgpulse demo: ${errorMessage(error)}${databaseUrl ? '' : '\n(pass --database-url postgres://… to use your own Postgres instead)'}`,
         exitCodes.failure,
         { cause: error },
       );
@@ -148,7 +149,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     try {
       await demo.stop();
     } catch (error) {
-      throw new CliError(`pgpulse demo: could not stop cleanly: ${(error as Error).message}`, exitCodes.failure, { cause: error });
+      throw new CliError(`pgpulse demo: could not stop cleanly: ${errorMessage(error)}`, exitCodes.failure, { cause: error });
     }
     const history = demo.historyRows() ? ` + ${demo.historyRows()} rows of history` : '';
     console.log(

@@ -6,6 +6,7 @@ import { checkReachable, openDatabase, redactUrl, requireDatabaseUrl } from '../
 import { parseCommandArgs } from '../parse-command-args.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { stopRequested } from '../stop-requested.js';
+import { errorMessage } from '../../shared/describe-error.js';
 
 export const migrateHelp = `Usage: pgpulse migrate [--database-url URL] [--lock-timeout 500] [--max-attempts 20] [--no-backfill]
 
@@ -91,7 +92,7 @@ export async function migrateCommand(argv: string[]): Promise<number> {
     return exitCodes.ok;
   } catch (error) {
     if (error instanceof MigrationLockError) throw new CliError(error.message, exitCodes.migrationLocked, { cause: error });
-    throw new CliError((error as Error).message, exitCodes.failure, { cause: error });
+    throw new CliError(errorMessage(error), exitCodes.failure, { cause: error });
   } finally {
     stopping.dispose();
     await connection.close();

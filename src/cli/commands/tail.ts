@@ -8,6 +8,7 @@ import { parseCommandArgs } from '../parse-command-args.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { listenerArgOptions, parseTransport, transportHelp } from '../transport-option.js';
 import { stopRequested } from '../stop-requested.js';
+import { errorMessage } from '../../shared/describe-error.js';
 
 export const tailHelp = `Usage: pgpulse tail [--database-url URL] [--listen-database-url URL] [--transport notify|wal] [--channel NAME] [--since ISO]
 
@@ -90,7 +91,7 @@ export async function tailCommand(argv: string[]): Promise<number> {
   } catch (error) {
     stop.dispose();
     await listener.close();
-    throw new CliError((error as Error).message, exitCodes.unreachable, { cause: error });
+    throw new CliError(errorMessage(error), exitCodes.unreachable, { cause: error });
   }
   const source = transport === 'wal' ? 'the WAL (publication pgpulse_request_logs)' : `channel "${listener.channel}"`;
   console.error(`pgpulse tail: listening on ${source} (Ctrl-C to stop)`);

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { uninstall, WAL_PUBLICATION } from '../../store/uninstall.js';
 import { checkReachable, openDatabase, redactUrl, requireDatabaseUrl } from '../database-url.js';
 import { CliError, exitCodes } from '../exit-codes.js';
+import { errorMessage } from '../../shared/describe-error.js';
 
 export const uninstallHelp = `Usage: pgpulse uninstall --yes [--database-url URL]
 
@@ -41,7 +42,7 @@ export async function uninstallCommand(argv: string[]): Promise<number> {
     console.log(`pgpulse uninstall: ${removed.length > 0 ? `dropped ${removed.join(' and ')}` : 'nothing to remove'} on ${redactUrl(url)}`);
     return exitCodes.ok;
   } catch (error) {
-    throw new CliError(`pgpulse uninstall failed: ${(error as Error).message}`, exitCodes.failure, { cause: error });
+    throw new CliError(`pgpulse uninstall failed: ${errorMessage(error)}`, exitCodes.failure, { cause: error });
   } finally {
     await connection.close();
   }
