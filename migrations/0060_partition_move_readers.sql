@@ -11,10 +11,13 @@
 -- the function now also takes ACCESS EXCLUSIVE on the parent before the attach:
 -- it waits for the readers that started before it (they still see the rows in
 -- the default partition), and later ones plan after its commit (they see the
--- new partition). Days with no rows in the default partition (partitions made
--- ahead, the usual case) keep the lighter locks of 0004. The wait is bounded by
--- the function's lock_timeout (5 s); a timed-out run is rolled back (the rows
--- stay in the default partition, still read) and retried at the next maintenance.
+-- new partition). Inserts queue behind that lock, so it is taken only for moves
+-- of at most 20,000 rows (well under a second) and waited for at most 500 ms; a
+-- timed-out run is rolled back (the rows stay in the default partition, still
+-- read) and retried at the next maintenance. Days with no rows in the default
+-- partition (partitions made ahead, the usual case) and larger moves (after days
+-- without maintenance) keep the lighter locks of 0004: a query running beside
+-- such a move may miss the rows being moved, once.
 --
 -- Online: replaces a function, no table lock.
 create or replace function pgpulse.ensure_partition(day date) returns boolean
@@ -38,9 +41,13 @@ begin
   with gone as (delete from pgpulse.request_logs_default where inserted_at >= lo and inserted_at < hi returning *)
   insert into pgpulse_moved_rows select * from gone;
   get diagnostics moved = row_count;
-  if moved > 0 then
-    -- Before the attach (a reader holding the parent would otherwise wait for the default partition's lock: a deadlock).
+  if moved > 0 and moved <= 20000 then
+    -- Before the attach (a reader holding the parent would otherwise wait for the default partition's lock: a
+    -- deadlock). Inserts queue behind this lock: it waits at most 500 ms for it, and only for a few rows, whose
+    -- move takes well under a second (larger moves, after days without maintenance, keep 0004's locks).
+    perform set_config('lock_timeout', '500ms', true);
     lock table pgpulse.request_logs in access exclusive mode;
+    perform set_config('lock_timeout', '5s', true);
   end if;
   -- Same columns, defaults and CHECK constraints; the attach adds the parent's indexes.
   execute format('create table pgpulse.%I (like pgpulse.request_logs including defaults including constraints)', name);
