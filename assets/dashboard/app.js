@@ -575,6 +575,8 @@
     const query = apiQuery(range);
     $('export-csv').href = `api/export?format=csv&${query}`;
     $('export-ndjson').href = `api/export?format=ndjson&${query}`;
+    // Views that load more for the same query (endpoint.js) start now, beside the stats, not after them.
+    window.dispatchEvent(new CustomEvent('pgpulse:query', { detail: { range, query, filters: { ...view.filters } } }));
     try {
       // The previous period of the same length, for the change on each card and the overlay.
       const [stats, previous] = await Promise.all([

@@ -234,6 +234,28 @@
     );
   }
 
+  /** The route's series and errors for a query, both asked for at once. */
+  function fetchEndpoint(query) {
+    const endpoint = fetch(`api/endpoint?${query}`, { credentials: 'same-origin' }).then((response) => {
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      return response.json();
+    });
+    // Errors are an extra: a dashboard without them (or a failed answer) leaves the table empty.
+    const errors = fetch(`api/errors?${query}`, { credentials: 'same-origin' })
+      .then((r) => (r.ok ? r.json() : null))
+      .catch(() => null);
+    const answers = Promise.all([endpoint, errors]);
+    answers.catch(() => undefined); // awaited when the stats arrive; no unhandled rejection meanwhile
+    return { query, answers };
+  }
+
+  // Started when the page asks for the stats of a view (pgpulse:query), used when they arrive (pgpulse:stats).
+  let pending = null;
+  window.addEventListener('pgpulse:query', (event) => {
+    const { filters, query } = event.detail;
+    pending = filters.route === undefined || filters.route === '' ? null : fetchEndpoint(query);
+  });
+
   let generation = 0;
   window.addEventListener('pgpulse:stats', async (event) => {
     const { stats, filters, query } = event.detail;
@@ -244,13 +266,9 @@
       return;
     }
     try {
-      const response = await fetch(`api/endpoint?${query}`, { credentials: 'same-origin' });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      // Errors are an extra: a dashboard without them (or a failed answer) leaves the table empty.
-      const errors = fetch(`api/errors?${query}`, { credentials: 'same-origin' })
-        .then((r) => (r.ok ? r.json() : null))
-        .catch(() => null);
-      const [endpoint, errorList] = await Promise.all([response.json(), errors]);
+      const started = pending && pending.query === query ? pending : fetchEndpoint(query);
+      if (pending === started) pending = null;
+      const [endpoint, errorList] = await started.answers;
       if (load !== generation) return;
       section.hidden = false;
       fillHeading(route, stats, endpoint);
