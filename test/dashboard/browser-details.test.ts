@@ -7,6 +7,7 @@ import { browserAvailable, launchChromium } from '../support/browser.js';
 import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
 import { closeServer, listen } from '../support/http.js';
+import { waitForLive } from '../support/dashboard-browser.js';
 
 const TOKEN = 'browser-details-token';
 
@@ -50,7 +51,7 @@ describe.skipIf(!browserAvailable)('dashboard details (Chromium)', () => {
       await page.locator('[role=alert]', { hasText: 'not right' }).waitFor();
       await page.fill('#token', TOKEN);
       await page.click('button[type=submit]');
-      await page.locator('#live.on').waitFor({ timeout: 10_000 });
+      await waitForLive(page);
       const landed = new URL(page.url());
       expect(landed.pathname).toBe('/');
       expect(landed.searchParams.get('range')).toBe('5m');

@@ -12,6 +12,7 @@ import { browserAvailable, launchChromium } from '../support/browser.js';
 import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
 import { closeServer, listen } from '../support/http.js';
+import { waitForLive } from '../support/dashboard-browser.js';
 
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 // The README's screenshots come from the demo's data (test/demo/demo-browser.test.ts); these are for looking at.
@@ -140,7 +141,7 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
     await page.locator('[role=alert]', { hasText: 'not right' }).waitFor();
     await page.fill('#token', TOKEN);
     await page.click('button[type=submit]');
-    await page.locator('#live.on').waitFor({ timeout: 10_000 });
+    await waitForLive(page);
     expect(new URL(page.url()).pathname).toBe('/pgpulse/');
     const [cookie] = await context.cookies();
     expect(cookie).toMatchObject({ name: 'pgpulse_session', httpOnly: true, sameSite: 'Strict', path: '/pgpulse/' });
@@ -156,12 +157,12 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
     page.on('pageerror', (error) => errors.push(error.message));
     page.on('console', (message) => message.type() === 'error' && errors.push(message.text()));
     await page.goto(`${base}/pgpulse/`);
-    await page.locator('#live.on').waitFor({ timeout: 10_000 });
+    await waitForLive(page);
     await expect.poll(async () => Number((await page.locator('#card-requests').textContent())?.replace(/\D/g, '')), { timeout: 10_000 }).toBe(seeded + 61);
     expect(await page.locator('#top-routes td', { hasText: '/orders/:id' }).count()).toBe(1);
     expect(await page.locator('#not-found td', { hasText: '/missing' }).count()).toBe(1);
     await page.reload();
-    await page.locator('#live.on').waitFor({ timeout: 10_000 });
+    await waitForLive(page);
     await page.locator('#top-routes td', { hasText: '/orders/:id' }).waitFor({ timeout: 10_000 });
 
     const requestId = `browser-${Date.now()}`;
@@ -320,7 +321,7 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
       await expect
         .poll(() => page.locator('#live-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-request-id'))), { timeout: 10_000 })
         .toEqual(expected);
-      await page.locator('#live.on').waitFor({ timeout: 10_000 });
+      await waitForLive(page);
       // Live: a 500 shows, a 200 and a 503 never reach the page.
       const live = `live-${width}`;
       pulse.pubsub.publish(makeLog({ request_id: `${live}-200`, status_code: 200 }));
@@ -478,7 +479,7 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
   it('escapes hostile paths and user agents', async () => {
     const page = await newPage();
     await page.goto(`${base}/pgpulse/`);
-    await page.locator('#live.on').waitFor({ timeout: 10_000 });
+    await waitForLive(page);
     let alerted = false;
     page.on('dialog', async (dialog) => {
       alerted = true;
@@ -497,7 +498,7 @@ describe.runIf(browserAvailable)('dashboard in headless Chromium', () => {
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
     await page.goto(`${base}/pgpulse/`);
-    await page.locator('#live.on').waitFor({ timeout: 10_000 });
+    await waitForLive(page);
     const rows = 6_000;
     for (let i = 0; i < rows; i++) {
       pulse.pubsub.publish(makeLog({ path: `/burst/${i}`, request_id: `burst-${i}` }));

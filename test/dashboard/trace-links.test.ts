@@ -6,6 +6,7 @@ import { startDashboardServer, type DashboardServer } from '../../src/dashboard/
 import { browserAvailable, launchChromium } from '../support/browser.js';
 import { makeLog } from '../support/fixtures.js';
 import { test } from '../support/migrated-database.js';
+import { waitForLive } from '../support/dashboard-browser.js';
 
 const TEMPLATE = 'https://tempo.example/explore?trace={trace_id}&span={span_id}';
 const link = (traceId: string, spanId: string) => `https://tempo.example/explore?trace=${traceId}&span=${spanId}`;
@@ -46,7 +47,7 @@ describe.runIf(browserAvailable)('trace links in the live table (headless Chromi
     const page = await browser.newPage();
     await page.goto(dashboard.url);
     const row = (path: string) => page.locator('#live-table tbody tr', { has: page.locator(`button[title="${path}"], td[title="${path}"]`) });
-    await page.locator('#live.on').waitFor({ timeout: 10_000 });
+    await waitForLive(page);
     await expect.poll(() => page.locator('#live-table tbody tr').count()).toBe(2);
     expect(await row('/recent-traced').locator('a.trace').getAttribute('href')).toBe(link('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7'));
     expect(await row('/recent-untraced').locator('a.trace').count()).toBe(0);

@@ -7,6 +7,7 @@ import { runDemo, type RunningDemo } from '../../src/demo/run-demo.js';
 import { browserAvailable, launchChromium } from '../support/browser.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/fixtures.js';
+import { waitForLive } from '../support/dashboard-browser.js';
 
 /** The README's screenshots are taken here, from the demo's data. */
 const screenshots = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
@@ -46,7 +47,7 @@ describe.runIf(browserAvailable)('npm run demo, driven in headless Chromium', ()
 
   it('shows live traffic, the comparison with the previous hour and non-trivial breakdowns', async () => {
     await page.goto(demo.dashboardUrl);
-    await page.locator('#live.on').waitFor({ timeout: 10_000 });
+    await waitForLive(page);
     await page.locator('#live-table tbody tr').first().waitFor({ timeout: 10_000 });
     await expect.poll(() => requestsCard(page), { timeout: 15_000 }).toBeGreaterThan(10_000);
     // Every card compares with the previous hour, which the history covers.

@@ -12,6 +12,17 @@ import { closeServer, listen } from './http.js';
 /** Where the dashboard view tests write their screenshots (looked at by whoever changes the page). */
 export const SCREENSHOTS = process.env.PGPULSE_SCREENSHOTS ?? '/work/runs/';
 
+/**
+ * Waits for a page to show it is live (the `#live.on` indicator: its first rows
+ * loaded and the SSE stream open). Setup, not a claim: the stream opens after
+ * the page's first loads, which on a loaded CI machine (embedded Postgres
+ * shared with the other test files) took more than 10 s; what a test checks
+ * about live rows comes after this.
+ */
+export async function waitForLive(page: Page): Promise<void> {
+  await page.locator('#live.on').waitFor({ timeout: 30_000 });
+}
+
 /** The widths every view is checked at. */
 export const VIEWPORTS = [
   ['desktop', 1400, 1000],
