@@ -6,17 +6,8 @@ import { createPulse } from '../../src/create-pulse.js';
 import { maintainPartitions } from '../../src/store/maintain-partitions.js';
 import { test, type MigratedDatabase } from '../support/migrated-database.js';
 import type { PulseDatabase } from '../../src/store/database.js';
-
-/** Backends of this database currently waiting for a heavyweight lock. */
-async function lockWaiters(db: Kysely<PulseDatabase>): Promise<number> {
-  const result = await sql<{ n: number }>`
-    select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`.execute(db);
-  return result.rows[0]!.n;
-}
-
-async function until(check: () => Promise<boolean>): Promise<void> {
-  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 20));
-}
+import { lockWaiters } from '../support/lock-waiters.js';
+import { eventually } from '../support/fixtures.js';
 
 /** A reader that keeps its transaction open, holding ACCESS SHARE on the parent and every partition. */
 async function openReader(url: string): Promise<pg.Client> {
@@ -41,7 +32,7 @@ describe('creating partitions next to a busy app', () => {
     const reader = await openReader(database.url);
     try {
       const maintenance = maintainPartitions(db, { daysAhead: 6 });
-      await until(async () => (await lockWaiters(db)) === 1);
+      await eventually(async () => (await lockWaiters(db)) === 1, 10_000, 'the lock waiter');
       // The partition DDL is waiting for the reader; an insert for today must not wait for it.
       await sql`insert into pgpulse.request_logs (request_id, method, path, status_code, duration_ms, device_type, node_id)
                 values ('during-maintenance', 'GET', '/', 200, 1, 'desktop', 'test')`.execute(db);

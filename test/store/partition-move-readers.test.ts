@@ -1,24 +1,13 @@
 // @module-tag server (runs on every CI server: see the tag in vitest.config.ts)
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import type { PulseDatabase } from '../../src/store/database.js';
 import { queryStats } from '../../src/stats/query-stats.js';
 import { parseStatsParams, type StatsParams } from '../../src/stats/stats-params.js';
 import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
-import { makeLog } from '../support/fixtures.js';
-
-/** Backends of this database currently waiting for a heavyweight lock. */
-async function lockWaiters(db: Kysely<PulseDatabase>): Promise<number> {
-  const result = await sql<{ n: number }>`
-    select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`.execute(db);
-  return result.rows[0]!.n;
-}
-
-async function until(check: () => Promise<boolean>): Promise<void> {
-  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 20));
-}
+import { makeLog, eventually } from '../support/fixtures.js';
+import { lockWaiters } from '../support/lock-waiters.js';
 
 function params(query: string): StatsParams {
   const parsed = parseStatsParams(new URLSearchParams(query));
@@ -63,7 +52,7 @@ describe('reading rows while maintenance moves them out of the default partition
       expect((await mover.query<{ created: boolean }>(`select pgpulse.ensure_partition($1::date) as created`, [day])).rows[0]!.created).toBe(true);
       const reading = queryStats(pulse.db, params(`from=${at}&to=${at + 3_600_000}&browser=Chrome`));
       // The read waits for the moving transaction's lock on the default partition.
-      await until(async () => (await lockWaiters(pulse.db)) === 1);
+      await eventually(async () => (await lockWaiters(pulse.db)) === 1, 10_000, 'the lock waiter');
       await mover.query('commit');
       const chrome = await reading;
       expect(chrome.range.source).toBe('rollups');
@@ -89,7 +78,7 @@ describe('reading rows while maintenance moves them out of the default partition
       await reader.query('begin');
       expect((await reader.query<{ n: number }>(count, range)).rows[0]!.n).toBe(30);
       const moving = sql<{ created: boolean }>`select pgpulse.ensure_partition(${later}::date) as created`.execute(pulse.db);
-      await until(async () => (await lockWaiters(pulse.db)) === 1);
+      await eventually(async () => (await lockWaiters(pulse.db)) === 1, 10_000, 'the lock waiter');
       expect((await reader.query<{ n: number }>(count, range)).rows[0]!.n).toBe(30);
       await reader.query('commit');
       expect((await moving).rows[0]!.created).toBe(true);
