@@ -795,7 +795,13 @@
     fmt,
   };
 
-  applyView();
-  tickLive();
-  setInterval(tickLive, 1000);
+  // The first loads start once every script of the page has run: the views in their own files (request.js,
+  // endpoint.js…) hook rows and events this page makes, and a fast first answer must not come before them.
+  function start() {
+    applyView();
+    tickLive();
+    setInterval(tickLive, 1000);
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start, { once: true });
+  else start();
 })();

@@ -125,6 +125,24 @@ describe.skipIf(!browserAvailable)('dashboard request detail (Chromium)', () => 
     });
   }
 
+  it('rows drawn before the last script arrives still open the detail view (the first loads wait for every script)', async () => {
+    const { context, page } = await app.open(1400, 1000);
+    try {
+      // request.js held back: the page's first answers come before it unless the page waits for its scripts.
+      await context.route('**/request.js', async (route) => {
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        await route.continue();
+      });
+      await page.goto(`${app.base}/?range=1h`);
+      const first = page.locator('#live-table tbody tr').first();
+      await expect.poll(() => first.locator('td').nth(2).textContent(), { timeout: 15_000 }).toBe('/orders/99');
+      await first.locator('button.detail').click({ timeout: 10_000 });
+      await page.locator('#request-detail[open] tr[data-field="error"]').waitFor({ timeout: 10_000 });
+    } finally {
+      await context.close();
+    }
+  });
+
   it('the endpoint page slowest requests open the detail view too', async () => {
     const { context, page } = await app.open(1400, 1000);
     try {
