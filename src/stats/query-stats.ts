@@ -3,7 +3,7 @@ import type { PulseDatabase } from '../store/database.js';
 import { normalizeHosts } from './query-filters.js';
 import { queryRawStats } from './raw-stats.js';
 import { queryRollupStats } from './rollup-stats.js';
-import { sampledPathLists } from './sampled-lists.js';
+import { sampledPathLists } from './sampled-paths.js';
 import { cubeAnswers } from './cube-cells.js';
 import { cubeCover, trustedBuckets, type CubeCover } from './cube-cover.js';
 import { queryConsumers } from './consumer-stats.js';

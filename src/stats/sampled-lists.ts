@@ -7,8 +7,7 @@ import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { PulseDatabase } from '../store/database.js';
 import { referrerHostCondition } from './query-filters.js';
 import { num, TOP_N, type CountStat, type RouteStat, type Stats } from './stats.js';
-import { filterCondition, REFERRER_HOST_SQL } from './stats-filters.js';
-import type { StatsParams } from './stats-params.js';
+import { REFERRER_HOST_SQL } from './stats-filters.js';
 
 /**
  * Top paths, referrers and 404s of a rollup range (and with a filter the other
@@ -32,36 +31,6 @@ export const MAX_SAMPLE_SCAN_ROWS = 250_000;
 export function samplePercent(selected: number, rangeRows: number): number {
   const share = Math.min(selected <= SAMPLE_ROWS ? 1 : SAMPLE_ROWS / selected, rangeRows <= MAX_SAMPLE_SCAN_ROWS ? 1 : MAX_SAMPLE_SCAN_ROWS / rangeRows);
   return Math.max(0.01, share * 100);
-}
-
-/**
- * Top paths and 404s of a filtered range, estimated from a sample of its rows
- * (what the cube cannot key: it has no path dimension). `rangeRows` are all
- * rows of the range, `selected` those the filters select. Answers the lists,
- * the sampled percentage and the margin of the counts shown: the largest
- * 95% margin of error of any of them (1.96 standard errors of a count scaled
- * up from a Bernoulli sample of rows, √(n(1−p)/p)), 0 when nothing was sampled.
- */
-export async function sampledPathLists(
-  db: Kysely<PulseDatabase>,
-  params: StatsParams,
-  rangeRows: number,
-  selected: number,
-): Promise<{ topPaths: CountStat[]; notFound: CountStat[]; percent: number; margin: number }> {
-  const percent = samplePercent(selected, rangeRows);
-  const sampled = await sampledTopLists(
-    db,
-    params.from,
-    params.to,
-    filterCondition(params),
-    percent,
-    [],
-    ['topPaths', 'notFound', 'referrers', 'refererHosts'],
-  );
-  const p = percent / 100;
-  const largest = Math.max(0, ...[...sampled.topPaths, ...sampled.notFound].map((r) => r.requests));
-  const margin = p >= 1 ? 0 : Math.ceil(1.96 * Math.sqrt((largest * (1 - p)) / p));
-  return { topPaths: sampled.topPaths, notFound: sampled.notFound, percent, margin };
 }
 
 /** Top lists a sample answers: without a filter only those rollups have no key for; with one, every breakdown (and routes). */

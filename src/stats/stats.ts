@@ -111,8 +111,12 @@ export interface Stats {
     sampledPercent: number | null;
     /**
      * From the cube with filters, when top paths and 404s come from a sample
-     * (`sampledPercent`): the 95% margin of error of the largest count they
-     * show, in requests; null when they are exact.
+     * (`sampledPercent`): a margin in requests that every count they show is
+     * within at once, with 95% confidence; null when they are exact. The
+     * sample keeps whole pages, so each count's standard error is estimated
+     * from the sampled pages' counts of its key, √((1−p)Σy²)/p, and the margin
+     * is the largest of them times the Bonferroni quantile over the m counts
+     * shown, Φ⁻¹(1 − 0.025/m) (3.02 for 20 counts).
      */
     sampledMargin?: number | null;
   };
