@@ -552,7 +552,7 @@
     const notes = [];
     if (range.topKeysBound) notes.push(`path, 404 and referrer URL counts may miss up to ${fmt.format(range.topKeysBound)} requests`);
     if (sampled) {
-      const margin = range.sampledMargin ? ` (±${fmt.format(range.sampledMargin)} requests, 95%)` : '';
+      const margin = range.sampledMargin ? ` (each count ±${fmt.format(range.sampledMargin)} requests, all at 95%)` : '';
       notes.push(`paths and 404s from a ${range.sampledPercent.toFixed(1)}% sample${margin}`);
     }
     if (range.visitorsSampled) notes.push('some visitor counts from a 1/16 sample (within 2%)');
