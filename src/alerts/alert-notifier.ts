@@ -5,6 +5,12 @@ import type { AlertEvent } from './alert-store.js';
 import { signWebhook, slackBody, webhookBody, webhookHeaders } from './alert-message.js';
 import { webhookLabel, type ResolvedWebhook } from './webhook-options.js';
 
+/** The evaluation lease as the notifier takes it around each attempt (see {@link AlertNotifier}). */
+export interface NotifierLease {
+  hold(holdMs: number): Promise<boolean>;
+  settle(): Promise<void>;
+}
+
 /** A failed delivery attempt (event `alertNotifyFailed`). */
 export interface AlertNotifyFailure {
   error: Error;
@@ -53,6 +59,14 @@ export class AlertNotifier {
     private readonly onDone: (outcome: DeliveryOutcome) => Promise<void>,
     private readonly onFailure: (failure: AlertNotifyFailure) => void,
     private readonly maxQueue = 1_000,
+    /**
+     * The evaluation lease, taken around each attempt: `hold` before it, with
+     * how long it may take (its webhook's `timeoutMs` and a second), answers
+     * whether this process may send it (it still holds the lease, now kept
+     * that long; when not, the event and the rest of the queue are left to the
+     * process that holds it); `settle` after it. Default: always sends.
+     */
+    private readonly lease: NotifierLease = { hold: () => Promise.resolve(true), settle: () => Promise.resolve() },
   ) {}
 
   /** Whether an event is queued or being delivered. */
@@ -88,7 +102,7 @@ export class AlertNotifier {
   private async drain(): Promise<void> {
     for (let event = this.queue.shift(); event; event = this.queue.shift()) {
       const errors = await Promise.all(this.webhooks.map((webhook) => this.deliver(webhook, event)));
-      if (this.abort.signal.aborted) break;
+      if (this.abort.signal.aborted || errors.includes(LEFT)) break;
       const failed = errors.filter((e): e is string => e !== undefined);
       if (failed.length > 0) this.stats.givenUp++;
       else this.stats.delivered++;
@@ -101,11 +115,16 @@ export class AlertNotifier {
     this.stats.queued = 0;
   }
 
-  /** Delivers to one webhook with retries; the final error text, or undefined when accepted. */
+  /**
+   * Delivers to one webhook with retries; the final error text, undefined when
+   * accepted, or {@link LEFT} when this process may no longer send (see `claim`).
+   */
   private async deliver(webhook: ResolvedWebhook, event: AlertEvent): Promise<string | undefined> {
     const body = JSON.stringify(webhook.format === 'slack' ? slackBody(event) : webhookBody(event));
     for (let attempt = 1; ; attempt++) {
+      if (!(await this.lease.hold(webhook.timeoutMs + CLAIM_MARGIN_MS).catch(() => false))) return LEFT;
       const error = await post(webhook, event.id, body, this.abort.signal);
+      await this.lease.settle().catch(() => undefined);
       if (!error || this.abort.signal.aborted) return undefined;
       this.stats.failures++;
       const final = attempt >= webhook.maxAttempts || !error.retry;
@@ -122,6 +141,12 @@ export class AlertNotifier {
     }
   }
 }
+
+/** What a delivery answers when this process may no longer send (another holds the lease): nothing is recorded. */
+const LEFT = '\u0000left to the lease holder';
+
+/** How much longer than a webhook's `timeoutMs` an attempt keeps the lease: the time to send the request and read the answer. */
+const CLAIM_MARGIN_MS = 1_000;
 
 /** Statuses worth another attempt. */
 const retryable = (status: number) => status >= 500 || status === 408 || status === 429;

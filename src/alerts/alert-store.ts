@@ -39,16 +39,40 @@ const fromRow = (row: EventRow): AlertEvent => ({ ...row, requests: row.requests
 
 /**
  * Takes or renews the evaluation lease `name` for `holder` until `leaseMs`
- * from now: renewed when `holder` has it, taken when it has expired (its
- * holder died or stopped renewing). Whether `holder` holds it now.
+ * from now: renewed when `holder` has it (never shortened: a delivery in
+ * flight may have extended it, see {@link extendLease}), taken when it has
+ * expired (its holder died or stopped renewing). Whether `holder` holds it now.
  */
 export async function claimLease(db: Kysely<PulseDatabase>, name: string, holder: string, leaseMs: number): Promise<boolean> {
   const result = await sql<{ holder: string }>`
     insert into pgpulse.alert_leases as l (name, holder, expires_at) values (${name}, ${holder}, now() + ${leaseMs} * interval '1 millisecond')
-    on conflict (name) do update set holder = excluded.holder, expires_at = excluded.expires_at
+    on conflict (name) do update
+      set holder = excluded.holder,
+        expires_at = case when l.holder = excluded.holder then greatest(l.expires_at, excluded.expires_at) else excluded.expires_at end
       where l.holder = excluded.holder or l.expires_at < now()
     returning holder`.execute(db);
   return result.rows.length === 1;
+}
+
+/**
+ * Keeps the lease `name` of `holder` for at least `holdMs` more, only while
+ * it still holds it (not expired): what a notification attempt takes before
+ * it is sent, so no other process can take the lease over, and send the same
+ * event from the outbox, while the attempt may still reach its webhook.
+ * Whether `holder` holds it now.
+ */
+export async function extendLease(db: Kysely<PulseDatabase>, name: string, holder: string, holdMs: number): Promise<boolean> {
+  const result = await sql`
+    update pgpulse.alert_leases set expires_at = greatest(expires_at, now() + ${holdMs} * interval '1 millisecond')
+    where name = ${name} and holder = ${holder} and expires_at > now()
+    returning 1`.execute(db);
+  return result.rows.length === 1;
+}
+
+/** After an attempt: the lease of `holder` back to at most `leaseMs` from now (what {@link extendLease} added is no longer needed). */
+export async function settleLease(db: Kysely<PulseDatabase>, name: string, holder: string, leaseMs: number): Promise<void> {
+  await sql`update pgpulse.alert_leases set expires_at = least(expires_at, now() + ${leaseMs} * interval '1 millisecond')
+    where name = ${name} and holder = ${holder} and expires_at > now()`.execute(db);
 }
 
 /** Gives the lease up (at close), so another process takes over at its next evaluation. */

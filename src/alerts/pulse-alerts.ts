@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { PulseDatabase } from '../store/database.js';
-import { AlertEvaluator, type AlertEvaluatorStats } from './alert-evaluator.js';
+import { ALERT_LEASE, AlertEvaluator, type AlertEvaluatorStats } from './alert-evaluator.js';
 import { AlertNotifier, type AlertNotifierStats, type AlertNotifyFailure } from './alert-notifier.js';
 import { resolveAlertRules, type AlertRule, type ResolvedAlertRule } from './alert-rules.js';
-import type { AlertEvent, AlertState } from './alert-store.js';
+import { extendLease, settleLease, type AlertEvent, type AlertState } from './alert-store.js';
 import { resolveWebhooks, type AlertWebhook } from './webhook-options.js';
 
 /** Alert options of `createPulse()`. */
@@ -46,14 +46,23 @@ export class PulseAlerts {
     const intervalMs = options.alertIntervalMs ?? 60_000;
     if (!Number.isInteger(intervalMs) || intervalMs < 100)
       throw new RangeError(`pgpulse: alertIntervalMs must be a whole number of ms ≥ 100, got ${String(intervalMs)}`);
-    this.notifier = webhooks.length > 0 ? new AlertNotifier(webhooks, (outcome) => this.evaluator.delivered(outcome), hooks.onNotifyFailed) : undefined;
+    // Two pulses of one process (or a node id reused by a restarted container) must not share the lease.
+    const holder = `${nodeId}#${randomBytes(4).toString('hex')}`;
+    // Only the lease holder sends, and each attempt keeps the lease while it may still arrive: a takeover never
+    // sends from the outbox what the previous holder is still sending (a duplicate at the receiver).
+    const leaseMs = 3 * intervalMs;
+    const lease = {
+      hold: (holdMs: number) => extendLease(db, ALERT_LEASE, holder, holdMs),
+      settle: () => settleLease(db, ALERT_LEASE, holder, leaseMs),
+    };
+    this.notifier =
+      webhooks.length > 0 ? new AlertNotifier(webhooks, (outcome) => this.evaluator.delivered(outcome), hooks.onNotifyFailed, undefined, lease) : undefined;
     this.evaluator = new AlertEvaluator(db, {
       rules: this.rules,
-      // Two pulses of one process (or a node id reused by a restarted container) must not share the lease.
-      holder: `${nodeId}#${randomBytes(4).toString('hex')}`,
+      holder,
       nodeId,
       intervalMs,
-      leaseMs: 3 * intervalMs,
+      leaseMs,
       notifier: this.notifier,
       onEvent: hooks.onEvent,
       onError: hooks.onError,
@@ -80,7 +89,8 @@ export class PulseAlerts {
 
   /** Stops evaluating, gives the lease up and abandons deliveries in flight (they stay in the outbox). Safe twice. */
   async close(): Promise<void> {
-    await this.evaluator.close();
+    // Deliveries first: the lease is given up only once nothing of this process can still reach a webhook.
     await this.notifier?.close();
+    await this.evaluator.close();
   }
 }
