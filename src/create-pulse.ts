@@ -8,7 +8,7 @@ import { Recorder } from './capture/recorder.js';
 import { attachError, createNodeMiddleware, trackResponse, type FrameworkReader, type NodeMiddleware } from './capture/node-middleware.js';
 import { errorTargetOf, serveFailedHandler, type CaptureErrorOptions, type ErrorSource } from './capture/error-target.js';
 import { Sessions } from './capture/sessions.js';
-import { positiveOption } from './shared/number-options.js';
+import { parseOption, positiveNumber } from './shared/option-schema.js';
 import { VisitorIds } from './capture/visitor-ids.js';
 import { connect, type Connection } from './store/connection.js';
 import type { PulseDatabase } from './store/database.js';
@@ -79,13 +79,14 @@ export class Pulse extends EventEmitter<PulseEvents> implements AsyncDisposable 
     // Options are checked before anything connects or starts: a throwing constructor leaves nothing open.
     const schedule = backgroundSchedule(options);
     const writerMode = options.store !== false ? writerModeOf(options) : undefined;
-    this.healthMaxPendingRows = positiveOption(
+    this.healthMaxPendingRows = parseOption(
       'pgpulse',
       'healthMaxPendingRows',
+      positiveNumber,
       options.healthMaxPendingRows ?? Math.ceil((options.maxBufferedRows ?? 100_000) / 2),
     );
-    this.healthTimeoutMs = positiveOption('pgpulse', 'healthTimeoutMs', options.healthTimeoutMs ?? 2_000);
-    this.healthStalledAfterMs = positiveOption('pgpulse', 'healthStalledAfterMs', options.healthStalledAfterMs ?? 30_000);
+    this.healthTimeoutMs = parseOption('pgpulse', 'healthTimeoutMs', positiveNumber, options.healthTimeoutMs ?? 2_000);
+    this.healthStalledAfterMs = parseOption('pgpulse', 'healthStalledAfterMs', positiveNumber, options.healthStalledAfterMs ?? 30_000);
     this.closeTimeoutMs = writerLimits(options).closeTimeoutMs;
     this.pgpulseMetrics = options.registry || loadPromClient() ? pgpulseMetrics(options.registry) : undefined;
     const httpMetrics = options.httpMetrics

@@ -2,6 +2,8 @@ import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fas
 import fp from 'fastify-plugin';
 import type { FrameworkReader } from '../capture/node-middleware.js';
 import type { Pulse } from '../create-pulse.js';
+import { z } from 'zod';
+import { parseOption } from '../shared/option-schema.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,6 +23,9 @@ export interface PgpulseFastifyOptions {
    */
   onClose?: 'close' | 'flush' | false;
 }
+
+/** {@link PgpulseFastifyOptions.onClose} with its default. */
+const onCloseSchema = z.union([z.enum(['close', 'flush']), z.literal(false)], { error: "must be 'close', 'flush' or false" }).default('close');
 
 /** Ids of Fastify's built-in `genReqId` (`req-1`, `req-2`, …, counted per process). */
 const DEFAULT_FASTIFY_ID = /^req-[0-9a-z]+$/;
@@ -74,11 +79,8 @@ const fastifyReader: FrameworkReader<FastifyRequest> = {
  * ```
  */
 export function pgpulseFastify(pulse: Pulse, options: PgpulseFastifyOptions = {}): FastifyPluginCallback {
-  const onClose = options.onClose ?? 'close';
   // Checked at runtime too: JavaScript callers get no type check.
-  if (!(['close', 'flush', false] as unknown[]).includes(onClose)) {
-    throw new TypeError(`pgpulse: pgpulseFastify onClose must be 'close', 'flush' or false, got ${JSON.stringify(onClose)}`);
-  }
+  const onClose = parseOption('pgpulse', 'pgpulseFastify onClose', onCloseSchema, options.onClose, TypeError);
   const plugin: FastifyPluginCallback = (app: FastifyInstance, _options, done) => {
     app.decorate('pgpulse', pulse);
     app.addHook('onRequest', (request, reply, next) => {

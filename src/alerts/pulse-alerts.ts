@@ -6,6 +6,7 @@ import { AlertNotifier, type AlertNotifierStats, type AlertNotifyFailure } from 
 import { resolveAlertRules, type AlertRule, type ResolvedAlertRule } from './alert-rules.js';
 import { extendLease, settleLease, type AlertEvent, type AlertState } from './alert-store.js';
 import { resolveWebhooks, type AlertWebhook } from './webhook-options.js';
+import { parseOption, wholeNumber } from '../shared/option-schema.js';
 
 /** Alert options of `createPulse()`. */
 export interface AlertOptions {
@@ -21,6 +22,9 @@ export interface AlertOptions {
   /** How often the rules are evaluated. The evaluating process holds its lease for 3 intervals: a process that dies is replaced within that. Default 60,000 ms. */
   alertIntervalMs?: number;
 }
+
+/** {@link AlertOptions.alertIntervalMs} with its default. */
+const alertIntervalSchema = wholeNumber(100, 'ms').default(60_000);
 
 /** Alert counters of `pulse.stats.alerts`. */
 export interface AlertStats extends AlertEvaluatorStats {
@@ -43,9 +47,7 @@ export class PulseAlerts {
   constructor(db: Kysely<PulseDatabase>, nodeId: string, options: AlertOptions, hooks: AlertHooks) {
     this.rules = resolveAlertRules(options.alerts ?? []);
     const webhooks = resolveWebhooks(options.alertWebhooks ?? []);
-    const intervalMs = options.alertIntervalMs ?? 60_000;
-    if (!Number.isInteger(intervalMs) || intervalMs < 100)
-      throw new RangeError(`pgpulse: alertIntervalMs must be a whole number of ms ≥ 100, got ${String(intervalMs)}`);
+    const intervalMs = parseOption('pgpulse', 'alertIntervalMs', alertIntervalSchema, options.alertIntervalMs);
     // Two pulses of one process (or a node id reused by a restarted container) must not share the lease.
     const holder = `${nodeId}#${randomBytes(4).toString('hex')}`;
     // Only the lease holder sends, and each attempt keeps the lease while it may still arrive: a takeover never

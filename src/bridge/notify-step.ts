@@ -6,6 +6,7 @@ import type { StoredRequestLog } from '../request-log.js';
 import type { AfterCommitStep } from '../writer/batch-step.js';
 import { DEFAULT_CHANNEL, encodeBridgeMessage } from './message.js';
 import { errorMessage } from '../shared/describe-error.js';
+import { nonNegativeNumber, parseOptions } from '../shared/option-schema.js';
 
 /**
  * The bridge's part of writing a batch: one `pg_notify` per committed batch,
@@ -61,29 +62,20 @@ export type NotifyReport =
 
 export const notifyCounterNames = ['notifications', 'notificationsSkipped', 'notificationsFailed', 'notifyQueueUsage'] as const;
 
-/** Resolved options of the notify step. */
-export interface ResolvedNotifyOptions {
-  channel: string;
-  maxQueueUsage: number;
-  pauseMs: number;
-}
-
 /** The notify options with their defaults; each message names the option and the accepted range. */
 const notifyOptionsSchema = z.object({
-  channel: z.string().min(1, 'must be 1-63 characters').max(63, 'must be 1-63 characters').default(DEFAULT_CHANNEL),
-  maxQueueUsage: z.number().gt(0, 'must be in (0, 1]').lte(1, 'must be in (0, 1]').default(0.5),
-  pauseMs: z.number().nonnegative('must be zero or more').default(1_000),
+  channel: z.string({ error: 'must be 1-63 characters' }).min(1).max(63).default(DEFAULT_CHANNEL),
+  maxQueueUsage: z.number({ error: 'must be in (0, 1]' }).gt(0).lte(1).default(0.5),
+  pauseMs: nonNegativeNumber.default(1_000),
 });
+
+/** Resolved options of the notify step. */
+export type ResolvedNotifyOptions = z.output<typeof notifyOptionsSchema>;
 
 /** Applies defaults and checks ranges; throws a RangeError naming the option. */
 export function resolveNotifyOptions(notify: boolean | NotifyOptions | undefined): ResolvedNotifyOptions | undefined {
   if (!notify) return undefined;
-  const input = typeof notify === 'object' ? notify : {};
-  const result = notifyOptionsSchema.safeParse(input);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const name = String(issue.path[0]);
-  throw new RangeError(`pgpulse writer: notify.${name} ${issue.message}, got ${JSON.stringify(input[name as keyof NotifyOptions])}`, { cause: result.error });
+  return parseOptions('pgpulse writer', notifyOptionsSchema, typeof notify === 'object' ? notify : {}, RangeError, 'notify.');
 }
 
 /**

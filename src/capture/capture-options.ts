@@ -100,7 +100,10 @@ const headerName = z
   .regex(/^[!#$%&'*+.^_`|~0-9a-z-]+$/i, 'must be an HTTP header name')
   .transform((name) => name.toLowerCase());
 
+const ignoreRule = z.union([z.string(), z.instanceof(RegExp), z.custom<IgnoreRule>((value) => typeof value === 'function')]);
+
 const captureOptionsSchema = z.object({
+  ignore: z.union([ignoreRule, z.array(ignoreRule)], { error: 'must be a path string, a RegExp or a function, or a list of them' }).optional(),
   ignoreDefaults: z.boolean().default(true),
   probePaths: z.array(z.string().startsWith('/', 'must be paths starting with /')).optional(),
   ignoreResponse: z.custom<IgnoreResponseRule>((value) => typeof value === 'function', 'must be a function ({ statusCode, path, … }) => boolean').optional(),

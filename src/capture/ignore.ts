@@ -80,8 +80,7 @@ export function compileIgnore(
   for (const rule of rules) {
     if (typeof rule === 'string') paths.add(rule);
     else if (rule instanceof RegExp) patterns.push(rule);
-    else if (typeof rule === 'function') predicates.push(rule);
-    else throw new TypeError(`pgpulse: an ignore rule must be a path string, a RegExp or a function, got ${typeof rule}`);
+    else predicates.push(rule); // a function: createPulse's capture options schema rejected anything else
   }
   if (paths.size === 0 && patterns.length === 0 && predicates.length === 0) return undefined;
   return (request) => {

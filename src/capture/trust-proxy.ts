@@ -1,5 +1,7 @@
 import proxyaddr from 'proxy-addr';
+import { z } from 'zod';
 import { errorMessage } from '../shared/describe-error.js';
+import { parseOption } from '../shared/option-schema.js';
 
 /**
  * Which proxies in front of the app may set `X-Forwarded-For`, with Express's
@@ -17,28 +19,39 @@ export type TrustFunction = (address: string, hopIndex: number) => boolean;
 /** Trusts no proxy: the socket peer is the client. */
 export const trustNone: TrustFunction = () => false;
 
+/** A hop count: that many hops nearest the app are trusted proxies. */
+const hopCountSchema = z.number({ error: 'as a hop count must be a whole number ≥ 0' }).int().nonnegative();
+
+/** Addresses, CIDR ranges and names (a comma-separated string or an array), compiled by proxy-addr. */
+const proxyListSchema = z
+  .union([z.string(), z.array(z.string())], { error: 'must be a boolean, a hop count, addresses or CIDR ranges (a string or an array), or a function' })
+  .transform((value, ctx) => {
+    const list =
+      typeof value === 'string'
+        ? value
+            .split(',')
+            .map((entry) => entry.trim())
+            .filter(Boolean)
+        : value;
+    try {
+      return proxyaddr.compile(list);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: `must list addresses, CIDR ranges or loopback, linklocal, uniquelocal (${errorMessage(error)})` });
+      return z.NEVER;
+    }
+  });
+
 /**
  * Compiles a {@link TrustProxy} setting the way Express compiles `trust proxy`.
- * Throws a precise error for an invalid address or range.
+ * Throws a precise error: a RangeError for a bad hop count, a TypeError for an invalid address or range.
  */
 export function compileTrustProxy(value: TrustProxy | undefined): TrustFunction {
   if (value === undefined || value === false) return trustNone;
   if (typeof value === 'function') return value;
   if (value === true) return () => true;
   if (typeof value === 'number') {
-    if (!Number.isInteger(value) || value < 0) throw new RangeError(`pgpulse: trustProxy as a hop count must be a whole number ≥ 0, got ${value}`);
-    return value === 0 ? trustNone : (_address, hopIndex) => hopIndex < value;
+    const hops = parseOption('pgpulse', 'trustProxy', hopCountSchema, value);
+    return hops === 0 ? trustNone : (_address, hopIndex) => hopIndex < hops;
   }
-  const list =
-    typeof value === 'string'
-      ? value
-          .split(',')
-          .map((entry) => entry.trim())
-          .filter(Boolean)
-      : [...value];
-  try {
-    return proxyaddr.compile(list);
-  } catch (error) {
-    throw new TypeError(`pgpulse: invalid trustProxy ${JSON.stringify(value)}: ${errorMessage(error)}`, { cause: error });
-  }
+  return parseOption('pgpulse', 'trustProxy', proxyListSchema, value, TypeError);
 }

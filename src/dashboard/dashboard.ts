@@ -23,7 +23,7 @@ import { parseTraceUrl } from './trace-url.js';
 import { serveAlertsApi } from './alerts-api.js';
 import { serveViewsApi } from './views-api.js';
 import { watchAlerts } from './alert-watch.js';
-import { nonNegativeOption } from '../shared/number-options.js';
+import { nonNegativeNumber, parseOption } from '../shared/option-schema.js';
 import { isErrorsPath, serveErrorsApi } from './errors-api.js';
 import { errorMessage } from '../shared/describe-error.js';
 
@@ -159,7 +159,7 @@ class DashboardApp extends EventEmitter<DashboardEvents> implements Dashboard {
   constructor(private readonly options: DashboardOptions) {
     super();
     this.traceUrl = options.traceUrl === undefined ? null : parseTraceUrl(options.traceUrl);
-    const alertsWatchMs = nonNegativeOption('pgpulse dashboard', 'alertsWatchMs', options.alertsWatchMs ?? 2_000);
+    const alertsWatchMs = parseOption('pgpulse dashboard', 'alertsWatchMs', nonNegativeNumber, options.alertsWatchMs ?? 2_000);
     const metrics = options.registry || loadPromClient() ? pgpulseMetrics(options.registry) : undefined;
     this.registry = metrics?.registry;
     this.removeMetrics = metrics?.addDashboard(this) ?? (() => undefined);

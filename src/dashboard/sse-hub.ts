@@ -5,7 +5,7 @@ import type { PubSub, PulseMessage } from '../pubsub.js';
 import { EventRing, type RingEntry } from './event-ring.js';
 import { rowMatchesFilters } from '../stats/row-matches-filters.js';
 import { filterKeys, hasFilters, type StatsFilters } from '../stats/stats-filters.js';
-import { nonNegativeOption, positiveOption } from '../shared/number-options.js';
+import { nonNegativeNumber, parseOption, positiveNumber } from '../shared/option-schema.js';
 
 export interface SseHubOptions {
   /** Comment line sent to every client this often to keep proxies from closing idle streams. Default 15,000 ms. */
@@ -221,5 +221,5 @@ function filtersKey(filters: StatsFilters): string {
   return hasFilters(filters) ? JSON.stringify(filterKeys.map((key) => filters[key] ?? null)) : '';
 }
 
-const positive = (value: number, name: string): number => positiveOption('pgpulse dashboard', name, value);
-const nonNegative = (value: number, name: string): number => nonNegativeOption('pgpulse dashboard', name, value);
+const positive = (value: number, name: string): number => parseOption('pgpulse dashboard', name, positiveNumber, value);
+const nonNegative = (value: number, name: string): number => parseOption('pgpulse dashboard', name, nonNegativeNumber, value);

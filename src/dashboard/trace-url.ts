@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseOption } from '../shared/option-schema.js';
 
 /** The placeholders a trace URL template may hold; each is replaced by the row's id, URL-encoded. */
 export const traceUrlPlaceholders = ['{trace_id}', '{span_id}'] as const;
@@ -33,9 +34,5 @@ export function expandTraceUrl(template: string, traceId: string, spanId: string
 
 /** The validated template, or a TypeError naming the option and what is wrong. */
 export function parseTraceUrl(template: unknown, option = 'traceUrl'): string {
-  const result = traceUrlSchema.safeParse(template);
-  if (result.success) return result.data;
-  throw new TypeError(`pgpulse dashboard: ${option} ${result.error.issues.map((i) => i.message).join('; ')}, got ${JSON.stringify(template)}`, {
-    cause: result.error,
-  });
+  return parseOption('pgpulse dashboard', option, traceUrlSchema, template, TypeError);
 }

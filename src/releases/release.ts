@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { z } from 'zod';
 import type { PulseDatabase } from '../store/database.js';
+import { parseOption } from '../shared/option-schema.js';
 
 /**
  * Environment variables the `release` option defaults to, first set wins:
@@ -36,16 +37,12 @@ export interface ReleaseOptions {
   release?: string | false;
 }
 
-const releaseSchema = z.string().trim().min(1).max(200);
+const releaseSchema = z.string({ error: 'must be 1–200 characters or false' }).trim().min(1).max(200);
 
 /** The release of this process: the option, else the first release environment variable set; null for none. */
 export function resolveRelease(option: string | false | undefined, env: NodeJS.ProcessEnv = process.env): string | null {
   if (option === false) return null;
-  if (option !== undefined) {
-    const parsed = releaseSchema.safeParse(option);
-    if (!parsed.success) throw new TypeError(`pgpulse: release must be 1–200 characters or false, got ${JSON.stringify(option)}`);
-    return parsed.data;
-  }
+  if (option !== undefined) return parseOption('pgpulse', 'release', releaseSchema, option, TypeError);
   for (const name of releaseEnvVars) {
     const parsed = releaseSchema.safeParse(env[name]);
     if (parsed.success) return parsed.data;

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+import { parseOption } from '../shared/option-schema.js';
 import { drainServers, type DrainableServer } from './drain-servers.js';
 
 /** Options of `pulse.closeOnSignals()`. */
@@ -18,6 +20,9 @@ export interface CloseOnSignalsOptions {
   drainTimeoutMs?: number;
 }
 
+/** {@link CloseOnSignalsOptions.drainTimeoutMs} with its default. */
+const drainTimeoutSchema = z.number({ error: 'must be a number of ms ≥ 0' }).nonnegative().default(2_000);
+
 /** What closeOnSignals needs of the pulse. */
 export interface ClosablePulse {
   /** Closes the pulse, giving up on unwritten rows once `timeoutMs` have passed (counted as dropped). */
@@ -35,9 +40,7 @@ export interface ClosablePulse {
 export function closeOnSignals(pulse: ClosablePulse, options: CloseOnSignalsOptions = {}): () => void {
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   const servers = options.servers ?? [];
-  const drainTimeoutMs = options.drainTimeoutMs ?? 2_000;
-  if (!Number.isFinite(drainTimeoutMs) || drainTimeoutMs < 0)
-    throw new RangeError(`pgpulse: closeOnSignals drainTimeoutMs must be a number of ms ≥ 0, got ${drainTimeoutMs}`);
+  const drainTimeoutMs = parseOption('pgpulse', 'closeOnSignals drainTimeoutMs', drainTimeoutSchema, options.drainTimeoutMs);
   let closing: Promise<void> | undefined;
   const close = () => {
     const deadline = Date.now() + pulse.closeTimeoutMs;

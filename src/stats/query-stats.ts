@@ -14,6 +14,11 @@ import { HOUR_MS } from '../shared/time.js';
 import { needsRawRows } from './stats-filters.js';
 import type { StatsParams } from './stats-params.js';
 import type { CountStat, Stats } from './stats.js';
+import { z } from 'zod';
+import { parseOption } from '../shared/option-schema.js';
+
+/** The statement timeout of the stats queries, in ms (the dashboard's `statsTimeoutMs`). */
+const statsTimeoutSchema = z.number({ error: 'must be a positive integer' }).int().positive().default(15_000);
 
 export interface QueryStatsOptions {
   /** Longest the queries may run before Postgres cancels them. Default 15,000 ms. */
@@ -98,8 +103,7 @@ async function withRollupSeries(db: Kysely<PulseDatabase>, params: StatsParams, 
  * dashboard never starves the app's writer) with a statement timeout.
  */
 export async function queryStats(db: Kysely<PulseDatabase>, params: StatsParams, options: QueryStatsOptions = {}): Promise<Stats> {
-  const timeoutMs = options.timeoutMs ?? 15_000;
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new RangeError(`pgpulse dashboard: statsTimeoutMs must be a positive integer, got ${timeoutMs}`);
+  const timeoutMs = parseOption('pgpulse dashboard', 'statsTimeoutMs', statsTimeoutSchema, options.timeoutMs);
   return db.transaction().execute(async (trx) => {
     await sql`set transaction read only`.execute(trx);
     await sql`select set_config('statement_timeout', ${String(timeoutMs)}, true)`.execute(trx);

@@ -4,15 +4,25 @@ import { catchUpCube, type CubeBatch, type CubeCatchUpResult } from './cube-catc
 import type { PulseDatabase } from './database.js';
 import { maintainPartitions, type PartitionMaintenanceResult } from './maintain-partitions.js';
 import { errorMessage } from '../shared/describe-error.js';
-
-/** How often a pulse runs its background jobs, in ms; 0 turns a job off. */
-export interface BackgroundSchedule {
-  maintenanceIntervalMs: number;
-  cubeIntervalMs: number;
-}
+import { z } from 'zod';
+import { parseOptions } from '../shared/option-schema.js';
 
 /** Longest delay a Node.js timer keeps (a longer one fires after 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const intervalMs = z
+  .number({ error: 'must be a whole number of ms ≥ 0' })
+  .int()
+  .nonnegative()
+  .max(MAX_TIMER_MS, { error: `must be at most ${MAX_TIMER_MS} ms (about 24.8 days)` });
+
+const scheduleSchema = z.object({
+  maintenanceIntervalMs: intervalMs.default(6 * HOUR_MS),
+  cubeIntervalMs: intervalMs.default(60_000),
+});
+
+/** How often a pulse runs its background jobs, in ms; 0 turns a job off. */
+export type BackgroundSchedule = z.output<typeof scheduleSchema>;
 
 /** Delay of the first maintenance after start (the app may still be migrating). */
 const FIRST_MAINTENANCE_MS = 10_000;
@@ -22,16 +32,7 @@ const FIRST_MAINTENANCE_MS = 10_000;
  * bad interval. Pure: the pulse calls it before it opens anything.
  */
 export function backgroundSchedule(options: { maintenanceIntervalMs?: number | undefined; cubeIntervalMs?: number | undefined }): BackgroundSchedule {
-  return {
-    maintenanceIntervalMs: intervalOption('maintenanceIntervalMs', options.maintenanceIntervalMs ?? 6 * HOUR_MS),
-    cubeIntervalMs: intervalOption('cubeIntervalMs', options.cubeIntervalMs ?? 60_000),
-  };
-}
-
-function intervalOption(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 0) throw new RangeError(`pgpulse: ${name} must be a whole number of ms ≥ 0, got ${value}`);
-  if (value > MAX_TIMER_MS) throw new RangeError(`pgpulse: ${name} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${value}`);
-  return value;
+  return parseOptions('pgpulse', scheduleSchema, options);
 }
 
 /** What the background jobs report. */

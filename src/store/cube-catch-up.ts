@@ -4,6 +4,8 @@ import { DAY_MS, HOUR_MS } from '../shared/time.js';
 import { buildCubeRange, CUBE_BUILD_LOCK } from './cube-builder.js';
 import { buildPathIndexes } from './path-index.js';
 import type { PulseDatabase } from './database.js';
+import { z } from 'zod';
+import { parseOption } from '../shared/option-schema.js';
 
 export interface CubeCatchUpOptions {
   /** Most buckets (hours) rebuilt by one call; a backfill is many calls. Default 168 (a week of hours). */
@@ -15,6 +17,9 @@ export interface CubeCatchUpOptions {
   /** Called after each batch (one UTC day at most), e.g. for progress output. */
   onBatch?: (batch: CubeBatch) => void;
 }
+
+/** {@link CubeCatchUpOptions.maxHours} with its default. */
+const maxHoursSchema = z.number({ error: 'must be a positive integer' }).int().positive().default(168);
 
 /** One batch of a cube catch-up: the buckets of [`from`, `to`) rebuilt from `rows` raw rows; `pending` stale hours remain. */
 export interface CubeBatch {
@@ -68,8 +73,7 @@ async function staleHours(db: Kysely<PulseDatabase>, settled: Date): Promise<num
  * leaves less for the next (builders queue on an advisory lock).
  */
 export async function catchUpCube(db: Kysely<PulseDatabase>, options: CubeCatchUpOptions = {}): Promise<CubeCatchUpResult> {
-  const maxHours = options.maxHours ?? 168;
-  if (!Number.isInteger(maxHours) || maxHours < 1) throw new RangeError(`pgpulse catchUpCube: maxHours must be a positive integer, got ${maxHours}`);
+  const maxHours = parseOption('pgpulse catchUpCube', 'maxHours', maxHoursSchema, options.maxHours);
   // One connection for the whole run: its session lock keeps other nodes' runs out (they skip, not wait).
   return db.connection().execute(async (conn) => {
     const locked = await sql<{ ok: boolean }>`select pg_try_advisory_lock(${CUBE_BUILD_LOCK}::bigint) as ok`.execute(conn);

@@ -1,6 +1,8 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { DAY_MS, utcDay } from '../shared/time.js';
 import type { PulseDatabase } from './database.js';
+import { z } from 'zod';
+import { parseOptions } from '../shared/option-schema.js';
 
 export interface PartitionMaintenanceOptions {
   /** Daily partitions created ahead of today (UTC). Default 3 days. */
@@ -11,6 +13,12 @@ export interface PartitionMaintenanceOptions {
    */
   retentionDays?: number;
 }
+
+/** {@link PartitionMaintenanceOptions} with the default `daysAhead`. */
+const maintenanceOptionsSchema = z.object({
+  daysAhead: z.number({ error: 'must be an integer from 0 to 365' }).int().min(0).max(365).default(3),
+  retentionDays: z.number({ error: 'must be a whole number of days ≥ 1' }).int().min(1).optional(),
+});
 
 export interface PartitionMaintenanceResult {
   /** Partitions created (ahead, or for rows found in the default partition). */
@@ -28,13 +36,7 @@ export interface PartitionMaintenanceResult {
  * nodes at once (advisory lock in SQL) and as often as you like.
  */
 export async function maintainPartitions(db: Kysely<PulseDatabase>, options: PartitionMaintenanceOptions = {}): Promise<PartitionMaintenanceResult> {
-  const daysAhead = options.daysAhead ?? 3;
-  if (!Number.isInteger(daysAhead) || daysAhead < 0 || daysAhead > 365)
-    throw new RangeError(`pgpulse: daysAhead must be an integer from 0 to 365, got ${daysAhead}`);
-  const retentionDays = options.retentionDays;
-  if (retentionDays !== undefined && (!Number.isInteger(retentionDays) || retentionDays < 1)) {
-    throw new RangeError(`pgpulse: retentionDays must be a whole number of days ≥ 1, got ${retentionDays}`);
-  }
+  const { daysAhead, retentionDays } = parseOptions('pgpulse', maintenanceOptionsSchema, options);
   const today = utcDay();
   let created = 0;
   const ahead = await sql<{ created: boolean }>`

@@ -4,6 +4,8 @@ import type { PulseDatabase } from './database.js';
 import { MigrationLockError, UnknownMigrationError, type MigrationLockHolder } from './migration-errors.js';
 import { listMigrations, migrationsDir, splitStatements, type MigrationFile } from './migration-files.js';
 import { errorMessage } from '../shared/describe-error.js';
+import { z } from 'zod';
+import { parseOptions, wholeNumber } from '../shared/option-schema.js';
 
 export { migrationsDir } from './migration-files.js';
 
@@ -145,17 +147,12 @@ async function takeMigratorLock(db: Kysely<PulseDatabase>, signal: AbortSignal |
   }
 }
 
-function validate(options: MigrateOptions): void {
-  for (const [name, min] of [
-    ['lockTimeoutMs', 1],
-    ['maxAttempts', 1],
-    ['retryDelayMs', 0],
-  ] as const) {
-    const value = options[name];
-    if (value !== undefined && (!Number.isInteger(value) || value < min))
-      throw new RangeError(`pgpulse migrate: ${name} must be a whole number ≥ ${min}, got ${value}`);
-  }
-}
+/** The numeric options of {@link migrate}; their defaults are applied where they are used. */
+const migrateOptionsSchema = z.object({
+  lockTimeoutMs: wholeNumber(1).optional(),
+  maxAttempts: wholeNumber(1).optional(),
+  retryDelayMs: wholeNumber(0).optional(),
+});
 
 /**
  * Applies pending migrations, each in its own transaction (or statement by
@@ -175,7 +172,7 @@ function validate(options: MigrateOptions): void {
  */
 export async function migrate(db: Kysely<PulseDatabase>, dirOrOptions: string | MigrateOptions = {}): Promise<MigrationResult> {
   const options = typeof dirOrOptions === 'string' ? { dir: dirOrOptions } : dirOrOptions;
-  validate(options);
+  parseOptions('pgpulse migrate', migrateOptionsSchema, options);
   const migrations = await listMigrations(options.dir ?? migrationsDir);
   // One connection for the run: its session advisory lock keeps other migrators out between our transactions.
   return db.connection().execute(async (conn) => {

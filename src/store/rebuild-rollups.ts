@@ -3,6 +3,8 @@ import { DAY_MS, HOUR_MS } from '../shared/time.js';
 import { asPulseDatabase } from './connection.js';
 import type { AnySchemaKysely } from './database.js';
 import { buildCubeRange } from './cube-builder.js';
+import { z } from 'zod';
+import { parseOptions } from '../shared/option-schema.js';
 
 export interface RebuildRollupsOptions {
   /** Start of the range to rebuild (rounded down to the hour, UTC). Default: the earliest raw row or rollup. */
@@ -12,6 +14,12 @@ export interface RebuildRollupsOptions {
   /** Called after each rebuilt chunk (one UTC day at most), e.g. for progress output. */
   onChunk?: (chunk: { from: Date; to: Date }) => void;
 }
+
+/** The range of {@link RebuildRollupsOptions}: valid dates, or none for the extent of the data. */
+const rangeSchema = z.object({
+  from: z.date({ error: 'is not a valid date' }).optional(),
+  to: z.date({ error: 'is not a valid date' }).optional(),
+});
 
 export interface RebuildRollupsResult {
   /** Rebuilt range, whole hours; null when there was nothing to rebuild. */
@@ -32,14 +40,9 @@ export interface RebuildRollupsResult {
  */
 export async function rebuildRollups(anyDb: AnySchemaKysely, options: RebuildRollupsOptions = {}): Promise<RebuildRollupsResult> {
   const db = asPulseDatabase(anyDb);
-  for (const [name, value] of [
-    ['from', options.from],
-    ['to', options.to],
-  ] as const) {
-    if (value !== undefined && !Number.isFinite(value.getTime())) throw new RangeError(`pgpulse rebuildRollups: ${name} is not a valid date`);
-  }
-  let from = options.from?.getTime();
-  let to = options.to?.getTime();
+  const range = parseOptions('pgpulse rebuildRollups', rangeSchema, options);
+  let from = range.from?.getTime();
+  let to = range.to?.getTime();
   if (from === undefined || to === undefined) {
     const extent = await sql<{ lo: Date | null; hi: Date | null }>`
       select least((select min(bucket) from pgpulse.rollups), (select min(inserted_at) from pgpulse.request_logs)) as lo,

@@ -15,7 +15,8 @@ import type { PulseWriter } from './pulse-writer.js';
 import { isDataError } from './transient-error.js';
 import { describeError } from '../shared/describe-error.js';
 import type { DropReason, WriterEvents } from './writer-events.js';
-import { nonNegativeOption, positiveOption } from '../shared/number-options.js';
+import { z } from 'zod';
+import { nonNegativeNumber, parseOptions, positiveNumber } from '../shared/option-schema.js';
 
 export interface WriterOptions {
   /**
@@ -424,18 +425,21 @@ export class Writer extends EventEmitter<WriterEvents> implements PulseWriter {
 /** How long close() waits for a write still running after it gave up (one blocked on a lost server never settles), in ms. */
 const WRITE_SETTLE_MS = 100;
 
-/** The writer's numeric options with their defaults applied; throws a RangeError naming a bad one. */
-export function writerLimits(options: Omit<WriterOptions, 'nodeId'>) {
-  return {
-    maxRows: positive(options.maxRows ?? 2_000, 'maxRows'),
-    maxWaitMs: nonNegative(options.maxWaitMs ?? 100, 'maxWaitMs'),
-    maxWritesInFlight: positive(options.maxWritesInFlight ?? 2, 'maxWritesInFlight'),
-    maxBufferedRows: positive(options.maxBufferedRows ?? 100_000, 'maxBufferedRows'),
-    minBackoffMs: positive(options.minBackoffMs ?? 100, 'minBackoffMs'),
-    maxBackoffMs: positive(options.maxBackoffMs ?? 5_000, 'maxBackoffMs'),
-    closeTimeoutMs: nonNegative(options.closeTimeoutMs ?? 10_000, 'closeTimeoutMs'),
-  };
-}
+/** The writer's numeric options with their defaults (each message names the option and what it accepts). */
+const writerLimitsSchema = z.object({
+  maxRows: positiveNumber.default(2_000),
+  maxWaitMs: nonNegativeNumber.default(100),
+  maxWritesInFlight: positiveNumber.default(2),
+  maxBufferedRows: positiveNumber.default(100_000),
+  minBackoffMs: positiveNumber.default(100),
+  maxBackoffMs: positiveNumber.default(5_000),
+  closeTimeoutMs: nonNegativeNumber.default(10_000),
+});
 
-const positive = (value: number, name: string): number => positiveOption('pgpulse writer', name, value);
-const nonNegative = (value: number, name: string): number => nonNegativeOption('pgpulse writer', name, value);
+/** The writer's numeric options with their defaults applied. */
+export type WriterLimits = z.output<typeof writerLimitsSchema>;
+
+/** The writer's numeric options with their defaults applied; throws a RangeError naming a bad one. */
+export function writerLimits(options: Omit<WriterOptions, 'nodeId'>): WriterLimits {
+  return parseOptions('pgpulse writer', writerLimitsSchema, options);
+}

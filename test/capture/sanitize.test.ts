@@ -46,7 +46,9 @@ describe('clientIp', () => {
   });
 
   it('rejects an invalid trustProxy with a precise error', () => {
-    expect(() => compileTrustProxy('not-an-ip')).toThrow(/invalid trustProxy "not-an-ip"/);
+    expect(() => compileTrustProxy('not-an-ip')).toThrow(
+      /^pgpulse: trustProxy must list addresses, CIDR ranges or loopback, linklocal, uniquelocal \(invalid IP address: not-an-ip\), got "not-an-ip"$/,
+    );
     expect(() => compileTrustProxy(-1)).toThrow(/hop count/);
   });
 });
