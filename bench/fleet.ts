@@ -37,7 +37,7 @@ import { maintainPartitions } from '../dist/store/maintain-partitions.js';
 import { Writer } from '../dist/writer/writer.js';
 import { fmt, percentile } from './lib/percentiles.js';
 import { syntheticLog } from './lib/synthetic-log.js';
-import type { PulseDatabase } from '../src/store/database.js';
+import type { PulseDatabase } from '../src/schema/database.js';
 
 const { values } = parseArgs({
   options: {

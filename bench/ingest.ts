@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import pg from 'pg';
 import { createPulse } from '../dist/create-pulse.js';
-import type { RequestLog } from '../dist/request-log.js';
+import type { RequestLog } from '../dist/schema/request-log.js';
 import { backendCpuMs } from './lib/backend-cpu.js';
 import { percentile } from './lib/percentiles.js';
 import { syntheticLog } from './lib/synthetic-log.js';

@@ -21,7 +21,7 @@ import { migrate } from '../dist/index.js';
 import { measureFilteredStats } from './scale/filtered-stats.js';
 import { createBenchDatabase } from './lib/bench-database.js';
 import { fmt } from './lib/percentiles.js';
-import type { PulseDatabase } from '../src/store/database.js';
+import type { PulseDatabase } from '../src/schema/database.js';
 
 const { values } = parseArgs({
   options: {

@@ -11,7 +11,7 @@ import { Sessions } from './capture/sessions.js';
 import { parseOption, positiveNumber } from './shared/option-schema.js';
 import { VisitorIds } from './capture/visitor-ids.js';
 import { connect, type Connection } from './store/connection.js';
-import type { PulseDatabase } from './store/database.js';
+import type { PulseDatabase } from './schema/database.js';
 import { migrate, type MigrationResult } from './store/migrate.js';
 import { defaultNodeId } from './node-id.js';
 import { PubSub } from './pubsub.js';

@@ -2,10 +2,11 @@ export { createPulse, Pulse, type PulseOptions, type PulseStats } from './create
 export { pulseEventNames, type PulseEvents } from './events/pulse-events.js';
 export type { PulseLogger } from './events/logger.js';
 export { logPulseEvents } from './events/log-pulse-events.js';
-export { logListenerEvents } from './events/log-listener-events.js';
+export { logListenerEvents } from './listen/log-listener-events.js';
 export type { PulseHealth, WriterHealth } from './health/pulse-health.js';
 export type { PostgresHealth } from './health/check-postgres.js';
-export { pgpulseMetrics, PgpulseMetrics, type PulseMetricsSource, type ListenerMetricsSource, type DashboardMetricsSource } from './metrics/pgpulse-metrics.js';
+export { pgpulseMetrics, PgpulseMetrics } from './metrics/pgpulse-metrics.js';
+export type { PulseMetricsSource, ListenerMetricsSource, DashboardMetricsSource } from './metrics/metric-sources.js';
 export {
   HTTP_SERVER_DURATION_METRIC,
   HTTP_SERVER_DURATION_INSTRUMENT,
@@ -36,8 +37,10 @@ export {
   type RequestLogInput,
   type StoredRequestLog,
   type DeviceType,
-} from './request-log.js';
-export { Writer, type WriterOptions, type WriterStats, type WriterEvents, type DropReason } from './writer/writer.js';
+} from './schema/request-log.js';
+export { Writer, type WriterOptions } from './writer/writer.js';
+export type { WriterStats } from './writer/writer-stats.js';
+export type { WriterEvents, DropReason } from './writer/writer-events.js';
 export { writerModes, type WriterMode, type PulseWriter } from './writer/pulse-writer.js';
 export { migrate, pendingMigrations, migrationsDir, type MigrateOptions, type MigrationResult, type MigrationStep } from './store/migrate.js';
 export { MigrationLockError, UnknownMigrationError, type MigrationLockHolder } from './store/migration-errors.js';
@@ -71,7 +74,7 @@ export type { NodeMiddleware } from './capture/node-middleware.js';
 export { detectDeviceType } from './capture/device-type.js';
 export { userAgentInfo, type UserAgentInfo } from './capture/user-agent-info.js';
 export type { ConnectionOptions } from './store/connection.js';
-export type { PulseDatabase, RequestLogsTable } from './store/database.js';
+export type { PulseDatabase, RequestLogsTable } from './schema/database.js';
 export { encodeBridgeMessage, decodeBridgeMessage, DEFAULT_CHANNEL, BRIDGE_MESSAGE_VERSION, type BridgeMessage } from './bridge/message.js';
 export { rebuildRollups, type RebuildRollupsOptions, type RebuildRollupsResult } from './store/rebuild-rollups.js';
 export { catchUpCube, type CubeBatch, type CubeCatchUpOptions, type CubeCatchUpResult } from './store/cube-catch-up.js';

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { parseRequestLog, type RequestLog } from './request-log.js';
+import { parseRequestLog, type RequestLog } from './schema/request-log.js';
 
 /** Message delivered to every subscriber. */
 export interface RequestSentMessage {

@@ -10,7 +10,8 @@ import type { PubSubStats } from './pubsub.js';
 import type { ReleaseOptions } from './releases/release.js';
 import type { ConnectionOptions } from './store/connection.js';
 import type { WriterMode } from './writer/pulse-writer.js';
-import type { WriterOptions, WriterStats } from './writer/writer.js';
+import type { WriterOptions } from './writer/writer.js';
+import type { WriterStats } from './writer/writer-stats.js';
 
 export interface PulseOptions extends ConnectionOptions, CaptureOptions, AlertOptions, ReleaseOptions, Omit<WriterOptions, 'nodeId' | 'copyPool'> {
   /** Identifies this process in rows and NOTIFY messages. Default `hostname:pid`. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PubSub, type PulseMessage } from '../src/pubsub.js';
-import { InvalidRequestLogError } from '../src/request-log.js';
+import { InvalidRequestLogError } from '../src/schema/request-log.js';
 import { eventually, makeLog } from './support/fixtures.js';
 
 describe('PubSub', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidRequestLogError, parseRequestLog } from '../src/request-log.js';
+import { InvalidRequestLogError, parseRequestLog } from '../src/schema/request-log.js';
 import { makeLog } from './support/fixtures.js';
 
 describe('parseRequestLog', () => {

@@ -82,7 +82,7 @@
       );
     }
 
-    // Every field, in the order the server sends them (table order, from src/store/columns.ts).
+    // Every field, in the order the server sends them (table order, from src/schema/columns.ts).
     const table = el('table', undefined, 'fields');
     const body = el('tbody');
     for (const [name, v] of Object.entries(row)) {

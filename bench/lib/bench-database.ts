@@ -3,7 +3,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { migrate } from '../../dist/index.js';
 import { maintainPartitions } from '../../dist/store/maintain-partitions.js';
-import type { PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/schema/database.js';
 
 /** A throwaway database on the bench server. */
 export interface BenchDatabase {

@@ -1,4 +1,4 @@
-import type { RequestLog } from '../../dist/request-log.js';
+import type { RequestLog } from '../../dist/schema/request-log.js';
 
 const routes = ['/users/:id', '/products/:id', '/api/orders/:id', '/search', '/'] as const;
 const agents = [

@@ -8,7 +8,7 @@
 import { sql, type Kysely } from 'kysely';
 import { parseStatsParams, queryStats } from '../../dist/dashboard/index.js';
 import { filterCondition } from '../../dist/stats/stats-filters.js';
-import type { PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/schema/database.js';
 import { fmt } from '../lib/percentiles.js';
 
 type Stats = Awaited<ReturnType<typeof queryStats>>;

@@ -26,14 +26,14 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { migrate } from '../../dist/index.js';
-import type { RequestLog } from '../../dist/request-log.js';
+import type { RequestLog } from '../../dist/schema/request-log.js';
 import { maintainPartitions } from '../../dist/store/maintain-partitions.js';
 import { Writer } from '../../dist/writer/writer.js';
 import { backendCpuMs } from '../lib/backend-cpu.js';
 import { createBenchDatabase, serverVersion } from '../lib/bench-database.js';
 import { fmt } from '../lib/percentiles.js';
 import { syntheticLog } from '../lib/synthetic-log.js';
-import type { PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/schema/database.js';
 
 const { values } = parseArgs({
   options: {

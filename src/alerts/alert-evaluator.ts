@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { ruleThreshold, type ResolvedAlertRule } from './alert-rules.js';
 import {
   claimLease,

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { ALERT_LEASE } from './alert-evaluator.js';
 import { leaseHolder, recentEvents, type AlertEvent } from './alert-store.js';
 

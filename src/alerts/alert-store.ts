@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import type { AlertKind, ResolvedAlertRule } from './alert-rules.js';
 
 /** A transition of an alert, as stored in `pgpulse.alert_events` and sent to webhooks. */

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import { DAY_MS, MINUTE_MS } from '../shared/time.js';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { EACH_ROUTE, type ResolvedAlertRule } from './alert-rules.js';
 import { hadTrafficBefore, p95Of, routeWindowTotals, windowTotals, type WindowTotals } from './window-totals.js';
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { ALERT_LEASE, AlertEvaluator, type AlertEvaluatorStats } from './alert-evaluator.js';
 import { AlertNotifier, type AlertNotifierStats, type AlertNotifyFailure } from './alert-notifier.js';
 import { resolveAlertRules, type AlertRule, type ResolvedAlertRule } from './alert-rules.js';

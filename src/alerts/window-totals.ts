@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import { ALL_ROUTES } from '../rollups/batch-rollup.js';
 import { denseHistogram, densePercentiles, type DenseHistogram } from '../rollups/latency-histogram.js';
 import { MINUTE_MS } from '../shared/time.js';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 
 /** Requests, 5xx answers and the latency histogram of a time window. */
 export interface WindowTotals {

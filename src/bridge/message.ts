@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { StoredRequestLog } from '../request-log.js';
-import { fromBridgeValue, requestLogColumnNames, requestLogColumns, toBridgeValue, type PgTypeName, type RequestLogColumnName } from '../store/columns.js';
+import type { StoredRequestLog } from '../schema/request-log.js';
+import { fromBridgeValue, requestLogColumnNames, requestLogColumns, toBridgeValue, type PgTypeName, type RequestLogColumnName } from '../schema/columns.js';
 
 /**
  * Current version of the NOTIFY message format: it changes with the row

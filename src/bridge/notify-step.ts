@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { z } from 'zod';
-import type { PulseDatabase } from '../store/database.js';
-import type { StoredRequestLog } from '../request-log.js';
-import type { AfterCommitStep } from '../writer/batch-step.js';
+import type { PulseDatabase } from '../schema/database.js';
+import type { StoredRequestLog } from '../schema/request-log.js';
+import type { AfterCommitStep } from '../store/batch-step.js';
 import { DEFAULT_CHANNEL, encodeBridgeMessage } from './message.js';
 import { errorMessage } from '../shared/describe-error.js';
 import { nonNegativeNumber, parseOptions } from '../shared/option-schema.js';

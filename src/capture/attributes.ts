@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { attributeLimits, attributeValueSchema, type Attributes } from '../request-log.js';
+import { attributeLimits, attributeValueSchema, type Attributes } from '../schema/request-log.js';
 
 /** What the `attributes` option may return: a flat object (undefined or null values are left out), or nothing. */
 export type AttributesInput = Readonly<Record<string, string | number | boolean | null | undefined>> | null | undefined;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { MAX_TEXT_LENGTH } from '../request-log.js';
+import { MAX_TEXT_LENGTH } from '../schema/request-log.js';
 import { defaultCountryHeaders } from './country.js';
 import type { AttributesFunction } from './attributes.js';
 import { consumerOptionShape, type ConsumerCaptureOptions } from './consumer.js';

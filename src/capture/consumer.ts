@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { requestLogColumns } from '../store/columns.js';
+import { requestLogColumns } from '../schema/columns.js';
 import { asError, thrownDetail } from './drop-counter.js';
 
 /** What the `consumer` option may return: an id (string or integer), `{ id, name?, group? }`, or nothing (no consumer). */

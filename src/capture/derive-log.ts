@@ -1,4 +1,4 @@
-import type { RequestLog } from '../request-log.js';
+import type { RequestLog } from '../schema/request-log.js';
 import type { CapturedRequest } from './captured-request.js';
 import { clientIp } from './client-ip.js';
 import { countryFrom } from './country.js';

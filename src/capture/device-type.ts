@@ -1,4 +1,4 @@
-import type { DeviceType } from '../request-log.js';
+import type { DeviceType } from '../schema/request-log.js';
 import { userAgentInfo } from './user-agent-info.js';
 
 /** Classifies a user agent as `bot`, `tablet`, `mobile` or `desktop` (the default, also for a missing one). Memoised per user agent. */

@@ -8,7 +8,7 @@
  * are all read defensively and cut before any work.
  */
 import { createHash } from 'node:crypto';
-import { errorLimits, type RequestError } from '../store/columns.js';
+import { errorLimits, type RequestError } from '../schema/columns.js';
 
 /** The error of one request as stored: the `error` column plus the `error_fingerprint` column. */
 export interface ErrorDetails extends RequestError {

@@ -1,5 +1,5 @@
 import type { PubSub } from '../pubsub.js';
-import type { RequestLog } from '../request-log.js';
+import type { RequestLog } from '../schema/request-log.js';
 import type { CaptureOptions } from './capture-options.js';
 import { resolveCaptureOptions } from './capture-options.js';
 import type { CapturedRequest } from './captured-request.js';

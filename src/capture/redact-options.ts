@@ -5,7 +5,7 @@
  * path patterns and a function. Checked with zod at `createPulse()`.
  */
 import { z } from 'zod';
-import type { Attributes } from '../store/columns.js';
+import type { Attributes } from '../schema/columns.js';
 import { compilePathPatterns, MAX_PATH_PATTERNS, parsePathPattern, type PathPattern, type PathPatterns } from './path-patterns.js';
 
 /** The fields of a request that redaction sees and may change; named like the columns (`error_message` is the `error` column's message). */

@@ -5,8 +5,8 @@
  * cannot be stored) masks the field, is counted and reported, and never
  * reaches the app: an unredacted value is never stored.
  */
-import { requestLogColumns, errorLimits, type Attributes } from '../store/columns.js';
-import type { RequestLog } from '../request-log.js';
+import { requestLogColumns, errorLimits, type Attributes } from '../schema/columns.js';
+import type { RequestLog } from '../schema/request-log.js';
 import { normalizeAttributes, type AttributeDropSink } from './attributes.js';
 import { asError, thrownDetail } from './drop-counter.js';
 import { boundedText, fingerprintOf } from './error-details.js';

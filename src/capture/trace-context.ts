@@ -5,7 +5,7 @@
  * https://www.w3.org/TR/trace-context/#traceparent-header
  */
 import { openTelemetry } from '../shared/open-telemetry.js';
-import { SPAN_ID_PATTERN, TRACE_ID_PATTERN } from '../store/columns.js';
+import { SPAN_ID_PATTERN, TRACE_ID_PATTERN } from '../schema/columns.js';
 
 /** The ids a row stores: `trace_id` and `span_id` (lower-case hex), or null for both. */
 export interface TraceIds {

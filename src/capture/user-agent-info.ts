@@ -1,6 +1,6 @@
 import Bowser from 'bowser';
 import { isbot } from 'isbot';
-import type { DeviceType } from '../request-log.js';
+import type { DeviceType } from '../schema/request-log.js';
 
 /** What pgpulse derives from a user agent: device class and low-cardinality browser and OS families. */
 export interface UserAgentInfo {

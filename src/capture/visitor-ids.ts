@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { MAX_PARSED_USER_AGENT } from './user-agent-info.js';
 import type { Kysely } from 'kysely';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { dayVisitorSalt, deleteOldVisitorSalts } from '../store/visitor-salts.js';
 import { utcDay, utcDayNumber } from '../shared/time.js';
 

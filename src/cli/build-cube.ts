@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { catchUpCube } from '../store/cube-catch-up.js';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 
 /**
  * Runs the request cube's catch-up (the background batches that fill the

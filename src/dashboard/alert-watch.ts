@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { latestEventId } from '../alerts/alert-store.js';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import type { SseHub } from './sse-hub.js';
 
 /** What the watch reports to its dashboard. */

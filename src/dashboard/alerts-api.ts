@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { alertOverview } from '../alerts/alert-overview.js';
 import { listReleases } from '../releases/release.js';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { sendJson } from './http-responses.js';
 import { errorMessage } from '../shared/describe-error.js';
 

@@ -18,7 +18,7 @@ import { AccessGate } from './access-gate.js';
 import type { TrustProxy } from '../capture/trust-proxy.js';
 import type { Kysely } from 'kysely';
 import { asPulseDatabase } from '../store/connection.js';
-import type { AnySchemaKysely, PulseDatabase } from '../store/database.js';
+import type { AnySchemaKysely, PulseDatabase } from '../schema/database.js';
 import { parseTraceUrl } from './trace-url.js';
 import { serveAlertsApi } from './alerts-api.js';
 import { serveViewsApi } from './views-api.js';

@@ -4,7 +4,7 @@ import { errorDetailParamsSchema, errorsParamsSchema } from '../stats/error-para
 import { queryErrorDetail } from '../stats/error-detail.js';
 import { queryErrors } from '../stats/error-stats.js';
 import { parseQuery } from '../stats/stats-params.js';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { sendJson } from './http-responses.js';
 import { errorMessage } from '../shared/describe-error.js';
 

@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import type { Kysely } from 'kysely';
 import { EXPORT_COLUMNS, forEachExportBatch, type ExportOptions } from '../stats/export-query.js';
 import type { StatsParams } from '../stats/stats-params.js';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { csvCell } from './csv-cell.js';
 
 export { EXPORT_COLUMNS, EXPORT_FETCH_ROWS, type ExportOptions } from '../stats/export-query.js';

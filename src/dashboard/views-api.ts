@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import { queryEndpoint } from '../stats/endpoint-stats.js';
 import { requestParamsSchema, requestRow } from '../stats/request-row.js';
 import { parseQuery, parseStatsParams } from '../stats/stats-params.js';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { sendJson } from './http-responses.js';
 import { expandTraceUrl } from './trace-url.js';
 import { errorMessage } from '../shared/describe-error.js';

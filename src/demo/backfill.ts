@@ -3,7 +3,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { refererParts } from '../capture/referer.js';
 import { userAgentInfo } from '../capture/user-agent-info.js';
 import type { Pulse } from '../create-pulse.js';
-import { completeRequestLog, type RequestLog } from '../request-log.js';
+import { completeRequestLog, type RequestLog } from '../schema/request-log.js';
 import { sampleOutcome } from './sample-app.js';
 import {
   countries,

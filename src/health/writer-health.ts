@@ -1,4 +1,4 @@
-import type { WriterStats } from '../writer/writer.js';
+import type { WriterStats } from '../writer/writer-stats.js';
 import type { WriterHealth } from './pulse-health.js';
 
 /** What decides whether the writer is healthy (options `healthMaxPendingRows`, `healthStalledAfterMs`). */

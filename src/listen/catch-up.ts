@@ -1,12 +1,12 @@
 import type { Kysely } from 'kysely';
 import { fromRowTuple, type BridgeMessage } from '../bridge/message.js';
 import type { PubSub } from '../pubsub.js';
-import type { StoredRequestLog } from '../request-log.js';
-import type { PulseDatabase } from '../store/database.js';
+import type { StoredRequestLog } from '../schema/request-log.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { fetchBackfillPage, fetchByIdRanges, fetchByIds, fetchByTx, fetchCatchUpKeys, type TxRow } from '../store/fetch-rows.js';
 import { DeliveredRows } from './delivered-rows.js';
 import type { CatchUpReason, ListenerCounters, ListenerPhase } from './listener-events.js';
-import { coversSnapshot, isVisibleInSnapshot, type Snapshot } from './snapshot.js';
+import { coversSnapshot, isVisibleInSnapshot, type Snapshot } from '../store/snapshot.js';
 
 /** What {@link CatchUp} needs of its listener. */
 export interface CatchUpContext {

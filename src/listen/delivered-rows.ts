@@ -1,4 +1,4 @@
-import { isVisibleInSnapshot, type Snapshot } from './snapshot.js';
+import { isVisibleInSnapshot, type Snapshot } from '../store/snapshot.js';
 
 /**
  * Row ids delivered from transactions that the listener's watermark snapshot

@@ -3,4 +3,4 @@ export { listenerPhases, type CatchUpReason, type ListenerEvents, type ListenerP
 export type { ListenerOptions } from './listener-options.js';
 export type { ListenTransport, ListenTransportFactory, TransportHandlers } from './transport.js';
 export { PubSub, type PulseMessage, type RequestSentMessage } from '../pubsub.js';
-export type { StoredRequestLog } from '../request-log.js';
+export type { StoredRequestLog } from '../schema/request-log.js';

@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { sql, type Kysely } from 'kysely';
-import { logListenerEvents } from '../events/log-listener-events.js';
+import { logListenerEvents } from './log-listener-events.js';
 import { decodeBridgeMessage, type BridgeMessage } from '../bridge/message.js';
 import { PubSub } from '../pubsub.js';
 import { connect, type Connection } from '../store/connection.js';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { toStoredRow } from '../store/fetch-rows.js';
 import { CatchUp } from './catch-up.js';
 import { Heartbeat } from './heartbeat.js';
@@ -14,7 +14,7 @@ import { resolveListenerOptions, type ListenerOptions, type ResolvedListenerOpti
 import { PgListenTransport } from './pg-listen-transport.js';
 import { backoffMs, retryUntilClosed, type RetryPolicy } from './retry-until-closed.js';
 import { SerialQueue } from './serial-queue.js';
-import { parseSnapshot, type Snapshot } from './snapshot.js';
+import { parseSnapshot, type Snapshot } from '../store/snapshot.js';
 import type { ListenTransport, ListenTransportFactory, TransportHandlers } from './transport.js';
 import { WalTransport } from './wal-transport.js';
 import { errorMessage } from '../shared/describe-error.js';

@@ -8,7 +8,7 @@
  */
 import { createRequire } from 'node:module';
 import type { Histogram } from 'prom-client';
-import type { RequestLog } from '../request-log.js';
+import type { RequestLog } from '../schema/request-log.js';
 import { openTelemetry } from '../shared/open-telemetry.js';
 import type { MetricsRegistry } from './metrics-registry.js';
 import { asPromRegistry, loadPromClient, PROM_CLIENT_MISSING, promClient } from './prom-client.js';

@@ -6,8 +6,8 @@
 import { attributeDropReasons } from '../capture/attributes.js';
 import { consumerDropReasons } from '../capture/consumer.js';
 import { redactFailReasons } from '../capture/redact.js';
-import type { DropReason } from '../writer/writer.js';
-import type { DashboardMetricsSource, ListenerMetricsSource, PulseMetricsSource } from './pgpulse-metrics.js';
+import type { DropReason } from '../writer/writer-events.js';
+import type { DashboardMetricsSource, ListenerMetricsSource, PulseMetricsSource } from './metric-sources.js';
 
 /** The sources registered on one registry, which the metrics sum (or take the highest of). */
 export interface MetricSources {

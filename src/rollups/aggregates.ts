@@ -1,5 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { RequestLog } from '../request-log.js';
+import type { RequestLog } from '../schema/request-log.js';
 import { latencyBucket } from './latency-histogram.js';
 import { VISITOR_SAMPLE_BELOW, visitorHash } from './visitor-hash.js';
 

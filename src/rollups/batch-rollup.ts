@@ -1,16 +1,14 @@
-import type { DeviceType, RequestLog } from '../request-log.js';
+import type { DeviceType, RequestLog } from '../schema/request-log.js';
 import { hllRegister, hllSet, HLL_REGISTERS } from './hyperloglog.js';
 import { latencyBucket, type Histogram } from './latency-histogram.js';
 import { HOUR_MS, MINUTE_MS } from '../shared/time.js';
-
-export const rollupGrains = ['minute', 'hour'] as const;
+import type { RollupGrain } from '../schema/database.js';
 
 /**
  * Route key of the rows that aggregate all routes. Minute rollups exist only
  * for it; hour rollups exist for it and for each route.
  */
 export const ALL_ROUTES = '\u0001all';
-export type RollupGrain = (typeof rollupGrains)[number];
 
 /** Length of a rollup bucket of each grain, in milliseconds. */
 export const GRAIN_MS: Record<RollupGrain, number> = { minute: MINUTE_MS, hour: HOUR_MS };

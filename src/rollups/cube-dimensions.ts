@@ -1,4 +1,4 @@
-import type { RequestLog } from '../request-log.js';
+import type { RequestLog } from '../schema/request-log.js';
 
 /**
  * Host of a referer URL in SQL: lower-cased, without `www.`, port or path.

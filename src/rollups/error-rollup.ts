@@ -4,7 +4,7 @@
  * `pgpulse.error_groups`) and counts per (grain, bucket, fingerprint, route)
  * with the latest request of each (for `pgpulse.error_rollups`). No reads.
  */
-import type { RequestLog, RequestError } from '../request-log.js';
+import type { RequestLog, RequestError } from '../schema/request-log.js';
 import { HOUR_MS, MINUTE_MS } from '../shared/time.js';
 
 /** Grains of `pgpulse.error_rollups`, like the request rollups'. */

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { filterCondition } from './stats-filters.js';
 import type { StatsParams } from './stats-params.js';
 import { TOP_N, type CountStat } from './stats.js';

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { cellColumns, cellsFromRows } from '../rollups/aggregates.js';
 import { histogramPercentiles, type Histogram } from '../rollups/latency-histogram.js';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { keyCondition, within } from './cube-cells.js';
 import type { CubeCover } from './cube-cover.js';
 import { filterCondition, type StatsFilters } from './stats-filters.js';

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { ALL_ROUTES } from '../rollups/batch-rollup.js';
 import { DAY_MS, HOUR_MS } from '../shared/time.js';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import type { Interval } from './rollup-cover.js';
 
 /**

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import { densePercentiles, denseHistogram, type DenseHistogram } from '../rollups/latency-histogram.js';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { bucketSeconds } from './bucket-size.js';
 import { bucketExpression, bucketSeries } from './bucket-sql.js';
 import { breakdownQuery, coverCells, coverValues, referrerKey, seriesQuery, topKeysQuery, valuesQuery, type Breakdown } from './cube-cells.js';

@@ -1,8 +1,8 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { ALL_ROUTES } from '../rollups/batch-rollup.js';
 import { HOUR_MS } from '../shared/time.js';
-import type { PulseDatabase } from '../store/database.js';
-import { PUBLIC_ROW_SQL, toPublicRow, type PublicRow } from '../store/public-row.js';
+import type { PulseDatabase } from '../schema/database.js';
+import { PUBLIC_ROW_SQL, toPublicRow, type PublicRow } from '../schema/public-row.js';
 import { bucketSeconds } from './bucket-size.js';
 import { bucketExpression, bucketSeries } from './bucket-sql.js';
 import { cubeAnswers, coverCells } from './cube-cells.js';

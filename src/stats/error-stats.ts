@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { bucketSeconds } from './bucket-size.js';
 import { bucketExpression, bucketSeries } from './bucket-sql.js';
 import { errorCells, errorCover, type ErrorCover } from './error-cells.js';

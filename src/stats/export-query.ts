@@ -1,8 +1,8 @@
 import { sql, type Kysely } from 'kysely';
 import { filterCondition } from './stats-filters.js';
 import type { StatsParams } from './stats-params.js';
-import type { PulseDatabase } from '../store/database.js';
-import { PUBLIC_ROW_SQL, publicColumnNames, toPublicRow, type PublicRow } from '../store/public-row.js';
+import type { PulseDatabase } from '../schema/database.js';
+import { PUBLIC_ROW_SQL, publicColumnNames, toPublicRow, type PublicRow } from '../schema/public-row.js';
 
 /** Columns exported, in order: `id`, then every public column of a stored row in table order (never the raw IP). */
 export const EXPORT_COLUMNS: readonly string[] = ['id', ...publicColumnNames];

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { normalizeHosts } from './query-filters.js';
 import { queryRawStats } from './raw-stats.js';
 import { queryRollupStats } from './rollup-stats.js';

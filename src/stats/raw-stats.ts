@@ -5,7 +5,7 @@ import { filterCondition, REFERRER_HOST_SQL } from './stats-filters.js';
 import { bucketExpression, bucketSeries } from './bucket-sql.js';
 import { filtersOf, normalizeHosts } from './query-filters.js';
 import { num, TOP_N, type CountStat, type Percentiles, type RouteStat, type Stats } from './stats.js';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 
 const pct = (v: unknown): Percentiles => {
   const a = (v as (number | null)[] | null) ?? [null, null, null];

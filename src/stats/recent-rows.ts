@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
-import type { PulseDatabase } from '../store/database.js';
-import { PUBLIC_ROW_SQL, toPublicRow, type PublicRow } from '../store/public-row.js';
+import type { PulseDatabase } from '../schema/database.js';
+import { PUBLIC_ROW_SQL, toPublicRow, type PublicRow } from '../schema/public-row.js';
 import { filterCondition } from './stats-filters.js';
 import type { LiveParams } from './stats-params.js';
 

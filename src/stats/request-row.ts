@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { z } from 'zod';
-import type { PulseDatabase } from '../store/database.js';
-import { PUBLIC_ROW_SQL, toPublicRow, type PublicRow } from '../store/public-row.js';
+import type { PulseDatabase } from '../schema/database.js';
+import { PUBLIC_ROW_SQL, toPublicRow, type PublicRow } from '../schema/public-row.js';
 import { instant } from './stats-params.js';
 
 /** How far from `at` a lookup by request id reads rows (each side): the time index and partitions bound it, the table is never scanned. */

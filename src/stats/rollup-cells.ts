@@ -1,5 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
-import { ALL_ROUTES, type RollupDimension, type RollupGrain } from '../rollups/batch-rollup.js';
+import { ALL_ROUTES, type RollupDimension } from '../rollups/batch-rollup.js';
+import type { RollupGrain } from '../schema/database.js';
 import type { Interval, RollupCover } from './rollup-cover.js';
 import { DIMENSION_COLUMNS, type RollupSelection } from './stats-filters.js';
 

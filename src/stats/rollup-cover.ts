@@ -1,4 +1,5 @@
-import { GRAIN_MS, type RollupGrain } from '../rollups/batch-rollup.js';
+import { GRAIN_MS } from '../rollups/batch-rollup.js';
+import type { RollupGrain } from '../schema/database.js';
 import { MINUTE_MS } from '../shared/time.js';
 
 /** A half-open time interval [from, to). */

@@ -8,9 +8,10 @@ import type { StatsParams } from './stats-params.js';
 import { hllEstimate, hllMerge, HLL_REGISTERS } from '../rollups/hyperloglog.js';
 import { addSparse, densePercentiles, denseHistogram, type DenseHistogram } from '../rollups/latency-histogram.js';
 import { dimensionTopCells, routeCells, seriesCells, sketchCells } from './rollup-cells.js';
-import { ALL_ROUTES, type RollupDimension, type RollupGrain } from '../rollups/batch-rollup.js';
+import { ALL_ROUTES, type RollupDimension } from '../rollups/batch-rollup.js';
+import type { RollupGrain } from '../schema/database.js';
 import { rollupCover, type RollupCover } from './rollup-cover.js';
-import type { PulseDatabase, RollupsTable } from '../store/database.js';
+import type { PulseDatabase, RollupsTable } from '../schema/database.js';
 import { samplePercent, SAMPLED_FILTERED, SAMPLED_UNFILTERED, sampledTopLists, type SampledLists } from './sampled-lists.js';
 
 const QUANTILES = [0.5, 0.95, 0.99] as const;

@@ -1,5 +1,5 @@
 import { refererHost } from '../rollups/cube-dimensions.js';
-import type { RequestLog } from '../request-log.js';
+import type { RequestLog } from '../schema/request-log.js';
 import { attributeFilterValues, DIRECT, statusRange, type StatsFilters } from './stats-filters.js';
 
 /** The fields of a row the filters look at (a captured RequestLog, a stored row, a row as the stream sends it). */

@@ -4,7 +4,7 @@
  * referrers, 404s) and, with a filter, the breakdowns rollups cannot select.
  */
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { referrerHostCondition } from './query-filters.js';
 import { num, TOP_N, type CountStat, type RouteStat, type Stats } from './stats.js';
 import { REFERRER_HOST_SQL } from './stats-filters.js';

@@ -4,7 +4,7 @@
  * count shown at once.
  */
 import { sql, type Kysely } from 'kysely';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { samplePercent } from './sampled-lists.js';
 import { num, TOP_N, type CountStat } from './stats.js';
 import { filterCondition } from './stats-filters.js';

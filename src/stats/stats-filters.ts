@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import { z } from 'zod';
-import { attributeLimits, consumerLimits, deviceTypes } from '../request-log.js';
+import { attributeLimits, consumerLimits, deviceTypes } from '../schema/request-log.js';
 import { rollupDimensions, type RollupDimension } from '../rollups/batch-rollup.js';
 import { REFERRER_HOST_EXPRESSION } from '../rollups/cube-dimensions.js';
 

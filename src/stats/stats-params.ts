@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { attributeLimits } from '../request-log.js';
+import { attributeLimits } from '../schema/request-log.js';
 import { filterShape } from './stats-filters.js';
 import { DAY_MS } from '../shared/time.js';
 

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { HOUR_MS } from '../shared/time.js';
 import { catchUpCube, type CubeBatch, type CubeCatchUpResult } from './cube-catch-up.js';
-import type { PulseDatabase } from './database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { maintainPartitions, type PartitionMaintenanceResult } from './maintain-partitions.js';
 import { errorMessage } from '../shared/describe-error.js';
 import { z } from 'zod';

@@ -1,6 +1,6 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import type { AnySchemaKysely, PulseDatabase } from './database.js';
+import type { AnySchemaKysely, PulseDatabase } from '../schema/database.js';
 
 /** Where pgpulse gets its Postgres connections: one of the three. */
 export interface ConnectionOptions {

@@ -12,9 +12,9 @@ import { pipeline } from 'node:stream/promises';
 import { Kysely, PostgresDialect, type Transaction } from 'kysely';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { requestLogColumnNames, requestLogColumns, type RequestLogColumnName } from './columns.js';
-import type { PulseDatabase } from './database.js';
-import type { RequestLog } from '../request-log.js';
+import { requestLogColumnNames, requestLogColumns, type RequestLogColumnName } from '../schema/columns.js';
+import type { PulseDatabase } from '../schema/database.js';
+import type { RequestLog } from '../schema/request-log.js';
 
 const COLUMNS = requestLogColumnNames.join(', ');
 

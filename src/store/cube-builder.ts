@@ -3,7 +3,7 @@ import { cellColumns, cellsFromPartials, partialsFromRows } from '../rollups/agg
 import { ALL_ROUTES } from '../rollups/batch-rollup.js';
 import { cubeDimensionNames, cubeDimensions, cubeKeyColumns } from '../rollups/cube-dimensions.js';
 import { TOP_KEYS_PER_BUCKET, topKeyLists } from '../rollups/top-keys.js';
-import type { PulseDatabase } from './database.js';
+import type { PulseDatabase } from '../schema/database.js';
 
 /**
  * Builds the request cube (`pgpulse.cube_cells`, `cube_top_keys`,

@@ -3,7 +3,7 @@ import { ALL_ROUTES } from '../rollups/batch-rollup.js';
 import { DAY_MS, HOUR_MS } from '../shared/time.js';
 import { buildCubeRange, CUBE_BUILD_LOCK } from './cube-builder.js';
 import { buildPathIndexes } from './path-index.js';
-import type { PulseDatabase } from './database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { z } from 'zod';
 import { parseOption } from '../shared/option-schema.js';
 

@@ -1,8 +1,8 @@
 import { sql, type Kysely } from 'kysely';
-import type { StoredRequestLog } from '../request-log.js';
-import { fromDatabase, requestLogColumnNames } from './columns.js';
-import type { PulseDatabase } from './database.js';
-import type { Snapshot } from '../listen/snapshot.js';
+import type { StoredRequestLog } from '../schema/request-log.js';
+import { fromDatabase, requestLogColumnNames } from '../schema/columns.js';
+import type { PulseDatabase } from '../schema/database.js';
+import type { Snapshot } from './snapshot.js';
 
 /** A delivered row with the id of the transaction that inserted it. */
 export interface TxRow {

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
-import type { PulseDatabase } from './database.js';
-import type { RequestLog } from '../request-log.js';
-import { needsInsertEncoding, pgTypes, requestLogColumnNames, requestLogColumns, toInsertValue } from './columns.js';
+import type { PulseDatabase } from '../schema/database.js';
+import type { RequestLog } from '../schema/request-log.js';
+import { needsInsertEncoding, pgTypes, requestLogColumnNames, requestLogColumns, toInsertValue } from '../schema/columns.js';
 
 type Executor = Kysely<PulseDatabase> | Transaction<PulseDatabase>;
 

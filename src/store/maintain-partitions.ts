@@ -1,6 +1,6 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { DAY_MS, utcDay } from '../shared/time.js';
-import type { PulseDatabase } from './database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { z } from 'zod';
 import { parseOptions } from '../shared/option-schema.js';
 

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Kysely } from 'kysely';
-import type { PulseDatabase } from './database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { MigrationLockError, UnknownMigrationError, type MigrationLockHolder } from './migration-errors.js';
 import { listMigrations, migrationsDir, splitStatements, type MigrationFile } from './migration-files.js';
 import { errorMessage } from '../shared/describe-error.js';

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { PulseDatabase } from './database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import { isLockTimeout } from './maintain-partitions.js';
 
 /** Partitions whose index of `pgpulse.request_logs_path_idx` (migration 0021) is missing or not attached yet. */

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { DAY_MS, HOUR_MS } from '../shared/time.js';
 import { asPulseDatabase } from './connection.js';
-import type { AnySchemaKysely } from './database.js';
+import type { AnySchemaKysely } from '../schema/database.js';
 import { buildCubeRange } from './cube-builder.js';
 import { z } from 'zod';
 import { parseOptions } from '../shared/option-schema.js';

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { PulseDatabase } from './database.js';
+import type { PulseDatabase } from '../schema/database.js';
 
 /** The publication `migrate` creates for the `wal` listener transport (migrations/0010_wal_publication.sql). */
 export const WAL_PUBLICATION = 'pgpulse_request_logs';

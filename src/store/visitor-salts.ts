@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { PulseDatabase } from './database.js';
+import type { PulseDatabase } from '../schema/database.js';
 
 /**
  * The visitor salt of UTC `day` (`YYYY-MM-DD`) in `pgpulse.visitor_salts`,

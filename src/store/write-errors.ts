@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import type { PulseDatabase } from './database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import type { ErrorGroupRow, ErrorRollupRow } from '../rollups/error-rollup.js';
 
 /** An error group a batch's transaction created (the fingerprint was new to `pgpulse.error_groups`). */

@@ -1,6 +1,6 @@
 import { sql, type Transaction } from 'kysely';
-import type { PulseDatabase } from './database.js';
-import type { RequestLog } from '../request-log.js';
+import type { PulseDatabase } from '../schema/database.js';
+import type { RequestLog } from '../schema/request-log.js';
 import { rollupBatch } from '../rollups/batch-rollup.js';
 
 const pgArray = (values: Iterable<number>) => `{${[...values].join(',')}}`;

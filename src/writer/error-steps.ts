@@ -1,7 +1,7 @@
 import { errorBatch } from '../rollups/error-rollup.js';
 import { preferredShard } from '../rollups/rollup-shard.js';
 import { writeErrors, type NewErrorGroup } from '../store/write-errors.js';
-import type { AfterCommitStep, BatchContext, TransactionStep } from './batch-step.js';
+import type { AfterCommitStep, BatchContext, TransactionStep } from '../store/batch-step.js';
 
 export type { NewErrorGroup } from '../store/write-errors.js';
 

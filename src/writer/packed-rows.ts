@@ -10,8 +10,8 @@
  * come from `src/store/columns.ts`, so a new column travels without change
  * here; columns of other types travel as a plain array.
  */
-import type { RequestLog } from '../request-log.js';
-import { requestLogColumnNames, requestLogColumns, type RequestLogColumnName } from '../store/columns.js';
+import type { RequestLog } from '../schema/request-log.js';
+import { requestLogColumnNames, requestLogColumns, type RequestLogColumnName } from '../schema/columns.js';
 
 /** A batch of RequestLogs, column by column. Its typed arrays can be transferred. */
 export interface PackedRows {

@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
-import type { RequestLog } from '../request-log.js';
-import type { WriterEvents, WriterStats } from './writer.js';
+import type { RequestLog } from '../schema/request-log.js';
+import type { WriterEvents } from './writer-events.js';
+import type { WriterStats } from './writer-stats.js';
 
 /**
  * Where the writer's batching, serialising and rollup aggregation run:

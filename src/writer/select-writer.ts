@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import type { ConnectionOptions } from '../store/connection.js';
-import type { PulseDatabase } from '../store/database.js';
+import type { PulseDatabase } from '../schema/database.js';
 import type { PulseWriter, WriterMode } from './pulse-writer.js';
 import { hasCompiledWriterWorker, WorkerWriter } from './worker-writer.js';
 import { Writer, type WriterOptions } from './writer.js';

@@ -1,6 +1,7 @@
 import type { ConnectionOptions } from '../store/connection.js';
 import type { PackedRows } from './packed-rows.js';
-import type { WriterOptions, WriterStats } from './writer.js';
+import type { WriterOptions } from './writer.js';
+import type { WriterStats } from './writer-stats.js';
 import { writerEventNames, type WriterEventName } from './writer-events.js';
 
 /** What the main thread gives a writer worker at start (`workerData`). */

@@ -19,11 +19,13 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serialize } from 'node:v8';
 import { Worker } from 'node:worker_threads';
-import type { RequestLog } from '../request-log.js';
+import type { RequestLog } from '../schema/request-log.js';
 import { packRows } from './packed-rows.js';
 import type { PulseWriter, WriterMode } from './pulse-writer.js';
 import { relayedEvents, type FromWorker, type RelayedEvent, type SerializedError, type ToWorker, type WorkerInit } from './worker-protocol.js';
-import { emptyWriterStats, writerLimits, type DropReason, type Writer, type WriterEvents, type WriterOptions, type WriterStats } from './writer.js';
+import { writerLimits, type Writer, type WriterOptions } from './writer.js';
+import type { DropReason, WriterEvents } from './writer-events.js';
+import { emptyWriterStats, type WriterStats } from './writer-stats.js';
 
 /**
  * Longest rows wait on the main thread before they are posted to the worker,

@@ -1,5 +1,5 @@
 import type { NotifySkipReason } from '../bridge/notify-step.js';
-import type { RequestLog } from '../request-log.js';
+import type { RequestLog } from '../schema/request-log.js';
 import type { NewErrorGroup } from './error-steps.js';
 
 /** Why rows were dropped (the `drop` event, `stats.writer.dropped`). */

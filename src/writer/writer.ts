@@ -2,12 +2,12 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
-import { createNotifyStep, resolveNotifyOptions, type NotifyCounters, type NotifyOptions, type NotifyReport } from '../bridge/notify-step.js';
-import type { PulseDatabase } from '../store/database.js';
-import type { RequestLog } from '../request-log.js';
+import { createNotifyStep, resolveNotifyOptions, type NotifyOptions, type NotifyReport } from '../bridge/notify-step.js';
+import type { PulseDatabase } from '../schema/database.js';
+import type { RequestLog } from '../schema/request-log.js';
 import { preferredShard } from '../rollups/rollup-shard.js';
 import { writeRollups } from '../store/write-rollups.js';
-import type { AfterCommitStep, BatchContext, BatchStep, TransactionStep } from './batch-step.js';
+import type { AfterCommitStep, BatchContext, BatchStep, TransactionStep } from '../store/batch-step.js';
 import { copyBatch, withCopyTransaction } from '../store/copy-batch.js';
 import { createErrorSteps } from './error-steps.js';
 import { insertBatch, insertBatchReturning } from '../store/insert-batch.js';
@@ -15,6 +15,7 @@ import type { PulseWriter } from './pulse-writer.js';
 import { isDataError } from './transient-error.js';
 import { describeError } from '../shared/describe-error.js';
 import type { DropReason, WriterEvents } from './writer-events.js';
+import { emptyWriterStats, type WriterStats } from './writer-stats.js';
 import { z } from 'zod';
 import { nonNegativeNumber, parseOptions, positiveNumber } from '../shared/option-schema.js';
 
@@ -60,55 +61,6 @@ export interface WriterOptions {
   /** Origin node id put in NOTIFY messages. */
   nodeId: string;
 }
-
-export interface WriterStats extends NotifyCounters {
-  /** Rows committed. */
-  written: number;
-  /** Batches committed. */
-  batches: number;
-  /** Rows dropped because `maxBufferedRows` was reached or close timed out. */
-  dropped: number;
-  /** Rows Postgres refused as invalid (isolated one by one, never retried forever). */
-  rejected: number;
-  /** Failed write attempts that were retried. */
-  retries: number;
-  /** Rows not committed yet: buffered or in flight (0 when idle; rows given up on are counted in `dropped`, not here). */
-  pending: number;
-  /**
-   * Since when rows have waited with no write committing, in epoch ms: the
-   * later of the last commit and the moment rows started waiting. 0 when
-   * nothing is pending. `pulse.health()` reports the writer stalled once this
-   * is `healthStalledAfterMs` old.
-   */
-  waitingSince: number;
-  /** Error groups (fingerprints) this writer's batches created in `pgpulse.error_groups`. */
-  errorGroupsNew: number;
-}
-
-/**
- * Why rows were dropped: buffer at `maxBufferedRows`, added after `close()`,
- * still unwritten when close timed out, or held by a writer worker thread that
- * died (`worker_failed`, see `writerMode`).
- */
-/** Counters of a writer that has done nothing yet (in-process, or the worker's before its first report). */
-export function emptyWriterStats(): WriterStats {
-  return {
-    written: 0,
-    batches: 0,
-    dropped: 0,
-    rejected: 0,
-    retries: 0,
-    pending: 0,
-    waitingSince: 0,
-    errorGroupsNew: 0,
-    notifications: 0,
-    notificationsSkipped: 0,
-    notificationsFailed: 0,
-    notifyQueueUsage: -1,
-  };
-}
-
-export type { DropReason, WriterEvents } from './writer-events.js';
 
 /**
  * Buffers captured requests and writes them in batches, one INSERT per batch,

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import type { AlertRule } from '../../src/alerts/alert-rules.js';
 import type { AlertEvent } from '../../src/alerts/alert-store.js';
-import type { RequestLog } from '../../src/request-log.js';
+import type { RequestLog } from '../../src/schema/request-log.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually, makeLog } from '../support/fixtures.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeBridgeMessage, encodeBridgeMessage, fromRowTuple } from '../../src/bridge/message.js';
-import type { StoredRequestLog } from '../../src/request-log.js';
+import type { StoredRequestLog } from '../../src/schema/request-log.js';
 import { makeLog } from '../support/fixtures.js';
 
 const stored = (id: number, overrides: Partial<StoredRequestLog> = {}): StoredRequestLog => ({ ...makeLog({ node_id: 'origin' }), id, ...overrides });

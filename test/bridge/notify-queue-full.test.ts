@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createListener, type Listener } from '../../src/listen/index.js';
-import type { StoredRequestLog } from '../../src/request-log.js';
+import type { StoredRequestLog } from '../../src/schema/request-log.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../support/embedded-postgres.js';
 import { eventually, makeLog } from '../support/fixtures.js';

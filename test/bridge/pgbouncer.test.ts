@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createPulse } from '../../src/create-pulse.js';
 import { createListener } from '../../src/listen/index.js';
-import type { StoredRequestLog } from '../../src/request-log.js';
+import type { StoredRequestLog } from '../../src/schema/request-log.js';
 import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually, makeLog } from '../support/fixtures.js';
 import { hasPgBouncer, PGBOUNCER_BINARY, startPgBouncer, type PgBouncer } from '../support/pgbouncer.js';

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import { parseRequestLog, type RequestLog } from '../../src/request-log.js';
+import { parseRequestLog, type RequestLog } from '../../src/schema/request-log.js';
 import { closeServer, hammer, listen } from '../support/http.js';
 
 /**

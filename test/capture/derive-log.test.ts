@@ -3,7 +3,7 @@ import { resolveCaptureOptions, type CaptureOptions } from '../../src/capture/ca
 import type { CapturedRequest } from '../../src/capture/captured-request.js';
 import { deriveLog, type DeriveContext } from '../../src/capture/derive-log.js';
 import { compileIgnore } from '../../src/capture/ignore.js';
-import { requestLogSchema } from '../../src/request-log.js';
+import { requestLogSchema } from '../../src/schema/request-log.js';
 import { deriveContext } from '../support/derive-context.js';
 
 const contextFor = (options: CaptureOptions = {}): DeriveContext => deriveContext(options);

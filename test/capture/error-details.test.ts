@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { errorDetails, normalizeLocation } from '../../src/capture/error-details.js';
 import { redactSecrets } from '../../src/capture/error-options.js';
-import { errorLimits, requestErrorSchema } from '../../src/store/columns.js';
+import { errorLimits, requestErrorSchema } from '../../src/schema/columns.js';
 
 const keep = (message: string) => message;
 

@@ -3,7 +3,7 @@ import { resolveCaptureOptions, type CaptureOptions } from '../../src/capture/ca
 import type { CapturedRequest } from '../../src/capture/captured-request.js';
 import { deriveLog } from '../../src/capture/derive-log.js';
 import type { RedactFailReason } from '../../src/capture/redact.js';
-import { requestLogSchema } from '../../src/request-log.js';
+import { requestLogSchema } from '../../src/schema/request-log.js';
 import { deriveContext } from '../support/derive-context.js';
 
 const AT = Date.UTC(2026, 0, 2, 3, 4, 5);

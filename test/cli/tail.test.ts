@@ -5,7 +5,7 @@ import { exitCodes } from '../../src/cli/exit-codes.js';
 import { spawnCli, spawnTail, type TailProcess } from '../bridge/fixtures/spawn-tail.js';
 import { createMigratedTestDatabase, createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually, makeLog } from '../support/fixtures.js';
-import { requestLogColumnNames } from '../../src/store/columns.js';
+import { requestLogColumnNames } from '../../src/schema/columns.js';
 
 async function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawnCli(args);

@@ -9,7 +9,7 @@ import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createDashboard, type Dashboard } from '../../src/dashboard/index.js';
 import { sessionValue } from '../../src/dashboard/token-gate.js';
 import { expandTraceUrl } from '../../src/dashboard/trace-url.js';
-import { publicColumnNames } from '../../src/store/public-row.js';
+import { publicColumnNames } from '../../src/schema/public-row.js';
 import { HOUR_MS } from '../../src/shared/time.js';
 import { browserAvailable, launchChromium } from '../support/browser.js';
 import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pulse } from '../../src/create-pulse.js';
 import { expandTraceUrl } from '../../src/dashboard/trace-url.js';
-import { publicColumnNames } from '../../src/store/public-row.js';
+import { publicColumnNames } from '../../src/schema/public-row.js';
 import { browserAvailable } from '../support/browser.js';
 import { expectNoOverflow, SCREENSHOTS, startDashboardBrowser, VIEWPORTS, type DashboardBrowser } from '../support/dashboard-browser.js';
 import { makeLog } from '../support/fixtures.js';

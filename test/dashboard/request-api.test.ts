@@ -5,7 +5,7 @@ import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createDashboard, type Dashboard } from '../../src/dashboard/index.js';
 import { expandTraceUrl } from '../../src/dashboard/trace-url.js';
 import { REQUEST_AT_WINDOW_MS, requestAtQuery } from '../../src/stats/request-row.js';
-import { publicColumnNames } from '../../src/store/public-row.js';
+import { publicColumnNames } from '../../src/schema/public-row.js';
 import { makeLog } from '../support/fixtures.js';
 import { closeServer, listen } from '../support/http.js';
 import { test } from '../support/migrated-database.js';

@@ -1,7 +1,7 @@
 import { describe, expect } from 'vitest';
 import { CatchUp } from '../../src/listen/catch-up.js';
 import { newListenerCounters } from '../../src/listen/listener-events.js';
-import { parseSnapshot, type Snapshot } from '../../src/listen/snapshot.js';
+import { parseSnapshot, type Snapshot } from '../../src/store/snapshot.js';
 import { PubSub } from '../../src/pubsub.js';
 import { test } from '../support/migrated-database.js';
 

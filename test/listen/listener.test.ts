@@ -4,7 +4,7 @@ import { afterAll, describe, expect } from 'vitest';
 import { BRIDGE_MESSAGE_VERSION } from '../../src/bridge/message.js';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createListener, type Listener } from '../../src/listen/index.js';
-import type { StoredRequestLog } from '../../src/request-log.js';
+import type { StoredRequestLog } from '../../src/schema/request-log.js';
 import { eventually, makeLog } from '../support/fixtures.js';
 import { test } from '../support/migrated-database.js';
 

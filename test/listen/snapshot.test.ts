@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DeliveredRows } from '../../src/listen/delivered-rows.js';
-import { coversSnapshot, isVisibleInSnapshot, parseSnapshot } from '../../src/listen/snapshot.js';
+import { coversSnapshot, isVisibleInSnapshot, parseSnapshot } from '../../src/store/snapshot.js';
 
 describe('pg_snapshot parsing and visibility', () => {
   it('parses xmin, xmax and the in-progress list', () => {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exitCodes } from '../../src/cli/exit-codes.js';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createListener } from '../../src/listen/index.js';
-import type { StoredRequestLog } from '../../src/request-log.js';
+import type { StoredRequestLog } from '../../src/schema/request-log.js';
 import { spawnCli } from '../bridge/fixtures/spawn-tail.js';
 import { adminQuery, withDatabase } from '../support/database.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../support/embedded-postgres.js';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BRIDGE_MESSAGE_VERSION, decodeBridgeMessage, encodeBridgeMessage } from '../../src/bridge/message.js';
 import { parseStatsParams } from '../../src/stats/stats-params.js';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import { deviceTypes, InvalidRequestLogError, parseRequestLog, type RequestLog } from '../../src/request-log.js';
+import { deviceTypes, InvalidRequestLogError, parseRequestLog, type RequestLog } from '../../src/schema/request-log.js';
 import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { closeServer, listen } from '../support/http.js';
 

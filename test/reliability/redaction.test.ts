@@ -5,7 +5,7 @@ import { deriveLog, type DeriveContext } from '../../src/capture/derive-log.js';
 import { createPulse, type Pulse, type PulseOptions } from '../../src/create-pulse.js';
 import { createDashboard, type Dashboard } from '../../src/dashboard/index.js';
 import { createListener, type Listener } from '../../src/listen/index.js';
-import type { RequestLog } from '../../src/request-log.js';
+import type { RequestLog } from '../../src/schema/request-log.js';
 import { spawnTail, type TailProcess } from '../bridge/fixtures/spawn-tail.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/fixtures.js';

@@ -2,7 +2,7 @@
 import { expect } from 'vitest';
 import { createPulse } from '../../src/create-pulse.js';
 import { createListener } from '../../src/listen/index.js';
-import type { StoredRequestLog } from '../../src/request-log.js';
+import type { StoredRequestLog } from '../../src/schema/request-log.js';
 import { queryStats } from '../../src/stats/query-stats.js';
 import { parseStatsParams } from '../../src/stats/stats-params.js';
 import { expectExact } from '../support/exact-stats.js';

@@ -9,10 +9,10 @@ import { rollupBatch } from '../../src/rollups/batch-rollup.js';
 import { maintainPartitions } from '../../src/store/maintain-partitions.js';
 import { migrate, migrationsDir } from '../../src/store/migrate.js';
 import { rebuildRollups } from '../../src/store/rebuild-rollups.js';
-import type { PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/schema/database.js';
 import { createMigratedTestDatabase, createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
-import type { RequestLog } from '../../src/request-log.js';
+import type { RequestLog } from '../../src/schema/request-log.js';
 
 const HOUR = 3_600_000;
 const DAY = 86_400_000;

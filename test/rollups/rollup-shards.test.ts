@@ -13,7 +13,7 @@ import { writeRollups } from '../../src/store/write-rollups.js';
 import { Writer } from '../../src/writer/writer.js';
 import { createMigratedTestDatabase, createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
-import type { PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/schema/database.js';
 
 const HOUR = 3_600_000;
 

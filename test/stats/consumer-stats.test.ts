@@ -1,9 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import type { RequestLog } from '../../src/request-log.js';
+import type { RequestLog } from '../../src/schema/request-log.js';
 import { catchUpCube } from '../../src/store/cube-catch-up.js';
-import type { PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/schema/database.js';
 import { queryStats } from '../../src/stats/query-stats.js';
 import { filterCondition } from '../../src/stats/stats-filters.js';
 import { parseStatsParams, type StatsParams } from '../../src/stats/stats-params.js';

@@ -4,7 +4,7 @@ import { afterAll, describe, expect } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { createDashboard, type Dashboard } from '../../src/dashboard/index.js';
 import { catchUpCube } from '../../src/store/cube-catch-up.js';
-import type { PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/schema/database.js';
 import { queryEndpoint, SLOWEST_ROWS, SLOWEST_SCAN_ROWS, type EndpointStats } from '../../src/stats/endpoint-stats.js';
 import { filterCondition } from '../../src/stats/stats-filters.js';
 import { parseStatsParams, type StatsParams } from '../../src/stats/stats-params.js';

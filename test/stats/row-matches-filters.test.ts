@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { describe, expect } from 'vitest';
-import type { RequestLog } from '../../src/request-log.js';
+import type { RequestLog } from '../../src/schema/request-log.js';
 import { rowMatchesFilters } from '../../src/stats/row-matches-filters.js';
 import { filterCondition, type StatsFilters } from '../../src/stats/stats-filters.js';
 import { insertBatch } from '../../src/store/insert-batch.js';

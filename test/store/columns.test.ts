@@ -1,7 +1,7 @@
 // @module-tag server (runs on every CI server: see the tag in vitest.config.ts)
 import { sql } from 'kysely';
 import { describe, expect } from 'vitest';
-import { generatedColumns, pgTypes, requestLogColumnNames, requestLogColumns } from '../../src/store/columns.js';
+import { generatedColumns, pgTypes, requestLogColumnNames, requestLogColumns } from '../../src/schema/columns.js';
 import { test } from '../support/migrated-database.js';
 
 /**

@@ -2,7 +2,7 @@
 import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/schema/database.js';
 import { copyText } from '../../src/store/copy-batch.js';
 import { Writer } from '../../src/writer/writer.js';
 import { test } from '../support/migrated-database.js';

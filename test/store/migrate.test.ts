@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/schema/database.js';
 import { migrate, migrationsDir, pendingMigrations } from '../../src/store/migrate.js';
 import { exitCodes } from '../../src/cli/exit-codes.js';
 import { MigrationLockError, UnknownMigrationError } from '../../src/store/migration-errors.js';

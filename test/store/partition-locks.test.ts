@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createPulse } from '../../src/create-pulse.js';
 import { maintainPartitions } from '../../src/store/maintain-partitions.js';
 import { test, type MigratedDatabase } from '../support/migrated-database.js';
-import type { PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/schema/database.js';
 import { lockWaiters } from '../support/lock-waiters.js';
 import { eventually } from '../support/fixtures.js';
 

@@ -11,7 +11,7 @@ import { maintainPartitions } from '../../src/store/maintain-partitions.js';
 import { runCli } from '../support/cli.js';
 import { createMigratedTestDatabase, createTestDatabase, type TestDatabase } from '../support/database.js';
 import { makeLog } from '../support/fixtures.js';
-import type { PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/schema/database.js';
 
 const DAY = 86_400_000;
 const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10).replaceAll('-', '');

@@ -6,9 +6,9 @@ import { createPulse, type Pulse } from '../../src/create-pulse.js';
 import { recentRows } from '../../src/stats/recent-rows.js';
 import { queryStats } from '../../src/stats/query-stats.js';
 import { fetchBackfillPage, fetchByIdRanges, fetchByIds, fetchByTx, fetchCatchUpKeys } from '../../src/store/fetch-rows.js';
-import { parseSnapshot } from '../../src/listen/snapshot.js';
+import { parseSnapshot } from '../../src/store/snapshot.js';
 import { makeLog } from '../support/fixtures.js';
-import type { PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/schema/database.js';
 import { test } from '../support/migrated-database.js';
 
 const HOUR = 3_600_000;

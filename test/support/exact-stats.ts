@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { expect } from 'vitest';
 import { REFERRER_HOST_EXPRESSION } from '../../src/rollups/cube-dimensions.js';
-import type { PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/schema/database.js';
 import { filterCondition } from '../../src/stats/stats-filters.js';
 import type { StatsParams } from '../../src/stats/stats-params.js';
 import type { CountStat, Stats } from '../../src/stats/stats.js';

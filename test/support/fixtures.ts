@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { completeRequestLog, type RequestLog } from '../../src/request-log.js';
+import { completeRequestLog, type RequestLog } from '../../src/schema/request-log.js';
 
 /** A valid RequestLog with overrides. */
 export function makeLog(overrides: Partial<RequestLog> = {}): RequestLog {

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/schema/database.js';
 
 /** Backends of this database currently waiting for a heavyweight lock. */
 export async function lockWaiters(db: Kysely<PulseDatabase>): Promise<number> {

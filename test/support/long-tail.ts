@@ -1,4 +1,4 @@
-import type { RequestLog } from '../../src/request-log.js';
+import type { RequestLog } from '../../src/schema/request-log.js';
 import { makeLog } from './fixtures.js';
 
 /**

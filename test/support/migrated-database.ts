@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import { test as base } from 'vitest';
 import { connect } from '../../src/store/connection.js';
-import type { PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/schema/database.js';
 import { createMigratedTestDatabase, type TestDatabase } from './database.js';
 
 /** A database of its own with every pgpulse migration applied. */

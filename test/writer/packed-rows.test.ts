@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { packRows, unpackRows } from '../../src/writer/packed-rows.js';
-import { requestLogColumnNames } from '../../src/store/columns.js';
+import { requestLogColumnNames } from '../../src/schema/columns.js';
 import { makeLog } from '../support/fixtures.js';
 
 /** The column-wise form RequestLogs take to the writer worker. */

@@ -6,7 +6,7 @@ import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createPulse, type Pulse } from '../../src/create-pulse.js';
-import type { PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/schema/database.js';
 import { hasCompiledWriterWorker, WorkerWriter } from '../../src/writer/worker-writer.js';
 import { test, type MigratedDatabase } from '../support/migrated-database.js';
 import { makeLog } from '../support/fixtures.js';

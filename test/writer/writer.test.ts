@@ -2,7 +2,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createPulse } from '../../src/create-pulse.js';
-import type { PulseDatabase } from '../../src/store/database.js';
+import type { PulseDatabase } from '../../src/schema/database.js';
 import { Writer } from '../../src/writer/writer.js';
 import { createTestDatabase } from '../support/database.js';
 import { test, type MigratedDatabase } from '../support/migrated-database.js';

@@ -8,7 +8,7 @@ import { pgpulseMetrics } from '../../metrics/pgpulse-metrics.js';
 import { loadPromClient } from '../../metrics/prom-client.js';
 import { createListener, type Listener } from '../../listen/index.js';
 import type { MetricsRegistry } from '../../metrics/metrics-registry.js';
-import type { PulseDatabase } from '../../store/database.js';
+import type { PulseDatabase } from '../../schema/database.js';
 import { checkReachable, openDatabase, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { parseCommandArgs, type ParsedCommandArgs } from '../parse-command-args.js';
 import { CliError, exitCodes } from '../exit-codes.js';

@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import { DEFAULT_CHANNEL } from '../../bridge/message.js';
 import { createListener, type Listener } from '../../listen/index.js';
-import type { StoredRequestLog } from '../../request-log.js';
-import { requestLogColumnNames } from '../../store/columns.js';
+import type { StoredRequestLog } from '../../schema/request-log.js';
+import { requestLogColumnNames } from '../../schema/columns.js';
 import { checkReachable, requireDatabaseUrl, requireMigrated } from '../database-url.js';
 import { parseCommandArgs } from '../parse-command-args.js';
 import { CliError, exitCodes } from '../exit-codes.js';

@@ -1,6 +1,5 @@
 import type { ColumnType, Generated, QueryExecutorProvider } from 'kysely';
 import type { RequestLogKyselyColumns } from './columns.js';
-import type { RollupGrain } from '../rollups/batch-rollup.js';
 
 /** Kysely row type of `pgpulse.request_logs`: the column list plus what Postgres generates. */
 export type RequestLogsTable = RequestLogKyselyColumns & {
@@ -11,6 +10,8 @@ export type RequestLogsTable = RequestLogKyselyColumns & {
 };
 
 /** Rollup grains: per minute (all routes together) and per hour (all routes and each route). */
+export const rollupGrains = ['minute', 'hour'] as const;
+export type RollupGrain = (typeof rollupGrains)[number];
 export type RollupGrainColumn = RollupGrain;
 
 /** Aggregates every rollup table holds for one bucket: requests by status class, latency sum and sparse histogram. */

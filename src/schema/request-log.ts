@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { requestLogColumnNames, requestLogColumns, requestLogShape, type RequestLogColumnName } from './store/columns.js';
+import { requestLogColumnNames, requestLogColumns, requestLogShape, type RequestLogColumnName } from './columns.js';
 
 export {
   attributeLimits,
@@ -11,7 +11,7 @@ export {
   type Attributes,
   type DeviceType,
   type RequestError,
-} from './store/columns.js';
+} from './columns.js';
 
 /**
  * Zod schema of one captured request, derived from the column list

@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
-import type { ListenerEvents } from '../listen/listener-events.js';
-import { log, type PulseLogger } from './logger.js';
+import type { ListenerEvents } from './listener-events.js';
+import { log, type PulseLogger } from '../events/logger.js';
 
 /**
  * Logs a bridge listener's events: `listenerError`, `disconnected` and

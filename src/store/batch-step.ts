@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { PulseDatabase } from '../store/database.js';
-import type { RequestLog } from '../request-log.js';
+import type { PulseDatabase } from '../schema/database.js';
+import type { RequestLog } from '../schema/request-log.js';
 
 /** Ids and transaction id of a batch the insert step wrote. */
 export interface InsertedBatch {
