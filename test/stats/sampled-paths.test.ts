@@ -5,6 +5,7 @@ import { filterCondition } from '../../src/stats/stats-filters.js';
 import { parseStatsParams } from '../../src/stats/stats-params.js';
 import type { StatsParams } from '../../src/stats/stats-params.js';
 import { test } from '../support/migrated-database.js';
+import { seededRandom, zipfIndex } from '../support/seeded-random.js';
 
 const DAY = 86_400_000;
 const from = Date.UTC(2026, 0, 1);
@@ -17,14 +18,8 @@ const to = from + 30 * DAY;
  * bot 404 paths. Deterministic (mulberry32, seed 23).
  */
 function burstRows(count: number): { path: string[]; status: number[]; device: string[]; at: Date[] } {
-  let state = 23;
-  const random = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-  const zipf = (n: number, s: number) => Math.min(n - 1, Math.floor(n ** (random() ** s)) - 1);
+  const random = seededRandom(23);
+  const zipf = (n: number, s: number) => zipfIndex(random, n, s);
   const rows = { path: [] as string[], status: [] as number[], device: [] as string[], at: [] as Date[] };
   while (rows.path.length < count) {
     const bot = random() < 0.1;

@@ -1,5 +1,6 @@
 import type { RequestLog } from '../../src/schema/request-log.js';
 import { makeLog } from './fixtures.js';
+import { seededRandom, zipfIndex } from './seeded-random.js';
 
 /**
  * Request rows with a realistic long tail, deterministic for a seed: Zipf-like
@@ -10,16 +11,8 @@ import { makeLog } from './fixtures.js';
  * older releases have).
  */
 export function longTailRows(count: number, options: { from: number; to: number; seed?: number }): RequestLog[] {
-  let state = options.seed ?? 1;
-  const random = () => {
-    // mulberry32
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-  /** Index in [0, n) with probability ∝ 1/(i+1)^s. */
-  const zipf = (n: number, s: number) => Math.min(n - 1, Math.floor(n ** (random() ** s)) - 1);
+  const random = seededRandom(options.seed ?? 1);
+  const zipf = (n: number, s: number) => zipfIndex(random, n, s);
   const pick = <T>(items: readonly T[], s = 1.2): T => items[zipf(items.length, s)]!;
   const routes = ['/', '/products/:id', '/search', '/users/:id', '/cart', '/checkout', '/api/orders/:id', '/blog/:slug', '/about', '/api/health'] as const;
   const countries = ['US', 'DE', 'GB', 'FR', 'IN', 'BR', 'JP', 'CA', 'NL', 'ES', 'SE', 'PL', 'IT', 'AU', 'NZ', 'KE', 'IS', 'UY'] as const;
