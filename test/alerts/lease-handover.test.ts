@@ -4,9 +4,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPulse } from '../../src/create-pulse.js';
 import type { AlertRule } from '../../src/alerts/alert-rules.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/fixtures.js';
 import { closeServer, listen } from '../support/http.js';
 
@@ -50,10 +49,7 @@ describe('alert lease during a delivery', () => {
   const children: ChildProcess[] = [];
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    const pulse = createPulse({ connectionString: database.url });
-    await pulse.migrate();
-    await pulse.close();
+    database = await createMigratedTestDatabase();
     sql = new pg.Pool({ connectionString: database.url, max: 2 });
     url = await listen(server);
   });

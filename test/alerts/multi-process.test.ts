@@ -4,10 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'node:http';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPulse } from '../../src/create-pulse.js';
 import type { AlertRule } from '../../src/alerts/alert-rules.js';
 import type { WebhookBody } from '../../src/alerts/alert-message.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/fixtures.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 
@@ -64,10 +63,7 @@ describe('alerts across processes', () => {
   let traffic: NodeJS.Timeout | undefined;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    const pulse = createPulse({ connectionString: database.url });
-    await pulse.migrate();
-    await pulse.close();
+    database = await createMigratedTestDatabase();
     sql = new pg.Pool({ connectionString: database.url, max: 2 });
     receiver = await startWebhookReceiver();
     for (const id of ['node-a', 'node-b', 'node-c']) nodes.push(spawnNode(database.url, id, receiver.url));
